@@ -1,0 +1,102 @@
+"""The dashboard's global filters, one object every metric accepts as ``filters``.
+
+Meaning, the same on every page:
+- ``channels`` / ``campaigns`` select **users** by their first-touch acquisition channel/campaign
+  (SPEC §1), so a campaign's users are followed through every later event, whatever its channel;
+- ``segment`` keeps only events whose properties equal the given values (e.g. platform=ios);
+- ``start`` / ``end`` are local dates in ``timezone``, both inclusive; each metric says what the
+  range selects (funnel entry, retention cohorts, traffic events, acquired users and spend).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
+
+from store.sqlutil import normalise_key
+
+from .selectors import property_sql
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: date | None = None
+    end: date | None = None
+    channels: tuple[str, ...] = ()
+    campaigns: tuple[str, ...] = ()
+    segment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    timezone: str = "UTC"
+
+    def __post_init__(self):
+        object.__setattr__(self, "channels", tuple(k for k in map(normalise_key, self.channels) if k))
+        object.__setattr__(self, "campaigns", tuple(k for k in map(normalise_key, self.campaigns) if k))
+        object.__setattr__(self, "segment", MappingProxyType(dict(self.segment)))
+
+    def __hash__(self):
+        return hash((self.start, self.end, self.channels, self.campaigns, tuple(sorted(self.segment.items())),
+                     self.timezone))
+
+    @property
+    def has_user_filter(self) -> bool:
+        return bool(self.channels or self.campaigns)
+
+    def users_sql(self, alias: str = "u") -> tuple[str, list]:
+        """Predicate over the users table: first-touch channel/campaign in the selection."""
+        parts, params = [], []
+        if self.channels:
+            parts.append(f"{alias}.channel IN ({', '.join('?' * len(self.channels))})")
+            params += list(self.channels)
+        if self.campaigns:
+            parts.append(f"{alias}.campaign IN ({', '.join('?' * len(self.campaigns))})")
+            params += list(self.campaigns)
+        return (" AND ".join(parts) or "TRUE"), params
+
+    def events_sql(self, alias: str = "e") -> tuple[str, list]:
+        """Predicate over events: the segment's property values and the users selection (no date range)."""
+        parts, params = [], []
+        for key, value in sorted(self.segment.items()):
+            expr, p = property_sql(key, alias)
+            parts.append(f"{expr} = ?")
+            params += p + [str(value)]
+        if self.has_user_filter:
+            users, p = self.users_sql("fu")
+            parts.append(f"{alias}.user_key IN (SELECT fu.user_key FROM users fu WHERE {users})")
+            params += p
+        return (" AND ".join(parts) or "TRUE"), params
+
+    def utc_range(self) -> tuple[datetime | None, datetime | None]:
+        """[start, end) as naive UTC datetimes: local midnight of ``start`` to local midnight after ``end``."""
+        return to_utc(self.start, self.timezone), to_utc(self.end + timedelta(days=1) if self.end else None,
+                                                        self.timezone)
+
+    def describe(self) -> str:
+        bits = []
+        if self.start or self.end:
+            bits.append(f"{self.start or '…'} – {self.end or '…'} ({self.timezone})")
+        if self.channels:
+            bits.append("channels: " + ", ".join(self.channels))
+        if self.campaigns:
+            bits.append("campaigns: " + ", ".join(self.campaigns))
+        if self.segment:
+            bits.append("segment: " + ", ".join(f"{k}={v}" for k, v in self.segment.items()))
+        return "; ".join(bits) or "all data"
+
+
+def to_utc(value: date | datetime | None, tz: str) -> datetime | None:
+    """A local date (midnight) or naive local datetime in ``tz`` as a naive UTC datetime."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(tz))
+    return value.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
+def local_sql(column: str, tz: str) -> str:
+    """SQL for a stored UTC timestamp ``column`` as naive local time in ``tz`` (validated name)."""
+    if tz == "UTC":
+        return column
+    return f"timezone('{tz}', {column} AT TIME ZONE 'UTC')"

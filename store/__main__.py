@@ -1,0 +1,59 @@
+"""Command line loader for files larger than a browser upload.
+
+    python -m store load FILE --kind events|spend|survey [--map canonical=header ...] [--timezone TZ] [--db PATH]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import connect, load_events, load_spend, load_survey
+from .errors import UserInputError
+
+
+def _parse_map(items: list[str]) -> dict[str, str]:
+    mapping = {}
+    for item in items:
+        if "=" not in item:
+            raise UserInputError(f"--map takes canonical=header, got '{item}'.")
+        key, value = item.split("=", 1)
+        mapping[key.strip()] = value
+    return mapping
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m store", description="Load files into the opsfunnel database.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    load = sub.add_parser("load", help="load one file")
+    load.add_argument("file")
+    load.add_argument("--kind", choices=("events", "spend", "survey"), default="events")
+    load.add_argument("--map", action="append", default=[], metavar="CANONICAL=HEADER")
+    load.add_argument("--timezone", default="UTC", help="time zone of naive times in the file (events)")
+    load.add_argument("--db", default=None, help="database file (default $OPSFUNNEL_DB or data/opsfunnel.duckdb)")
+    load.add_argument("--quiet", action="store_true", help="no progress display")
+    args = parser.parse_args(argv)
+    try:
+        con = connect(args.db)
+        if not args.quiet and sys.stderr.isatty():
+            con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = true")
+        mapping = _parse_map(args.map)
+        print(f"Loading {args.file} as {args.kind} ...", file=sys.stderr, flush=True)
+        if args.kind == "events":
+            report = load_events(con, args.file, mapping, source_timezone=args.timezone)
+        elif args.kind == "spend":
+            report = load_spend(con, args.file, mapping)
+        else:
+            report = load_survey(con, args.file, mapping)
+    except UserInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    if report.rejected:
+        print("first rejected rows:")
+        print(report.rejected_samples.head(20).to_string(index=False))
+    con.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

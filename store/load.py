@@ -1,0 +1,504 @@
+"""Load events, spend and survey files into the store.
+
+Query intuition. A load is two passes inside DuckDB, never a Python loop over rows:
+
+1. **parse** — the file is read by DuckDB's own reader (all columns as text; malformed lines go
+   to DuckDB's reject table with their line number) and every cell is parsed by SQL into a typed
+   temporary table ``_parsed`` with one extra column, ``reason``: NULL for a usable row, else why
+   it cannot be used ("no user_id", "event_time 'abc' is not a date-time", ...).
+2. **write** — in one transaction: new rows (not already stored, first copy within the file) are
+   inserted, the users table is updated incrementally (first_seen, first touch), rejected rows and
+   the load report are recorded. Any error rolls the whole load back, so a failed load leaves the
+   database exactly as it was.
+
+Row numbers: ``line`` in a report is the file line of the row (header = line 1), assuming one
+line per record; for a DataFrame it is the 1-based row position.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from . import formats
+from .errors import LoadRefused, UserInputError
+from .mapping import ALIASES, detect_mapping
+from .parse import check_timezone, date_sql, number_sql, timestamp_sql
+from .sqlutil import key_sql, quote_ident
+
+Source = "str | os.PathLike | pd.DataFrame"
+MAX_REJECT_SAMPLES = 100_000
+
+
+@dataclass
+class LoadReport:
+    """What a load did. ``rejected_samples`` holds up to the first rejected rows (line, reason, raw)."""
+
+    source: str
+    kind: str
+    rows_read: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    replaced: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+    mapping: dict[str, str] = field(default_factory=dict)
+    rejected_samples: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["line", "reason", "raw"]))
+    load_id: int | None = None
+    details: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        parts = [f"{self.source}: {self.rows_read:,} rows read", f"{self.loaded:,} loaded"]
+        if self.duplicates:
+            parts.append(f"{self.duplicates:,} duplicates skipped")
+        if self.replaced:
+            parts.append(f"{self.replaced:,} earlier rows replaced")
+        parts.append(f"{self.rejected:,} rejected")
+        return ", ".join(parts) + f" in {self.seconds:.1f} s"
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a source into a relation of text columns
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class _Source:
+    relation_sql: str          # a FROM-able SQL text over text columns
+    headers: list[str]
+    name: str
+    reader_rejects: str | None  # temp table of DuckDB CSV rejects, if any
+    header_lines: int          # 1 for files with a header line, 0 for DataFrames
+    cleanup: Callable[[], None]
+
+
+def _register_frame(con, df: pd.DataFrame, name: str) -> _Source:
+    df = df.copy()
+    df.columns = formats.unique_headers(list(df.columns))
+    for col in df.columns:
+        if df[col].dtype == object and df[col].map(lambda v: isinstance(v, (dict, list))).any():
+            df[col] = df[col].map(lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False)
+                                  if isinstance(v, (dict, list)) else v)
+    view = "_src_frame"
+    con.register(view, df)
+    return _Source(view, list(df.columns), name, None, 0, lambda: con.unregister(view))
+
+
+def _open_source(con, source, name: str | None, kind: str) -> _Source:
+    if isinstance(source, pd.DataFrame):
+        return _register_frame(con, source, name or "DataFrame")
+    info = formats.inspect(source, name)
+    if info.container == "xlsx":
+        if kind == "events":
+            raise LoadRefused(f"{info.display_name}: events must be CSV or Parquet; XLSX is accepted for spend and survey sheets.")
+        try:
+            df = pd.read_excel(info.path, dtype=str)
+        except Exception as exc:  # openpyxl raises many types for broken files
+            raise LoadRefused(f"{info.display_name}: not a readable XLSX workbook ({exc}).") from exc
+        src = _register_frame(con, df, info.display_name)
+        src.header_lines = 1
+        return src
+    if info.container == "parquet":
+        path = str(info.path).replace("'", "''")
+        try:
+            headers = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
+        except duckdb.Error as exc:
+            raise LoadRefused(f"{info.display_name}: not a readable Parquet file ({exc}).") from exc
+        return _Source(f"read_parquet('{path}')", headers, info.display_name, None, 0, info.cleanup)
+    if len(info.headers) < 2:
+        info.cleanup()
+        raise LoadRefused(
+            f"{info.display_name}: found only one column ({', '.join(info.headers) or 'none'}); "
+            f"expected a header line separated by comma, semicolon, tab or pipe."
+        )
+    path = str(info.path).replace("'", "''")
+    columns = "{" + ", ".join("'" + h.replace("'", "''") + "': 'VARCHAR'" for h in info.headers) + "}"
+    delim = info.delimiter.replace("'", "''")
+    con.execute("DROP TABLE IF EXISTS _reader_rejects; DROP TABLE IF EXISTS _reader_scans")
+    rel = (f"read_csv('{path}', delim='{delim}', header=true, columns={columns}, "
+           f"quote='\"', escape='\"', compression='{'gzip' if info.compression == 'gzip' else 'none'}', "
+           f"ignore_errors=true, store_rejects=true, rejects_table='_reader_rejects', "
+           f"rejects_scan='_reader_scans', null_padding=false, max_line_size=8388608, auto_detect=false)")
+    return _Source(rel, info.headers, info.display_name, "_reader_rejects", 1, info.cleanup)
+
+
+def _text(header: str | None) -> str:
+    """SQL for a trimmed text cell, or NULL when unmapped or blank."""
+    if header is None:
+        return "NULL"
+    return f"NULLIF(trim(CAST({quote_ident(header)} AS VARCHAR)), '')"
+
+
+def _raw_json(headers: list[str]) -> str:
+    pairs = ", ".join(f"'{h.replace(chr(39), chr(39) * 2)}', CAST({quote_ident(h)} AS VARCHAR)" for h in headers)
+    return f"CAST(json_object({pairs}) AS VARCHAR)"
+
+
+# --------------------------------------------------------------------------------------------
+# The write transaction
+# --------------------------------------------------------------------------------------------
+
+def _checkpoint(stage: str) -> None:
+    """A seam for tests that inject a failure part-way through a load."""
+
+
+def _next_load_id(con) -> int:
+    return con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM loads").fetchone()[0]
+
+
+def _line_sql(src: _Source) -> str:
+    """SQL for the file line of ``_parsed`` row ``rowid``, skipping lines DuckDB's reader rejected."""
+    if src.header_lines == 0:
+        return "(p.rowid + 1)"
+    if src.reader_rejects is None:
+        return "(p.rowid + 2)"
+    return ("(p.rowid + 2 + (SELECT count(*) FROM (SELECT line - 2 - (row_number() OVER (ORDER BY line) - 1) AS k "
+            "FROM (SELECT DISTINCT line FROM _reader_rejects)) r WHERE r.k <= p.rowid))")
+
+
+def _reader_reject_rows(con, src: _Source) -> int:
+    if src.reader_rejects is None:
+        return 0
+    return con.execute("SELECT count(DISTINCT line) FROM _reader_rejects").fetchone()[0]
+
+
+def _record_rejects(con, src: _Source, load_id: int) -> None:
+    con.execute(
+        f"""INSERT INTO rejected_rows
+            SELECT ?, ?, {_line_sql(src)}, p.reason, p.raw FROM _parsed p WHERE p.reason IS NOT NULL""",
+        [load_id, src.name],
+    )
+    if src.reader_rejects is not None:
+        con.execute(
+            """INSERT INTO rejected_rows
+               SELECT ?, ?, line, 'malformed line: ' || lower(CAST(any_value(error_type) AS VARCHAR))
+                      || ' (' || any_value(error_message) || ')', any_value(csv_line)
+               FROM _reader_rejects GROUP BY line""",
+            [load_id, src.name],
+        )
+
+
+def _finish(con, report: LoadReport, load_id: int, src: _Source, started: float) -> LoadReport:
+    report.seconds = time.perf_counter() - started
+    con.execute(
+        "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+        [load_id, report.kind, src.name, report.rows_read, report.loaded, report.duplicates,
+         report.replaced, report.rejected, report.seconds, json.dumps(report.mapping, ensure_ascii=False)],
+    )
+    report.load_id = load_id
+    return report
+
+
+def _run_load(con, source, kind: str, mapping, name, build_parsed: Callable[[_Source, dict], None],
+              write: Callable[[LoadReport, int], None]) -> LoadReport:
+    started = time.perf_counter()
+    src = _open_source(con, source, name, kind)
+    try:
+        cols = detect_mapping(kind, src.headers, mapping, src.name)
+        report = LoadReport(source=src.name, kind=kind, mapping=cols)
+        con.execute("DROP TABLE IF EXISTS _parsed")
+        try:
+            build_parsed(src, cols)
+        except duckdb.Error as exc:
+            raise LoadRefused(f"{src.name}: the file could not be read as {kind} ({str(exc).splitlines()[0]}).") from exc
+        reader_rejected = _reader_reject_rows(con, src)
+        parsed_rows, parse_rejected = con.execute(
+            "SELECT count(*), count(reason) FROM _parsed").fetchone()
+        report.rows_read = parsed_rows + reader_rejected
+        report.rejected = parse_rejected + reader_rejected
+        if report.rows_read == 0:
+            raise LoadRefused(f"{src.name}: the file has a header ({', '.join(src.headers)}) but no rows.")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            load_id = _next_load_id(con)
+            write(report, load_id)
+            _checkpoint("after_write")
+            _record_rejects(con, src, load_id)
+            _checkpoint("after_rejects")
+            _finish(con, report, load_id, src, started)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        report.rejected_samples = con.execute(
+            "SELECT line, reason, raw FROM rejected_rows WHERE load_id = ? ORDER BY line LIMIT ?",
+            [load_id, MAX_REJECT_SAMPLES]).df()
+        return report
+    finally:
+        con.execute("DROP TABLE IF EXISTS _parsed; DROP TABLE IF EXISTS _new_events; DROP TABLE IF EXISTS _batch_users")
+        src.cleanup()
+
+
+# --------------------------------------------------------------------------------------------
+# Events
+# --------------------------------------------------------------------------------------------
+
+def load_events(con: duckdb.DuckDBPyConnection, source, mapping: Mapping[str, str | None] | None = None,
+                source_timezone: str = "UTC", *, name: str | None = None) -> LoadReport:
+    """Load an events file (CSV, .csv.gz, Parquet) or a DataFrame; return its :class:`LoadReport`.
+
+    ``mapping`` is ``{canonical: header}`` and overrides the automatic alias mapping. Naive times are
+    read in ``source_timezone`` and stored as UTC. Rows already stored (same ``event_id``) are skipped;
+    unusable rows are recorded in ``rejected_rows`` with their line and reason.
+    """
+    tz = check_timezone(source_timezone)
+
+    def build(src: _Source, cols: dict) -> None:
+        canon = {c: _text(cols.get(c)) for c in ALIASES["events"]}
+        mapped = set(cols.values())
+        extra = sorted(h for h in src.headers if h not in mapped and h != "properties")
+        prop_pairs = ", ".join(f"'{h.replace(chr(39), chr(39) * 2)}', {_text(h)}" for h in extra)
+        # Unmapped columns become properties (NULLs dropped); a 'properties' column (JSON) is merged in.
+        base_props = "TRY_CAST(properties AS JSON)" if "properties" in src.headers and "properties" not in mapped else "NULL"
+        extra_props = f"json_object({prop_pairs})" if extra else "NULL"
+        props = (f"NULLIF(CAST(json_merge_patch('{{}}', coalesce({base_props}, '{{}}'), "
+                 f"coalesce({extra_props}, '{{}}')) AS VARCHAR), '{{}}')")
+        t = timestamp_sql("_t", tz)
+        con.execute(f"""
+            CREATE TEMP TABLE _parsed AS
+            WITH raw AS (                                   -- text cells, trimmed
+                SELECT {canon['event_id']} AS _id, {canon['user_id']} AS user_id,
+                       {canon['event_name']} AS event_name, {canon['event_time']} AS _t,
+                       {canon['session_id']} AS session_id, {key_sql(canon['channel'])} AS channel,
+                       {key_sql(canon['campaign'])} AS campaign, {canon['page']} AS page,
+                       {canon['revenue']} AS _rev, {props} AS properties, {_raw_json(src.headers)} AS _raw
+                FROM {src.relation_sql}
+            ),
+            typed AS (                                      -- parsed values
+                SELECT *, {t} AS event_time, {number_sql('_rev')} AS revenue FROM raw
+            )
+            SELECT
+                coalesce(_id, md5(concat_ws(chr(31), user_id, event_name,
+                    strftime(event_time, '%Y-%m-%dT%H:%M:%S.%f'), coalesce(session_id, ''),
+                    coalesce(channel, ''), coalesce(campaign, ''), coalesce(page, ''),
+                    coalesce(CAST(revenue AS VARCHAR), ''), coalesce(properties, '')))) AS event_id,
+                user_id, event_name, event_time, session_id, channel, campaign, page, revenue, properties,
+                CASE
+                    WHEN user_id IS NULL THEN 'no user_id'
+                    WHEN event_name IS NULL THEN 'no event_name'
+                    WHEN _t IS NULL THEN 'no event_time'
+                    WHEN event_time IS NULL THEN 'event_time ''' || left(_t, 60) || ''' is not a date-time'
+                    WHEN _rev IS NOT NULL AND revenue IS NULL THEN 'revenue ''' || left(_rev, 60) || ''' is not a finite number'
+                END AS reason,
+                CASE WHEN user_id IS NULL OR event_name IS NULL OR event_time IS NULL
+                          OR (_rev IS NOT NULL AND revenue IS NULL) THEN _raw END AS raw
+            FROM typed
+        """)
+
+    def write(report: LoadReport, load_id: int) -> None:
+        con.execute(f"""
+            CREATE TEMP TABLE _new_events AS
+            SELECT p.* EXCLUDE (reason, raw)
+            FROM _parsed p
+            WHERE p.reason IS NULL
+              AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = p.event_id)
+            QUALIFY row_number() OVER (PARTITION BY p.event_id ORDER BY p.rowid) = 1
+        """)
+        new_rows = con.execute("SELECT count(*) FROM _new_events").fetchone()[0]
+        report.loaded = new_rows
+        report.duplicates = report.rows_read - report.rejected - new_rows
+        _update_users(con)
+        _checkpoint("after_users")
+        con.execute("""
+            INSERT INTO events
+            SELECT n.event_id, u.user_key, n.user_id, n.event_name, n.event_time, n.session_id, n.channel,
+                   n.campaign, n.page, n.revenue, n.properties, ?, now()
+            FROM _new_events n JOIN users u USING (user_id)
+            ORDER BY u.user_key, n.event_time
+        """, [report.source])
+        _guess_stages(con)
+
+    return _run_load(con, source, "events", mapping, name, build, write)
+
+
+def _update_users(con) -> None:
+    """Maintain users incrementally from ``_new_events``: new keys, first_seen, first touch (SPEC §1).
+
+    First touch = the channel and campaign of the user's earliest event that has a channel, ties
+    broken by event_id; a user with no such event is 'direct'.
+    """
+    con.execute("""
+        CREATE TEMP TABLE _batch_users AS
+        SELECT user_id,
+               min(event_time) AS first_seen,
+               min(event_time) FILTER (WHERE channel IS NOT NULL) AS touch_time,
+               arg_min(channel, (event_time, event_id)) FILTER (WHERE channel IS NOT NULL) AS channel,
+               arg_min(campaign, (event_time, event_id)) FILTER (WHERE channel IS NOT NULL) AS campaign
+        FROM _new_events GROUP BY user_id
+    """)
+    con.execute("""
+        UPDATE users SET
+            first_seen = least(users.first_seen, b.first_seen),
+            touch_time = CASE WHEN b.touch_time < coalesce(users.touch_time, TIMESTAMP 'infinity')
+                              THEN b.touch_time ELSE users.touch_time END,
+            channel    = CASE WHEN b.touch_time < coalesce(users.touch_time, TIMESTAMP 'infinity')
+                              THEN b.channel ELSE users.channel END,
+            campaign   = CASE WHEN b.touch_time < coalesce(users.touch_time, TIMESTAMP 'infinity')
+                              THEN b.campaign ELSE users.campaign END
+        FROM _batch_users b
+        WHERE users.user_id = b.user_id
+          AND (b.first_seen < users.first_seen OR b.touch_time < coalesce(users.touch_time, TIMESTAMP 'infinity'))
+    """)
+    con.execute("""
+        INSERT INTO users
+        SELECT (SELECT coalesce(max(user_key), 0) FROM users) + row_number() OVER (ORDER BY b.first_seen, b.user_id),
+               b.user_id, b.first_seen, b.touch_time, coalesce(b.channel, 'direct'), b.campaign
+        FROM _batch_users b
+        WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = b.user_id)
+    """)
+
+
+def _guess_stages(con) -> None:
+    from .stages import guess_stage_sql  # local import: stages imports nothing from here
+    con.execute(f"""
+        INSERT INTO stage_map
+        SELECT event_name, stage FROM (
+            SELECT DISTINCT event_name, coalesce({guess_stage_sql('event_name')}, 'none') AS stage FROM _new_events)
+        WHERE event_name NOT IN (SELECT event_name FROM stage_map)
+    """)
+
+
+# --------------------------------------------------------------------------------------------
+# Spend
+# --------------------------------------------------------------------------------------------
+
+def base_currency(con) -> str:
+    return con.execute("SELECT value FROM settings WHERE key = 'base_currency'").fetchone()[0]
+
+
+def set_currency_rate(con, currency: str, rate_to_base: float) -> None:
+    """Record how many units of the base currency one unit of ``currency`` is worth."""
+    if not rate_to_base or rate_to_base <= 0:
+        raise UserInputError(f"The exchange rate for {currency} must be a positive number.")
+    con.execute("INSERT OR REPLACE INTO currency_rates VALUES (upper(trim(?)), ?)", [currency, rate_to_base])
+
+
+def load_spend(con: duckdb.DuckDBPyConnection, source, mapping: Mapping[str, str | None] | None = None,
+               *, name: str | None = None) -> LoadReport:
+    """Load an ad-spend sheet (CSV, XLSX, Parquet, DataFrame); rows replace stored (date, channel, campaign) keys.
+
+    Several rows with one key in a file are summed (exports often split a campaign by ad group).
+    A currency other than the base needs a rate (:func:`set_currency_rate`), else the row is rejected.
+    """
+    base = base_currency(con)
+
+    def build(src: _Source, cols: dict) -> None:
+        c = {k: _text(cols.get(k)) for k in ALIASES["spend"]}
+        con.execute(f"""
+            CREATE TEMP TABLE _parsed AS
+            WITH raw AS (
+                SELECT {c['date']} AS _d, {key_sql(c['channel'])} AS channel,
+                       coalesce({key_sql(c['campaign'])}, '') AS campaign, {c['spend']} AS _s,
+                       {c['impressions']} AS _i, {c['clicks']} AS _c, upper({c['currency']}) AS currency,
+                       {_raw_json(src.headers)} AS _raw
+                FROM {src.relation_sql}
+            ),
+            typed AS (
+                SELECT r.*, {date_sql('_d')} AS date, {number_sql('_s')} AS spend_original,
+                       {number_sql('_i')} AS impressions, {number_sql('_c')} AS clicks,
+                       CASE WHEN currency IS NULL OR currency = ? THEN 1.0 ELSE x.rate_to_base END AS rate
+                FROM raw r LEFT JOIN currency_rates x ON x.currency = r.currency
+            ),
+            checked AS (
+                SELECT *, CASE
+                    WHEN _d IS NULL THEN 'no date'
+                    WHEN date IS NULL THEN 'date ''' || left(_d, 60) || ''' is not a date'
+                    WHEN channel IS NULL THEN 'no channel'
+                    WHEN _s IS NULL THEN 'no spend'
+                    WHEN spend_original IS NULL THEN 'spend ''' || left(_s, 60) || ''' is not a finite number'
+                    WHEN spend_original < 0 THEN 'spend ' || _s || ' is negative'
+                    WHEN _i IS NOT NULL AND impressions IS NULL THEN 'impressions ''' || left(_i, 60) || ''' is not a number'
+                    WHEN _c IS NOT NULL AND clicks IS NULL THEN 'clicks ''' || left(_c, 60) || ''' is not a number'
+                    WHEN rate IS NULL THEN 'no exchange rate for currency ' || currency || ' (set one for the base currency)'
+                END AS reason FROM typed
+            )
+            SELECT date, channel, campaign, spend_original * rate AS spend, CAST(impressions AS BIGINT) AS impressions,
+                   CAST(clicks AS BIGINT) AS clicks, currency, spend_original, reason,
+                   CASE WHEN reason IS NOT NULL THEN _raw END AS raw
+            FROM checked
+        """, [base])
+
+    def write(report: LoadReport, load_id: int) -> None:
+        con.execute("""
+            CREATE TEMP TABLE _new_spend AS
+            SELECT date, channel, campaign, sum(spend) AS spend, sum(impressions) AS impressions,
+                   sum(clicks) AS clicks, CASE WHEN count(DISTINCT currency) = 1 THEN any_value(currency) END AS currency,
+                   sum(spend_original) AS spend_original
+            FROM _parsed WHERE reason IS NULL GROUP BY ALL
+        """)
+        try:
+            keys = con.execute("SELECT count(*) FROM _new_spend").fetchone()[0]
+            report.replaced = con.execute("""
+                SELECT count(*) FROM spend s JOIN _new_spend n USING (date, channel, campaign)""").fetchone()[0]
+            con.execute("DELETE FROM spend WHERE (date, channel, campaign) IN (SELECT (date, channel, campaign) FROM _new_spend)")
+            con.execute("INSERT INTO spend SELECT *, ?, now() FROM _new_spend", [report.source])
+            report.loaded = keys
+            report.duplicates = report.rows_read - report.rejected - keys  # rows summed into one key
+            report.details["merged_rows"] = report.duplicates
+        finally:
+            con.execute("DROP TABLE IF EXISTS _new_spend")
+
+    return _run_load(con, source, "spend", mapping, name, build, write)
+
+
+# --------------------------------------------------------------------------------------------
+# Survey
+# --------------------------------------------------------------------------------------------
+
+KIND_WORDS = {"value": "value", "价值": "value", "收益": "value", "cost": "cost", "成本": "cost", "代价": "cost"}
+
+
+def load_survey(con: duckdb.DuckDBPyConnection, source, mapping: Mapping[str, str | None] | None = None,
+                *, name: str | None = None) -> LoadReport:
+    """Load perceived value / cost ratings (CSV, XLSX, Parquet, DataFrame).
+
+    ``kind`` is value or cost (价值 / 成本 accepted); ``score`` must be within 0..10. Reloading the
+    same file adds nothing: a rating is identified by its content and its occurrence within the file.
+    """
+    kinds = "CASE lower(_k) " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KIND_WORDS.items()) + " END"
+
+    def build(src: _Source, cols: dict) -> None:
+        c = {k: _text(cols.get(k)) for k in ALIASES["survey"]}
+        con.execute(f"""
+            CREATE TEMP TABLE _parsed AS
+            WITH raw AS (
+                SELECT {c['segment']} AS segment, lower({c['product']}) AS product, lower({c['dimension']}) AS dimension,
+                       {c['kind']} AS _k, {c['score']} AS _s, {c['respondent_id']} AS respondent_id,
+                       {_raw_json(src.headers)} AS _raw
+                FROM {src.relation_sql}
+            ),
+            typed AS (SELECT *, {kinds} AS kind, {number_sql('_s')} AS score FROM raw),
+            checked AS (
+                SELECT *, CASE
+                    WHEN segment IS NULL THEN 'no segment'
+                    WHEN product IS NULL THEN 'no product'
+                    WHEN dimension IS NULL THEN 'no dimension'
+                    WHEN kind IS NULL THEN 'kind ''' || coalesce(_k, '') || ''' is not value or cost'
+                    WHEN score IS NULL THEN 'score ''' || coalesce(_s, '') || ''' is not a number'
+                    WHEN score < 0 OR score > 10 THEN 'score ' || _s || ' is outside 0..10'
+                END AS reason FROM typed
+            )
+            SELECT md5(concat_ws(chr(31), segment, product, dimension, kind, CAST(score AS VARCHAR),
+                                 coalesce(respondent_id, ''),
+                                 CAST(row_number() OVER (PARTITION BY segment, product, dimension, kind, score,
+                                                         respondent_id ORDER BY rowid) AS VARCHAR))) AS rating_id,
+                   segment, product, dimension, kind, score, respondent_id, reason,
+                   CASE WHEN reason IS NOT NULL THEN _raw END AS raw
+            FROM checked
+        """)
+
+    def write(report: LoadReport, load_id: int) -> None:
+        n = con.execute("""
+            INSERT INTO survey
+            SELECT rating_id, segment, product, dimension, kind, score, respondent_id, ?, now()
+            FROM _parsed p WHERE reason IS NULL AND NOT EXISTS (SELECT 1 FROM survey s WHERE s.rating_id = p.rating_id)
+        """, [report.source]).fetchone()[0]
+        report.loaded = n
+        report.duplicates = report.rows_read - report.rejected - n
+
+    return _run_load(con, source, "survey", mapping, name, build, write)

@@ -1,0 +1,67 @@
+"""SQL expressions that turn raw text cells into typed values, or NULL when they cannot.
+
+Each parser returns a SQL expression over a VARCHAR expression; a companion check in the
+loaders turns "non-empty input but NULL output" into a rejected row with a reason.
+"""
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, available_timezones
+
+from .errors import UserInputError
+
+# Naive formats beyond what CAST(... AS TIMESTAMP) already reads (ISO with space or 'T').
+NAIVE_FORMATS = [
+    "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d",
+    "%Y/%m/%dT%H:%M:%S", "%d/%m/%Y %H:%M:%S", "%Y.%m.%d %H:%M:%S",
+]
+OFFSET_RE = r"\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)"
+EPOCH_S_RE = r"\d{9,11}(\.\d+)?"
+EPOCH_MS_RE = r"\d{12,14}"
+
+
+def check_timezone(tz: str) -> str:
+    """Return ``tz`` if it is an IANA time zone name, else raise a :class:`UserInputError`."""
+    if tz in ("UTC", "Etc/UTC"):
+        return "UTC"
+    if tz not in available_timezones():
+        raise UserInputError(f"Unknown time zone '{tz}'; use an IANA name such as 'Asia/Shanghai' or 'UTC'.")
+    ZoneInfo(tz)
+    return tz
+
+
+def timestamp_sql(raw: str, tz: str) -> str:
+    """UTC TIMESTAMP from text: epoch s/ms, ISO-8601 with offset, or naive time read in ``tz``.
+
+    ``tz`` must have passed :func:`check_timezone` (it is inlined as a literal).
+    """
+    formats = "[" + ", ".join(f"'{f}'" for f in NAIVE_FORMATS) + "]"
+    naive = f"coalesce(TRY_CAST({raw} AS TIMESTAMP), try_strptime({raw}, {formats}))"
+    local = naive if tz == "UTC" else f"(timezone('{tz}', {naive}) AT TIME ZONE 'UTC')"
+    return f"""(CASE
+        WHEN regexp_full_match({raw}, '{EPOCH_S_RE}')
+            THEN TRY_CAST(to_timestamp(TRY_CAST({raw} AS DOUBLE)) AT TIME ZONE 'UTC' AS TIMESTAMP)
+        WHEN regexp_full_match({raw}, '{EPOCH_MS_RE}') THEN epoch_ms(TRY_CAST({raw} AS BIGINT))
+        WHEN regexp_full_match({raw}, '{OFFSET_RE}')
+            THEN TRY_CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)
+        ELSE {local}
+    END)"""
+
+
+def number_sql(raw: str) -> str:
+    """DOUBLE from text, or NULL (also for NaN and infinities).
+
+    Currency signs and spaces are dropped; "1,234.5" reads as 1234.5 (thousands separators) and
+    "1,5" as 1.5 (a decimal comma).
+    """
+    c = f"regexp_replace({raw}, '[\\s¥$€£￥]|CNY|RMB|USD|EUR', '', 'g')"
+    # "1,234.5" -> thousands separators; "1,5" -> decimal comma; anything else as written.
+    cleaned = (f"(CASE WHEN regexp_full_match({c}, '[-+]?\\d{{1,3}}(,\\d{{3}})+(\\.\\d+)?') THEN replace({c}, ',', '') "
+               f"WHEN regexp_full_match({c}, '[-+]?\\d+,\\d+') THEN replace({c}, ',', '.') ELSE {c} END)")
+    value = f"TRY_CAST({cleaned} AS DOUBLE)"
+    return f"(CASE WHEN isfinite({value}) THEN {value} END)"
+
+
+def date_sql(raw: str) -> str:
+    """DATE from text: ISO, slashed or dotted dates, or a date-time (its date part)."""
+    return (f"coalesce(TRY_CAST({raw} AS DATE), TRY_CAST(TRY_CAST({raw} AS TIMESTAMP) AS DATE), "
+            f"TRY_CAST(try_strptime({raw}, ['%Y/%m/%d', '%Y.%m.%d', '%Y/%m/%d %H:%M:%S', '%Y%m%d']) AS DATE))")

@@ -1,0 +1,155 @@
+"""The one place that opens DuckDB and creates or migrates the schema.
+
+Migrations are numbered and applied in order inside a transaction; ``schema_version``
+records the highest applied one, so ``connect`` is idempotent on an existing file.
+
+Tables (SPEC §1):
+
+events        one row per event; ``user_key`` is a compact integer per user assigned at load
+users         one row per user: first_seen and first-touch acquisition, maintained by every load
+spend         one row per (date, channel, campaign); campaign '' is channel level
+survey        perceived value / cost ratings, one row per rating
+stage_map     event_name -> AARRR stage
+loads         one row per load attempt that wrote something (the load report)
+rejected_rows rows of a file that could not be used, with line and reason
+currency_rates  rate to the base currency, for spend files with a currency column
+settings      key/value (base_currency)
+
+Channel and campaign values are stored as keys: trimmed and case-folded, '' -> NULL
+(spend uses '' for channel-level rows so it can be part of the key).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+DEFAULT_PATH = Path("data") / "opsfunnel.duckdb"
+
+MIGRATIONS: list[str] = [
+    # 1: initial schema
+    """
+    CREATE TABLE events (
+        event_id    VARCHAR NOT NULL,
+        user_key    INTEGER NOT NULL,
+        user_id     VARCHAR NOT NULL,
+        event_name  VARCHAR NOT NULL,
+        event_time  TIMESTAMP NOT NULL,      -- UTC, microseconds
+        session_id  VARCHAR,
+        channel     VARCHAR,                 -- key: trimmed, case-folded
+        campaign    VARCHAR,                 -- key: trimmed, case-folded
+        page        VARCHAR,
+        revenue     DOUBLE,
+        properties  JSON,
+        source_file VARCHAR,
+        loaded_at   TIMESTAMP
+    );
+    CREATE TABLE users (
+        user_key    INTEGER PRIMARY KEY,
+        user_id     VARCHAR NOT NULL UNIQUE,
+        first_seen  TIMESTAMP NOT NULL,      -- earliest event over all loaded data (UTC)
+        touch_time  TIMESTAMP,               -- time of the first-touch event, NULL = direct
+        channel     VARCHAR NOT NULL,        -- first-touch channel key, 'direct' when none
+        campaign    VARCHAR                  -- first-touch campaign key, NULL when none
+    );
+    CREATE TABLE spend (
+        date        DATE NOT NULL,
+        channel     VARCHAR NOT NULL,
+        campaign    VARCHAR NOT NULL,        -- '' = channel level
+        spend       DOUBLE NOT NULL,         -- base currency
+        impressions BIGINT,
+        clicks      BIGINT,
+        currency    VARCHAR,                 -- the file's currency, NULL = base
+        spend_original DOUBLE,
+        source_file VARCHAR,
+        loaded_at   TIMESTAMP,
+        PRIMARY KEY (date, channel, campaign)
+    );
+    CREATE TABLE survey (
+        rating_id     VARCHAR NOT NULL,      -- content hash + occurrence: reloading a file adds nothing
+        segment       VARCHAR NOT NULL,
+        product       VARCHAR NOT NULL,      -- 'ours' or a competitor's name
+        dimension     VARCHAR NOT NULL,
+        kind          VARCHAR NOT NULL,      -- 'value' | 'cost'
+        score         DOUBLE NOT NULL,       -- 0..10
+        respondent_id VARCHAR,
+        source_file   VARCHAR,
+        loaded_at     TIMESTAMP
+    );
+    CREATE TABLE stage_map (
+        event_name VARCHAR PRIMARY KEY,
+        stage      VARCHAR NOT NULL
+    );
+    CREATE TABLE loads (
+        load_id     INTEGER PRIMARY KEY,
+        kind        VARCHAR NOT NULL,
+        source_file VARCHAR NOT NULL,
+        rows_read   BIGINT NOT NULL,
+        loaded      BIGINT NOT NULL,
+        duplicates  BIGINT NOT NULL,
+        replaced    BIGINT NOT NULL,
+        rejected    BIGINT NOT NULL,
+        seconds     DOUBLE NOT NULL,
+        mapping     JSON,
+        loaded_at   TIMESTAMP NOT NULL
+    );
+    CREATE TABLE rejected_rows (
+        load_id     INTEGER NOT NULL,
+        source_file VARCHAR NOT NULL,
+        line        BIGINT,
+        reason      VARCHAR NOT NULL,
+        raw         VARCHAR
+    );
+    CREATE TABLE currency_rates (
+        currency VARCHAR PRIMARY KEY,
+        rate_to_base DOUBLE NOT NULL
+    );
+    CREATE TABLE settings (
+        key   VARCHAR PRIMARY KEY,
+        value VARCHAR
+    );
+    INSERT INTO settings VALUES ('base_currency', 'CNY');
+    """,
+]
+
+
+def _apply_migrations(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    current = row[0] or 0
+    for number, sql in enumerate(MIGRATIONS, start=1):
+        if number <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_version VALUES (?)", [number])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+
+def resolve_path(path: str | os.PathLike | None = None) -> str:
+    """The database location: ``path``, else ``$OPSFUNNEL_DB``, else ``data/opsfunnel.duckdb``."""
+    if path is None:
+        path = os.environ.get("OPSFUNNEL_DB") or DEFAULT_PATH
+    path = str(path)
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def connect(path: str | os.PathLike | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (creating or migrating) the opsfunnel database and return the connection.
+
+    ``path`` defaults to ``$OPSFUNNEL_DB`` or ``data/opsfunnel.duckdb``; ``":memory:"`` gives a
+    throw-away database. The session time zone is UTC: every stored timestamp is UTC.
+    """
+    resolved = resolve_path(path)
+    con = duckdb.connect(resolved, read_only=read_only)
+    con.execute("SET TimeZone = 'UTC'")
+    if not read_only:
+        _apply_migrations(con)
+    return con

@@ -1,0 +1,59 @@
+"""Shared fixtures: an in-memory store and a declarative journey builder.
+
+    def test_x(con, journeys):
+        journeys({"u1": [("signup", "2024-01-01 10:00"), ("purchase", "2024-01-02 09:00", {"revenue": 5})],
+                  "u2": [("page_view", "2024-01-01 11:00", {"channel": "wechat", "page": "/"})]})
+
+Each event is ``(event_name, local time text[, {column or property: value}])``; times are UTC unless
+``journeys(..., timezone=...)`` says otherwise. Canonical columns in the dict (session_id, channel,
+campaign, page, revenue, event_id) fill those columns; anything else becomes a property.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import store  # noqa: E402
+
+CANONICAL = ("event_id", "session_id", "channel", "campaign", "page", "revenue")
+
+
+def journeys_frame(spec: dict) -> pd.DataFrame:
+    rows = []
+    for user, events in spec.items():
+        for ev in events:
+            name, when = ev[0], ev[1]
+            extra = dict(ev[2]) if len(ev) > 2 else {}
+            row = {"user_id": user, "event_name": name, "event_time": when}
+            props = {k: v for k, v in extra.items() if k not in CANONICAL}
+            row.update({k: v for k, v in extra.items() if k in CANONICAL})
+            row["properties"] = props or None
+            rows.append(row)
+    df = pd.DataFrame(rows)
+    for col in CANONICAL:
+        if col not in df.columns:
+            df[col] = None
+    return df.astype({c: object for c in df.columns})
+
+
+@pytest.fixture
+def con():
+    connection = store.connect(":memory:")
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def journeys(con):
+    def build(spec: dict, timezone: str = "UTC"):
+        report = store.load_events(con, journeys_frame(spec), source_timezone=timezone)
+        assert report.rejected == 0, report.rejected_samples
+        return report
+    return build
