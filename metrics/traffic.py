@@ -1,0 +1,345 @@
+"""Traffic (SPEC §5): page views, unique visitors, sessions, bounce rate, pages per session, duration.
+
+Query intuition
+---------------
+1. **Scope.** The events in scope are those passing the global filters: the users selection
+   (first-touch channel/campaign), the segment (property equalities) and the date range — events whose
+   local date (in the filter's time zone) lies in ``[start, end]``.
+2. **Sessions** are derived once, by :func:`session_table_sql`, and every other function reads them:
+   - an event with a ``session_id`` belongs to the session ``(user, session_id)`` — a session id is
+     scoped to its user, so two users sharing an id are two sessions;
+   - a user's events without a ``session_id`` are ordered by time (ties by ``event_id``); a new
+     session starts at the first one and whenever the gap to the previous one is **more than**
+     ``session_gap`` (default 30 min). A gap of exactly 30 min stays in the session; 30 min + 1 s
+     starts a new one. Events carrying a session id do not break or extend derived sessions;
+   - sessions are never split at midnight or at a period boundary; a session belongs to the period of
+     its first event. Only in-scope events are seen, so a session running across the edge of the
+     date range is cut there;
+   - session channel / campaign = those of the session's **first event** (NULL channel → ``direct``,
+     NULL campaign → ``(not set)``); entry page = the page of the session's first page view.
+3. **Page views** are events whose name is in ``pageview_events``. PV counts them; UV counts the
+   distinct users with at least one page view in the period (a user with only other events is not a
+   visitor). A week's UV is therefore not the sum of its days' UV.
+4. **Breakdowns**: ``page`` = the page-view event's own page (sessions: the entry page); ``channel`` /
+   ``campaign`` = the session's (first event's) value, so every page view of a session carries the
+   same channel. The ``top_n`` values by PV (sessions for :func:`sessions`) over the whole range are
+   kept and the rest grouped as ``Other`` (its UV is the distinct users across all those values).
+5. **Session measures**: bounce rate = sessions with exactly one page view / sessions with at least
+   one; pages per session = page views / sessions with at least one page view; duration = last − first
+   event in seconds (0 for a single-event session), averaged and medianed over all sessions.
+
+Periods are local calendar days, weeks (starting ``week_start``) or months in ``timezone``; only periods
+with data produce rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pandas as pd
+
+from store.errors import UserInputError
+from store.parse import check_timezone
+
+from .filters import Filters, local_sql
+
+PERIODS = ("day", "week", "month")
+BREAKDOWNS = ("page", "channel", "campaign")
+WEEK_STARTS = ("monday", "sunday")
+NOT_SET = "(not set)"
+NO_PAGE_VIEW = "(no page view)"
+OTHER = "Other"
+
+LABELS: dict[str, dict[str, str]] = {
+    "pv": {"en": "Page views (PV)", "zh": "浏览量 (PV)",
+           "help_en": "Number of page-view events in the period.",
+           "help_zh": "周期内页面浏览事件的次数。"},
+    "uv": {"en": "Unique visitors (UV)", "zh": "独立访客 (UV)",
+           "help_en": "Distinct users with at least one page view in the period; a week's UV is not the sum of its days'.",
+           "help_zh": "周期内至少有一次页面浏览的去重用户数；一周的 UV 不等于各天 UV 之和。"},
+    "sessions": {"en": "Sessions", "zh": "会话数",
+                 "help_en": "Visits: the file's session id, else a new session after 30 minutes without events.",
+                 "help_zh": "访问次数：优先使用文件中的会话 ID，否则超过 30 分钟无事件即开始新会话。"},
+    "bounce_rate": {"en": "Bounce rate", "zh": "跳出率",
+                    "help_en": "Sessions with exactly one page view divided by sessions with at least one page view.",
+                    "help_zh": "仅有一次页面浏览的会话数 ÷ 至少有一次页面浏览的会话数。"},
+    "pages_per_session": {"en": "Pages per session", "zh": "每会话页数",
+                          "help_en": "Page views divided by sessions with at least one page view.",
+                          "help_zh": "页面浏览量 ÷ 至少有一次页面浏览的会话数。"},
+    "avg_duration_s": {"en": "Average session duration (s)", "zh": "平均会话时长（秒）",
+                       "help_en": "Mean of last minus first event time per session; single-event sessions count as 0 s.",
+                       "help_zh": "每个会话最后与最早事件的时间差的平均值；仅一个事件的会话计为 0 秒。"},
+    "median_duration_s": {"en": "Median session duration (s)", "zh": "会话时长中位数（秒）",
+                          "help_en": "Median of last minus first event time per session.",
+                          "help_zh": "每个会话最后与最早事件时间差的中位数。"},
+    "entries": {"en": "Entries", "zh": "入口次数",
+                "help_en": "Sessions whose first page view was this page.",
+                "help_zh": "首次页面浏览为该页面的会话数。"},
+    "period_start": {"en": "Period start", "zh": "周期开始",
+                     "help_en": "First local day of the day, week or month.",
+                     "help_zh": "日、周或月的第一天（本地时间）。"},
+    "page": {"en": "Page", "zh": "页面", "help_en": "The page of the page-view event (sessions: the entry page).",
+             "help_zh": "页面浏览事件的页面（会话：入口页面）。"},
+    "channel": {"en": "Session channel", "zh": "会话渠道",
+                "help_en": "The channel of the session's first event; none is 'direct'.",
+                "help_zh": "会话第一个事件的渠道；没有则为 direct。"},
+    "campaign": {"en": "Session campaign", "zh": "会话活动",
+                 "help_en": "The campaign of the session's first event.",
+                 "help_zh": "会话第一个事件的活动。"},
+}
+
+
+@dataclass(frozen=True)
+class TrafficParams:
+    """What to count and how: periods, breakdown, which events are page views, the session gap."""
+
+    period: str = "day"
+    breakdown: str | None = None
+    pageview_events: tuple[str, ...] = ("page_view", "pageview", "$pageview")
+    session_gap: timedelta = timedelta(minutes=30)
+    timezone: str = "UTC"
+    week_start: str = "monday"
+    filters: Filters | None = None
+    top_n: int = 20
+
+    def __post_init__(self):
+        if self.period not in PERIODS:
+            raise UserInputError(f"Unknown period '{self.period}'; choose day, week or month.")
+        if self.breakdown is not None and self.breakdown not in BREAKDOWNS:
+            raise UserInputError(f"Traffic can be broken down by page, channel or campaign, not '{self.breakdown}'.")
+        if isinstance(self.pageview_events, str):
+            object.__setattr__(self, "pageview_events", (self.pageview_events,))
+        names = tuple(str(n) for n in self.pageview_events if n is not None and str(n).strip())
+        if not names:
+            raise UserInputError("Name at least one page-view event (e.g. page_view).")
+        object.__setattr__(self, "pageview_events", names)
+        if not isinstance(self.session_gap, timedelta) or self.session_gap <= timedelta(0):
+            raise UserInputError("The session gap must be a positive duration, e.g. 30 minutes.")
+        object.__setattr__(self, "timezone", check_timezone(self.timezone))
+        if self.week_start not in WEEK_STARTS:
+            raise UserInputError(f"Weeks start on monday or sunday, not '{self.week_start}'.")
+        if self.filters is not None and not isinstance(self.filters, Filters):
+            raise UserInputError("filters must be a Filters object.")
+        if self.filters is not None and check_timezone(self.filters.timezone) != self.timezone:
+            raise UserInputError(f"The report time zone ({self.timezone}) differs from the filters' "
+                                 f"({self.filters.timezone}); use one time zone for both.")
+        if not isinstance(self.top_n, int) or self.top_n < 1:
+            raise UserInputError("top_n must be a whole number of at least 1.")
+
+
+def period_sql(column: str, period: str, tz: str, week_start: str = "monday") -> str:
+    """SQL (DATE) for the local calendar period containing the UTC timestamp ``column``."""
+    local = local_sql(column, tz)
+    if period == "day":
+        return f"CAST({local} AS DATE)"
+    if period == "month":
+        return f"CAST(date_trunc('month', {local}) AS DATE)"
+    if week_start == "sunday":
+        return f"CAST(date_trunc('week', {local} + INTERVAL 1 DAY) - INTERVAL 1 DAY AS DATE)"
+    return f"CAST(date_trunc('week', {local}) AS DATE)"
+
+
+def _scope_sql(p: TrafficParams) -> tuple[str, list]:
+    """Predicate over ``events e``: filters (segment, users) and the date range."""
+    f = p.filters or Filters(timezone=p.timezone)
+    where, params = f.events_sql("e")
+    start, end = f.utc_range()
+    if start is not None:
+        where += " AND e.event_time >= ?"
+        params.append(start)
+    if end is not None:
+        where += " AND e.event_time < ?"
+        params.append(end)
+    return where, params
+
+
+def _with_sql(p: TrafficParams) -> tuple[str, list]:
+    """The shared CTEs: ``sev`` (in-scope events with their session) and ``sessions`` (one row each)."""
+    scope, params = _scope_sql(p)
+    pv_marks = ", ".join("?" * len(p.pageview_events))
+    sql = f"""
+WITH ev AS (              -- events in scope (filters + date range), page views flagged
+    SELECT e.event_id, e.user_key, e.event_time, e.session_id, e.page,
+           coalesce(e.channel, 'direct') AS channel, coalesce(e.campaign, '{NOT_SET}') AS campaign,
+           CASE WHEN e.event_name IN ({pv_marks}) THEN 1 ELSE 0 END AS is_pv
+    FROM events e
+    WHERE {scope}
+),
+marked AS (              -- id-less events: a session starts at the first one and after a gap > session_gap
+    SELECT ev.*,
+           CASE WHEN session_id IS NOT NULL THEN 0
+                WHEN lag(event_time) OVER w IS NULL THEN 1
+                WHEN event_time - lag(event_time) OVER w > ? THEN 1
+                ELSE 0 END AS starts
+    FROM ev
+    WINDOW w AS (PARTITION BY user_key, session_id IS NULL ORDER BY event_time, event_id)
+),
+keyed AS (               -- session key, unique within the user: the file's id, or the derived number
+    SELECT marked.*,
+           CASE WHEN session_id IS NOT NULL THEN 'id:' || session_id
+                ELSE 'gap:' || CAST(sum(starts) OVER (
+                    PARTITION BY user_key, session_id IS NULL ORDER BY event_time, event_id
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS VARCHAR) END AS session_key
+    FROM marked
+),
+sev AS (                 -- each event with its session's first-event channel/campaign and page-view rank
+    SELECT keyed.*,
+           first_value(channel) OVER s AS s_channel,
+           first_value(campaign) OVER s AS s_campaign,
+           row_number() OVER (PARTITION BY user_key, session_key, is_pv ORDER BY event_time, event_id) AS pv_rank
+    FROM keyed
+    WINDOW s AS (PARTITION BY user_key, session_key ORDER BY event_time, event_id)
+),
+sessions AS (            -- one row per session
+    SELECT user_key, session_key,
+           min(event_time) AS session_start, max(event_time) AS session_end,
+           min(s_channel) AS channel, min(s_campaign) AS campaign,
+           coalesce(max(CASE WHEN is_pv = 1 AND pv_rank = 1 THEN coalesce(page, '{NOT_SET}') END),
+                    '{NO_PAGE_VIEW}') AS entry_page,
+           count(*) AS events, CAST(sum(is_pv) AS BIGINT) AS pageviews,
+           date_diff('microsecond', min(event_time), max(event_time)) / 1000000.0 AS duration_s
+    FROM sev
+    GROUP BY user_key, session_key
+)"""
+    return sql, params + list(p.pageview_events) + [p.session_gap]
+
+
+def session_table_sql(p: TrafficParams) -> tuple[str, list]:
+    """One row per session: user_key, session_key, session_start, session_end (UTC), channel, campaign,
+    entry_page, events, pageviews, duration_s — the one derivation every traffic number reads."""
+    with_sql, params = _with_sql(p)
+    return with_sql + "\nSELECT * FROM sessions ORDER BY user_key, session_start, session_key", params
+
+
+def session_table(con, p: TrafficParams) -> pd.DataFrame:
+    sql, params = session_table_sql(p)
+    return con.execute(sql, params).df()
+
+
+def _topped(dim: str, p: TrafficParams, source: str, weight: str) -> str:
+    """CTE ``topped`` over ``source``: ``dim`` kept for the top_n values by ``weight``, else 'Other'."""
+    if p.breakdown is None:
+        return f"topped AS (SELECT {source}.*, NULL AS dim FROM {source})"
+    return f"""top AS (           -- the top_n breakdown values over the whole range
+    SELECT {dim} AS dim FROM {source} GROUP BY {dim} ORDER BY {weight} DESC, {dim} LIMIT {int(p.top_n)}
+),
+topped AS (              -- values outside the top grouped as Other
+    SELECT {source}.*, CASE WHEN {dim} IN (SELECT dim FROM top) THEN {dim} ELSE '{OTHER}' END AS dim
+    FROM {source}
+)"""
+
+
+def pv_uv_sql(p: TrafficParams) -> tuple[str, list]:
+    with_sql, params = _with_sql(p)
+    dim = {"page": f"coalesce(page, '{NOT_SET}')", "channel": "s_channel", "campaign": "s_campaign"}.get(p.breakdown)
+    period = period_sql("event_time", p.period, p.timezone, p.week_start)
+    cols = "period_start" + (", dim" if p.breakdown else "")
+    sql = f"""{with_sql},
+pvs AS (                 -- page views with their period
+    SELECT sev.*, {period} AS period_start FROM sev WHERE is_pv = 1
+),
+{_topped(dim, p, 'pvs', 'count(*)')}
+SELECT {cols}, count(*) AS pv, count(DISTINCT user_key) AS uv
+FROM topped
+GROUP BY {cols}
+ORDER BY {cols}"""
+    return sql, params
+
+
+def _frame(df: pd.DataFrame, p: TrafficParams, int_cols: tuple[str, ...]) -> pd.DataFrame:
+    if "dim" in df.columns:
+        if p.breakdown is None:
+            df = df.drop(columns="dim")
+        else:
+            df = df.rename(columns={"dim": p.breakdown})
+    for c in int_cols:
+        if c in df.columns:
+            df[c] = df[c].astype("int64")
+    return df.reset_index(drop=True)
+
+
+def pv_uv(con, p: TrafficParams) -> pd.DataFrame:
+    """Per period (and breakdown value): ``period_start, [page|channel|campaign], pv, uv``."""
+    sql, params = pv_uv_sql(p)
+    return _frame(con.execute(sql, params).df(), p, ("pv", "uv"))
+
+
+_SESSION_MEASURES = """count(*) AS sessions,
+       sum(CASE WHEN pageviews = 1 THEN 1 ELSE 0 END) * 1.0
+           / NULLIF(sum(CASE WHEN pageviews >= 1 THEN 1 ELSE 0 END), 0) AS bounce_rate,
+       sum(pageviews) * 1.0 / NULLIF(sum(CASE WHEN pageviews >= 1 THEN 1 ELSE 0 END), 0) AS pages_per_session,
+       avg(duration_s) AS avg_duration_s"""
+
+
+def sessions_sql(p: TrafficParams) -> tuple[str, list]:
+    with_sql, params = _with_sql(p)
+    dim = {"page": "entry_page", "channel": "channel", "campaign": "campaign"}.get(p.breakdown)
+    period = period_sql("session_start", p.period, p.timezone, p.week_start)
+    cols = "period_start" + (", dim" if p.breakdown else "")
+    sql = f"""{with_sql},
+sess AS (                -- sessions with the period of their first event
+    SELECT sessions.*, {period} AS period_start FROM sessions
+),
+{_topped(dim, p, 'sess', 'count(*)')}
+SELECT {cols}, {_SESSION_MEASURES},
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_s) AS median_duration_s
+FROM topped
+GROUP BY {cols}
+ORDER BY {cols}"""
+    return sql, params
+
+
+def sessions(con, p: TrafficParams) -> pd.DataFrame:
+    """Per period of the session's first event (and breakdown value): ``period_start, [page|channel|campaign],
+    sessions, bounce_rate, pages_per_session, avg_duration_s, median_duration_s``.
+
+    The page breakdown uses the entry page (``(no page view)`` for sessions without one)."""
+    sql, params = sessions_sql(p)
+    return _frame(con.execute(sql, params).df(), p, ("sessions",))
+
+
+def top_pages_sql(p: TrafficParams) -> tuple[str, list]:
+    with_sql, params = _with_sql(p)
+    sql = f"""{with_sql},
+page_views AS (          -- page views and visitors per page
+    SELECT coalesce(page, '{NOT_SET}') AS page, count(*) AS pv, count(DISTINCT user_key) AS uv
+    FROM sev WHERE is_pv = 1 GROUP BY 1
+),
+entries AS (             -- sessions entering on each page, and how many of them bounced
+    SELECT entry_page AS page, count(*) AS entries,
+           sum(CASE WHEN pageviews = 1 THEN 1 ELSE 0 END) AS bounces
+    FROM sessions WHERE pageviews >= 1 GROUP BY 1
+)
+SELECT v.page, v.pv, v.uv, coalesce(n.entries, 0) AS entries,
+       n.bounces * 1.0 / NULLIF(n.entries, 0) AS bounce_rate
+FROM page_views v LEFT JOIN entries n ON n.page = v.page
+ORDER BY v.pv DESC, v.page
+LIMIT {int(p.top_n)}"""
+    return sql, params
+
+
+def top_pages(con, p: TrafficParams) -> pd.DataFrame:
+    """The ``top_n`` pages by PV: ``page, pv, uv, entries, bounce_rate`` (bounce rate of the sessions
+    entering on the page; NULL when none did)."""
+    sql, params = top_pages_sql(p)
+    return _frame(con.execute(sql, params).df(), p, ("pv", "uv", "entries"))
+
+
+def traffic_summary_sql(p: TrafficParams) -> tuple[str, list]:
+    with_sql, params = _with_sql(p)
+    sql = f"""{with_sql},
+visits AS (              -- page views and visitors over the whole range
+    SELECT count(*) AS pv, count(DISTINCT user_key) AS uv FROM sev WHERE is_pv = 1
+),
+session_totals AS (      -- session measures over the whole range
+    SELECT {_SESSION_MEASURES} FROM sessions
+)
+SELECT v.pv, v.uv, s.sessions, s.bounce_rate, s.pages_per_session, s.avg_duration_s
+FROM visits v CROSS JOIN session_totals s"""
+    return sql, params
+
+
+def traffic_summary(con, p: TrafficParams) -> pd.DataFrame:
+    """One row over the filtered range: ``pv, uv, sessions, bounce_rate, pages_per_session, avg_duration_s``."""
+    sql, params = traffic_summary_sql(p)
+    return _frame(con.execute(sql, params).df(), p, ("pv", "uv", "sessions"))
