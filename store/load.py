@@ -401,7 +401,7 @@ def load_spend(con: duckdb.DuckDBPyConnection, source, mapping: Mapping[str, str
             typed AS (
                 SELECT r.*, {date_sql('_d')} AS date, {number_sql('_s')} AS spend_original,
                        {number_sql('_i')} AS impressions, {number_sql('_c')} AS clicks,
-                       CASE WHEN currency IS NULL OR currency = ? THEN 1.0 ELSE x.rate_to_base END AS rate
+                       CASE WHEN r.currency IS NULL OR r.currency = ? THEN 1.0 ELSE x.rate_to_base END AS rate
                 FROM raw r LEFT JOIN currency_rates x ON x.currency = r.currency
             ),
             checked AS (
@@ -486,7 +486,7 @@ def load_survey(con: duckdb.DuckDBPyConnection, source, mapping: Mapping[str, st
             SELECT md5(concat_ws(chr(31), segment, product, dimension, kind, CAST(score AS VARCHAR),
                                  coalesce(respondent_id, ''),
                                  CAST(row_number() OVER (PARTITION BY segment, product, dimension, kind, score,
-                                                         respondent_id ORDER BY rowid) AS VARCHAR))) AS rating_id,
+                                                         respondent_id) AS VARCHAR))) AS rating_id,
                    segment, product, dimension, kind, score, respondent_id, reason,
                    CASE WHEN reason IS NOT NULL THEN _raw END AS raw
             FROM checked

@@ -150,6 +150,7 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False) -
     resolved = resolve_path(path)
     con = duckdb.connect(resolved, read_only=read_only)
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # the command line turns it on for its own display
     if not read_only:
         _apply_migrations(con)
     return con
