@@ -1,0 +1,568 @@
+"""Campaign economics: CAC, activation, retention, revenue, ROAS/ROI, LTV curves and payback (SPEC §3, §6, §8).
+
+Query intuition
+---------------
+1. **acquired** — the users whose ``first_seen`` (earliest event over all data, never "first inside
+   the filter") falls in the filter's date range, keyed by their first-touch ``channel`` and
+   ``campaign`` (users table, SPEC §1). A user without a campaign gets campaign ``''``, the same key
+   as channel-level spend rows, so an organic user and the channel's unattributed spend meet.
+2. **per_user** — one pass over the events of those users (joined on the integer ``user_key``)
+   computes, per user: activated (an event whose stage is ``activation`` within
+   ``activation_days`` of first_seen, half-open ``[first_seen, first_seen + 7 d)``), active in week k
+   (any event in ``[first_seen + 7k d, first_seen + 7(k+1) d)``), paying (any event with revenue > 0),
+   net revenue (refunds are negative and included), GMV (positive revenue only), revenue within the
+   horizon (``event_time < first_seen + h days``) and revenue earned inside the date range.
+3. **cohort** — per campaign (or channel): counts and sums of the per-user columns. Week-k retention
+   only counts users whose week k has fully elapsed by the end of the data (``first_seen + 7(k+1) d
+   <= data_end``); this is exactly the rolling-alignment retention of SPEC §4 with period = week,
+   start = first_seen and return = any event.
+4. **paid** — spend rows with a date in the range, summed per key. Spend keys are stored trimmed and
+   case-folded, so "WeChat" and "wechat " are one key. At campaign level a channel-level spend row
+   (campaign '') is its own row "(channel level)"; at channel level every row adds to its channel.
+5. A full outer join of cohort and paid keeps campaigns with spend but no users (new_users 0, every
+   per-user ratio NULL) and users but no spend (spend NULL, so CAC, ROAS and ROI are NULL — unknown
+   spend is not zero spend). Every division goes through ``NULLIF(x, 0)``: CAC with no users and ROI
+   with zero spend are NULL, never infinite.
+
+LTV curves (:func:`ltv_curves`): ``LTV_k`` = net revenue per acquired user earned from first_seen up to
+``first_seen + (k+1) days`` (day 0 = the first 24 h), over the users observed that long
+(``first_seen + (k+1) d <= data_end``); a day no user has reached is NULL (censored). Payback day =
+the first k with ``LTV_k >= CAC``; NULL when never reached inside ``ltv_days`` or when CAC is NULL.
+
+The end of the data (``data_end``) defaults to the latest event time and can be passed in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from store.errors import UserInputError
+
+from .filters import Filters
+from .selectors import property_sql
+from .stats import SMALL_SAMPLE, wilson_interval
+
+DAY_S = 86_400
+WEEK_S = 7 * DAY_S
+LEVELS = ("campaign", "channel")
+
+
+@dataclass(frozen=True)
+class EconomicsParams:
+    level: str = "campaign"
+    horizon_days: int = 30
+    ltv_days: int = 90
+    activation_days: int = 7
+    retention_weeks: tuple[int, ...] = (1, 4)
+    filters: Filters | None = None
+    timezone: str = "UTC"
+    data_end: datetime | None = None  # None = the latest event time
+
+    def __post_init__(self):
+        object.__setattr__(self, "retention_weeks", tuple(self.retention_weeks))
+        validate_common(self.filters, self.timezone)
+        if self.level not in LEVELS:
+            raise UserInputError(f"Level must be 'campaign' or 'channel', not {self.level!r}.")
+        for name in ("horizon_days", "activation_days"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise UserInputError(f"{name.replace('_', ' ').capitalize()} must be a whole number of at least 1.")
+        if not isinstance(self.ltv_days, int) or self.ltv_days < 0 or self.ltv_days > 3650:
+            raise UserInputError("LTV days must be a whole number between 0 and 3650.")
+        if not self.retention_weeks or any(not isinstance(k, int) or k < 1 for k in self.retention_weeks):
+            raise UserInputError("Retention weeks must be one or more whole numbers of at least 1 (e.g. 1 and 4).")
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return ("channel", "campaign") if self.level == "campaign" else ("channel",)
+
+    @property
+    def last_week(self) -> int:
+        return max(self.retention_weeks)
+
+
+def validate_common(filters, timezone: str) -> None:
+    """Checks shared by every params class of this family."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if filters is not None and not isinstance(filters, Filters):
+        raise UserInputError("Filters must be a metrics.filters.Filters object.")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise UserInputError(f"Unknown time zone {timezone!r}; use a name like 'Asia/Shanghai' or 'UTC'.") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared SQL pieces
+# ---------------------------------------------------------------------------------------------
+
+def segment_sql(filters: Filters | None, alias: str) -> tuple[str, list]:
+    """Predicate over events ``alias``: the filter's segment property equalities (TRUE without)."""
+    if filters is None or not filters.segment:
+        return "TRUE", []
+    parts, params = [], []
+    for key, value in sorted(filters.segment.items()):
+        expr, p = property_sql(key, alias)
+        parts.append(f"{expr} = ?")
+        params += p + [str(value)]
+    return " AND ".join(parts), params
+
+
+def acquired_sql(filters: Filters | None) -> tuple[str, list]:
+    """SELECT of acquired users: first_seen in the range, first-touch selection, segment (any matching event)."""
+    f = filters or Filters()
+    where, params = [], []
+    start, end = f.utc_range()
+    if start is not None:
+        where.append("u.first_seen >= ?")
+        params.append(start)
+    if end is not None:
+        where.append("u.first_seen < ?")
+        params.append(end)
+    users, p = f.users_sql("u")
+    where.append(users)
+    params += p
+    if f.segment:
+        seg, p = segment_sql(f, "se")
+        where.append(f"EXISTS (SELECT 1 FROM events se WHERE se.user_key = u.user_key AND {seg})")
+        params += p
+    sql = ("SELECT u.user_key, u.first_seen, u.channel, coalesce(u.campaign, '') AS campaign "
+           f"FROM users u WHERE {' AND '.join(where)}")
+    return sql, params
+
+
+def spend_where_sql(filters: Filters | None, alias: str = "s") -> tuple[str, list]:
+    """Predicate over spend rows: date in the range (local dates, inclusive), channel/campaign selection."""
+    f = filters or Filters()
+    where, params = [], []
+    if f.start is not None:
+        where.append(f"{alias}.date >= ?")
+        params.append(f.start)
+    if f.end is not None:
+        where.append(f"{alias}.date <= ?")
+        params.append(f.end)
+    if f.channels:
+        where.append(f"{alias}.channel IN ({', '.join('?' * len(f.channels))})")
+        params += list(f.channels)
+    if f.campaigns:
+        where.append(f"{alias}.campaign IN ({', '.join('?' * len(f.campaigns))})")
+        params += list(f.campaigns)
+    return (" AND ".join(where) or "TRUE"), params
+
+
+def data_end_sql() -> str:
+    """SQL for the end of the data: the bound value, else the latest event time."""
+    return "coalesce(CAST(? AS TIMESTAMP), (SELECT max(event_time) FROM events))"
+
+
+def _on(keys, left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{k} = {right}.{k}" for k in keys)
+
+
+def _range_utc(filters: Filters | None):
+    return (filters or Filters()).utc_range()
+
+
+# ---------------------------------------------------------------------------------------------
+# Campaign economics
+# ---------------------------------------------------------------------------------------------
+
+def campaign_economics_sql(p: EconomicsParams) -> tuple[str, list]:
+    """SQL and bound values for the per-campaign (or per-channel) economics, with eligible-user counts."""
+    keys = p.keys
+    key_list = ", ".join(keys)
+    acq, acq_params = acquired_sql(p.filters)
+    seg, seg_params = segment_sql(p.filters, "e")
+    spend_where, spend_params = spend_where_sql(p.filters, "s")
+    r_start, r_end = _range_utc(p.filters)
+    weeks = sorted(set(p.retention_weeks))
+
+    week_cols = ",\n               ".join(
+        f"max(CASE WHEN ue.age >= {k * WEEK_S} AND ue.age < {(k + 1) * WEEK_S} THEN 1 ELSE 0 END) AS active_w{k}"
+        for k in weeks)
+    week_sums = ",\n           ".join(
+        f"sum(CASE WHEN observed >= {(k + 1) * WEEK_S} THEN active_w{k} ELSE 0 END) AS retained_w{k}, "
+        f"sum(CASE WHEN observed >= {(k + 1) * WEEK_S} THEN 1 ELSE 0 END) AS eligible_w{k}"
+        for k in weeks)
+    week_out = ",\n       ".join(
+        f"coalesce(c.retained_w{k}, 0) AS retained_w{k}, coalesce(c.eligible_w{k}, 0) AS eligible_w{k}, "
+        f"CAST(c.retained_w{k} AS DOUBLE) / NULLIF(c.eligible_w{k}, 0) AS retention_w{k}"
+        for k in weeks)
+    last = p.last_week
+    coalesced = ", ".join(f"coalesce(c.{k}, s.{k}) AS {k}" for k in keys)
+
+    sql = f"""
+WITH
+-- acquired: users whose first_seen is in the range, keyed by first touch
+acquired AS ({acq}),
+-- bounds: the end of the data, for censoring
+bounds AS (SELECT {data_end_sql()} AS data_end),
+-- user_events: events of acquired users, with their age in seconds since first_seen and stage
+user_events AS (
+    SELECT a.user_key, e.event_time, e.revenue, sm.stage,
+           EXTRACT(EPOCH FROM e.event_time - a.first_seen) AS age
+    FROM acquired a
+    JOIN events e ON e.user_key = a.user_key
+    LEFT JOIN stage_map sm ON sm.event_name = e.event_name
+    WHERE {seg}
+),
+-- per_user: one row per acquired user
+per_user AS (
+    SELECT a.user_key, a.channel, a.campaign,
+           EXTRACT(EPOCH FROM b.data_end - a.first_seen) AS observed,
+           max(CASE WHEN ue.stage = 'activation' AND ue.age < ? THEN 1 ELSE 0 END) AS activated,
+           {week_cols},
+           max(CASE WHEN ue.revenue > 0 THEN 1 ELSE 0 END) AS paying,
+           coalesce(sum(ue.revenue), 0) AS revenue,
+           coalesce(sum(CASE WHEN ue.revenue > 0 THEN ue.revenue END), 0) AS gmv,
+           coalesce(sum(CASE WHEN ue.age < ? THEN ue.revenue END), 0) AS revenue_h,
+           coalesce(sum(CASE WHEN ue.event_time >= coalesce(CAST(? AS TIMESTAMP), ue.event_time)
+                              AND ue.event_time < coalesce(CAST(? AS TIMESTAMP), ue.event_time + INTERVAL '1 day')
+                             THEN ue.revenue END), 0) AS period_revenue
+    FROM acquired a
+    CROSS JOIN bounds b
+    LEFT JOIN user_events ue ON ue.user_key = a.user_key
+    GROUP BY a.user_key, a.channel, a.campaign, a.first_seen, b.data_end
+),
+-- cohort: per key, counts over users
+cohort AS (
+    SELECT {key_list}, count(*) AS new_users, sum(activated) AS activated,
+           {week_sums},
+           sum(paying) AS paying, sum(revenue) AS revenue, sum(gmv) AS gmv,
+           sum(revenue_h) AS revenue_h, sum(period_revenue) AS period_revenue
+    FROM per_user
+    GROUP BY {key_list}
+),
+-- paid: spend rows of the range, per key
+paid AS (
+    SELECT {key_list}, sum(s.spend) AS spend, CAST(sum(s.impressions) AS BIGINT) AS impressions,
+           CAST(sum(s.clicks) AS BIGINT) AS clicks
+    FROM spend s
+    WHERE {spend_where}
+    GROUP BY {key_list}
+),
+-- joined: every key with users or spend
+joined AS (
+    SELECT {coalesced}, s.spend, s.impressions, s.clicks,
+           coalesce(c.new_users, 0) AS new_users, coalesce(c.activated, 0) AS activated,
+           {week_out},
+           coalesce(c.paying, 0) AS paying, c.revenue, c.gmv, c.revenue_h, c.period_revenue
+    FROM cohort c
+    FULL OUTER JOIN paid s ON {_on(keys, 'c', 's')}
+)
+SELECT {key_list}, spend, impressions, clicks,
+       CAST(clicks AS DOUBLE) / NULLIF(impressions, 0) AS ctr,
+       spend / NULLIF(clicks, 0) AS cpc,
+       new_users,
+       spend / NULLIF(new_users, 0) AS cac,
+       activated,
+       CAST(activated AS DOUBLE) / NULLIF(new_users, 0) AS activation_rate,
+       spend / NULLIF(activated, 0) AS cost_per_activated,
+       {", ".join(f"retained_w{k}, retention_w{k}, eligible_w{k}" for k in weeks)},
+       spend / NULLIF(new_users, 0) / NULLIF(retention_w{last}, 0) AS cost_per_retained_w{last},
+       paying,
+       CAST(paying AS DOUBLE) / NULLIF(new_users, 0) AS paying_rate,
+       spend / NULLIF(paying, 0) AS cost_per_paying,
+       revenue,
+       revenue / NULLIF(new_users, 0) AS arpu,
+       revenue / NULLIF(paying, 0) AS arppu,
+       gmv,
+       revenue_h,
+       revenue_h / NULLIF(spend, 0) AS roas_h,
+       (revenue_h - spend) / NULLIF(spend, 0) AS roi_h,
+       period_revenue,
+       period_revenue / NULLIF(spend, 0) AS period_roas
+FROM joined
+ORDER BY {key_list}
+"""
+    params = (acq_params + [p.data_end] + seg_params
+              + [p.activation_days * DAY_S, p.horizon_days * DAY_S, r_start, r_end] + spend_params)
+    return sql, params
+
+
+def economics_columns(p: EconomicsParams) -> list[str]:
+    """The public output columns of :func:`campaign_economics` for these params."""
+    weeks = sorted(set(p.retention_weeks))
+    last = p.last_week
+    return (list(p.keys) + ["spend", "impressions", "clicks", "ctr", "cpc", "new_users", "cac", "activated",
+                            "activation_rate", "cost_per_activated"]
+            + [c for k in weeks for c in (f"retained_w{k}", f"retention_w{k}")]
+            + [f"cost_per_retained_w{last}", "paying", "paying_rate", "cost_per_paying", "revenue", "arpu",
+               "arppu", "gmv", "revenue_h", "roas_h", "roi_h", "period_revenue", "period_roas", "payback_day"])
+
+
+def _economics_full(con, p: EconomicsParams) -> pd.DataFrame:
+    sql, params = campaign_economics_sql(p)
+    df = con.execute(sql, params).df()
+    curve = ltv_curves(con, p)
+    payback = curve.groupby(list(p.keys), sort=False)["payback_day"].first().reset_index()
+    df = df.merge(payback, on=list(p.keys), how="left")
+    df["payback_day"] = df["payback_day"].astype("Int64")
+    for col in ("new_users", "activated", "paying") + tuple(
+            c for k in p.retention_weeks for c in (f"retained_w{k}", f"eligible_w{k}")):
+        df[col] = df[col].astype("int64")
+    return df
+
+
+def campaign_economics(con, params: EconomicsParams | None = None) -> pd.DataFrame:
+    """One row per campaign (``channel, campaign``) or per channel; columns as :func:`economics_columns`.
+
+    Campaign '' is "(channel level)": users without a campaign and channel-level spend rows.
+    """
+    p = params or EconomicsParams()
+    return _economics_full(con, p)[economics_columns(p)]
+
+
+# ---------------------------------------------------------------------------------------------
+# LTV curves and payback
+# ---------------------------------------------------------------------------------------------
+
+def ltv_curves_sql(p: EconomicsParams) -> tuple[str, list]:
+    """SQL and bound values for LTV_k per key and day k = 0..ltv_days, with CAC and payback day."""
+    keys = p.keys
+    key_list = ", ".join(keys)
+    ck = ", ".join(f"cu.{k}" for k in keys)
+    acq, acq_params = acquired_sql(p.filters)
+    seg, seg_params = segment_sql(p.filters, "e")
+    spend_where, spend_params = spend_where_sql(p.filters, "s")
+    sql = f"""
+WITH
+-- acquired: users whose first_seen is in the range, keyed by first touch
+acquired AS ({acq}),
+-- bounds: the end of the data, for censoring
+bounds AS (SELECT {data_end_sql()} AS data_end),
+-- cohort_users: each user's last whole day observed (day k needs first_seen + (k+1) days <= data_end)
+cohort_users AS (
+    SELECT a.user_key, a.first_seen, {", ".join(f"a.{k}" for k in keys)},
+           CAST(floor(EXTRACT(EPOCH FROM b.data_end - a.first_seen) / {DAY_S}) AS INTEGER) - 1 AS last_day
+    FROM acquired a CROSS JOIN bounds b
+),
+-- observed: users per key by last observed day
+observed AS (
+    SELECT {key_list}, last_day, count(*) AS users FROM cohort_users GROUP BY {key_list}, last_day
+),
+-- day_revenue: net revenue per key, last observed day and day since first_seen
+day_revenue AS (
+    SELECT {ck}, cu.last_day,
+           CAST(floor(EXTRACT(EPOCH FROM e.event_time - cu.first_seen) / {DAY_S}) AS INTEGER) AS day,
+           sum(e.revenue) AS revenue
+    FROM cohort_users cu
+    JOIN events e ON e.user_key = cu.user_key
+    WHERE e.revenue IS NOT NULL AND e.event_time < cu.first_seen + ? * INTERVAL '1 day' AND {seg}
+    GROUP BY ALL
+),
+-- days: 0..ltv_days
+days AS (SELECT CAST(generate_series AS INTEGER) AS day FROM generate_series(0, ?)),
+-- key_days: every key with users, every day
+key_days AS (SELECT DISTINCT {", ".join(f"o.{k}" for k in keys)}, d.day FROM observed o CROSS JOIN days d),
+-- eligible: users observed through day k
+eligible AS (
+    SELECT {", ".join(f"kd.{k}" for k in keys)}, kd.day, coalesce(sum(o.users), 0) AS users
+    FROM key_days kd LEFT JOIN observed o ON {_on(keys, 'kd', 'o')} AND o.last_day >= kd.day
+    GROUP BY ALL
+),
+-- earned: revenue of those users up to the end of day k
+earned AS (
+    SELECT {", ".join(f"kd.{k}" for k in keys)}, kd.day, sum(r.revenue) AS revenue
+    FROM key_days kd JOIN day_revenue r ON {_on(keys, 'kd', 'r')} AND r.day <= kd.day AND r.last_day >= kd.day
+    GROUP BY ALL
+),
+-- cac: spend in the range per new user
+new_users AS (SELECT {key_list}, count(*) AS new_users FROM cohort_users GROUP BY {key_list}),
+paid AS (SELECT {key_list}, sum(s.spend) AS spend FROM spend s WHERE {spend_where} GROUP BY {key_list}),
+cac AS (
+    SELECT {", ".join(f"n.{k}" for k in keys)}, p.spend / NULLIF(n.new_users, 0) AS cac
+    FROM new_users n LEFT JOIN paid p ON {_on(keys, 'n', 'p')}
+),
+curve AS (
+    SELECT {", ".join(f"el.{k}" for k in keys)}, el.day, el.users,
+           CASE WHEN el.users > 0 THEN coalesce(er.revenue, 0) / el.users END AS ltv, c.cac
+    FROM eligible el
+    LEFT JOIN earned er ON {_on(keys, 'el', 'er')} AND er.day = el.day
+    JOIN cac c ON {_on(keys, 'el', 'c')}
+)
+SELECT {key_list}, day, users, ltv, cac,
+       min(CASE WHEN ltv >= cac THEN day END) OVER (PARTITION BY {key_list}) AS payback_day
+FROM curve
+ORDER BY {key_list}, day
+"""
+    params = acq_params + [p.data_end, p.ltv_days + 1] + seg_params + [p.ltv_days] + spend_params
+    return sql, params
+
+
+def ltv_curves(con, params: EconomicsParams | None = None) -> pd.DataFrame:
+    """LTV curve per key: ``[channel, campaign?, day, users, ltv, cac, payback_day]`` for day 0..ltv_days."""
+    p = params or EconomicsParams()
+    sql, values = ltv_curves_sql(p)
+    df = con.execute(sql, values).df()
+    df["day"] = df["day"].astype("int64")
+    df["users"] = df["users"].astype("int64")
+    df["payback_day"] = df["payback_day"].astype("Int64")
+    return df
+
+
+# ---------------------------------------------------------------------------------------------
+# Spend coverage
+# ---------------------------------------------------------------------------------------------
+
+def spend_coverage_sql(filters: Filters | None = None) -> tuple[str, list]:
+    where, params = spend_where_sql(filters, "s")
+    sql = f"""
+WITH
+-- paid: spend per key in the range
+paid AS (SELECT s.channel, s.campaign, sum(s.spend) AS spend FROM spend s WHERE {where} GROUP BY ALL),
+-- seen: first-touch keys of all users
+seen AS (SELECT DISTINCT channel, coalesce(campaign, '') AS campaign FROM users)
+SELECT p.channel, p.campaign, p.spend,
+       CASE WHEN p.campaign = ''
+            THEN EXISTS (SELECT 1 FROM seen WHERE seen.channel = p.channel)
+            ELSE EXISTS (SELECT 1 FROM seen WHERE seen.channel = p.channel AND seen.campaign = p.campaign)
+       END AS matched
+FROM paid p
+ORDER BY p.channel, p.campaign
+"""
+    return sql, params
+
+
+def spend_coverage(con, filters: Filters | None = None) -> pd.DataFrame:
+    """One row per spend key: ``[channel, campaign, spend, matched]`` (campaign '' = channel level).
+
+    matched: the key's campaign (with its channel) is some user's first touch; for a channel-level row,
+    the channel is.
+    """
+    validate_common(filters, "UTC")
+    sql, params = spend_coverage_sql(filters)
+    df = con.execute(sql, params).df()
+    df["matched"] = df["matched"].astype(bool)
+    return df
+
+
+def spend_coverage_summary(con, filters: Filters | None = None) -> pd.DataFrame:
+    """One row: ``[total_spend, matched_spend, matched_share, unmatched_keys]``."""
+    cov = spend_coverage(con, filters)
+    total = float(cov["spend"].sum())
+    matched = float(cov.loc[cov["matched"], "spend"].sum())
+    return pd.DataFrame({
+        "total_spend": [total], "matched_spend": [matched],
+        "matched_share": [matched / total if total else float("nan")],
+        "unmatched_keys": [int((~cov["matched"]).sum())],
+    })
+
+
+# ---------------------------------------------------------------------------------------------
+# Campaign vs retention (SPEC §8)
+# ---------------------------------------------------------------------------------------------
+
+RATES = ("activation_rate", "retention_w1", "retention_w4", "paying_rate")
+
+
+def campaign_vs_retention(con, params: EconomicsParams | None = None) -> pd.DataFrame:
+    """Marketing and operations columns side by side, one row per campaign (or channel).
+
+    Rates carry Wilson 95 % bounds (``<rate>_low``, ``<rate>_high``); ``small_sample`` marks rows with
+    fewer than 30 new users. ``ltv_<h>`` is the LTV curve after h days (day index h−1, censored);
+    ``roas_<h>`` is revenue within h days / spend. ``value_cost_score`` is the channel's perceived
+    value − cost score (:func:`metrics.value_cost.score`, default model, segment = channel).
+    """
+    from . import value_cost  # value_cost builds on this module
+
+    p = params or EconomicsParams()
+    weeks = tuple(sorted(set(p.retention_weeks) | {1, 4}))
+    full = _economics_full(con, EconomicsParams(
+        level=p.level, horizon_days=p.horizon_days, ltv_days=max(p.ltv_days, p.horizon_days - 1),
+        activation_days=p.activation_days, retention_weeks=weeks, filters=p.filters, timezone=p.timezone,
+        data_end=p.data_end))
+    keys = list(p.keys)
+    h = p.horizon_days
+    curve = ltv_curves(con, EconomicsParams(level=p.level, horizon_days=h, ltv_days=h - 1,
+                                            activation_days=p.activation_days, filters=p.filters,
+                                            timezone=p.timezone, data_end=p.data_end))
+    ltv_h = curve.loc[curve["day"] == h - 1, keys + ["ltv"]].rename(columns={"ltv": f"ltv_{h}"})
+    out = full.merge(ltv_h, on=keys, how="left")
+    out[f"roas_{h}"] = out["roas_h"]
+    denominators = {"activation_rate": "new_users", "retention_w1": "eligible_w1",
+                    "retention_w4": "eligible_w4", "paying_rate": "new_users"}
+    numerators = {"activation_rate": "activated", "retention_w1": "retained_w1",
+                  "retention_w4": "retained_w4", "paying_rate": "paying"}
+    for rate in RATES:
+        low, high = wilson_interval(out[numerators[rate]], out[denominators[rate]])
+        out[f"{rate}_low"], out[f"{rate}_high"] = low, high
+    scores = value_cost.score(con, value_cost.default_model(con), segment_by="channel", filters=p.filters)
+    out = out.merge(scores[["segment", "score"]].rename(columns={"segment": "channel", "score": "value_cost_score"}),
+                    on="channel", how="left")
+    out["small_sample"] = out["new_users"] < SMALL_SAMPLE
+    cols = keys + ["spend", "impressions", "clicks", "ctr", "new_users", "cac"]
+    for rate in RATES:
+        cols += [rate, f"{rate}_low", f"{rate}_high"]
+    cols += [f"ltv_{h}", f"roas_{h}", "payback_day", "value_cost_score", "small_sample"]
+    return out[cols].reset_index(drop=True)
+
+
+def _label(en, zh, help_en, help_zh):
+    return {"en": en, "zh": zh, "help_en": help_en, "help_zh": help_zh}
+
+
+LABELS: dict[str, dict[str, str]] = {
+    "spend": _label("Spend", "花费", "Ad spend in the date range, in the base currency.", "日期范围内的广告花费（本位币）。"),
+    "impressions": _label("Impressions", "展示量", "Ad impressions from the spend file.", "花费文件中的广告展示次数。"),
+    "clicks": _label("Clicks", "点击量", "Ad clicks from the spend file.", "花费文件中的广告点击次数。"),
+    "ctr": _label("CTR", "点击率", "Clicks divided by impressions.", "点击量除以展示量。"),
+    "cpc": _label("CPC", "单次点击成本", "Spend divided by clicks.", "花费除以点击量。"),
+    "new_users": _label("New users", "新用户", "Users first seen in the date range, by first-touch channel and campaign.",
+                        "首次出现在日期范围内的用户，按首次触点渠道和活动归因。"),
+    "cac": _label("CAC", "获客成本", "Spend divided by new users.", "花费除以新用户数。"),
+    "activated": _label("Activated users", "激活用户", "New users with an activation event within 7 days of first seen.",
+                        "首次出现后 7 天内发生激活事件的新用户。"),
+    "activation_rate": _label("Activation rate", "激活率", "Activated users divided by new users.", "激活用户除以新用户。"),
+    "cost_per_activated": _label("Cost per activated user", "每激活用户成本", "Spend divided by activated users.",
+                                 "花费除以激活用户数。"),
+    "retained_w1": _label("Week-1 retained users", "第 1 周留存用户",
+                          "Users active 7–14 days after first seen, among users observed that long.",
+                          "首次出现后第 7–14 天活跃的用户（仅计观察期足够的用户）。"),
+    "retention_w1": _label("Week-1 retention", "第 1 周留存率", "Week-1 retained users divided by users observed through week 1.",
+                           "第 1 周留存用户除以观察满第 1 周的用户。"),
+    "retained_w4": _label("Week-4 retained users", "第 4 周留存用户",
+                          "Users active 28–35 days after first seen, among users observed that long.",
+                          "首次出现后第 28–35 天活跃的用户（仅计观察期足够的用户）。"),
+    "retention_w4": _label("Week-4 retention", "第 4 周留存率", "Week-4 retained users divided by users observed through week 4.",
+                           "第 4 周留存用户除以观察满第 4 周的用户。"),
+    "cost_per_retained_w4": _label("Cost per week-4 retained user", "每第 4 周留存用户成本",
+                                   "CAC divided by week-4 retention.", "获客成本除以第 4 周留存率。"),
+    "paying": _label("Paying users", "付费用户", "New users with at least one event with revenue above 0.",
+                     "至少有一笔收入大于 0 的事件的新用户。"),
+    "paying_rate": _label("Paying conversion", "付费转化率", "Paying users divided by new users.", "付费用户除以新用户。"),
+    "cost_per_paying": _label("Cost per paying user", "每付费用户成本", "Spend divided by paying users.", "花费除以付费用户数。"),
+    "revenue": _label("Revenue", "收入", "Net revenue (refunds subtracted) of the new users up to the end of the data.",
+                      "新用户截至数据末尾的净收入（已扣除退款）。"),
+    "arpu": _label("ARPU", "每用户平均收入", "Revenue divided by new users.", "收入除以新用户数。"),
+    "arppu": _label("ARPPU", "每付费用户平均收入", "Revenue divided by paying users.", "收入除以付费用户数。"),
+    "gmv": _label("GMV", "成交总额", "Sum of positive revenue (refunds not subtracted).", "正收入之和（不扣除退款）。"),
+    "revenue_h": _label("Revenue within horizon", "周期内收入", "Net revenue earned within the horizon (30 days) of each user's first seen.",
+                        "每个用户首次出现后周期（30 天）内的净收入。"),
+    "roas_h": _label("ROAS (horizon)", "周期 ROAS", "Revenue within the horizon divided by spend.", "周期内收入除以花费。"),
+    "roi_h": _label("ROI (horizon)", "周期 ROI", "(Revenue within the horizon − spend) divided by spend.", "（周期内收入 − 花费）除以花费。"),
+    "period_revenue": _label("Period revenue", "区间收入", "Revenue of the new users earned inside the date range.",
+                             "新用户在日期范围内产生的收入。"),
+    "period_roas": _label("Period ROAS", "区间 ROAS", "Period revenue divided by spend in the same range.",
+                          "区间收入除以同一范围内的花费。"),
+    "payback_day": _label("Payback day", "回本天数", "First day k on which LTV_k reaches CAC; empty if not yet reached.",
+                          "LTV_k 首次达到获客成本的天数 k；尚未回本则为空。"),
+    "ltv": _label("LTV", "用户生命周期价值", "Cumulative net revenue per acquired user up to day k, over users observed that long.",
+                  "截至第 k 天每个获客用户的累计净收入（仅计观察期足够的用户）。"),
+    "ltv_30": _label("LTV (30 days)", "30 天 LTV", "Net revenue per user within 30 days of first seen, over users observed 30 days.",
+                     "首次出现后 30 天内每用户净收入（仅计观察满 30 天的用户）。"),
+    "roas_30": _label("ROAS (30 days)", "30 天 ROAS", "Revenue within 30 days of first seen divided by spend.",
+                      "首次出现后 30 天内收入除以花费。"),
+    "matched": _label("Matched spend key", "已匹配的花费键", "The spend row's campaign (or channel) is some user's first touch.",
+                      "该花费行的活动（或渠道）是某个用户的首次触点。"),
+    "matched_share": _label("Matched spend share", "已匹配花费占比", "Share of spend whose key matched a first-touch campaign.",
+                            "键与首次触点活动匹配的花费占比。"),
+    "unmatched_keys": _label("Unmatched spend keys", "未匹配的花费键", "Spend keys no user's first touch matched.",
+                             "没有用户首次触点与之匹配的花费键。"),
+    "small_sample": _label("Small sample", "小样本", "Fewer than 30 new users: compare with care.", "新用户少于 30：比较需谨慎。"),
+    "value_cost_score": _label("Value − cost score", "价值 − 成本得分", "Perceived value minus perceived cost of the channel, −10..10.",
+                               "该渠道的感知价值减感知成本，范围 −10..10。"),
+}
