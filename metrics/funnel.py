@@ -1,0 +1,569 @@
+"""Conversion funnels (SPEC §2): how many users reach each step, how fast, and who drops out.
+
+Query intuition
+---------------
+Everything is UTC inside DuckDB; the entry range is converted from local time once, so the window
+is an absolute duration (14 days are 14 × 24 h, across DST changes too).
+
+1. **scope / matched** — the events the filters keep, with one boolean per step (``m1..mN``) and per
+   exclusion (``x1..``); only events matching some step or exclusion go on (``matched``), each with
+   ``seq``, its position in the user's (time, event_id) order. Strict funnels also need, per event,
+   ``nt``: the user's next distinct event time over *all* scoped events.
+2. **c<k>** — the step-k candidates of each user, numbered ``rn`` 1, 2, ... in (time, seq) order.
+3. **attempts** — every step-1 event in [start, end) starts an attempt (``attempt="first"``: only
+   the user's first one); ``dl = t1 + window`` is its deadline (inclusive).
+4. **next matching event** (ordered / strict) — for step k, each attempt's step-(k-1) time is
+   placed among the step-k candidates by one running count over their union sorted by time
+   (``p<k>``: a "searchsorted", like an ASOF join); the candidate numbered ``pos + 1`` is then the
+   earliest event at or after t_{k-1} — an equi-join on (user_key, rn), never a cross product, so
+   users with many events cost O(n log n). Taking the earliest possible event at every step is
+   optimal for an ordered funnel (an earlier step k only widens the choice for step k+1).
+   Ties: t_{k-1} <= t_k is allowed, but one event never fills two steps: when step k's filter
+   equals or contains step k-1's (``Step.covers``), the candidate must be strictly later;
+   otherwise the few next candidates (one more per earlier step an event could share) are
+   tried and the first whose ``seq`` no earlier step used wins. Among candidates at one
+   timestamp the lower event_id is taken first. The candidate must be within ``dl`` (and before
+   ``end`` when ``conversion_in_range``); strict funnels also require t_k <= the next distinct
+   event time after t_{k-1}, i.e. no other event of the user strictly in between (events at the
+   very same timestamp as a step cannot be ordered, so they do not break the chain; a repeated
+   step-1 event later in time does).
+5. **any order** — every event matching any step in range starts an attempt; for each step the
+   next matching event at or after t1 is found the same way; the attempt's level is the number of
+   steps with such an event within the window, capped by the number of distinct step events in
+   the window (one event, one step); the reached steps' times sorted ascending are t_1..t_level.
+6. **exclusions** — an exclusion event strictly between the attempt's from-step and to-step times
+   (both reached) taints the attempt, found with the same searchsorted on exclusion events.
+7. **per user** — a user's level is the furthest any attempt reached; the counted attempt is the
+   earliest untainted one at that level (times-to-convert come from it); a user whose every
+   furthest attempt is tainted is dropped from all steps. A user is *in progress* when some
+   untainted attempt's window is still open at the end of the data (``dl`` > latest event, and
+   ``end`` > latest event when ``conversion_in_range``): they show at the next step as
+   ``in_progress``, never as ``dropped``.
+8. **output** — users at step k = users with level >= k; dropped = users(k-1) − users(k) −
+   in_progress(k); median / mean / p90 of t_k − t_{k-1} in seconds (continuous percentiles) over
+   the users who reached step k; breakdown values (first-touch or entry) keep the ``top_n`` by
+   step-1 users, the rest are ``Other``, NULL is ``(none)``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from types import MappingProxyType
+
+import pandas as pd
+
+from store.errors import UserInputError
+from store.parse import check_timezone
+from store.sqlutil import normalise_key
+
+from .filters import Filters, to_utc
+from .selectors import KEY_COLUMNS, Step, property_sql, step_sql
+
+__all__ = ["Exclusion", "FunnelParams", "LABELS", "Step", "funnel", "funnel_sql", "funnel_users",
+           "funnel_users_sql"]
+
+ORDERS = ("ordered", "strict", "any")
+ATTEMPTS = ("best", "first")
+ATTRIBUTIONS = ("acquisition", "entry")
+STATUSES = ("reached", "dropped")
+MIN_STEPS, MAX_STEPS = 2, 20
+OTHER, NONE = "Other", "(none)"
+
+COLUMNS = ["step", "label", "users", "conv_from_first", "conv_from_prev", "dropped", "median_s", "mean_s",
+           "p90_s", "in_progress"]
+
+LABELS: dict[str, dict[str, str]] = {
+    "breakdown": {"en": "Breakdown value", "zh": "细分值",
+                  "help_en": "The user's value of the breakdown key (first touch or entry event); values beyond the top N are grouped as Other.",
+                  "help_zh": "用户在细分维度上的取值（首次触达或进入事件）；排名前 N 以外的值归入 Other。"},
+    "step": {"en": "Step", "zh": "步骤",
+             "help_en": "The step's position in the funnel, starting at 1.",
+             "help_zh": "该步骤在漏斗中的序号，从 1 开始。"},
+    "label": {"en": "Step name", "zh": "步骤名称",
+              "help_en": "The event (and property filters) the step matches.",
+              "help_zh": "该步骤匹配的事件（及属性筛选）。"},
+    "users": {"en": "Users", "zh": "用户数",
+              "help_en": "Distinct users who reached this step within the window of one attempt.",
+              "help_zh": "在一次尝试的时间窗口内到达该步骤的去重用户数。"},
+    "conv_from_first": {"en": "Conversion from first step", "zh": "相对首步转化率",
+                        "help_en": "Users at this step divided by users at step 1.",
+                        "help_zh": "该步骤用户数除以第 1 步用户数。"},
+    "conv_from_prev": {"en": "Conversion from previous step", "zh": "相对上一步转化率",
+                       "help_en": "Users at this step divided by users at the previous step (1 for step 1).",
+                       "help_zh": "该步骤用户数除以上一步用户数（第 1 步为 1）。"},
+    "dropped": {"en": "Dropped", "zh": "流失用户数",
+                "help_en": "Users who reached the previous step but not this one and whose window has closed.",
+                "help_zh": "到达上一步但未到达该步骤且时间窗口已结束的用户数。"},
+    "median_s": {"en": "Median time from previous step (s)", "zh": "距上一步时间中位数（秒）",
+                 "help_en": "Median seconds between the previous step and this one, over users who reached this step.",
+                 "help_zh": "到达该步骤的用户从上一步到该步骤所用秒数的中位数。"},
+    "mean_s": {"en": "Mean time from previous step (s)", "zh": "距上一步平均时间（秒）",
+               "help_en": "Mean seconds between the previous step and this one, over users who reached this step.",
+               "help_zh": "到达该步骤的用户从上一步到该步骤所用秒数的平均值。"},
+    "p90_s": {"en": "90th percentile time from previous step (s)", "zh": "距上一步时间 P90（秒）",
+              "help_en": "90th percentile (interpolated) of seconds from the previous step, over users who reached this step.",
+              "help_zh": "到达该步骤的用户从上一步起所用秒数的第 90 百分位（插值）。"},
+    "in_progress": {"en": "In progress", "zh": "进行中",
+                    "help_en": "Users at the previous step whose window is still open at the end of the data; not counted as dropped.",
+                    "help_zh": "已到达上一步、且在数据截止时时间窗口仍未结束的用户；不计为流失。"},
+}
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """An event that must not happen strictly between steps ``from_step`` and ``to_step`` (0-based)."""
+
+    event: str | None
+    where: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    from_step: int = 0
+    to_step: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "where", MappingProxyType(dict(self.where)))
+
+    def __hash__(self):
+        return hash((self.event, tuple(sorted(self.where.items())), self.from_step, self.to_step))
+
+    @property
+    def step(self) -> Step:
+        return Step(self.event, self.where)
+
+
+@dataclass(frozen=True)
+class FunnelParams:
+    """A funnel definition (SPEC §2). ``start``/``end`` are local to ``timezone``; ``end`` is exclusive.
+
+    ``data_end`` (naive UTC) is "the end of the data" for ``in_progress``; None = the latest event stored.
+    """
+
+    steps: tuple[Step, ...]
+    order: str = "ordered"
+    window: timedelta = timedelta(days=14)
+    start: date | datetime | None = None
+    end: date | datetime | None = None
+    conversion_in_range: bool = False
+    attempt: str = "best"
+    breakdown: str | None = None
+    breakdown_attribution: str = "acquisition"
+    exclusions: tuple[Exclusion, ...] = ()
+    timezone: str = "UTC"
+    top_n: int = 10
+    filters: Filters | None = None
+    data_end: datetime | None = None
+
+    def __post_init__(self):
+        steps = self.steps
+        if isinstance(steps, (str, Step)) or not isinstance(steps, Sequence):
+            raise UserInputError("Give the funnel steps as a list of steps.")
+        steps = tuple(Step(s) if isinstance(s, str) else s for s in steps)
+        object.__setattr__(self, "steps", steps)
+        object.__setattr__(self, "exclusions", tuple(self.exclusions or ()))
+        _validate(self)
+
+    @property
+    def n(self) -> int:
+        return len(self.steps)
+
+    def entry_range(self) -> tuple[datetime | None, datetime | None]:
+        """[start, end) of step 1 as naive UTC datetimes (None = open)."""
+        if self.start is None and self.end is None and self.filters is not None:
+            return self.filters.utc_range()
+        return to_utc(self.start, self.timezone), to_utc(self.end, self.timezone)
+
+
+def _validate(p: FunnelParams) -> None:
+    if not MIN_STEPS <= len(p.steps) <= MAX_STEPS:
+        raise UserInputError(f"A funnel needs {MIN_STEPS} to {MAX_STEPS} steps; this one has {len(p.steps)}.")
+    for i, s in enumerate(p.steps, start=1):
+        if not isinstance(s, Step):
+            raise UserInputError(f"Step {i} is not a step; give an event name or a Step(event, where).")
+    if p.order not in ORDERS:
+        raise UserInputError(f"Unknown funnel order '{p.order}'; choose one of {', '.join(ORDERS)}.")
+    if p.attempt not in ATTEMPTS:
+        raise UserInputError(f"Unknown attempt rule '{p.attempt}'; choose 'best' or 'first'.")
+    if p.breakdown_attribution not in ATTRIBUTIONS:
+        raise UserInputError(f"Unknown breakdown attribution '{p.breakdown_attribution}'; "
+                             "choose 'acquisition' or 'entry'.")
+    if not isinstance(p.window, timedelta) or p.window <= timedelta(0):
+        raise UserInputError("The conversion window must be a positive duration, e.g. 14 days.")
+    check_timezone(p.timezone)
+    if not isinstance(p.top_n, int) or p.top_n < 1:
+        raise UserInputError("Keep at least one breakdown value (top N must be 1 or more).")
+    if p.breakdown is not None and not str(p.breakdown).strip():
+        raise UserInputError("Name the column or property to break the funnel down by, or leave it empty.")
+    if p.filters is not None and not isinstance(p.filters, Filters):
+        raise UserInputError("The funnel's filters must be a Filters object.")
+    start, end = p.entry_range()
+    if start is not None and end is not None and start >= end:
+        raise UserInputError("The funnel's entry range is empty: its start must be before its end.")
+    for x in p.exclusions:
+        if not isinstance(x, Exclusion):
+            raise UserInputError("Give each exclusion as Exclusion(event, where, from_step, to_step).")
+        if not (0 <= x.from_step < x.to_step < len(p.steps)):
+            raise UserInputError(f"An exclusion's steps must satisfy 0 <= from_step < to_step < {len(p.steps)} "
+                                 f"(steps are numbered from 0); got {x.from_step} and {x.to_step}.")
+
+
+def _compatible(a: Step, b: Step) -> bool:
+    """False only when no event can match both ``a`` and ``b`` (different names or a conflicting value)."""
+    if a.event is not None and b.event is not None and a.event != b.event:
+        return False
+    for key in set(a.where) & set(b.where):
+        va, vb = str(a.where[key]), str(b.where[key])
+        if key in KEY_COLUMNS:
+            va, vb = normalise_key(va), normalise_key(vb)
+        if va != vb:
+            return False
+    return True
+
+
+class _Query:
+    """CTEs in order, with their bound values in the order they appear in the text."""
+
+    def __init__(self):
+        self.ctes: list[tuple[str, str, str]] = []
+        self.params: list = []
+
+    def add(self, name: str, comment: str, body: str, params: Sequence = ()) -> None:
+        self.ctes.append((name, comment, body))
+        self.params += list(params)
+
+    def sql(self, final: str, params: Sequence = ()) -> tuple[str, list]:
+        parts = [f"-- {comment}\n{name} AS (\n{body.strip()}\n)" for name, comment, body in self.ctes]
+        return "WITH\n" + ",\n".join(parts) + "\n" + final.strip(), self.params + list(params)
+
+
+def _position(q: _Query, name: str, cand: str, probes: str, probe_params: Sequence, strictly_after: bool) -> None:
+    """``name``(user_key, a, pos, lim): for each probe time, how many ``cand`` rows come before it.
+
+    ``probes`` selects (user_key, a, t, lim). Candidates at the probe's own time count as before it
+    when ``strictly_after`` (so candidate pos + 1 is strictly later), else as after it.
+    """
+    cand_ord, probe_ord = (0, 1) if strictly_after else (1, 0)
+    q.add(name, f"position of each probe among {cand} (searchsorted{', strictly after' if strictly_after else ''})", f"""
+SELECT user_key, a, pos, lim FROM (
+    SELECT user_key, a, lim, is_probe,
+           SUM(1 - is_probe) OVER (PARTITION BY user_key ORDER BY t, ord
+                                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS pos
+    FROM (
+        SELECT user_key, CAST(NULL AS BIGINT) AS a, t, CAST(NULL AS TIMESTAMP) AS lim, 0 AS is_probe, {cand_ord} AS ord
+        FROM {cand}
+        UNION ALL
+        SELECT user_key, a, t, lim, 1 AS is_probe, {probe_ord} AS ord FROM ({probes}) pr
+    ) u
+) s
+WHERE is_probe = 1""", probe_params)
+
+
+def _core(p: FunnelParams) -> _Query:
+    """CTEs ending in ``per_user``(user_key, ulvl, is_open, t1..tN[, breakdown, bd_order])."""
+    n = p.n
+    q = _Query()
+    start, end = p.entry_range()
+    cir_end = end if p.conversion_in_range else None
+
+    # bounds
+    if p.data_end is not None:
+        q.add("bounds", "the end of the data, for in-progress users", "SELECT CAST(? AS TIMESTAMP) AS data_end",
+              [p.data_end])
+    else:
+        q.add("bounds", "the end of the data: the latest stored event", "SELECT max(event_time) AS data_end FROM events")
+
+    # scope: filtered events with step / exclusion flags
+    cols, params = [], []
+    for k, s in enumerate(p.steps, start=1):
+        sql, prm = step_sql(s, "e")
+        cols.append(f"{sql} AS m{k}")
+        params += prm
+    for i, x in enumerate(p.exclusions, start=1):
+        sql, prm = step_sql(x.step, "e")
+        cols.append(f"{sql} AS x{i}")
+        params += prm
+    entry_bd = p.breakdown is not None and p.breakdown_attribution == "entry"
+    if entry_bd:
+        sql, prm = property_sql(p.breakdown, "e")
+        cols.append(f"{sql} AS bd")
+        params += prm
+    where, wprm = (p.filters.events_sql("e") if p.filters is not None else ("TRUE", []))
+    q.add("scope", "events the filters keep, flagged per step and exclusion", f"""
+SELECT e.user_key, e.event_id, e.event_time AS t, {', '.join(cols)}
+FROM events e
+WHERE {where}""", params + wprm)
+
+    any_flag = " OR ".join([f"m{k}" for k in range(1, n + 1)] + [f"x{i}" for i in range(1, len(p.exclusions) + 1)])
+    strict = p.order == "strict"
+    if strict:
+        q.add("next_times", "per user and event time, the next distinct event time (any event breaks a strict chain)", """
+SELECT user_key, t, LEAD(t) OVER (PARTITION BY user_key ORDER BY t) AS nt
+FROM (SELECT DISTINCT user_key, t FROM scope) d""")
+    q.add("matched", "only events matching a step or an exclusion; seq = position in the user's (time, id) order", f"""
+SELECT s.*, {'nx.nt, ' if strict else ''}ROW_NUMBER() OVER (PARTITION BY s.user_key ORDER BY s.t, s.event_id) AS seq
+FROM scope s{' JOIN next_times nx ON nx.user_key = s.user_key AND nx.t = s.t' if strict else ''}
+WHERE {any_flag}""")
+    extra = (", nt" if strict else "") + (", bd" if entry_bd else "")
+    for k in range(1, n + 1):
+        q.add(f"c{k}", f"step-{k} candidates numbered in time order", f"""
+SELECT user_key, t, seq{extra}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY seq) AS rn
+FROM matched WHERE m{k}""")
+
+    # attempts: step-1 events (any order: any step event) in the entry range
+    range_sql, range_prm = [], []
+    if start is not None:
+        range_sql.append("t >= ?")
+        range_prm.append(start)
+    if end is not None:
+        range_sql.append("t < ?")
+        range_prm.append(end)
+    entry_src = "matched" if p.order == "any" else "c1"
+    entry_filter = (" OR ".join(f"m{k}" for k in range(1, n + 1)) if p.order == "any" else "TRUE")
+    in_range = " AND ".join(range_sql) or "TRUE"
+    bd_col = ", bd" if entry_bd else ""
+    nt_col = ", nt AS nt1" if strict else ""
+    first = p.attempt == "first"
+    q.add("a1", "attempts: each step-1 event in the entry range" + (" (the user's first only)" if first else "")
+          + "; dl = deadline t1 + window, inclusive", f"""
+SELECT user_key, seq AS a, t AS t1, seq AS s1, t + CAST(? AS INTERVAL) AS dl{nt_col}{bd_col}
+FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY seq) AS nth
+      FROM {entry_src} WHERE ({entry_filter}) AND {in_range}) ev
+WHERE {'nth = 1' if first else 'TRUE'}""", [p.window] + range_prm)
+
+    end_cond, end_prm = ("", [])
+    if cir_end is not None:
+        end_cond, end_prm = " AND c.t < ?", [cir_end]
+
+    if p.order == "any":
+        _any_order(q, p, end_cond, end_prm)
+    else:
+        _sequential(q, p, strict, end_cond, end_prm)
+
+    # exclusions: taint an attempt when an exclusion event lies strictly between its from- and to-step
+    taints = []
+    for i, x in enumerate(p.exclusions, start=1):
+        f, t = x.from_step + 1, x.to_step + 1
+        q.add(f"xc{i}", f"exclusion {i} events numbered in time order", f"""
+SELECT user_key, t, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY seq) AS rn FROM matched WHERE x{i}""")
+        _position(q, f"xp{i}", f"xc{i}", f"SELECT user_key, a, t{f} AS t, t{t} AS lim FROM att WHERE t{t} IS NOT NULL",
+                  [], strictly_after=True)
+        q.add(f"xt{i}", f"attempts tainted by exclusion {i}", f"""
+SELECT DISTINCT pp.user_key, pp.a
+FROM xp{i} pp JOIN xc{i} c ON c.user_key = pp.user_key AND c.rn = pp.pos + 1
+WHERE c.t < pp.lim""")
+        taints.append(i)
+    taint_join = "".join(f"\nLEFT JOIN xt{i} ON xt{i}.user_key = att.user_key AND xt{i}.a = att.a" for i in taints)
+    taint_expr = (" OR ".join(f"xt{i}.a IS NOT NULL" for i in taints)) if taints else "FALSE"
+    t_cols = ", ".join(f"t{k}" for k in range(1, n + 1))
+    open_end, open_prm = ("", [])
+    if cir_end is not None:
+        open_end, open_prm = " AND ? > b.data_end", [cir_end]
+    q.add("scored", "attempt level, taint and whether its window is still open at the end of the data", f"""
+SELECT att.user_key, att.a, {', '.join('att.' + c.strip() for c in t_cols.split(','))}{', att.bd' if entry_bd else ''},
+       att.lvl, CASE WHEN {taint_expr} THEN 1 ELSE 0 END AS tainted,
+       CASE WHEN att.dl > b.data_end{open_end} THEN 1 ELSE 0 END AS is_open,
+       MAX(att.lvl) OVER (PARTITION BY att.user_key) AS ulvl
+FROM att CROSS JOIN bounds b{taint_join}""", open_prm)
+    q.add("chosen", "the counted attempt: the earliest untainted one at the user's furthest level", """
+SELECT *,
+       ROW_NUMBER() OVER (PARTITION BY user_key
+                          ORDER BY CASE WHEN lvl = ulvl AND tainted = 0 THEN 0 ELSE 1 END, t1, a) AS pick,
+       MAX(CASE WHEN tainted = 0 THEN is_open ELSE 0 END) OVER (PARTITION BY user_key) AS user_open
+FROM scored""")
+    q.add("counted", "one row per counted user", f"""
+SELECT user_key, ulvl, user_open AS is_open, {t_cols}{', bd' if entry_bd else ''}
+FROM chosen WHERE pick = 1 AND lvl = ulvl AND tainted = 0""")
+    _breakdown(q, p, entry_bd)
+    return q
+
+
+def _sequential(q: _Query, p: FunnelParams, strict: bool, end_cond: str, end_prm: list) -> None:
+    """Ordered and strict funnels: step k = the earliest usable step-k event after step k-1."""
+    n = p.n
+    for k in range(2, n + 1):
+        later = p.steps[k - 1].covers(p.steps[k - 2])
+        used = [] if later else [j for j in range(1, k) if _compatible(p.steps[j - 1], p.steps[k - 1])]
+        offsets = len(used) + 1
+        _position(q, f"p{k}", f"c{k}", f"SELECT user_key, a, t{k - 1} AS t, dl AS lim FROM a{k - 1} WHERE t{k - 1} IS NOT NULL",
+                  [], strictly_after=later)
+        conds = ["c.t <= pp.lim"] + [f"c.seq <> x.s{j}" for j in used]
+        if strict:
+            conds.append(f"c.t <= COALESCE(x.nt{k - 1}, x.t{k - 1})")
+        off_join = ""
+        if offsets > 1:
+            values = ", ".join(f"({o})" for o in range(1, offsets + 1))
+            off_join = f"\nCROSS JOIN (VALUES {values}) o(off)"
+        rn_expr = "pp.pos + o.off" if offsets > 1 else "pp.pos + 1"
+        q.add(f"n{k}", f"step {k}: the first usable candidate after step {k - 1}"
+              + (" (strictly later: its filter covers step {})".format(k - 1) if later else ""), f"""
+SELECT x.user_key, x.a, MIN(c.rn) AS rn
+FROM a{k - 1} x
+JOIN p{k} pp ON pp.user_key = x.user_key AND pp.a = x.a{off_join}
+JOIN c{k} c ON c.user_key = x.user_key AND c.rn = {rn_expr}
+WHERE {' AND '.join(conds)}{end_cond}
+GROUP BY x.user_key, x.a""", end_prm)
+        q.add(f"a{k}", f"attempts with step {k}'s time and event", f"""
+SELECT x.*, c.t AS t{k}, c.seq AS s{k}{f', c.nt AS nt{k}' if strict else ''}
+FROM a{k - 1} x
+LEFT JOIN n{k} nk ON nk.user_key = x.user_key AND nk.a = x.a
+LEFT JOIN c{k} c ON c.user_key = nk.user_key AND c.rn = nk.rn""")
+    lvl = " + ".join(f"CASE WHEN t{k} IS NOT NULL THEN 1 ELSE 0 END" for k in range(1, n + 1))
+    q.add("att", "every attempt with its step times and level", f"SELECT *, {lvl} AS lvl FROM a{n}")
+
+
+def _any_order(q: _Query, p: FunnelParams, end_cond: str, end_prm: list) -> None:
+    """Any order: per step, the first matching event at or after t1 within the window."""
+    n = p.n
+    hits = []
+    for k in range(1, n + 1):
+        _position(q, f"p{k}", f"c{k}", "SELECT user_key, a, t1 AS t, dl AS lim FROM a1", [], strictly_after=False)
+        q.add(f"h{k}", f"step {k}: its first event at or after t1 within the window", f"""
+SELECT pp.user_key, pp.a, {k} AS j, c.t, c.seq
+FROM p{k} pp JOIN c{k} c ON c.user_key = pp.user_key AND c.rn = pp.pos + 1
+WHERE c.t <= pp.lim{end_cond}""", end_prm)
+        hits.append(f"SELECT * FROM h{k}")
+    step_any = " OR ".join(f"m{k}" for k in range(1, n + 1))
+    us = p.window // timedelta(microseconds=1)
+    end_count, end_cprm = ("1", [])
+    if end_cond:
+        end_count, end_cprm = "CASE WHEN t < ? THEN 1 ELSE 0 END", end_prm
+    q.add("cap", "distinct step events in each attempt's window: one event fills one step", f"""
+SELECT user_key, seq AS a,
+       SUM({end_count}) OVER (PARTITION BY user_key ORDER BY t
+                              RANGE BETWEEN CURRENT ROW AND INTERVAL '{us} microseconds' FOLLOWING) AS events
+FROM matched WHERE {step_any}""", end_cprm)
+    q.add("hits", "steps reached per attempt, ranked by time", f"""
+SELECT h.user_key, h.a, h.t, ROW_NUMBER() OVER (PARTITION BY h.user_key, h.a ORDER BY h.t, h.seq, h.j) AS k
+FROM ({' UNION ALL '.join(hits)}) h""")
+    t_cols = ", ".join(f"MAX(CASE WHEN h.k = {k} THEN h.t END) AS t{k}" for k in range(1, n + 1))
+    q.add("att", "every attempt: the reached steps' times in order, level capped by distinct events", f"""
+SELECT a1.user_key, a1.a, a1.dl{', a1.bd' if p.breakdown is not None and p.breakdown_attribution == 'entry' else ''},
+       {t_cols}, LEAST(COUNT(h.k), MIN(cap.events)) AS lvl
+FROM a1 JOIN cap ON cap.user_key = a1.user_key AND cap.a = a1.a
+JOIN hits h ON h.user_key = a1.user_key AND h.a = a1.a AND h.k <= cap.events
+GROUP BY a1.user_key, a1.a, a1.dl{', a1.bd' if p.breakdown is not None and p.breakdown_attribution == 'entry' else ''}""")
+
+
+def _breakdown(q: _Query, p: FunnelParams, entry_bd: bool) -> None:
+    """``per_user``: counted users with their breakdown value (top N kept, the rest Other)."""
+    n = p.n
+    t_cols = ", ".join(f"c.t{k}" for k in range(1, n + 1))
+    if p.breakdown is None:
+        q.add("per_user", "counted users", f"SELECT c.user_key, c.ulvl, c.is_open, {t_cols}, "
+              "CAST(NULL AS VARCHAR) AS breakdown, 0 AS bd_order FROM counted c")
+        return
+    if entry_bd:
+        q.add("bd_raw", "breakdown: the value on the counted attempt's step-1 event",
+              f"SELECT c.*, CAST(c.bd AS VARCHAR) AS raw FROM counted c")
+    elif p.breakdown in KEY_COLUMNS:
+        q.add("bd_raw", f"breakdown: the user's first-touch {p.breakdown}",
+              f"SELECT c.*, u.{p.breakdown} AS raw FROM counted c JOIN users u ON u.user_key = c.user_key")
+    else:
+        expr, prm = property_sql(p.breakdown, "e")
+        q.add("first_event", "breakdown: the value on each counted user's first event over all data", f"""
+SELECT user_key, raw FROM (
+    SELECT e.user_key, {expr} AS raw,
+           ROW_NUMBER() OVER (PARTITION BY e.user_key ORDER BY e.event_time, e.event_id) AS r
+    FROM events e WHERE e.user_key IN (SELECT user_key FROM counted)
+) f WHERE r = 1""", prm)
+        q.add("bd_raw", "counted users with their first-event value",
+              "SELECT c.*, f.raw FROM counted c JOIN first_event f ON f.user_key = c.user_key")
+    q.add("bd_rank", "breakdown values ranked by step-1 users", f"""
+SELECT v, ROW_NUMBER() OVER (ORDER BY COUNT(*) DESC, v) AS r
+FROM (SELECT COALESCE(raw, '{NONE}') AS v FROM bd_raw) b GROUP BY v""")
+    q.add("per_user", f"counted users with their breakdown value; beyond the top N it is {OTHER}", f"""
+SELECT b.user_key, b.ulvl, b.is_open, {t_cols.replace('c.', 'b.')},
+       CASE WHEN r.r <= ? THEN r.v ELSE '{OTHER}' END AS breakdown,
+       CASE WHEN r.r <= ? THEN r.r ELSE ? + 1 END AS bd_order
+FROM bd_raw b JOIN bd_rank r ON r.v = COALESCE(b.raw, '{NONE}')""", [p.top_n, p.top_n, p.top_n])
+
+
+def funnel_sql(p: FunnelParams) -> tuple[str, list]:
+    """The funnel's SQL and bound values (pure). Columns: see :func:`funnel`."""
+    q = _core(p)
+    n = p.n
+    values = ", ".join("(?, ?)" for _ in range(n))
+    labels = [v for k, s in enumerate(p.steps, start=1) for v in (k, s.label)]
+    q.add("steps", "one row per step", f"SELECT * FROM (VALUES {values}) v(k, label)", labels)
+    dt = "CASE s.k " + " ".join(f"WHEN {k} THEN EXTRACT(EPOCH FROM (u.t{k} - u.t{k - 1}))"
+                                 for k in range(2, n + 1)) + " END"
+    q.add("agg", "per breakdown value and step: users, in progress, and seconds from the previous step", f"""
+SELECT u.breakdown, s.k,
+       SUM(CASE WHEN u.ulvl >= s.k THEN 1 ELSE 0 END) AS users,
+       SUM(CASE WHEN u.ulvl = s.k - 1 AND u.is_open = 1 THEN 1 ELSE 0 END) AS in_progress,
+       PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY CASE WHEN u.ulvl >= s.k THEN {dt} END) AS median_s,
+       AVG(CASE WHEN u.ulvl >= s.k THEN {dt} END) AS mean_s,
+       PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY CASE WHEN u.ulvl >= s.k THEN {dt} END) AS p90_s
+FROM per_user u CROSS JOIN steps s
+GROUP BY u.breakdown, s.k""")
+    q.add("grid", "every step for every breakdown value (zeros included)", """
+SELECT g.breakdown, g.bd_order, s.k, s.label,
+       CAST(COALESCE(a.users, 0) AS BIGINT) AS users, CAST(COALESCE(a.in_progress, 0) AS BIGINT) AS in_progress,
+       a.median_s, a.mean_s, a.p90_s
+FROM (SELECT DISTINCT breakdown, bd_order FROM per_user
+      UNION ALL SELECT CAST(NULL AS VARCHAR), 0 WHERE NOT EXISTS (SELECT 1 FROM per_user)) g
+CROSS JOIN steps s
+LEFT JOIN agg a ON a.breakdown IS NOT DISTINCT FROM g.breakdown AND a.k = s.k""")
+    q.add("framed", "previous and first step users", """
+SELECT *, LAG(users) OVER (PARTITION BY breakdown ORDER BY k) AS prev_users,
+       FIRST_VALUE(users) OVER (PARTITION BY breakdown ORDER BY k) AS first_users
+FROM grid""")
+    bd = "breakdown, " if p.breakdown is not None else ""
+    where = "WHERE breakdown IS NOT NULL" if p.breakdown is not None else ""
+    return q.sql(f"""
+SELECT {bd}CAST(k AS BIGINT) AS step, label, users,
+       users / NULLIF(first_users, 0) AS conv_from_first,
+       users / NULLIF(COALESCE(prev_users, users), 0) AS conv_from_prev,
+       CAST(CASE WHEN k = 1 THEN 0 ELSE prev_users - users - in_progress END AS BIGINT) AS dropped,
+       CASE WHEN k = 1 THEN NULL ELSE median_s END AS median_s,
+       CASE WHEN k = 1 THEN NULL ELSE mean_s END AS mean_s,
+       CASE WHEN k = 1 THEN NULL ELSE p90_s END AS p90_s,
+       in_progress
+FROM framed
+{where}
+ORDER BY bd_order, breakdown, k""")
+
+
+def funnel(con, p: FunnelParams) -> pd.DataFrame:
+    """Per step (and breakdown value): step, label, users, conv_from_first, conv_from_prev, dropped,
+    median_s, mean_s, p90_s, in_progress — with a leading ``breakdown`` column when one is set."""
+    sql, params = funnel_sql(p)
+    df = con.execute(sql, params).df()
+    for col in ("conv_from_first", "conv_from_prev", "median_s", "mean_s", "p90_s"):
+        df[col] = df[col].astype("float64")
+    for col in ("step", "users", "dropped", "in_progress"):
+        df[col] = df[col].astype("int64")
+    df["label"] = df["label"].astype(object)
+    if "breakdown" in df.columns:
+        df["breakdown"] = df["breakdown"].astype(object)
+    return df.reset_index(drop=True)
+
+
+def funnel_users_sql(p: FunnelParams, step: int, status: str = "reached",
+                     breakdown_value: str | None = None) -> tuple[str, list]:
+    """SQL for the user ids that reached (or dropped at) ``step`` (1-based); pure."""
+    if not isinstance(step, int) or not 1 <= step <= p.n:
+        raise UserInputError(f"Choose a step between 1 and {p.n}.")
+    if status not in STATUSES:
+        raise UserInputError(f"Unknown user status '{status}'; choose 'reached' or 'dropped'.")
+    if breakdown_value is not None and p.breakdown is None:
+        raise UserInputError("A breakdown value was given but the funnel has no breakdown.")
+    q = _core(p)
+    cond = "u.ulvl >= ?" if status == "reached" else "u.ulvl = ? - 1 AND u.is_open = 0"
+    params = [step]
+    if breakdown_value is not None:
+        cond += " AND u.breakdown = ?"
+        params.append(breakdown_value)
+    return q.sql(f"""
+SELECT us.user_id
+FROM per_user u JOIN users us ON us.user_key = u.user_key
+WHERE {cond}
+ORDER BY us.user_id""", params)
+
+
+def funnel_users(con, p: FunnelParams, step: int, status: str = "reached",
+                 breakdown_value: str | None = None) -> pd.DataFrame:
+    """The ``user_id`` of users who reached ``step`` (1-based) or dropped there (reached step − 1, not
+    ``step``, window closed — in-progress users are not dropped), optionally for one breakdown value."""
+    sql, params = funnel_users_sql(p, step, status, breakdown_value)
+    df = con.execute(sql, params).df()
+    df["user_id"] = df["user_id"].astype(object)
+    return df.reset_index(drop=True)
