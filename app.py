@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.context import db, tr
+from ui.context import data_facts, tr
+from ui.filters import sidebar_filters
+from ui.format import number
 
 st.set_page_config(page_title="opsfunnel", page_icon="📊", layout="wide")
 st.session_state.setdefault("lang", "en")
@@ -11,8 +13,10 @@ st.session_state.setdefault("lang", "en")
 with st.sidebar:
     st.radio("Language / 语言", ["en", "zh"], format_func=lambda v: {"en": "English", "zh": "简体中文"}[v],
              key="lang", horizontal=True)
-    events, users = db().execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM users)").fetchone()
-    st.caption(tr(f"{events:,} events · {users:,} users loaded", f"已加载 {events:,} 个事件 · {users:,} 位用户"))
+    sidebar_filters()
+    facts = data_facts()
+    st.caption(tr(f"{number(facts['events'])} events · {number(facts['users'])} users loaded",
+                  f"已加载 {number(facts['events'])} 个事件 · {number(facts['users'])} 位用户"))
 
 P = st.Page
 pages = {

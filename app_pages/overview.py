@@ -1,7 +1,147 @@
-"""Placeholder: this page is being built."""
+"""Overview: marketing and operations KPIs side by side with their change against the previous
+period, the AARRR funnel coloured by owner, and the biggest movers in words."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
 import streamlit as st
 
-from ui.components import page_header
+from store.errors import UserInputError
+from ui import format as fmt
+from ui.components import chart_block, empty_state, page_header
+from ui.context import data_facts, filters, lang, run, tr, write
+from ui.kpis import KPIS, _module, relative_change, shifted
 
-page_header("overview", "overview")
-st.info("Coming soon.")
+OWNER_COLOURS = {"marketing": "#1f77b4", "operations": "#ff7f0e"}
+STAGE_NAMES = {"awareness": ("Awareness", "认知"), "acquisition": ("Acquisition", "获客"),
+               "activation": ("Activation", "激活"), "retention": ("Retention", "留存"),
+               "revenue": ("Revenue", "收入"), "referral": ("Referral", "推荐")}
+
+
+def kpi_label(k) -> str:
+    module = _module(k.module)
+    entry = getattr(module, "LABELS", {}).get(k.key) if module else None
+    if entry and k.key != "roas_h":
+        return entry.get(lang(), entry.get("en"))
+    return tr(k.en, k.zh)
+
+
+def kpi_help(k) -> str | None:
+    module = _module(k.module)
+    entry = getattr(module, "LABELS", {}).get(k.key) if module else None
+    return entry.get(f"help_{lang()}", entry.get("help_en")) if entry else None
+
+
+def formatted(k, x) -> str:
+    if k.kind == "money" and k.key in ("cac", "arpu"):
+        return fmt.money(x, digits=2)
+    return {"money": fmt.money, "number": fmt.number, "pct": fmt.pct, "ratio": fmt.ratio}[k.kind](x)
+
+
+def load_sample() -> None:
+    import store
+    with write() as con:
+        store.load_sample_data(con)
+
+
+page_header("Overview", "总览")
+facts = data_facts()
+if facts["events"] == 0:
+    empty_state("The database is empty. Load the bundled sample data to explore the dashboard, or upload "
+                "your own event export on the Data page.",
+                "数据库为空。加载内置示例数据即可浏览看板，或在“数据”页上传你自己的事件导出文件。")
+    c1, c2 = st.columns([1, 3])
+    if c1.button(tr("Load sample data", "加载示例数据"), key="overview_load_sample", type="primary"):
+        with st.spinner(tr("Loading sample data…", "正在加载示例数据…")):
+            load_sample()
+        st.rerun()
+    c2.page_link("app_pages/data.py", label=tr("Upload files on the Data page", "到“数据”页上传文件"), icon="🗂️")
+    st.stop()
+
+f = filters()
+prev = shifted(f)
+try:
+    rows = []
+    for k in KPIS:
+        now = k.compute(f)
+        before = k.compute(prev) if prev is not None else None
+        rows.append((k, now, before, relative_change(now, before)))
+except UserInputError as exc:
+    st.error(str(exc))
+    st.stop()
+
+counted = [now for k, now, _, _ in rows if k.key in ("new_users", "uv") and now is not None]
+if counted and all(v == 0 for v in counted):
+    empty_state("No users match the current filters. Widen the date range or clear the channel and campaign "
+                "filters in the sidebar.",
+                "当前筛选条件下没有用户。请在侧边栏扩大日期范围，或清除渠道和活动筛选。")
+    st.stop()
+
+if prev is not None:
+    st.caption(tr(f"Change against the previous period of equal length: {fmt.date(prev.start)} – {fmt.date(prev.end)}.",
+                  f"变化对比等长的上一周期：{fmt.date(prev.start)} – {fmt.date(prev.end)}。"))
+cols = st.columns(2, gap="large")
+for col, owner, title in ((cols[0], "marketing", tr("Marketing", "市场")),
+                          (cols[1], "operations", tr("Operations", "运营"))):
+    with col:
+        st.subheader(title)
+        group = [r for r in rows if r[0].owner == owner]
+        inner = st.columns(len(group))
+        for c, (k, now, before, change) in zip(inner, group):
+            delta = fmt.signed_pct(change) if change is not None else None
+            c.metric(kpi_label(k), formatted(k, now), delta=delta, help=kpi_help(k),
+                     delta_color="normal" if k.higher_is_better else "inverse")
+st.caption(tr("CAC = all spend / all new users (blended, organic included); ROAS (30 days) = revenue within 30 days "
+              "of first visit from users of channels with spend / that spend; rates are over users acquired in the "
+              "range (first visit in the range); week-4 retention = active 28–35 days after first visit.",
+              "获客成本 = 总花费 / 全部新用户（混合口径，含自然流量）；ROAS（30 天）= 有花费渠道的用户在首次访问后 30 天内的"
+              "收入 / 该花费；各比率以区间内获客（首次访问在区间内）的用户为分母；第 4 周留存 = 首次访问后第 28–35 天活跃。"))
+
+# The AARRR funnel, one bar per stage, coloured by the team that owns it (SPEC §3).
+stages = _module("stages")
+if stages is not None:
+    st.subheader(tr("AARRR funnel", "AARRR 漏斗"))
+    params = stages.AarrrParams(filters=f, timezone=f.timezone)
+    df = run(stages.aarrr, params)
+    chart = df[df["users"].notna()].copy()
+    chart["stage_label"] = [tr(*STAGE_NAMES.get(s.lower(), (s, s))) for s in chart["stage"]]
+    chart["owner_label"] = [tr("Marketing", "市场") if o == "marketing" else tr("Operations", "运营")
+                            for o in chart["owner"]]
+    fig = go.Figure()
+    for owner in ("marketing", "operations"):
+        part = chart[chart["owner"] == owner]
+        fig.add_trace(go.Bar(
+            x=part["users"], y=part["stage_label"], orientation="h", name=part["owner_label"].iloc[0] if len(part) else owner,
+            marker_color=OWNER_COLOURS[owner],
+            text=[f"{fmt.number(u)} · {fmt.pct(r)}" for u, r in zip(part["users"], part["rate_of_acquired"])],
+            textposition="auto"))
+    fig.update_layout(yaxis={"categoryorder": "array", "categoryarray": list(chart["stage_label"])[::-1]},
+                      xaxis_title=tr("Users", "用户数"), legend_title=tr("Owner", "负责方"), height=360,
+                      margin={"l": 10, "r": 10, "t": 10, "b": 10}, barmode="overlay")
+    awareness = df[df["stage"].str.lower() == "awareness"]
+    aware_text = ""
+    if len(awareness):
+        aware_text = tr(f" Awareness (marketing): {fmt.number(awareness['value'].iloc[0])} impressions in the range.",
+                        f" 认知（市场）：区间内曝光 {fmt.number(awareness['value'].iloc[0])} 次。")
+    sql_fn = getattr(stages, "aarrr_sql", None)
+    chart_block(fig, df, name="aarrr_funnel", key="overview_aarrr",
+                sql=sql_fn(params)[0] if sql_fn else None,
+                caption=tr("Users per AARRR stage among users acquired in the range (first visit in the range); "
+                           "activation within 7 days, retention = active in week 1 after the first visit; the "
+                           "percentage is of acquired users. Stages come from the stage map on the Data page.",
+                           "区间内获客用户在各 AARRR 阶段的人数；激活为 7 天内，留存 = 首次访问后第 1 周仍活跃；"
+                           "百分比以获客用户为分母。阶段来自“数据”页的阶段映射。") + aware_text)
+
+# What changed most, in words.
+if prev is not None:
+    movers = sorted((r for r in rows if r[3] is not None), key=lambda r: abs(r[3]), reverse=True)[:5]
+    st.subheader(tr("What changed most", "变化最大的指标"))
+    if not movers:
+        empty_state("The previous period has no data to compare with.", "上一周期没有可对比的数据。")
+    for k, now, before, change in movers:
+        up = change >= 0
+        verb = tr("rose" if up else "fell", "上升" if up else "下降")
+        good = up == k.higher_is_better
+        icon = "🟢" if good else "🔴"
+        st.markdown(f"{icon} " + tr(
+            f"**{kpi_label(k)}** {verb} {fmt.pct(abs(change))} ({formatted(k, before)} → {formatted(k, now)}).",
+            f"**{kpi_label(k)}** {verb} {fmt.pct(abs(change))}（{formatted(k, before)} → {formatted(k, now)}）。"))

@@ -18,8 +18,24 @@ def page_header(title_en: str, title_zh: str, owner: str | None = None) -> None:
     if owner:
         en, zh = OWNER_BADGE[owner]
         bits.append(tr(f"Owner: {en}", f"负责方：{zh}"))
-    bits.append(tr("Filters: ", "筛选：") + filters().describe())
+    bits.append(tr("Filters: ", "筛选：") + describe_filters(filters()))
     st.caption(" · ".join(bits))
+
+
+def describe_filters(f) -> str:
+    """The active global filters in words, in the chosen language."""
+    from .format import date as fmt_date
+
+    bits = []
+    if f.start or f.end:
+        bits.append(f"{fmt_date(f.start) if f.start else '…'} – {fmt_date(f.end) if f.end else '…'} ({f.timezone})")
+    if f.channels:
+        bits.append(tr("channels: ", "渠道：") + ", ".join(f.channels))
+    if f.campaigns:
+        bits.append(tr("campaigns: ", "活动：") + ", ".join(f.campaigns))
+    if f.segment:
+        bits.append(tr("segment: ", "细分：") + ", ".join(f"{k}={v}" for k, v in f.segment.items()))
+    return "; ".join(bits) or tr("all data", "全部数据")
 
 
 def label(labels: dict, key: str) -> str:

@@ -37,3 +37,22 @@ def date(d) -> str:
     if _missing(d):
         return "–"
     return f"{d.year}年{d.month}月{d.day}日" if lang() == "zh" else d.strftime("%Y-%m-%d")
+
+
+def signed_pct(x, digits: int = 1) -> str:
+    """A relative change such as +12.3% / −4.0%."""
+    if _missing(x) or (isinstance(x, float) and math.isinf(x)):
+        return "–"
+    return f"{'+' if x >= 0 else '−'}{abs(x) * 100:.{digits}f}%"
+
+
+def seconds(x) -> str:
+    """A duration in seconds as s / min / h (or 秒 / 分钟 / 小时)."""
+    if _missing(x):
+        return "–"
+    zh = lang() == "zh"
+    if x < 60:
+        return f"{x:.0f} 秒" if zh else f"{x:.0f} s"
+    if x < 3600:
+        return f"{x / 60:.1f} 分钟" if zh else f"{x / 60:.1f} min"
+    return f"{x / 3600:.1f} 小时" if zh else f"{x / 3600:.1f} h"

@@ -1,0 +1,154 @@
+"""The headline KPIs of the Overview page, each read from a ``metrics`` function.
+
+One place defines them so the page and its tests agree: :data:`KPIS` lists every KPI with its
+owner (marketing / operations), the metrics module whose ``LABELS`` names it, and how to compute
+it for a ``metrics.Filters``; :func:`shifted` gives the previous period of equal length.
+Aggregations here are over a metric's output rows (a handful of channels), never over events.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Callable
+
+import pandas as pd
+
+from .context import run
+
+
+def _module(name: str):
+    """A metrics module, or None while it is not available."""
+    try:
+        return importlib.import_module(f"metrics.{name}")
+    except ImportError:
+        return None
+
+
+def _value(df: pd.DataFrame, column: str, row: int = 0):
+    if df is None or df.empty or column not in df.columns:
+        return None
+    v = df[column].iloc[row]
+    return None if pd.isna(v) else float(v)
+
+
+def _channel_economics(f):
+    econ = _module("economics")
+    if econ is None:
+        return None
+    return run(econ.campaign_economics, econ.EconomicsParams(level="channel", filters=f, timezone=f.timezone))
+
+
+def _sum(df, column):
+    return None if df is None or df.empty else float(df[column].fillna(0).sum())
+
+
+def spend(f):
+    return _sum(_channel_economics(f), "spend")
+
+
+def new_users(f):
+    return _sum(_channel_economics(f), "new_users")
+
+
+def cac(f):
+    """Blended CAC: all spend over all new users (organic included)."""
+    s, n = spend(f), new_users(f)
+    return s / n if s is not None and n else None
+
+
+def roas_30(f):
+    """30-day revenue of the users of channels with spend, over that spend."""
+    df = _channel_economics(f)
+    if df is None or df.empty:
+        return None
+    paid = df[df["spend"].fillna(0) > 0]
+    total = paid["spend"].sum()
+    return float(paid["revenue_h"].fillna(0).sum() / total) if total else None
+
+
+def uv(f):
+    traffic = _module("traffic")
+    if traffic is None:
+        return None
+    return _value(run(traffic.traffic_summary, traffic.TrafficParams(filters=f, timezone=f.timezone)), "uv")
+
+
+def _aarrr_rate(f, stage: str, retention_k: int = 1):
+    stages = _module("stages")
+    if stages is None:
+        return None
+    df = run(stages.aarrr, stages.AarrrParams(retention_k=retention_k, filters=f, timezone=f.timezone))
+    rows = df[df["stage"].str.lower() == stage]
+    return _value(rows.reset_index(drop=True), "rate_of_acquired")
+
+
+def activation(f):
+    return _aarrr_rate(f, "activation")
+
+
+def retention_w4(f):
+    return _aarrr_rate(f, "retention", retention_k=4)
+
+
+def _revenue(f, column):
+    stages = _module("stages")
+    if stages is None:
+        return None
+    return _value(run(stages.revenue_summary, stages.AarrrParams(filters=f, timezone=f.timezone)), column)
+
+
+def paying_rate(f):
+    return _revenue(f, "paying_rate")
+
+
+def arpu(f):
+    return _revenue(f, "arpu")
+
+
+def k_factor(f):
+    referral = _module("referral")
+    if referral is None:
+        return None
+    return _value(run(referral.referral_summary, referral.ReferralParams(filters=f, timezone=f.timezone)), "k_factor")
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str            # the key in the module's LABELS
+    module: str         # the metrics module that defines it
+    owner: str          # marketing | operations
+    compute: Callable
+    kind: str           # money | number | pct | ratio
+    en: str             # fallback labels when the module's LABELS lacks the key
+    zh: str
+    higher_is_better: bool = True
+
+
+KPIS: tuple[Kpi, ...] = (
+    Kpi("spend", "economics", "marketing", spend, "money", "Spend", "花费", higher_is_better=False),
+    Kpi("new_users", "economics", "marketing", new_users, "number", "New users", "新用户"),
+    Kpi("cac", "economics", "marketing", cac, "money", "CAC", "获客成本", higher_is_better=False),
+    Kpi("roas_h", "economics", "marketing", roas_30, "ratio", "ROAS (30 days)", "ROAS（30 天）"),
+    Kpi("uv", "traffic", "marketing", uv, "number", "Unique visitors (UV)", "独立访客 (UV)"),
+    Kpi("activation_rate", "stages", "operations", activation, "pct", "Activation rate", "激活率"),
+    Kpi("retention_w4", "economics", "operations", retention_w4, "pct", "Week-4 retention", "第 4 周留存"),
+    Kpi("paying_rate", "stages", "operations", paying_rate, "pct", "Paying conversion", "付费转化率"),
+    Kpi("arpu", "stages", "operations", arpu, "money", "ARPU", "ARPU"),
+    Kpi("k_factor", "referral", "operations", k_factor, "ratio", "K-factor", "K 因子"),
+)
+
+
+def shifted(f):
+    """The previous period of equal length (None when the filters have no date range)."""
+    if f.start is None or f.end is None:
+        return None
+    length = timedelta(days=(f.end - f.start).days + 1)
+    return replace(f, start=f.start - length, end=f.end - length)
+
+
+def relative_change(now, before):
+    """(now − before) / |before|, or None when either is missing or before is 0."""
+    if now is None or before is None or before == 0:
+        return None
+    return (now - before) / abs(before)

@@ -1,0 +1,84 @@
+"""Uploads for the Data page: uploaded bytes to temporary files, kind guessing and the mapping
+editor's starting point. ``st.file_uploader`` gives bytes; the store's loaders read paths, so every
+upload is written once to a temporary file named after it (the suffix tells gzip from CSV)."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import streamlit as st
+
+import store
+from store.errors import UserInputError
+from store.mapping import ALIASES, REQUIRED, normalise_header
+
+KINDS = ("events", "spend", "survey")
+
+
+def temp_path(upload) -> str:
+    """The temporary file holding ``upload`` (written once per upload and session)."""
+    files = st.session_state.setdefault("_data_tmp", {})
+    path = files.get(upload.file_id)
+    if path and os.path.exists(path):
+        return path
+    folder = st.session_state.get("_data_tmp_dir")
+    if not folder or not os.path.isdir(folder):
+        folder = tempfile.mkdtemp(prefix="opsfunnel-upload-")
+        st.session_state["_data_tmp_dir"] = folder
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in upload.name)
+    path = os.path.join(folder, f"{len(files)}_{safe}")
+    with open(path, "wb") as out:
+        out.write(upload.getvalue())
+    files[upload.file_id] = path
+    return path
+
+
+def forget(upload_ids) -> None:
+    """Delete the temporary files of loaded uploads."""
+    files = st.session_state.get("_data_tmp", {})
+    for fid in upload_ids:
+        path = files.pop(fid, None)
+        if path and os.path.exists(path):
+            os.unlink(path)
+
+
+def headers_of(path: str, name: str) -> list[str]:
+    fn = getattr(store, "inspect_headers", None)
+    if fn is not None:
+        return list(fn(path, name=name))
+    from store import formats
+    info = formats.inspect(path, name)
+    info.cleanup()
+    return list(info.headers)
+
+
+def auto_mapping(kind: str, headers: list[str]) -> dict[str, str]:
+    """The alias mapping as far as it goes (``store.detect_mapping`` refuses a file with a required
+    column missing; the editor needs the partial mapping to let the user complete it)."""
+    try:
+        return dict(store.detect_mapping(kind, headers))
+    except UserInputError:
+        pass
+    by_norm: dict[str, str] = {}
+    for h in headers:
+        by_norm.setdefault(normalise_header(h), h)
+    mapping, taken = {}, set()
+    for canonical, names in ALIASES[kind].items():
+        for name in names:
+            h = by_norm.get(normalise_header(name))
+            if h is not None and h not in taken:
+                mapping[canonical] = h
+                taken.add(h)
+                break
+    return mapping
+
+
+def guess_kind(name: str, headers: list[str]) -> str:
+    """spend / survey by the file name, else the first kind whose required columns all map."""
+    lowered = name.lower()
+    for kind, words in (("events", ("event", "事件", "行为")), ("spend", ("spend", "cost", "花费", "投放")), ("survey", ("survey", "问卷", "调研"))):
+        if any(w in lowered for w in words):
+            return kind
+    scores = {k: sum(c in auto_mapping(k, headers) for c in REQUIRED[k]) / len(REQUIRED[k]) for k in KINDS}
+    best = max(KINDS, key=lambda k: (scores[k], k == "events"))
+    return best if scores[best] > 0 else "events"
