@@ -201,7 +201,7 @@ sessions AS (            -- one row per session
     FROM sev
     GROUP BY user_key, session_key
 )"""
-    return sql, params + list(p.pageview_events) + [p.session_gap]
+    return sql, list(p.pageview_events) + params + [p.session_gap]  # in the order the ? appear
 
 
 def session_table_sql(p: TrafficParams) -> tuple[str, list]:
