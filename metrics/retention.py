@@ -593,7 +593,7 @@ def lifecycle(con, period: str = "week", filters: Filters | None = None, timezon
     f = filters or Filters()
     last = _last_index(con, f, None, timezone, period, week_start)
     empty = pd.DataFrame({"period_start": pd.Series([], dtype="datetime64[us]"),
-                          "status": pd.Series([], dtype="object"), "users": pd.Series([], dtype="int64")})
+                          "status": pd.Series([], dtype="str"), "users": pd.Series([], dtype="int64")})
     if last is None:
         return empty
     sql, args = lifecycle_sql(period, f, last, timezone, week_start)
@@ -601,4 +601,4 @@ def lifecycle(con, period: str = "week", filters: Filters | None = None, timezon
     if df.empty:
         return empty
     return pd.DataFrame({"period_start": _index_labels(df["p"], period, week_start),
-                         "status": df["status"].astype(object), "users": df["users"].astype("int64")})
+                         "status": df["status"].astype("str"), "users": df["users"].astype("int64")})

@@ -1,0 +1,507 @@
+"""Hand-worked cohort matrices, DAU/WAU/MAU and lifecycle (SPEC §4).
+
+Every expected frame is worked out by hand in the comment above it. Week indexes: 2024-01-01 is a
+Monday. "de" is the data end: the latest event time over all events.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from metrics.filters import Filters
+from metrics.retention import (LABELS, RetentionParams, active_users, lifecycle, retention, retention_average,
+                               retention_sql)
+from metrics.selectors import Step
+from store.errors import UserInputError
+
+NA = None
+
+
+def frame(rows, breakdown: bool = False) -> pd.DataFrame:
+    cols = (["breakdown"] if breakdown else []) + ["cohort", "cohort_size", "period", "retained", "rate", "complete"]
+    df = pd.DataFrame(rows, columns=cols)
+    df["cohort"] = pd.to_datetime(df["cohort"]).astype("datetime64[us]")
+    df["cohort_size"] = df["cohort_size"].astype("int64")
+    df["period"] = df["period"].astype("int64")
+    df["retained"] = df["retained"].astype("Int64")
+    df["rate"] = df["rate"].astype("float64")
+    df["complete"] = df["complete"].astype(bool)
+    if breakdown:
+        df["breakdown"] = df["breakdown"].astype(object)
+    return df
+
+
+# -- mode ----------------------------------------------------------------------------------------------
+
+MODE_LOG = {
+    "u1": [("signup", "2024-01-01 10:00"), ("open", "2024-01-09 10:00"), ("signup", "2024-01-15 09:00"),
+           ("open", "2024-01-16 10:00")],
+    "u2": [("signup", "2024-01-08 12:00"), ("open", "2024-01-17 10:00")],
+}
+# Weeks W0=01-01, W1=01-08, W2=01-15; de = 01-17 (in W2), periods=3 -> cohorts W0, W1, W2.
+# first_time: W0={u1}: k1 open 01-09 -> 1 (complete), k2 open 01-16 -> 1 (W2 running: incomplete).
+#             W1={u2}: k1 open 01-17 -> 1 (incomplete), k2 = W3 not started -> null.
+#             W2: u1's second signup is not their first -> empty; k0 = 0 with rate null; k1, k2 null.
+# recurring:  the same, except u1's signup on 01-15 makes them a member of W2 (size 1).
+MODE_EXPECTED = {
+    "first_time": [("2024-01-01", 1, 0, 1, 1.0, True), ("2024-01-01", 1, 1, 1, 1.0, True),
+                   ("2024-01-01", 1, 2, 1, 1.0, False),
+                   ("2024-01-08", 1, 0, 1, 1.0, True), ("2024-01-08", 1, 1, 1, 1.0, False),
+                   ("2024-01-08", 1, 2, NA, NA, False),
+                   ("2024-01-15", 0, 0, 0, NA, False), ("2024-01-15", 0, 1, NA, NA, False),
+                   ("2024-01-15", 0, 2, NA, NA, False)],
+    "recurring": [("2024-01-01", 1, 0, 1, 1.0, True), ("2024-01-01", 1, 1, 1, 1.0, True),
+                  ("2024-01-01", 1, 2, 1, 1.0, False),
+                  ("2024-01-08", 1, 0, 1, 1.0, True), ("2024-01-08", 1, 1, 1, 1.0, False),
+                  ("2024-01-08", 1, 2, NA, NA, False),
+                  ("2024-01-15", 1, 0, 1, 1.0, False), ("2024-01-15", 1, 1, NA, NA, False),
+                  ("2024-01-15", 1, 2, NA, NA, False)],
+}
+
+
+@pytest.mark.parametrize("mode", ["first_time", "recurring"])
+def test_first_time_vs_recurring(con, journeys, mode):
+    journeys(MODE_LOG)
+    got = retention(con, RetentionParams(start=Step("signup"), returning=Step("open"), periods=3, mode=mode))
+    assert_frame_equal(got, frame(MODE_EXPECTED[mode]))
+
+
+# -- criterion and minimum occurrences -----------------------------------------------------------------
+
+CRITERION_LOG = {
+    "u1": [("signup", "2024-03-01 09:00"), ("visit", "2024-03-03 10:00")],
+    "u2": [("signup", "2024-03-01 09:00"), ("visit", "2024-03-02 10:00"), ("visit", "2024-03-04 10:00"),
+           ("visit", "2024-03-04 23:00")],
+    "u3": [("signup", "2024-03-01 09:00"), ("visit", "2024-03-02 10:00"), ("visit", "2024-03-02 11:00")],
+}
+# Daily; one cohort 03-01 = {u1, u2, u3} (the date range keeps only it); de = 03-04 23:00, so k3 is running.
+# Visits per period: u1 {k2: 1}; u2 {k1: 1, k3: 2}; u3 {k1: 2}.
+#   on, min 1:          k1 {u2, u3} = 2, k2 {u1} = 1, k3 {u2} = 1
+#   on, min 2:          k1 {u3} = 1,     k2 {} = 0,   k3 {u2} = 1
+#   on_or_after, min 1: last qualifying period u1=2, u2=3, u3=1 -> k1 3, k2 2, k3 1
+#   on_or_after, min 2: qualifying periods u2: k3, u3: k1 -> k1 2, k2 1 (u2), k3 1
+CRITERION_CASES = [("on", 1, [2, 1, 1]), ("on", 2, [1, 0, 1]), ("on_or_after", 1, [3, 2, 1]),
+                   ("on_or_after", 2, [2, 1, 1])]
+
+
+@pytest.mark.parametrize("criterion, minimum, retained", CRITERION_CASES)
+def test_criterion_and_minimum_occurrences(con, journeys, criterion, minimum, retained):
+    journeys(CRITERION_LOG)
+    params = RetentionParams(start=Step("signup"), returning=Step("visit"), period="day", periods=4,
+                             criterion=criterion, minimum_occurrences=minimum,
+                             filters=Filters(start=date(2024, 3, 1), end=date(2024, 3, 1)))
+    expected = frame([("2024-03-01", 3, 0, 3, 1.0, True)]
+                     + [("2024-03-01", 3, k, r, r / 3, k < 3) for k, r in zip((1, 2, 3), retained)])
+    assert_frame_equal(retention(con, params), expected)
+
+
+# -- alignment -----------------------------------------------------------------------------------------
+
+ALIGN_LOG = {
+    "a": [("signup", "2024-01-01 10:00"), ("x", "2024-01-08 10:00"), ("x", "2024-01-20 10:00")],
+    "b": [("signup", "2024-01-03 10:00"), ("x", "2024-01-16 10:00")],
+    "c": [("signup", "2024-01-09 10:00"), ("x", "2024-01-10 10:00"), ("x", "2024-01-17 00:00")],
+}
+# de = 01-20 10:00 (in W2 = 01-15); cohorts 01-01 {a, b}, 01-08 {c}, 01-15 {}.
+# calendar: 01-01: k1 (W1) a -> 1; k2 (W2) a (01-20), b (01-16) -> 2, running. 01-08: k1 (W2) c -> 1, running.
+# rolling (7 d from each t0):
+#   a t0 01-01 10:00: k1 = [01-08 10:00, 01-15 10:00) holds 01-08 10:00 (start inclusive); k2 holds 01-20.
+#   b t0 01-03 10:00: k1 = [01-10 10:00, 01-17 10:00) holds 01-16; k2 nothing.  -> k1 2, k2 1.
+#   k1 complete: latest t0 01-03 10:00 + 14 d = 01-17 10:00 <= de; k2: 01-24 10:00 > de -> incomplete;
+#   k0 complete: 01-10 10:00 <= de.  k3 would start at 01-22 10:00 > de.
+#   c t0 01-09 10:00: k0 ends 01-16 10:00 <= de (complete); k1 = [01-16 10:00, 01-23 10:00) holds 01-17 -> 1,
+#   incomplete; k2 starts 01-23 10:00 > de -> null.
+#   empty 01-15 cohort: judged from its period start 01-15 00:00: k0 ends 01-22 > de, k1 starts 01-22 > de.
+ALIGN_EXPECTED = {
+    "calendar": [("2024-01-01", 2, 0, 2, 1.0, True), ("2024-01-01", 2, 1, 1, 0.5, True),
+                 ("2024-01-01", 2, 2, 2, 1.0, False),
+                 ("2024-01-08", 1, 0, 1, 1.0, True), ("2024-01-08", 1, 1, 1, 1.0, False),
+                 ("2024-01-08", 1, 2, NA, NA, False),
+                 ("2024-01-15", 0, 0, 0, NA, False), ("2024-01-15", 0, 1, NA, NA, False),
+                 ("2024-01-15", 0, 2, NA, NA, False)],
+    "rolling": [("2024-01-01", 2, 0, 2, 1.0, True), ("2024-01-01", 2, 1, 2, 1.0, True),
+                ("2024-01-01", 2, 2, 1, 0.5, False),
+                ("2024-01-08", 1, 0, 1, 1.0, True), ("2024-01-08", 1, 1, 1, 1.0, False),
+                ("2024-01-08", 1, 2, NA, NA, False),
+                ("2024-01-15", 0, 0, 0, NA, False), ("2024-01-15", 0, 1, NA, NA, False),
+                ("2024-01-15", 0, 2, NA, NA, False)],
+}
+
+
+@pytest.mark.parametrize("alignment", ["calendar", "rolling"])
+def test_calendar_vs_rolling_weeks(con, journeys, alignment):
+    journeys(ALIGN_LOG)
+    got = retention(con, RetentionParams(start=Step("signup"), returning=Step("x"), periods=3, alignment=alignment))
+    assert_frame_equal(got, frame(ALIGN_EXPECTED[alignment]))
+
+
+# Sunday 01-07 start, Monday 01-08 return, Saturday 01-13 last event (de).
+# monday weeks: start in week 01-01, return in week 01-08 (= de's week, running) -> k1 = 1, incomplete;
+#   cohort 01-08 is empty.
+# sunday weeks: start and return both in week 01-07 (de's week) -> nothing in k1 (null: not started);
+#   the cohort before, 12-31, is empty and its k1 (week 01-07) has started: 0 with rate null.
+WEEK_START_EXPECTED = {
+    "monday": [("2024-01-01", 1, 0, 1, 1.0, True), ("2024-01-01", 1, 1, 1, 1.0, False),
+               ("2024-01-08", 0, 0, 0, NA, False), ("2024-01-08", 0, 1, NA, NA, False)],
+    "sunday": [("2023-12-31", 0, 0, 0, NA, True), ("2023-12-31", 0, 1, 0, NA, False),
+               ("2024-01-07", 1, 0, 1, 1.0, False), ("2024-01-07", 1, 1, NA, NA, False)],
+}
+
+
+@pytest.mark.parametrize("week_start", ["monday", "sunday"])
+def test_sunday_vs_monday_weeks(con, journeys, week_start):
+    journeys({"u1": [("signup", "2024-01-07 10:00"), ("open", "2024-01-08 10:00"), ("open", "2024-01-13 10:00")]})
+    got = retention(con, RetentionParams(returning=Step("open"), periods=2, week_start=week_start))
+    assert_frame_equal(got, frame(WEEK_START_EXPECTED[week_start]))
+
+
+MONTH_LOG = {
+    "u1": [("signup", "2024-01-31 12:00"), ("open", "2024-02-01 09:00"), ("open", "2024-03-01 09:00"),
+           ("open", "2024-03-02 09:00")],
+    "u2": [("signup", "2024-02-29 08:00"), ("open", "2024-03-30 09:00")],
+}
+# de = 03-30 09:00; cohorts Jan {u1}, Feb {u2}, Mar {}.
+# calendar months: Jan k1 (Feb) 02-01 -> 1, complete; Jan k2 (Mar, running) 03-01 -> 1. Feb k1 (Mar) -> 1.
+# rolling 30 d (February 2024 has 29 days):
+#   u1 t0 01-31 12:00: k0 = [01-31 12:00, 03-01 12:00) holds 02-01 and 03-01 09:00; k1 = [03-01 12:00,
+#   03-31 12:00) holds 03-02 -> 1, incomplete (03-31 12:00 > de); k2 starts 03-31 12:00 > de -> null.
+#   u2 t0 02-29 08:00: k0 ends 03-30 08:00 <= de 09:00 -> complete; k1 holds 03-30 09:00 -> 1, incomplete.
+#   empty March cohort from its start 03-01 00:00: k0 ends 03-31 > de; k1 starts 03-31 > de -> null.
+MONTH_EXPECTED = {
+    "calendar": [("2024-01-01", 1, 0, 1, 1.0, True), ("2024-01-01", 1, 1, 1, 1.0, True),
+                 ("2024-01-01", 1, 2, 1, 1.0, False),
+                 ("2024-02-01", 1, 0, 1, 1.0, True), ("2024-02-01", 1, 1, 1, 1.0, False),
+                 ("2024-02-01", 1, 2, NA, NA, False),
+                 ("2024-03-01", 0, 0, 0, NA, False), ("2024-03-01", 0, 1, NA, NA, False),
+                 ("2024-03-01", 0, 2, NA, NA, False)],
+    "rolling": [("2024-01-01", 1, 0, 1, 1.0, True), ("2024-01-01", 1, 1, 1, 1.0, False),
+                ("2024-01-01", 1, 2, NA, NA, False),
+                ("2024-02-01", 1, 0, 1, 1.0, True), ("2024-02-01", 1, 1, 1, 1.0, False),
+                ("2024-02-01", 1, 2, NA, NA, False),
+                ("2024-03-01", 0, 0, 0, NA, False), ("2024-03-01", 0, 1, NA, NA, False),
+                ("2024-03-01", 0, 2, NA, NA, False)],
+}
+
+
+@pytest.mark.parametrize("alignment", ["calendar", "rolling"])
+def test_months_of_varying_length(con, journeys, alignment):
+    journeys(MONTH_LOG)
+    got = retention(con, RetentionParams(start=Step("signup"), returning=Step("open"), period="month", periods=3,
+                                         alignment=alignment))
+    assert_frame_equal(got, frame(MONTH_EXPECTED[alignment]))
+
+
+# An event at 23:30 UTC is 07:30 the next day in Asia/Shanghai (UTC+8).
+# UTC: start 05-01 10:00 and return 05-01 23:30 share a day -> k1 of 05-01 has not started (de is 05-01).
+# Shanghai: start 05-01 18:00, return 05-02 07:30 -> k1 = 1, running (de is 05-02 07:30 local).
+TZ_EXPECTED = {
+    "UTC": [("2024-04-30", 0, 0, 0, NA, True), ("2024-04-30", 0, 1, 0, NA, False),
+            ("2024-05-01", 1, 0, 1, 1.0, False), ("2024-05-01", 1, 1, NA, NA, False)],
+    "Asia/Shanghai": [("2024-05-01", 1, 0, 1, 1.0, True), ("2024-05-01", 1, 1, 1, 1.0, False),
+                      ("2024-05-02", 0, 0, 0, NA, False), ("2024-05-02", 0, 1, NA, NA, False)],
+}
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Shanghai"])
+def test_day_periods_follow_the_report_time_zone(con, journeys, tz):
+    journeys({"u1": [("signup", "2024-05-01 10:00"), ("open", "2024-05-01 23:30")]})
+    got = retention(con, RetentionParams(period="day", periods=2, timezone=tz))
+    assert_frame_equal(got, frame(TZ_EXPECTED[tz]))
+
+
+# -- censoring, explicit end and the average row -------------------------------------------------------
+
+AVG_LOG = {
+    "a": [("e", "2024-06-01 08:00"), ("e", "2024-06-02 08:00"), ("e", "2024-06-03 08:00")],
+    "b": [("e", "2024-06-01 09:00"), ("e", "2024-06-02 09:00")],
+    "c": [("e", "2024-06-01 10:00"), ("e", "2024-06-02 10:00")],
+    "d": [("e", "2024-06-01 11:00")],
+    "e": [("e", "2024-06-02 08:00"), ("e", "2024-06-03 09:00")],
+    "f": [("e", "2024-06-02 09:00"), ("e", "2024-06-04 09:00")],
+    "g": [("e", "2024-06-03 10:00"), ("e", "2024-06-04 10:00")],
+    "h": [("e", "2024-06-04 20:00")],
+}
+# end = 06-03 picks cohorts 06-01..06-03; de = 06-04 20:00 still censors (cells after end keep their data).
+# 06-01 {a,b,c,d}: k1 a,b,c = 3/4 (complete), k2 a = 1/4 (06-03 complete).
+# 06-02 {e,f}:     k1 (06-03) e = 1/2 complete; k2 (06-04, running) f = 1/2 incomplete.
+# 06-03 {g}:       k0 complete (06-03 < 06-04); k1 (06-04) g = 1/1 incomplete; k2 (06-05) null.
+AVG_MATRIX = [("2024-06-01", 4, 0, 4, 1.0, True), ("2024-06-01", 4, 1, 3, 0.75, True),
+              ("2024-06-01", 4, 2, 1, 0.25, True),
+              ("2024-06-02", 2, 0, 2, 1.0, True), ("2024-06-02", 2, 1, 1, 0.5, True),
+              ("2024-06-02", 2, 2, 1, 0.5, False),
+              ("2024-06-03", 1, 0, 1, 1.0, True), ("2024-06-03", 1, 1, 1, 1.0, False),
+              ("2024-06-03", 1, 2, NA, NA, False)]
+
+
+def test_censoring_and_weighted_average_over_complete_cells(con, journeys):
+    journeys(AVG_LOG)
+    got = retention(con, RetentionParams(period="day", periods=3, end=date(2024, 6, 3)))
+    assert_frame_equal(got, frame(AVG_MATRIX))
+    # average over complete cells, weighted by cohort size:
+    #   k0: all three cohorts 7/7; k1: 06-01 and 06-02 only (06-03's k1 is running): (3+1)/(4+2) = 2/3
+    #   (the unweighted mean would be 0.625); k2: 06-01 only: 1/4.
+    expected = pd.DataFrame({"period": [0, 1, 2], "cohort_size": [7, 6, 4],
+                             "retained": pd.array([7, 4, 1], dtype="Int64"), "rate": [1.0, 4 / 6, 0.25]})
+    assert_frame_equal(retention_average(got), expected)
+
+
+def test_average_of_a_period_without_complete_cells_is_null(con, journeys):
+    journeys(AVG_LOG)
+    got = retention(con, RetentionParams(period="day", periods=3))  # cohorts 06-02..06-04, de in 06-04
+    # 06-02 {e,f}: k1 1/2 complete, k2 f 1/2 incomplete; 06-03 {g}: k1 incomplete; 06-04 {h}: k0 incomplete.
+    # k0: 06-02 + 06-03 = 3/3; k1: 06-02 only = 1/2; k2: no complete cell -> size 0, retained 0, rate null.
+    expected = pd.DataFrame({"period": [0, 1, 2], "cohort_size": [3, 2, 0],
+                             "retained": pd.array([3, 1, 0], dtype="Int64"), "rate": [1.0, 0.5, None]})
+    assert_frame_equal(retention_average(got), expected.astype({"rate": "float64"}))
+
+
+# -- breakdowns ----------------------------------------------------------------------------------------
+
+BREAKDOWN_LOG = {
+    "u1": [("open", "2024-07-01 10:00", {"channel": "WeChat", "platform": "ios"}),
+           ("open", "2024-07-02 10:00", {"channel": "ads", "platform": "android"})],
+    "u2": [("open", "2024-07-01 11:00", {"channel": "Ads ", "platform": "android"}),
+           ("open", "2024-07-02 11:00", {"platform": "android"})],
+    "u3": [("open", "2024-07-01 12:00", {"platform": "ios"}), ("open", "2024-07-02 12:00", {"platform": "ios"})],
+    "u4": [("open", "2024-07-02 13:00", {"platform": "ios"})],
+}
+
+
+def test_breakdown_by_first_touch_channel(con, journeys):
+    journeys(BREAKDOWN_LOG)
+    # first touch: u1 wechat (its later 'ads' does not move it), u2 ads, u3 and u4 direct; de 07-02 13:00.
+    # Every 07-01 member returns on 07-02 (running); u4 is the only 07-02 cohort member.
+    got = retention(con, RetentionParams(period="day", periods=2, breakdown="channel"))
+    expected = frame([
+        ("ads", "2024-07-01", 1, 0, 1, 1.0, True), ("ads", "2024-07-01", 1, 1, 1, 1.0, False),
+        ("ads", "2024-07-02", 0, 0, 0, NA, False), ("ads", "2024-07-02", 0, 1, NA, NA, False),
+        ("direct", "2024-07-01", 1, 0, 1, 1.0, True), ("direct", "2024-07-01", 1, 1, 1, 1.0, False),
+        ("direct", "2024-07-02", 1, 0, 1, 1.0, False), ("direct", "2024-07-02", 1, 1, NA, NA, False),
+        ("wechat", "2024-07-01", 1, 0, 1, 1.0, True), ("wechat", "2024-07-01", 1, 1, 1, 1.0, False),
+        ("wechat", "2024-07-02", 0, 0, 0, NA, False), ("wechat", "2024-07-02", 0, 1, NA, NA, False),
+    ], breakdown=True)
+    assert_frame_equal(got, expected)
+
+
+@pytest.mark.parametrize("alignment", ["calendar", "rolling"])
+def test_breakdown_by_event_property_counts_only_matching_returns(con, journeys, alignment):
+    journeys(BREAKDOWN_LOG)
+    # start values: u1 ios, u2 android, u3 ios, u4 ios. u1's return is on android -> not an ios return.
+    # android 07-01 {u2}: k1 1/1. ios 07-01 {u1, u3}: k1 only u3 -> 1/2. ios 07-02 {u4}.
+    # rolling gives the same cells: every return is 24 h after its start (k1); k1 of 07-01 starts
+    # 07-02 10:00 <= de and runs past de; ios 07-02 k0 ends 07-03 13:00 > de, k1 starts after de.
+    got = retention(con, RetentionParams(period="day", periods=2, breakdown="platform", alignment=alignment))
+    expected = frame([
+        ("android", "2024-07-01", 1, 0, 1, 1.0, alignment == "calendar"),
+        ("android", "2024-07-01", 1, 1, 1, 1.0, False),
+        ("android", "2024-07-02", 0, 0, 0, NA, False), ("android", "2024-07-02", 0, 1, NA, NA, False),
+        ("ios", "2024-07-01", 2, 0, 2, 1.0, True), ("ios", "2024-07-01", 2, 1, 1, 0.5, False),
+        ("ios", "2024-07-02", 1, 0, 1, 1.0, False), ("ios", "2024-07-02", 1, 1, NA, NA, False),
+    ], breakdown=True)
+    if alignment == "rolling":
+        # rolling k0 completeness per cohort: android t0 07-01 11:00 + 24 h <= de 07-02 13:00 -> complete;
+        # ios t0 max 07-01 12:00 + 24 h <= de -> complete; empty android 07-02 from 07-02 00:00 + 24 h > de.
+        expected.loc[0, "complete"] = True
+    assert_frame_equal(got, expected)
+
+
+# -- start / returning step filters and global filters -------------------------------------------------
+
+def test_start_and_return_steps_with_property_filters(con, journeys):
+    journeys({
+        "u1": [("signup", "2024-08-01 10:00", {"plan": "pro"}), ("purchase", "2024-08-02 10:00", {"channel": "ads"})],
+        "u2": [("signup", "2024-08-01 10:00", {"plan": "free"}), ("purchase", "2024-08-02 10:00", {"channel": "ads"})],
+        "u3": [("signup", "2024-08-01 10:00", {"plan": "pro"}),
+               ("purchase", "2024-08-02 10:00", {"channel": "wechat"}), ("page_view", "2024-08-02 11:00")],
+        "u4": [("page_view", "2024-07-31 10:00"), ("signup", "2024-08-01 10:00", {"plan": "pro"}),
+               ("purchase", "2024-08-02 12:00", {"channel": "ads"})],
+    })
+    # members (first pro signup): u1, u3, u4 -- u4's first event is earlier, but its first *start* event is 08-01.
+    # returns = purchase with channel 'Ads' (compared as a key): u1, u4 -> 2/3 on 08-02 (de's day, running).
+    got = retention(con, RetentionParams(start=Step("signup", {"plan": "pro"}),
+                                         returning=Step("purchase", {"channel": " Ads"}), period="day", periods=2))
+    expected = frame([("2024-08-01", 3, 0, 3, 1.0, True), ("2024-08-01", 3, 1, 2, 2 / 3, False),
+                      ("2024-08-02", 0, 0, 0, NA, False), ("2024-08-02", 0, 1, NA, NA, False)])
+    assert_frame_equal(got, expected)
+
+
+FILTER_CASES = {
+    # user selection: only u1 (first touch wechat): joins 07-01 and returns on 07-02.
+    "users": (Filters(channels=("WeChat",)),
+              [("2024-07-01", 1, 0, 1, 1.0, True), ("2024-07-01", 1, 1, 1, 1.0, False),
+               ("2024-07-02", 0, 0, 0, NA, False), ("2024-07-02", 0, 1, NA, NA, False)]),
+    # segment platform=ios: members are users whose first-ever event is an ios event (u1, u3 on 07-01, u4 on
+    # 07-02; u2 started on android). Only ios returns count: u1's android return does not -> 1/2.
+    "segment": (Filters(segment={"platform": "ios"}),
+                [("2024-07-01", 2, 0, 2, 1.0, True), ("2024-07-01", 2, 1, 1, 0.5, False),
+                 ("2024-07-02", 1, 0, 1, 1.0, False), ("2024-07-02", 1, 1, NA, NA, False)]),
+    # date range 07-02..07-02: only the 07-02 cohort; u1..u3 are active that day but their first event is
+    # on 07-01 (first-time cohorts use all data, not the range), so the cohort is {u4}.
+    "range": (Filters(start=date(2024, 7, 2), end=date(2024, 7, 2)),
+              [("2024-07-02", 1, 0, 1, 1.0, False), ("2024-07-02", 1, 1, NA, NA, False)]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FILTER_CASES))
+def test_global_filters(con, journeys, case):
+    journeys(BREAKDOWN_LOG)
+    filters, rows = FILTER_CASES[case]
+    got = retention(con, RetentionParams(period="day", periods=2, filters=filters))
+    assert_frame_equal(got, frame(rows))
+
+
+def test_recurring_rolling_starts_each_membership_at_its_first_start_event(con, journeys):
+    # u1 signs up 01-01 10:00 and 01-02 09:00 and 01-02 20:00; opens 01-03 08:00 and 01-03 12:00.
+    # day cohorts; 01-01 membership t0 01-01 10:00: k1 = [01-02 10:00, 01-03 10:00) holds 01-03 08:00 (and the
+    # 01-02 20:00 signup, which is not an open); 01-02 membership t0 01-02 09:00: k1 = [01-03 09:00, 01-04 09:00)
+    # holds 01-03 12:00. de = 01-03 12:00: 01-01 k1 ended 01-03 10:00 -> complete; 01-02 k1 running.
+    journeys({"u1": [("signup", "2024-01-01 10:00"), ("signup", "2024-01-02 09:00"), ("signup", "2024-01-02 20:00"),
+                     ("open", "2024-01-03 08:00"), ("open", "2024-01-03 12:00")]})
+    got = retention(con, RetentionParams(start=Step("signup"), returning=Step("open"), period="day", periods=2,
+                                         mode="recurring", alignment="rolling", end=date(2024, 1, 2)))
+    expected = frame([("2024-01-01", 1, 0, 1, 1.0, True), ("2024-01-01", 1, 1, 1, 1.0, True),
+                      ("2024-01-02", 1, 0, 1, 1.0, True), ("2024-01-02", 1, 1, 1, 1.0, False)])
+    assert_frame_equal(got, expected)
+
+
+# -- empty data, purity, validation --------------------------------------------------------------------
+
+def test_empty_data(con):
+    got = retention(con, RetentionParams())
+    assert list(got.columns) == ["cohort", "cohort_size", "period", "retained", "rate", "complete"] and got.empty
+    assert list(retention(con, RetentionParams(breakdown="channel")).columns)[0] == "breakdown"
+    assert retention_average(got).empty
+    assert active_users(con).empty and list(active_users(con).columns) == ["date", "dau", "wau", "mau", "stickiness"]
+    assert lifecycle(con).empty and list(lifecycle(con).columns) == ["period_start", "status", "users"]
+
+
+def test_sql_binds_values_and_is_pure():
+    sql, args = retention_sql(RetentionParams(start=Step("o'clock", {"plan": "x'y"}), breakdown="plan"),
+                              datetime(2024, 1, 10, 12, 0))
+    assert "o'clock" not in sql and "x'y" not in sql
+    assert "o'clock" in args and "x'y" in args
+    assert sql.count("?") == len(args)
+    assert retention_sql(RetentionParams(), datetime(2024, 1, 10)) == retention_sql(RetentionParams(),
+                                                                                    datetime(2024, 1, 10))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"period": "year"}, "period must be one of"),
+    ({"periods": 0}, "between 1 and"),
+    ({"mode": "first"}, "mode must be one of"),
+    ({"criterion": "after"}, "criterion must be one of"),
+    ({"minimum_occurrences": 0}, "at least 1"),
+    ({"alignment": "sliding"}, "alignment must be one of"),
+    ({"week_start": "friday"}, "week_start must be one of"),
+    ({"timezone": "Mars/Olympus"}, "Unknown time zone"),
+    ({"end": datetime(2024, 1, 1, tzinfo=__import__("datetime").timezone.utc)}, "without a UTC offset"),
+    ({"start": "signup"}, "must be a Step"),
+    ({"breakdown": " "}, "breakdown must name"),
+])
+def test_validation(kwargs, message):
+    with pytest.raises(UserInputError, match=message):
+        RetentionParams(**kwargs)
+
+
+def test_lifecycle_validation(con):
+    with pytest.raises(UserInputError, match="period must be one of"):
+        lifecycle(con, period="quarter")
+    with pytest.raises(UserInputError, match="Unknown time zone"):
+        active_users(con, timezone="Nowhere/Land")
+
+
+# -- DAU / WAU / MAU -----------------------------------------------------------------------------------
+
+ACTIVE_LOG = {
+    "u1": [("e", "2024-01-01 10:00"), ("e", "2024-01-05 10:00"), ("e", "2024-01-31 10:00")],
+    "u2": [("e", "2024-01-05 09:00"), ("e", "2024-01-05 18:00"), ("e", "2024-01-06 10:00")],
+    "u3": [("e", "2024-01-30 10:00")],
+}
+
+
+def test_dau_wau_mau_and_stickiness(con, journeys):
+    journeys(ACTIVE_LOG)
+    got = active_users(con, filters=Filters(start=date(2024, 1, 29)), end=date(2024, 2, 6))
+    # day   DAU  WAU (d-6..d)         MAU (d-29..d)
+    # 01-29  0   01-23..: none = 0    12-31..: u1, u2 = 2
+    # 01-30  1   u3 = 1               01-01..: u1, u2, u3 = 3
+    # 01-31  1   u3, u1 = 2           01-02..: u1 (01-05), u2, u3 = 3
+    # 02-01  0   2                    01-03..: 3
+    # 02-02  0   2                    01-04..: 3
+    # 02-03  0   2                    01-05..: 3
+    # 02-04  0   01-29..: 2           01-06..: u2 (01-06) still in = 3
+    # 02-05  0   01-30..: 2           01-07..: u1, u3 = 2
+    # 02-06  0   01-31..: u1 = 1      01-08..: 2
+    expected = pd.DataFrame({
+        "date": pd.date_range("2024-01-29", "2024-02-06").astype("datetime64[us]"),
+        "dau": [0, 1, 1, 0, 0, 0, 0, 0, 0], "wau": [0, 1, 2, 2, 2, 2, 2, 2, 1], "mau": [2, 3, 3, 3, 3, 3, 3, 2, 2]})
+    expected["stickiness"] = expected["dau"] / expected["mau"]
+    assert_frame_equal(got, expected)
+
+
+def test_active_users_default_range_time_zone_and_filters(con, journeys):
+    journeys({"u1": [("e", "2024-01-01 23:30")], "u2": [("e", "2024-01-02 01:00", {"channel": "ads"})]})
+    # UTC: two days, one user each; WAU/MAU accumulate to 2 on 01-02.
+    expected = pd.DataFrame({"date": pd.to_datetime(["2024-01-01", "2024-01-02"]).astype("datetime64[us]"),
+                             "dau": [1, 1], "wau": [1, 2], "mau": [1, 2], "stickiness": [1.0, 0.5]})
+    assert_frame_equal(active_users(con), expected)
+    # Shanghai: both events fall on 01-02 local -> one day with DAU 2.
+    expected = pd.DataFrame({"date": pd.to_datetime(["2024-01-02"]).astype("datetime64[us]"),
+                             "dau": [2], "wau": [2], "mau": [2], "stickiness": [1.0]})
+    assert_frame_equal(active_users(con, timezone="Asia/Shanghai"), expected)
+    # user selection: only u2 (first touch ads); days start at its first active day and end at the data end.
+    expected = pd.DataFrame({"date": pd.to_datetime(["2024-01-02"]).astype("datetime64[us]"),
+                             "dau": [1], "wau": [1], "mau": [1], "stickiness": [1.0]})
+    assert_frame_equal(active_users(con, filters=Filters(channels=("ads",))), expected)
+
+
+# -- lifecycle -----------------------------------------------------------------------------------------
+
+LIFECYCLE_LOG = {
+    "u1": [("e", "2024-01-01 10:00"), ("e", "2024-01-09 10:00"), ("e", "2024-01-16 10:00")],
+    "u2": [("e", "2024-01-02 10:00"), ("e", "2024-01-17 10:00")],
+    "u3": [("e", "2024-01-10 10:00")],
+    "u4": [("e", "2024-01-15 10:00"), ("e", "2024-01-23 10:00")],
+}
+
+
+def test_lifecycle_every_state(con, journeys):
+    journeys(LIFECYCLE_LOG)
+    # weeks W0 01-01, W1 01-08, W2 01-15, W3 01-22 (de's week).
+    # u1 active W0 W1 W2: new, returning, returning, dormant in W3.
+    # u2 active W0 W2:    new, dormant in W1, resurrecting in W2, dormant in W3.
+    # u3 active W1:       new in W1, dormant in W2.
+    # u4 active W2 W3:    new in W2, returning in W3.
+    got = lifecycle(con, period="week")
+    counts = {"2024-01-01": [2, 0, 0, 0], "2024-01-08": [1, 1, 0, 1], "2024-01-15": [1, 1, 1, 1],
+              "2024-01-22": [0, 1, 0, 2]}
+    expected = pd.DataFrame({
+        "period_start": pd.to_datetime([d for d in counts for _ in range(4)]).astype("datetime64[us]"),
+        "status": ["new", "returning", "resurrecting", "dormant"] * 4,
+        "users": [n for d in counts for n in counts[d]]})
+    assert_frame_equal(got, expected)
+
+
+def test_lifecycle_new_means_first_ever_activity_not_first_in_the_filter(con, journeys):
+    # u1's first event is on web in W0, then ios in W1 and W2; u2 starts on ios in W1.
+    # With segment platform=ios: W1 u1 is resurrecting (seen before, not active on ios in W0), u2 new;
+    # W2 u1 returning, u2 dormant.
+    journeys({"u1": [("e", "2024-01-01 10:00", {"platform": "web"}), ("e", "2024-01-08 10:00", {"platform": "ios"}),
+                     ("e", "2024-01-15 10:00", {"platform": "ios"})],
+              "u2": [("e", "2024-01-09 10:00", {"platform": "ios"})]})
+    got = lifecycle(con, period="week", filters=Filters(segment={"platform": "ios"}))
+    expected = pd.DataFrame({
+        "period_start": pd.to_datetime(["2024-01-08"] * 4 + ["2024-01-15"] * 4).astype("datetime64[us]"),
+        "status": ["new", "returning", "resurrecting", "dormant"] * 2,
+        "users": [1, 0, 1, 0, 0, 1, 0, 1]})
+    assert_frame_equal(got, expected)
+
+
+def test_labels_cover_every_output_column():
+    columns = {"cohort", "cohort_size", "period", "retained", "rate", "complete", "date", "dau", "wau", "mau",
+               "stickiness", "period_start", "status", "users"}
+    assert columns <= set(LABELS)
+    assert all(set(v) == {"en", "zh", "help_en", "help_zh"} and all(v.values()) for v in LABELS.values())
