@@ -128,8 +128,7 @@ def stage_map(con) -> pd.DataFrame:
         LEFT JOIN counts c ON c.event_name = n.event_name
         ORDER BY events DESC, n.event_name
     """).df()
-    df.insert(2, "owner", df["stage"].map(OWNERS).astype(object))
-    df["owner"] = df["owner"].where(df["owner"].notna(), None)
+    df.insert(2, "owner", df["stage"].map(OWNERS).astype("str"))
     df["events"] = df["events"].astype("int64")
     return df
 
