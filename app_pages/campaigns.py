@@ -1,7 +1,221 @@
-"""Placeholder: this page is being built."""
+"""Campaigns & ROI (marketing): spend, CAC, ROAS and payback per campaign or channel, LTV curves, spend coverage."""
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
-from ui.components import page_header
+from metrics import UserInputError
+from metrics import economics as em
+from ui import format as fmt
+from ui.components import chart_block, empty_state, label, page_header, table_block
+from ui.context import filters, run, tr
 
-page_header("campaigns", "campaigns")
-st.info("Coming soon.")
+LEVELS = {"campaign": ("Per campaign", "按活动"), "channel": ("Per channel", "按渠道")}
+HORIZONS = (7, 14, 30, 60, 90)
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf")
+MONEY_COLS = ("spend", "cac", "cpc", "cost_per_activated", "cost_per_retained_w4", "cost_per_paying", "revenue",
+              "arpu", "arppu", "gmv", "revenue_h", "period_revenue")
+RATE_COLS = ("ctr", "activation_rate", "retention_w1", "retention_w4", "paying_rate", "roi_h")
+RATIO_COLS = ("roas_h", "period_roas")
+COUNT_COLS = ("impressions", "clicks", "new_users", "activated", "retained_w1", "retained_w4", "paying",
+              "payback_day")
+
+
+def _sql(fn, params) -> str | None:
+    """The SQL behind a metric (its ``<name>_sql`` builder), with the bound values underneath."""
+    builder = getattr(sys.modules[fn.__module__], f"{fn.__name__}_sql", None)
+    if builder is None:
+        return None
+    sql, values = builder(params)
+    return f"{sql.strip()}\n-- bound values: {values!r}"
+
+
+def _lab(key: str) -> str:
+    return label(em.LABELS, key)
+
+
+def _help(key: str) -> str:
+    entry = em.LABELS.get(key, {})
+    return tr(entry.get("help_en", ""), entry.get("help_zh", ""))
+
+
+def _segment(frame: pd.DataFrame, level: str) -> pd.Series:
+    """A readable name per row: the campaign (channel-level spend shown as such) or the channel."""
+    if level == "channel":
+        return frame["channel"].astype(str)
+    camp = frame["campaign"].fillna("").astype(str)
+    return camp.where(camp != "", frame["channel"].astype(str) + tr(" (channel level / none)", "（渠道层级/无活动）"))
+
+
+def _column_config(columns) -> dict:
+    cfg = {}
+    for c in columns:
+        if c in MONEY_COLS:
+            cfg[c] = st.column_config.NumberColumn(_lab(c), help=_help(c), format="¥%.2f")
+        elif c in RATE_COLS:
+            cfg[c] = st.column_config.NumberColumn(_lab(c), help=_help(c), format="percent")
+        elif c in RATIO_COLS:
+            cfg[c] = st.column_config.NumberColumn(_lab(c), help=_help(c), format="%.2f×")
+        elif c in COUNT_COLS:
+            cfg[c] = st.column_config.NumberColumn(_lab(c), help=_help(c), format="localized")
+        else:
+            cfg[c] = st.column_config.Column(_lab(c), help=_help(c))
+    return cfg
+
+
+page_header("Campaigns & ROI", "活动与 ROI", owner="marketing")
+flt = filters()
+
+c1, c2 = st.columns([2, 3])
+level = c1.radio(tr("Rows", "行"), list(LEVELS), horizontal=True, key="campaigns_level",
+                 format_func=lambda v: tr(*LEVELS[v]))
+horizon = c2.select_slider(tr("Revenue horizon h (days after first seen)", "收入窗口 h（首次出现后的天数）"),
+                           options=HORIZONS, value=30, key="campaigns_horizon")
+try:
+    params = em.EconomicsParams(level=level, horizon_days=int(horizon), filters=flt, timezone=flt.timezone)
+    econ = run(em.campaign_economics, params)
+except UserInputError as exc:
+    st.error(str(exc))
+    st.stop()
+
+if econ.empty:
+    empty_state("No campaigns in the selected range: widen the date range, clear the channel and campaign filters, "
+                "or load events and an ad-spend sheet on the Data page.",
+                "所选范围内没有活动：请放宽日期范围、清除渠道和活动筛选，或在“数据”页加载事件和广告花费表。")
+    st.stop()
+
+options = tr(f"Rows: {LEVELS[level][0].lower()}; revenue horizon h = {horizon} days; first-touch attribution; "
+             f"time zone {flt.timezone}.",
+             f"行：{LEVELS[level][1]}；收入窗口 h = {horizon} 天；首次触达归因；时区 {flt.timezone}。")
+
+# KPI row ---------------------------------------------------------------------------------------------
+spend = econ["spend"].sum(min_count=1)
+users = econ["new_users"].sum()
+rev_h = econ["revenue_h"].sum(min_count=1)
+paid_users = econ.loc[econ["spend"].fillna(0) > 0, "new_users"].sum()
+coverage = run(em.spend_coverage_summary, flt)
+k = st.columns(5)
+k[0].metric(_lab("spend"), fmt.money(spend), help=_help("spend"))
+k[1].metric(_lab("new_users"), fmt.number(users), help=_help("new_users"))
+k[2].metric(tr("Blended CAC (paid rows)", "综合获客成本（付费行）"),
+            fmt.money(spend / paid_users if paid_users else None, digits=2),
+            help=tr("Total spend ÷ new users of the rows that have spend.", "总花费 ÷ 有花费的行的新用户数。"))
+k[3].metric(tr(f"ROAS ({horizon} d, cohort)", f"ROAS（{horizon} 天，同期群）"),
+            fmt.ratio(rev_h / spend if spend else None),
+            help=tr(f"Revenue of all acquired users within {horizon} days of first seen ÷ spend in the range.",
+                    f"所有新用户在首次出现后 {horizon} 天内的收入 ÷ 范围内花费。"))
+share = coverage["matched_share"].iloc[0] if len(coverage) else None
+k[4].metric(tr("Spend matched to events", "可匹配到事件的花费"), fmt.pct(share),
+            help=tr("Share of spend whose (channel, campaign) key appears among the users' first touches.",
+                    "花费中其（渠道，活动）键出现在用户首次触达中的比例。"))
+
+# Economics table -------------------------------------------------------------------------------------
+st.subheader(tr("Unit economics", "单位经济"))
+keys = ["channel"] if level == "channel" else ["channel", "campaign"]
+shown = keys + [c for c in econ.columns if c not in keys]
+table_block(econ[shown], key="campaigns_table", name=f"economics_{level}", column_config=_column_config(shown),
+            caption=tr("New users, revenue and conversions use first-touch attribution (SPEC §1); CAC = spend ÷ new "
+                       "users (blank with no spend or no users); ROAS_h = revenue within h days of first seen ÷ "
+                       "spend; ROI_h = (revenue_h − spend) ÷ spend; period ROAS = revenue earned inside the date "
+                       "range ÷ spend in the range; payback day = first day LTV reaches CAC (blank: not yet). ",
+                       "新用户、收入和转化按首次触达归因；获客成本 = 花费 ÷ 新用户（无花费或无用户时为空）；"
+                       "ROAS_h = 首次出现后 h 天内收入 ÷ 花费；ROI_h = (收入_h − 花费) ÷ 花费；期间 ROAS = 日期范围"
+                       "内的收入 ÷ 范围内花费；回本天数 = LTV 首次达到获客成本的那一天（空：尚未回本）。") + options,
+            sql=_sql(em.campaign_economics, params))
+
+# LTV curves ------------------------------------------------------------------------------------------
+st.subheader(tr("LTV curves and payback", "LTV 曲线与回本"))
+ltv = run(em.ltv_curves, params)
+ltv = ltv.assign(segment=_segment(ltv, level)) if len(ltv) else ltv
+if ltv.empty or ltv["ltv"].notna().sum() == 0:
+    empty_state("No revenue curves yet: the acquired users are too recent or have no revenue.",
+                "暂无收入曲线：新用户太新或没有收入。")
+else:
+    ranked = econ.assign(segment=_segment(econ, level)).sort_values("new_users", ascending=False)
+    choices = [s for s in ranked["segment"] if s in set(ltv["segment"])]
+    picked = st.multiselect(tr("Curves shown", "显示的曲线"), choices, default=choices[:5], key="campaigns_ltv_pick")
+    fig = go.Figure()
+    for i, seg in enumerate(picked):
+        part = ltv[ltv["segment"] == seg].sort_values("day")
+        colour = PALETTE[i % len(PALETTE)]
+        fig.add_trace(go.Scatter(x=part["day"], y=part["ltv"], mode="lines", name=seg, legendgroup=seg,
+                                 line={"color": colour}))
+        cac = part["cac"].dropna()
+        if len(cac):
+            fig.add_trace(go.Scatter(x=[part["day"].min(), part["day"].max()], y=[cac.iloc[0]] * 2, mode="lines",
+                                     name=tr(f"CAC · {seg}", f"获客成本 · {seg}"), legendgroup=seg,
+                                     showlegend=False, line={"color": colour, "dash": "dash", "width": 1}))
+        pay = part["payback_day"].dropna()
+        if len(pay):
+            day = pay.iloc[0]
+            y = part.loc[part["day"] == day, "ltv"]
+            fig.add_trace(go.Scatter(x=[day], y=[y.iloc[0] if len(y) else cac.iloc[0]], mode="markers+text",
+                                     marker={"color": colour, "size": 10, "symbol": "star"},
+                                     text=[tr(f"day {int(day)}", f"第 {int(day)} 天")], textposition="top center",
+                                     legendgroup=seg, showlegend=False, name=tr("payback", "回本")))
+    fig.update_layout(height=420, margin={"t": 30, "b": 10}, xaxis_title=tr("Days after first seen", "首次出现后天数"),
+                      yaxis_title=tr("Cumulative revenue per acquired user (¥)", "每位新用户累计收入（¥）"),
+                      legend={"orientation": "h", "y": -0.2})
+    chart_block(fig, ltv[ltv["segment"].isin(picked)].drop(columns="segment"), key="campaigns_ltv",
+                name=f"ltv_curves_{level}",
+                caption=tr("LTV_k = cumulative revenue per acquired user up to k+1 days after first seen, over users "
+                           "old enough to have lived k+1 days (younger users are censored, not counted as zero). "
+                           "Dashed line = CAC; star = payback day (first k with LTV_k ≥ CAC). ",
+                           "LTV_k = 首次出现后 k+1 天内每位新用户的累计收入，仅统计已满 k+1 天的用户（更新的用户"
+                           "被删失，不计为 0）。虚线 = 获客成本；星号 = 回本天数（首个 LTV_k ≥ 获客成本的 k）。")
+                + options, sql=_sql(em.ltv_curves, params))
+
+# Period vs cohort ROAS ------------------------------------------------------------------------------
+st.subheader(tr("Cohort ROAS vs period ROAS", "同期群 ROAS 与期间 ROAS"))
+roas = econ.assign(segment=_segment(econ, level))
+roas = roas[roas["spend"].fillna(0) > 0].sort_values("roas_h", ascending=False)
+if roas.empty:
+    empty_state("No spend in the selected range, so there is no return on it to show. Load an ad-spend sheet on "
+                "the Data page.", "所选范围内没有花费，因此没有回报可显示。请在“数据”页加载广告花费表。")
+else:
+    fig = go.Figure([
+        go.Bar(x=roas["segment"], y=roas["roas_h"], name=tr(f"Cohort ROAS ({horizon} d)", f"同期群 ROAS（{horizon} 天）")),
+        go.Bar(x=roas["segment"], y=roas["period_roas"], name=tr("Period ROAS", "期间 ROAS")),
+    ])
+    fig.add_hline(y=1, line_dash="dot", line_color="#888",
+                  annotation_text=tr("break-even", "盈亏平衡"), annotation_position="top left")
+    fig.update_layout(barmode="group", height=380, margin={"t": 30, "b": 10}, yaxis_title="ROAS",
+                      legend={"orientation": "h", "y": 1.12})
+    chart_block(fig, roas[keys + ["spend", "revenue_h", "roas_h", "period_revenue", "period_roas"]],
+                key="campaigns_roas", name=f"roas_{level}",
+                caption=tr(f"Cohort ROAS = revenue of the users acquired in the range within {horizon} days of their "
+                           "first seen ÷ spend; period ROAS = revenue those users earned inside the date range ÷ "
+                           "spend in the range. Rows without spend are left out. ",
+                           f"同期群 ROAS = 范围内获取的用户在首次出现后 {horizon} 天内的收入 ÷ 花费；期间 ROAS = 这些"
+                           "用户在日期范围内产生的收入 ÷ 范围内花费。无花费的行不显示。") + options,
+                sql=_sql(em.campaign_economics, params))
+
+# Spend coverage --------------------------------------------------------------------------------------
+st.subheader(tr("Spend coverage", "花费匹配"))
+cov = run(em.spend_coverage, flt)
+if cov.empty:
+    empty_state("No ad spend loaded for this range: load a spend sheet on the Data page.",
+                "该范围内没有广告花费：请在“数据”页加载花费表。")
+else:
+    summary = coverage.iloc[0]
+    unmatched = cov[~cov["matched"].astype(bool)]
+    st.markdown(tr(f"**{fmt.pct(summary['matched_share'])}** of {fmt.money(summary['total_spend'])} spend matched a "
+                   f"channel/campaign seen in the events; **{int(summary['unmatched_keys'])}** spend keys matched "
+                   "nothing.",
+                   f"{fmt.money(summary['total_spend'])} 花费中 **{fmt.pct(summary['matched_share'])}** 匹配到事件中"
+                   f"出现的渠道/活动；**{int(summary['unmatched_keys'])}** 个花费键没有匹配。"))
+    table_block(unmatched if len(unmatched) else cov, key="campaigns_coverage", name="spend_coverage",
+                column_config={"channel": st.column_config.TextColumn(tr("Channel", "渠道")),
+                               "campaign": st.column_config.TextColumn(tr("Campaign ('' = channel level)",
+                                                                          "活动（空 = 渠道层级）")),
+                               "spend": st.column_config.NumberColumn(tr("Spend", "花费"), format="¥%.2f"),
+                               "matched": st.column_config.CheckboxColumn(tr("Matched", "已匹配"))},
+                caption=tr("Spend keys that match no first-touch channel/campaign of any user (keys compared trimmed "
+                           "and case-folded); when every key matches, all keys are listed. ",
+                           "没有匹配任何用户首次触达渠道/活动的花费键（去空格、不区分大小写比较）；全部匹配时列出"
+                           "所有键。") + options,
+                sql=_sql(em.spend_coverage, flt))

@@ -1,7 +1,163 @@
-"""Placeholder: this page is being built."""
+"""Traffic (marketing): page views, unique visitors, sessions, bounce — over time, by page, by channel."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
-from ui.components import page_header
+from metrics import UserInputError
+from metrics import traffic as tm
+from ui import format as fmt
+from ui.components import chart_block, empty_state, label, page_header, table_block
+from ui.context import filters, run, tr
 
-page_header("traffic", "traffic")
-st.info("Coming soon.")
+PERIOD_NAMES = {"day": ("day", "日"), "week": ("week", "周"), "month": ("month", "月")}
+
+
+def _sql(builder, params) -> str:
+    """The SQL a metric runs, with its bound values listed underneath."""
+    sql, values = builder(params)
+    return f"{sql.strip()}\n-- bound values: {values!r}"
+
+
+def _lab(key: str) -> str:
+    return label(tm.LABELS, key)
+
+
+def _help(key: str) -> str:
+    entry = tm.LABELS.get(key, {})
+    return tr(entry.get("help_en", ""), entry.get("help_zh", ""))
+
+
+page_header("Traffic", "流量", owner="marketing")
+flt = filters()
+
+c1, c2, c3 = st.columns([2, 2, 3])
+period = c1.radio(tr("Period", "周期"), list(PERIOD_NAMES), horizontal=True, key="traffic_period",
+                  format_func=lambda p: tr(*PERIOD_NAMES[p]), index=0)
+top_n = c2.number_input(tr("Top pages / channels shown", "显示的页面/渠道数"), min_value=3, max_value=50, value=10,
+                        step=1, key="traffic_top_n")
+events_text = c3.text_input(tr("Page-view events (comma-separated)", "页面浏览事件（逗号分隔）"),
+                            value="page_view, pageview, $pageview", key="traffic_pv_events")
+pv_events = tuple(e.strip() for e in events_text.split(",") if e.strip())
+
+try:
+    base = tm.TrafficParams(period=period, pageview_events=pv_events, filters=flt, timezone=flt.timezone,
+                            top_n=int(top_n))
+    summary = run(tm.traffic_summary, base)
+except UserInputError as exc:
+    st.error(str(exc))
+    st.stop()
+
+row = summary.iloc[0] if len(summary) else None
+if row is None or not row["pv"] and not row["sessions"]:
+    empty_state("No traffic in the selected range and filters: widen the date range or clear the channel "
+                "and campaign filters, or load an event file on the Data page.",
+                "所选范围和筛选条件下没有流量：请放宽日期范围、清除渠道和活动筛选，或在“数据”页加载事件文件。")
+    st.stop()
+
+# KPI row ---------------------------------------------------------------------------------------------
+k = st.columns(6)
+k[0].metric(_lab("pv"), fmt.number(row["pv"]), help=_help("pv"))
+k[1].metric(_lab("uv"), fmt.number(row["uv"]), help=_help("uv"))
+k[2].metric(_lab("sessions"), fmt.number(row["sessions"]), help=_help("sessions"))
+k[3].metric(_lab("bounce_rate"), fmt.pct(row["bounce_rate"]), help=_help("bounce_rate"))
+k[4].metric(_lab("pages_per_session"), fmt.number(row["pages_per_session"], 2), help=_help("pages_per_session"))
+k[5].metric(_lab("avg_duration_s"), fmt.number(row["avg_duration_s"], 0), help=_help("avg_duration_s"))
+
+period_word = tr(*PERIOD_NAMES[period])
+options = tr(f"Period: {period_word}; page-view events: {', '.join(pv_events)}; session gap 30 min; "
+             f"time zone {flt.timezone}.",
+             f"周期：{period_word}；页面浏览事件：{', '.join(pv_events)}；会话间隔 30 分钟；时区 {flt.timezone}。")
+
+# Time series -------------------------------------------------------------------------------------------
+st.subheader(tr("Over time", "趋势"))
+pvuv = run(tm.pv_uv, base)
+sess = run(tm.sessions, base)
+series = pvuv.merge(sess, on="period_start", how="outer").sort_values("period_start")
+fig = make_subplots(specs=[[{"secondary_y": True}]])
+fig.add_trace(go.Bar(x=series["period_start"], y=series["sessions"], name=_lab("sessions"),
+                     marker_color="#c7d7ee"), secondary_y=False)
+fig.add_trace(go.Scatter(x=series["period_start"], y=series["pv"], name=_lab("pv"), mode="lines",
+                         line={"color": "#1f77b4"}), secondary_y=False)
+fig.add_trace(go.Scatter(x=series["period_start"], y=series["uv"], name=_lab("uv"), mode="lines",
+                         line={"color": "#ff7f0e"}), secondary_y=False)
+fig.add_trace(go.Scatter(x=series["period_start"], y=series["bounce_rate"], name=_lab("bounce_rate"),
+                         mode="lines", line={"color": "#7f7f7f", "dash": "dot"}), secondary_y=True)
+fig.update_yaxes(title_text=tr("Count", "数量"), secondary_y=False)
+fig.update_yaxes(title_text=_lab("bounce_rate"), tickformat=".0%", secondary_y=True, rangemode="tozero")
+fig.update_layout(height=380, margin={"t": 30, "b": 10}, legend={"orientation": "h", "y": 1.12},
+                  xaxis_title=_lab("period_start"), hovermode="x unified")
+chart_block(fig, series, key="traffic_series", name="traffic_over_time",
+            caption=tr("PV = page-view events; UV = distinct users with a page view in the period — a week's UV "
+                       "is not the sum of its days' UV (a user visiting on three days is one weekly visitor). "
+                       "Sessions are counted in the period of their first event; bounce rate = sessions with "
+                       "exactly one page view ÷ sessions with at least one. ",
+                       "PV = 页面浏览事件数；UV = 周期内有页面浏览的去重用户数——一周的 UV 不等于各天 UV 之和"
+                       "（三天都来的用户在周内只算一位访客）。会话按其首个事件所在周期计数；跳出率 = 仅一次页面浏览的"
+                       "会话 ÷ 至少一次页面浏览的会话。") + options,
+            sql=_sql(tm.pv_uv_sql, base) + "\n\n" + _sql(tm.sessions_sql, base))
+
+# Top pages ---------------------------------------------------------------------------------------------
+left, right = st.columns(2)
+with left:
+    st.subheader(tr("Top pages", "热门页面"))
+    pages = run(tm.top_pages, base)
+    if pages.empty:
+        empty_state("No page views in this range.", "该范围内没有页面浏览。")
+    else:
+        cfg = {c: st.column_config.NumberColumn(_lab(c), help=_help(c), format="localized")
+               for c in ("pv", "uv", "entries")}
+        cfg["page"] = st.column_config.TextColumn(_lab("page"), help=_help("page"))
+        cfg["bounce_rate"] = st.column_config.NumberColumn(_lab("bounce_rate"), help=_help("bounce_rate"),
+                                                           format="percent")
+        table_block(pages, key="traffic_pages", name="top_pages", column_config=cfg,
+                    caption=tr(f"The top {int(top_n)} pages by PV over the whole range. Entries = sessions whose "
+                               "first page view was this page; bounce rate of those sessions. ",
+                               f"整个范围内 PV 最高的 {int(top_n)} 个页面。入口次数 = 首次页面浏览为该页的会话数；"
+                               "跳出率按这些会话计算。") + options,
+                    sql=_sql(tm.top_pages_sql, base))
+
+# By channel --------------------------------------------------------------------------------------------
+with right:
+    st.subheader(tr("By channel", "按渠道"))
+    by_channel = tm.TrafficParams(period=period, breakdown="channel", pageview_events=pv_events, filters=flt,
+                                  timezone=flt.timezone, top_n=int(top_n))
+    ch = run(tm.pv_uv, by_channel)
+    if ch.empty:
+        empty_state("No page views in this range.", "该范围内没有页面浏览。")
+    else:
+        measure = st.radio(tr("Measure", "指标"), ["pv", "uv"], horizontal=True, key="traffic_channel_measure",
+                           format_func=_lab)
+        fig = go.Figure()
+        for name, part in ch.groupby("channel", sort=False):
+            fig.add_trace(go.Bar(x=part["period_start"], y=part[measure], name=str(name)))
+        fig.update_layout(barmode="stack", height=360, margin={"t": 30, "b": 10},
+                          xaxis_title=_lab("period_start"), yaxis_title=_lab(measure),
+                          legend={"title": _lab("channel")})
+        chart_block(fig, ch, key="traffic_channel", name="traffic_by_channel",
+                    caption=tr("Channel = the channel of the session's first event (none → direct). Stacked PV "
+                               "adds up to the total; stacked UV does not need to (a visitor may arrive through "
+                               "two channels in one period). ",
+                               "渠道 = 会话第一个事件的渠道（无则为 direct）。堆叠的 PV 之和等于总数；堆叠的 UV "
+                               "不一定（同一访客可能在同一周期经由两个渠道到达）。") + options,
+                    sql=_sql(tm.pv_uv_sql, by_channel))
+
+st.subheader(tr("Sessions by channel", "各渠道会话"))
+ch_sess = run(tm.sessions, by_channel)
+if ch_sess.empty:
+    empty_state("No sessions in this range.", "该范围内没有会话。")
+else:
+    cfg = {c: st.column_config.NumberColumn(_lab(c), help=_help(c), format="localized")
+           for c in ("sessions", "avg_duration_s", "median_duration_s")}
+    cfg.update({
+        "period_start": st.column_config.DateColumn(_lab("period_start"), help=_help("period_start")),
+        "channel": st.column_config.TextColumn(_lab("channel"), help=_help("channel")),
+        "bounce_rate": st.column_config.NumberColumn(_lab("bounce_rate"), help=_help("bounce_rate"),
+                                                     format="percent"),
+        "pages_per_session": st.column_config.NumberColumn(_lab("pages_per_session"),
+                                                           help=_help("pages_per_session"), format="%.2f"),
+    })
+    table_block(ch_sess, key="traffic_channel_sessions", name="sessions_by_channel", column_config=cfg,
+                caption=tr("One row per period and session channel. ", "每个周期和会话渠道一行。") + options,
+                sql=_sql(tm.sessions_sql, by_channel))
