@@ -180,9 +180,10 @@ def campaign_economics_sql(p: EconomicsParams) -> tuple[str, list]:
     r_start, r_end = _range_utc(p.filters)
     weeks = sorted(set(p.retention_weeks))
 
-    week_cols = ",\n               ".join(
-        f"max(CASE WHEN ue.age >= {k * WEEK_S} AND ue.age < {(k + 1) * WEEK_S} THEN 1 ELSE 0 END) AS active_w{k}"
+    week_cols = ",\n           ".join(
+        f"max(CASE WHEN age >= {k * WEEK_S} AND age < {(k + 1) * WEEK_S} THEN 1 ELSE 0 END) AS active_w{k}"
         for k in weeks)
+    week_user = ", ".join(f"coalesce(s.active_w{k}, 0) AS active_w{k}" for k in weeks)
     week_sums = ",\n           ".join(
         f"sum(CASE WHEN observed >= {(k + 1) * WEEK_S} THEN active_w{k} ELSE 0 END) AS retained_w{k}, "
         f"sum(CASE WHEN observed >= {(k + 1) * WEEK_S} THEN 1 ELSE 0 END) AS eligible_w{k}"
@@ -202,30 +203,39 @@ acquired AS ({acq}),
 bounds AS (SELECT {data_end_sql()} AS data_end),
 -- user_events: events of acquired users, with their age in seconds since first_seen and stage
 user_events AS (
-    SELECT a.user_key, e.event_time, e.revenue, sm.stage,
+    SELECT e.user_key, e.event_time, e.revenue, sm.stage,
            EXTRACT(EPOCH FROM e.event_time - a.first_seen) AS age
     FROM acquired a
     JOIN events e ON e.user_key = a.user_key
     LEFT JOIN stage_map sm ON sm.event_name = e.event_name
     WHERE {seg}
 ),
--- per_user: one row per acquired user
+-- user_stats: one row per acquired user with events (grouped on the integer key only)
+user_stats AS (
+    SELECT user_key,
+           max(CASE WHEN stage = 'activation' AND age < ? THEN 1 ELSE 0 END) AS activated,
+           {week_cols},
+           max(CASE WHEN revenue > 0 THEN 1 ELSE 0 END) AS paying,
+           sum(revenue) AS revenue,
+           sum(CASE WHEN revenue > 0 THEN revenue END) AS gmv,
+           sum(CASE WHEN age < ? THEN revenue END) AS revenue_h,
+           sum(CASE WHEN event_time >= coalesce(CAST(? AS TIMESTAMP), event_time)
+                     AND event_time < coalesce(CAST(? AS TIMESTAMP), event_time + INTERVAL '1 day')
+                    THEN revenue END) AS period_revenue
+    FROM user_events
+    GROUP BY user_key
+),
+-- per_user: every acquired user, with the seconds observed until the end of the data
 per_user AS (
     SELECT a.user_key, a.channel, a.campaign,
            EXTRACT(EPOCH FROM b.data_end - a.first_seen) AS observed,
-           max(CASE WHEN ue.stage = 'activation' AND ue.age < ? THEN 1 ELSE 0 END) AS activated,
-           {week_cols},
-           max(CASE WHEN ue.revenue > 0 THEN 1 ELSE 0 END) AS paying,
-           coalesce(sum(ue.revenue), 0) AS revenue,
-           coalesce(sum(CASE WHEN ue.revenue > 0 THEN ue.revenue END), 0) AS gmv,
-           coalesce(sum(CASE WHEN ue.age < ? THEN ue.revenue END), 0) AS revenue_h,
-           coalesce(sum(CASE WHEN ue.event_time >= coalesce(CAST(? AS TIMESTAMP), ue.event_time)
-                              AND ue.event_time < coalesce(CAST(? AS TIMESTAMP), ue.event_time + INTERVAL '1 day')
-                             THEN ue.revenue END), 0) AS period_revenue
+           coalesce(s.activated, 0) AS activated,
+           {week_user},
+           coalesce(s.paying, 0) AS paying, coalesce(s.revenue, 0) AS revenue, coalesce(s.gmv, 0) AS gmv,
+           coalesce(s.revenue_h, 0) AS revenue_h, coalesce(s.period_revenue, 0) AS period_revenue
     FROM acquired a
     CROSS JOIN bounds b
-    LEFT JOIN user_events ue ON ue.user_key = a.user_key
-    GROUP BY a.user_key, a.channel, a.campaign, a.first_seen, b.data_end
+    LEFT JOIN user_stats s ON s.user_key = a.user_key
 ),
 -- cohort: per key, counts over users
 cohort AS (
@@ -294,12 +304,16 @@ def economics_columns(p: EconomicsParams) -> list[str]:
                "arppu", "gmv", "revenue_h", "roas_h", "roi_h", "period_revenue", "period_roas", "payback_day"])
 
 
-def _economics_full(con, p: EconomicsParams) -> pd.DataFrame:
+def _economics_full(con, p: EconomicsParams, curve: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Economics with the eligible-user counts; ``curve`` (an LTV curve of these keys) saves a query."""
     sql, params = campaign_economics_sql(p)
     df = con.execute(sql, params).df()
-    curve = ltv_curves(con, p)
-    payback = curve.groupby(list(p.keys), sort=False)["payback_day"].first().reset_index()
-    df = df.merge(payback, on=list(p.keys), how="left")
+    if curve is None:
+        curve = ltv_curves(con, p)
+    keys = list(p.keys)
+    within = curve[(curve["day"] <= p.ltv_days) & (curve["ltv"] >= curve["cac"])]
+    payback = within.groupby(keys, sort=False)["day"].min().rename("payback_day").reset_index()
+    df = df.merge(payback, on=keys, how="left")
     df["payback_day"] = df["payback_day"].astype("Int64")
     for col in ("new_users", "activated", "paying") + tuple(
             c for k in p.retention_weeks for c in (f"retained_w{k}", f"eligible_w{k}")):
@@ -351,7 +365,7 @@ day_revenue AS (
            sum(e.revenue) AS revenue
     FROM cohort_users cu
     JOIN events e ON e.user_key = cu.user_key
-    WHERE e.revenue IS NOT NULL AND e.event_time < cu.first_seen + ? * INTERVAL '1 day' AND {seg}
+    WHERE e.revenue IS NOT NULL AND EXTRACT(EPOCH FROM e.event_time - cu.first_seen) < ? AND {seg}
     GROUP BY ALL
 ),
 -- days: 0..ltv_days
@@ -389,7 +403,7 @@ SELECT {key_list}, day, users, ltv, cac,
 FROM curve
 ORDER BY {key_list}, day
 """
-    params = acq_params + [p.data_end, p.ltv_days + 1] + seg_params + [p.ltv_days] + spend_params
+    params = acq_params + [p.data_end, (p.ltv_days + 1) * DAY_S] + seg_params + [p.ltv_days] + spend_params
     return sql, params
 
 
@@ -471,15 +485,15 @@ def campaign_vs_retention(con, params: EconomicsParams | None = None) -> pd.Data
 
     p = params or EconomicsParams()
     weeks = tuple(sorted(set(p.retention_weeks) | {1, 4}))
-    full = _economics_full(con, EconomicsParams(
-        level=p.level, horizon_days=p.horizon_days, ltv_days=max(p.ltv_days, p.horizon_days - 1),
-        activation_days=p.activation_days, retention_weeks=weeks, filters=p.filters, timezone=p.timezone,
-        data_end=p.data_end))
-    keys = list(p.keys)
     h = p.horizon_days
-    curve = ltv_curves(con, EconomicsParams(level=p.level, horizon_days=h, ltv_days=h - 1,
-                                            activation_days=p.activation_days, filters=p.filters,
-                                            timezone=p.timezone, data_end=p.data_end))
+    wide = EconomicsParams(level=p.level, horizon_days=h, ltv_days=max(p.ltv_days, h - 1),
+                           activation_days=p.activation_days, retention_weeks=weeks, filters=p.filters,
+                           timezone=p.timezone, data_end=p.data_end)
+    curve = ltv_curves(con, wide)
+    full = _economics_full(con, EconomicsParams(
+        level=p.level, horizon_days=h, ltv_days=p.ltv_days, activation_days=p.activation_days,
+        retention_weeks=weeks, filters=p.filters, timezone=p.timezone, data_end=p.data_end), curve)
+    keys = list(p.keys)
     ltv_h = curve.loc[curve["day"] == h - 1, keys + ["ltv"]].rename(columns={"ltv": f"ltv_{h}"})
     out = full.merge(ltv_h, on=keys, how="left")
     out[f"roas_{h}"] = out["roas_h"]

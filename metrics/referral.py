@@ -1,0 +1,164 @@
+"""Referral and the K-factor (SPEC §3, §6).
+
+Query intuition
+---------------
+Event names whose stage (``stage_map``) is ``referral`` are **invites**; names whose stage is
+``acquisition`` are **sign-ups**. Per period (day / week (Monday) / month, in the report timezone) and
+per acquisition channel (the first-touch channel of the user doing the event):
+
+- **active users** — distinct users with any event in the period;
+- **inviters** — distinct users with an invite event; **invites** — invite events;
+- **invited sign-ups** — distinct users with a sign-up event in the period whose ``inviter_property``
+  (default ``inviter_id``; a canonical column or a key of ``properties``) names an existing user other
+  than themselves. The sign-up is credited to the *inviter's* acquisition channel, in the period of the
+  sign-up (which may be later than the invite's period);
+- **invites per user** = invites / active users; **invite conversion** = invited sign-ups / invites;
+- **K-factor** = invites per user × invite conversion (= invited sign-ups / active users).
+
+The date range selects events (invites, activity and sign-ups) by their time; the channel and
+campaign filters select the acting users — for invited sign-ups, the inviter. Periods with invited
+sign-ups but no invites have a NULL conversion (no division by zero).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from store.errors import UserInputError
+
+from .economics import segment_sql, validate_common
+from .filters import Filters, local_sql
+from .selectors import property_sql
+
+PERIODS = ("day", "week", "month")
+
+
+@dataclass(frozen=True)
+class ReferralParams:
+    period: str = "week"
+    inviter_property: str = "inviter_id"
+    filters: Filters | None = None
+    timezone: str = "UTC"
+
+    def __post_init__(self):
+        validate_common(self.filters, self.timezone)
+        if self.period not in PERIODS:
+            raise UserInputError(f"Period must be day, week or month, not {self.period!r}.")
+        if not isinstance(self.inviter_property, str) or not self.inviter_property.strip():
+            raise UserInputError("Name the property that holds the inviter's user id (e.g. inviter_id).")
+
+
+def referral_sql(p: ReferralParams, grouped: bool = True) -> tuple[str, list]:
+    """SQL for the per-period, per-channel table (``grouped``) or the one-row summary."""
+    f = p.filters or Filters()
+    start, end = f.utc_range()
+    time_where, time_params = [], []
+    if start is not None:
+        time_where.append("e.event_time >= ?")
+        time_params.append(start)
+    if end is not None:
+        time_where.append("e.event_time < ?")
+        time_params.append(end)
+    seg, seg_params = segment_sql(p.filters, "e")
+    time_sql = " AND ".join(time_where + [seg])
+    users_actor, actor_params = f.users_sql("u")
+    users_inviter, inviter_params = f.users_sql("inv")
+    inviter_expr, inviter_params_expr = property_sql(p.inviter_property, "e")
+    period = f"CAST(date_trunc('{p.period}', {local_sql('e.event_time', p.timezone)}) AS DATE)"
+    keys = ["period_start", "channel"] if grouped else []
+    sel = ", ".join(keys)
+    group = f"GROUP BY {sel}" if grouped else ""
+    on = " AND ".join(f"a.{k} = s.{k}" for k in keys) or "TRUE"
+    coalesced = "".join(f"coalesce(a.{k}, s.{k}) AS {k}, " for k in keys)
+    sql = f"""
+WITH
+-- acts: events in the range by users of the selection, with their period and acquisition channel
+acts AS (
+    SELECT e.user_key, u.channel, {period} AS period_start, sm.stage
+    FROM events e
+    JOIN users u ON u.user_key = e.user_key
+    LEFT JOIN stage_map sm ON sm.event_name = e.event_name
+    WHERE {time_sql} AND {users_actor}
+),
+-- activity: active users, inviters and invites
+activity AS (
+    SELECT {sel + ',' if grouped else ''} count(DISTINCT user_key) AS active_users,
+           count(DISTINCT CASE WHEN stage = 'referral' THEN user_key END) AS inviters,
+           sum(CASE WHEN stage = 'referral' THEN 1 ELSE 0 END) AS invites
+    FROM acts {group}
+),
+-- signups: sign-up events in the range naming an existing user (the inviter) in the inviter property
+signups AS (
+    SELECT {period} AS period_start, inv.channel, e.user_key
+    FROM events e
+    JOIN stage_map sm ON sm.event_name = e.event_name AND sm.stage = 'acquisition'
+    JOIN users inv ON inv.user_id = {inviter_expr} AND inv.user_key <> e.user_key
+    WHERE {time_sql} AND {users_inviter}
+),
+invited AS (
+    SELECT {sel + ',' if grouped else ''} count(DISTINCT user_key) AS invited_signups FROM signups {group}
+),
+joined AS (
+    SELECT {coalesced}coalesce(a.active_users, 0) AS active_users, coalesce(a.inviters, 0) AS inviters,
+           coalesce(a.invites, 0) AS invites, coalesce(s.invited_signups, 0) AS invited_signups
+    FROM activity a FULL OUTER JOIN invited s ON {on}
+)
+SELECT {sel + ',' if grouped else ''} active_users{'' if grouped else ' AS users'}, inviters, invites,
+       CAST(invites AS DOUBLE) / NULLIF(active_users, 0) AS invites_per_user,
+       invited_signups,
+       CAST(invited_signups AS DOUBLE) / NULLIF(invites, 0) AS invite_conversion,
+       (CAST(invites AS DOUBLE) / NULLIF(active_users, 0))
+           * (CAST(invited_signups AS DOUBLE) / NULLIF(invites, 0)) AS k_factor
+FROM joined
+{'ORDER BY ' + sel if grouped else ''}
+"""
+    params = (time_params + seg_params + actor_params
+              + inviter_params_expr + time_params + seg_params + inviter_params)
+    return sql, params
+
+
+def _ints(df: pd.DataFrame, cols) -> pd.DataFrame:
+    for c in cols:
+        df[c] = df[c].astype("int64")
+    return df
+
+
+def referral(con, params: ReferralParams | None = None) -> pd.DataFrame:
+    """``[period_start, channel, active_users, inviters, invites, invites_per_user, invited_signups,
+    invite_conversion, k_factor]`` per period and acquisition channel."""
+    p = params or ReferralParams()
+    sql, values = referral_sql(p, grouped=True)
+    df = con.execute(sql, values).df()
+    df["period_start"] = pd.to_datetime(df["period_start"]).dt.date
+    return _ints(df, ["active_users", "inviters", "invites", "invited_signups"])
+
+
+def referral_summary(con, params: ReferralParams | None = None) -> pd.DataFrame:
+    """One row over the whole range: ``[users, inviters, invites, invites_per_user, invited_signups,
+    invite_conversion, k_factor]``."""
+    p = params or ReferralParams()
+    sql, values = referral_sql(p, grouped=False)
+    df = con.execute(sql, values).df()
+    if df.empty:
+        df = pd.DataFrame([{"users": 0, "inviters": 0, "invites": 0, "invites_per_user": float("nan"),
+                            "invited_signups": 0, "invite_conversion": float("nan"), "k_factor": float("nan")}])
+    return _ints(df, ["users", "inviters", "invites", "invited_signups"])
+
+
+def _label(en, zh, help_en, help_zh):
+    return {"en": en, "zh": zh, "help_en": help_en, "help_zh": help_zh}
+
+
+LABELS: dict[str, dict[str, str]] = {
+    "period_start": _label("Period", "周期", "Start of the day, week (Monday) or month.", "日、周（周一）或月的开始。"),
+    "active_users": _label("Active users", "活跃用户", "Distinct users with any event in the period.", "周期内有任意事件的去重用户。"),
+    "users": _label("Active users", "活跃用户", "Distinct users with any event in the range.", "范围内有任意事件的去重用户。"),
+    "inviters": _label("Inviters", "邀请人", "Distinct users with an invite (referral-stage) event.", "有邀请（推荐阶段）事件的去重用户。"),
+    "invites": _label("Invites", "邀请数", "Invite (referral-stage) events.", "邀请（推荐阶段）事件数。"),
+    "invites_per_user": _label("Invites per user", "人均邀请数", "Invites divided by active users.", "邀请数除以活跃用户数。"),
+    "invited_signups": _label("Invited sign-ups", "受邀注册", "Users whose sign-up names an existing user as inviter.",
+                              "注册事件中邀请人指向已有用户的去重用户。"),
+    "invite_conversion": _label("Invite conversion", "邀请转化率", "Invited sign-ups divided by invites.", "受邀注册除以邀请数。"),
+    "k_factor": _label("K-factor", "K 因子", "Invites per user times invite conversion.", "人均邀请数乘以邀请转化率。"),
+}
