@@ -94,7 +94,7 @@ k[1].metric(tr("From paid channels", "来自付费渠道"), fmt.pct(paid / total
                     "首次触达渠道在范围内有花费的新用户占比。"))
 k[2].metric(tr("Largest channel", "最大渠道"), str(top["channel"]),
             tr(f"{fmt.pct(top['new_users'] / total)} of new users", f"占新用户 {fmt.pct(top['new_users'] / total)}"),
-            delta_color="off")
+            delta_color="off", delta_arrow="off")
 k[3].metric(tr("Campaigns with new users", "有新用户的活动"),
             fmt.number(int(((by_campaign["new_users"] > 0) & (by_campaign["campaign"].fillna("") != "")).sum())))
 
@@ -118,7 +118,7 @@ chart_block(fig, new, key="acquisition_series", name=f"new_users_by_{by}_{period
 
 # Channel and campaign tables -------------------------------------------------------------------------
 left, right = st.columns([2, 3])
-money = {c: st.column_config.NumberColumn(_lab(c), help=_help(c), format="¥%.2f") for c in ("spend", "cac")}
+money = {c: st.column_config.NumberColumn(_lab(c), help=_help(c), format="¥%,.2f") for c in ("spend", "cac")}
 with left:
     st.subheader(tr("By channel", "按渠道"))
     ch = by_channel[["channel", "new_users", "spend", "cac"]].assign(share=by_channel["new_users"] / total)

@@ -21,6 +21,7 @@ MONEY_COLS = ("spend", "cac", "cpc", "cost_per_activated", "cost_per_retained_w4
               "arpu", "arppu", "gmv", "revenue_h", "period_revenue")
 RATE_COLS = ("ctr", "activation_rate", "retention_w1", "retention_w4", "paying_rate", "roi_h")
 RATIO_COLS = ("roas_h", "period_roas")
+KEY_LABELS = {"channel": ("Channel", "渠道"), "campaign": ("Campaign", "活动")}
 COUNT_COLS = ("impressions", "clicks", "new_users", "activated", "retained_w1", "retained_w4", "paying",
               "payback_day")
 
@@ -55,13 +56,15 @@ def _column_config(columns) -> dict:
     cfg = {}
     for c in columns:
         if c in MONEY_COLS:
-            cfg[c] = st.column_config.NumberColumn(_lab(c), help=_help(c), format="¥%.2f")
+            cfg[c] = st.column_config.NumberColumn(_lab(c), help=_help(c), format="¥%,.2f")
         elif c in RATE_COLS:
             cfg[c] = st.column_config.NumberColumn(_lab(c), help=_help(c), format="percent")
         elif c in RATIO_COLS:
             cfg[c] = st.column_config.NumberColumn(_lab(c), help=_help(c), format="%.2f×")
         elif c in COUNT_COLS:
             cfg[c] = st.column_config.NumberColumn(_lab(c), help=_help(c), format="localized")
+        elif c in KEY_LABELS:
+            cfg[c] = st.column_config.TextColumn(tr(*KEY_LABELS[c]))
         else:
             cfg[c] = st.column_config.Column(_lab(c), help=_help(c))
     return cfg
@@ -117,7 +120,8 @@ k[4].metric(tr("Spend matched to events", "可匹配到事件的花费"), fmt.pc
 st.subheader(tr("Unit economics", "单位经济"))
 keys = ["channel"] if level == "channel" else ["channel", "campaign"]
 shown = keys + [c for c in econ.columns if c not in keys]
-table_block(econ[shown], key="campaigns_table", name=f"economics_{level}", column_config=_column_config(shown),
+table = econ[shown].assign(**({"campaign": _segment(econ, level)} if level == "campaign" else {}))
+table_block(table, key="campaigns_table", name=f"economics_{level}", column_config=_column_config(shown),
             caption=tr("New users, revenue and conversions use first-touch attribution (SPEC §1); CAC = spend ÷ new "
                        "users (blank with no spend or no users); ROAS_h = revenue within h days of first seen ÷ "
                        "spend; ROI_h = (revenue_h − spend) ÷ spend; period ROAS = revenue earned inside the date "
@@ -135,9 +139,10 @@ if ltv.empty or ltv["ltv"].notna().sum() == 0:
     empty_state("No revenue curves yet: the acquired users are too recent or have no revenue.",
                 "暂无收入曲线：新用户太新或没有收入。")
 else:
-    ranked = econ.assign(segment=_segment(econ, level)).sort_values("new_users", ascending=False)
+    ranked = econ.assign(segment=_segment(econ, level)).sort_values(["spend", "new_users"], ascending=False)
     choices = [s for s in ranked["segment"] if s in set(ltv["segment"])]
-    picked = st.multiselect(tr("Curves shown", "显示的曲线"), choices, default=choices[:5], key="campaigns_ltv_pick")
+    picked = st.multiselect(tr("Curves shown (default: the five largest spenders)", "显示的曲线（默认：花费最多的五个）"),
+                            choices, default=choices[:5], key="campaigns_ltv_pick")
     fig = go.Figure()
     for i, seg in enumerate(picked):
         part = ltv[ltv["segment"] == seg].sort_values("day")
@@ -212,7 +217,7 @@ else:
                 column_config={"channel": st.column_config.TextColumn(tr("Channel", "渠道")),
                                "campaign": st.column_config.TextColumn(tr("Campaign ('' = channel level)",
                                                                           "活动（空 = 渠道层级）")),
-                               "spend": st.column_config.NumberColumn(tr("Spend", "花费"), format="¥%.2f"),
+                               "spend": st.column_config.NumberColumn(tr("Spend", "花费"), format="¥%,.2f"),
                                "matched": st.column_config.CheckboxColumn(tr("Matched", "已匹配"))},
                 caption=tr("Spend keys that match no first-touch channel/campaign of any user (keys compared trimmed "
                            "and case-folded); when every key matches, all keys are listed. ",

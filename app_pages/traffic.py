@@ -34,7 +34,7 @@ flt = filters()
 
 c1, c2, c3 = st.columns([2, 2, 3])
 period = c1.radio(tr("Period", "周期"), list(PERIOD_NAMES), horizontal=True, key="traffic_period",
-                  format_func=lambda p: tr(*PERIOD_NAMES[p]), index=0)
+                  format_func=lambda p: tr(*PERIOD_NAMES[p]), index=1)
 top_n = c2.number_input(tr("Top pages / channels shown", "显示的页面/渠道数"), min_value=3, max_value=50, value=10,
                         step=1, key="traffic_top_n")
 events_text = c3.text_input(tr("Page-view events (comma-separated)", "页面浏览事件（逗号分隔）"),
@@ -85,7 +85,8 @@ fig.add_trace(go.Scatter(x=series["period_start"], y=series["uv"], name=_lab("uv
 fig.add_trace(go.Scatter(x=series["period_start"], y=series["bounce_rate"], name=_lab("bounce_rate"),
                          mode="lines", line={"color": "#7f7f7f", "dash": "dot"}), secondary_y=True)
 fig.update_yaxes(title_text=tr("Count", "数量"), secondary_y=False)
-fig.update_yaxes(title_text=_lab("bounce_rate"), tickformat=".0%", secondary_y=True, rangemode="tozero")
+fig.update_yaxes(title_text=_lab("bounce_rate"), tickformat=".0%", secondary_y=True, showgrid=False,
+                 range=[0, max(0.05, float(series["bounce_rate"].max() or 0) * 1.3)])
 fig.update_layout(height=380, margin={"t": 30, "b": 10}, legend={"orientation": "h", "y": 1.12},
                   xaxis_title=_lab("period_start"), hovermode="x unified")
 chart_block(fig, series, key="traffic_series", name="traffic_over_time",
@@ -99,49 +100,46 @@ chart_block(fig, series, key="traffic_series", name="traffic_over_time",
             sql=_sql(tm.pv_uv_sql, base) + "\n\n" + _sql(tm.sessions_sql, base))
 
 # Top pages ---------------------------------------------------------------------------------------------
-left, right = st.columns(2)
-with left:
-    st.subheader(tr("Top pages", "热门页面"))
-    pages = run(tm.top_pages, base)
-    if pages.empty:
-        empty_state("No page views in this range.", "该范围内没有页面浏览。")
-    else:
-        cfg = {c: st.column_config.NumberColumn(_lab(c), help=_help(c), format="localized")
-               for c in ("pv", "uv", "entries")}
-        cfg["page"] = st.column_config.TextColumn(_lab("page"), help=_help("page"))
-        cfg["bounce_rate"] = st.column_config.NumberColumn(_lab("bounce_rate"), help=_help("bounce_rate"),
-                                                           format="percent")
-        table_block(pages, key="traffic_pages", name="top_pages", column_config=cfg,
-                    caption=tr(f"The top {int(top_n)} pages by PV over the whole range. Entries = sessions whose "
-                               "first page view was this page; bounce rate of those sessions. ",
-                               f"整个范围内 PV 最高的 {int(top_n)} 个页面。入口次数 = 首次页面浏览为该页的会话数；"
-                               "跳出率按这些会话计算。") + options,
-                    sql=_sql(tm.top_pages_sql, base))
+st.subheader(tr("Top pages", "热门页面"))
+pages = run(tm.top_pages, base)
+if pages.empty:
+    empty_state("No page views in this range.", "该范围内没有页面浏览。")
+else:
+    cfg = {c: st.column_config.NumberColumn(_lab(c), help=_help(c), format="localized")
+           for c in ("pv", "uv", "entries")}
+    cfg["page"] = st.column_config.TextColumn(_lab("page"), help=_help("page"))
+    cfg["bounce_rate"] = st.column_config.NumberColumn(_lab("bounce_rate"), help=_help("bounce_rate"),
+                                                       format="percent")
+    table_block(pages, key="traffic_pages", name="top_pages", column_config=cfg,
+                caption=tr(f"The top {int(top_n)} pages by PV over the whole range. Entries = sessions whose "
+                           "first page view was this page; bounce rate of those sessions. ",
+                           f"整个范围内 PV 最高的 {int(top_n)} 个页面。入口次数 = 首次页面浏览为该页的会话数；"
+                           "跳出率按这些会话计算。") + options,
+                sql=_sql(tm.top_pages_sql, base))
 
 # By channel --------------------------------------------------------------------------------------------
-with right:
-    st.subheader(tr("By channel", "按渠道"))
-    by_channel = tm.TrafficParams(period=period, breakdown="channel", pageview_events=pv_events, filters=flt,
-                                  timezone=flt.timezone, top_n=int(top_n))
-    ch = run(tm.pv_uv, by_channel)
-    if ch.empty:
-        empty_state("No page views in this range.", "该范围内没有页面浏览。")
-    else:
-        measure = st.radio(tr("Measure", "指标"), ["pv", "uv"], horizontal=True, key="traffic_channel_measure",
-                           format_func=_lab)
-        fig = go.Figure()
-        for name, part in ch.groupby("channel", sort=False):
-            fig.add_trace(go.Bar(x=part["period_start"], y=part[measure], name=str(name)))
-        fig.update_layout(barmode="stack", height=360, margin={"t": 30, "b": 10},
-                          xaxis_title=_lab("period_start"), yaxis_title=_lab(measure),
-                          legend={"title": _lab("channel")})
-        chart_block(fig, ch, key="traffic_channel", name="traffic_by_channel",
-                    caption=tr("Channel = the channel of the session's first event (none → direct). Stacked PV "
-                               "adds up to the total; stacked UV does not need to (a visitor may arrive through "
-                               "two channels in one period). ",
-                               "渠道 = 会话第一个事件的渠道（无则为 direct）。堆叠的 PV 之和等于总数；堆叠的 UV "
-                               "不一定（同一访客可能在同一周期经由两个渠道到达）。") + options,
-                    sql=_sql(tm.pv_uv_sql, by_channel))
+st.subheader(tr("By channel", "按渠道"))
+by_channel = tm.TrafficParams(period=period, breakdown="channel", pageview_events=pv_events, filters=flt,
+                              timezone=flt.timezone, top_n=int(top_n))
+ch = run(tm.pv_uv, by_channel)
+if ch.empty:
+    empty_state("No page views in this range.", "该范围内没有页面浏览。")
+else:
+    measure = st.radio(tr("Measure", "指标"), ["pv", "uv"], horizontal=True, key="traffic_channel_measure",
+                       format_func=_lab)
+    fig = go.Figure()
+    for name, part in ch.groupby("channel", sort=False):
+        fig.add_trace(go.Bar(x=part["period_start"], y=part[measure], name=str(name)))
+    fig.update_layout(barmode="stack", height=360, margin={"t": 30, "b": 10},
+                      xaxis_title=_lab("period_start"), yaxis_title=_lab(measure),
+                      legend={"title": _lab("channel")})
+    chart_block(fig, ch, key="traffic_channel", name="traffic_by_channel",
+                caption=tr("Channel = the channel of the session's first event (none → direct). Stacked PV "
+                           "adds up to the total; stacked UV does not need to (a visitor may arrive through "
+                           "two channels in one period). ",
+                           "渠道 = 会话第一个事件的渠道（无则为 direct）。堆叠的 PV 之和等于总数；堆叠的 UV "
+                           "不一定（同一访客可能在同一周期经由两个渠道到达）。") + options,
+                sql=_sql(tm.pv_uv_sql, by_channel))
 
 st.subheader(tr("Sessions by channel", "各渠道会话"))
 ch_sess = run(tm.sessions, by_channel)
