@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from store import schema
 from store.errors import UserInputError
 from store.parse import check_timezone
 from store.stages import STAGES, guess_stage_sql
@@ -154,6 +155,9 @@ def set_stage_map(con, mapping: Mapping[str, str]) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
         con.executemany("INSERT OR REPLACE INTO stage_map (event_name, stage) VALUES (?, ?)", rows)
+        bump = getattr(schema, "bump_data_version", None)  # cached results keyed by the data version go stale
+        if bump is not None:
+            bump(con)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -255,3 +255,12 @@ def test_labels_name_every_stage_and_column():
     for key in STAGE_ORDER + ("owner", "users", "rate_of_acquired", "value", "clicks", "acquired", "paying",
                               "paying_rate", "gmv", "arpu", "arppu"):
         assert set(LABELS[key]) == {"en", "zh", "help_en", "help_zh"}
+
+
+def test_a_stage_map_edit_moves_the_data_version(log):
+    from store import schema
+    if not hasattr(schema, "data_version"):
+        pytest.skip("this store has no data version")
+    before = schema.data_version(log)
+    set_stage(log, "login", "retention")
+    assert schema.data_version(log) == before + 1
