@@ -9,6 +9,8 @@ from ui.format import number
 
 st.set_page_config(page_title="opsfunnel", page_icon="📊", layout="wide")
 st.session_state.setdefault("lang", "en")
+st.html("<style>[data-testid='stMetricValue'] {font-size: 1.7rem;} "
+        "[data-testid='stMetricLabel'] p {font-size: 0.85rem;}</style>")
 
 with st.sidebar:
     st.radio("Language / 语言", ["en", "zh"], format_func=lambda v: {"en": "English", "zh": "简体中文"}[v],

@@ -11,7 +11,7 @@ from store.mapping import ALIASES, REQUIRED
 from store.stages import STAGES
 from ui import format as fmt
 from ui.components import empty_state, page_header
-from ui.context import data_facts, data_version, db, frame_download, local_date, run, tr, write
+from ui.context import data_facts, data_version, db, db_path, frame_download, local_date, run, tr, write
 from ui.filters import TIMEZONES
 from ui.kpis import _module
 from ui.uploads import KINDS, auto_mapping, forget, guess_kind, headers_of, temp_path
@@ -47,7 +47,7 @@ def preview(path: str, name: str, kind: str, mapping: dict, tz: str) -> pd.DataF
     fn = getattr(store, "preview", None)
     if fn is None:
         return None
-    _, rows = fn(path, kind, mapping=mapping, source_timezone=tz, rows=20, name=name)
+    _, rows = fn(path, kind, mapping=mapping, source_timezone=tz, rows=20, name=name, con=db())
     return rows
 
 
@@ -107,6 +107,7 @@ for i, up in enumerate(uploads or []):
                       "自动识别的映射（可编辑修正）：标准字段 → 文件列名。未映射的列作为事件属性保留。"))
         mapping = mapping_editor(i, kind, headers)
         try:
+            store.detect_mapping(kind, headers, mapping, up.name)
             rows = preview(path, up.name, kind, mapping, tz)
         except UserInputError as exc:
             st.error(str(exc))
@@ -186,7 +187,7 @@ else:
 
 # ---------------------------------------------------------------- data health
 @st.cache_data(ttl=3600, max_entries=16, show_spinner=False)
-def file_health(version: int) -> pd.DataFrame:
+def file_health(version: int, path: str | None) -> pd.DataFrame:
     """One row per loaded file: rows and users, and the span of its events or spend dates (UTC)."""
     return db().execute("""
         WITH ev AS (SELECT source_file, count(*) AS rows, count(DISTINCT user_key) AS users,
@@ -213,7 +214,7 @@ c[0].metric(tr("Events", "事件"), fmt.number(facts["events"]))
 c[1].metric(tr("Users", "用户"), fmt.number(facts["users"]))
 c[2].metric(tr("Spend rows", "花费行"), fmt.number(facts["spend"]))
 c[3].metric(tr("Survey ratings", "问卷评分"), fmt.number(facts["survey"]))
-health = file_health(data_version())
+health = file_health(data_version(), db_path())
 if health.empty:
     empty_state("No files loaded yet.", "尚未加载任何文件。")
 else:

@@ -20,7 +20,7 @@ STAGE_NAMES = {"awareness": ("Awareness", "认知"), "acquisition": ("Acquisitio
 def kpi_label(k) -> str:
     module = _module(k.module)
     entry = getattr(module, "LABELS", {}).get(k.key) if module else None
-    if entry and k.key != "roas_h":
+    if entry and k.key not in ("roas_h", "uv"):  # these two read better short on a card
         return entry.get(lang(), entry.get("en"))
     return tr(k.en, k.zh)
 
@@ -85,11 +85,12 @@ for col, owner, title in ((cols[0], "marketing", tr("Marketing", "市场")),
     with col:
         st.subheader(title)
         group = [r for r in rows if r[0].owner == owner]
-        inner = st.columns(len(group))
-        for c, (k, now, before, change) in zip(inner, group):
-            delta = fmt.signed_pct(change) if change is not None else None
-            c.metric(kpi_label(k), formatted(k, now), delta=delta, help=kpi_help(k),
-                     delta_color="normal" if k.higher_is_better else "inverse")
+        for first in range(0, len(group), 3):
+            inner = st.columns(3)
+            for c, (k, now, before, change) in zip(inner, group[first:first + 3]):
+                delta = fmt.signed_pct(change) if change is not None else None
+                c.metric(kpi_label(k), formatted(k, now), delta=delta, help=kpi_help(k), border=True,
+                         delta_color="normal" if k.higher_is_better else "inverse")
 st.caption(tr("CAC = all spend / all new users (blended, organic included); ROAS (30 days) = revenue within 30 days "
               "of first visit from users of channels with spend / that spend; rates are over users acquired in the "
               "range (first visit in the range); week-4 retention = active 28–35 days after first visit.",

@@ -22,9 +22,14 @@ import streamlit as st
 import store
 
 
+def db_path() -> str | None:
+    """The database file ($OPSFUNNEL_DB, else the store's default); part of every cache key."""
+    return os.environ.get("OPSFUNNEL_DB")
+
+
 @st.cache_resource(show_spinner=False)
-def _connection():
-    con = store.connect(os.environ.get("OPSFUNNEL_DB"))
+def _connection(path: str | None):
+    con = store.connect(path)
     if os.environ.get("OPSFUNNEL_NO_SAMPLE") != "1":
         store.ensure_sample_data(con)
     return con
@@ -38,7 +43,7 @@ def _write_state() -> dict:
 
 def db():
     """A cursor on the shared connection (one per call: cursors are safe to use from one thread each)."""
-    return _connection().cursor()
+    return _connection(db_path()).cursor()
 
 
 @contextmanager
@@ -68,7 +73,7 @@ def data_version() -> int:
 
 
 @st.cache_data(ttl=3600, max_entries=512, show_spinner=False)
-def _cached(name: str, key: str, version: int, _fn: Callable, _args: tuple, _kwargs: dict) -> Any:
+def _cached(name: str, key: str, version: int, path: str | None, _fn: Callable, _args: tuple, _kwargs: dict) -> Any:
     return _fn(db(), *_args, **_kwargs)
 
 
@@ -76,11 +81,11 @@ def run(fn: Callable, *args, **kwargs) -> Any:
     """``fn(con, *args, **kwargs)``, cached until the data changes. Arguments are keyed by ``repr``
     (frozen params dataclasses have a faithful one)."""
     name = f"{fn.__module__}.{fn.__qualname__}"
-    return _cached(name, repr((args, sorted(kwargs.items()))), data_version(), fn, args, kwargs)
+    return _cached(name, repr((args, sorted(kwargs.items()))), data_version(), db_path(), fn, args, kwargs)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def _data_facts(version: int) -> dict:
+def _data_facts(version: int, path: str | None) -> dict:
     con = db()
     events, users, spend, survey, first, last = con.execute(
         """SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM users), (SELECT count(*) FROM spend),
@@ -97,7 +102,7 @@ def _data_facts(version: int) -> dict:
 def data_facts() -> dict:
     """Row counts, the UTC time span of the events and the first-touch channel / campaign keys
     (``campaigns`` is a frame of channel, campaign), refreshed with the data version."""
-    return _data_facts(data_version())
+    return _data_facts(data_version(), db_path())
 
 
 def local_date(ts: datetime | None, tz: str) -> date | None:

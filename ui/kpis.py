@@ -130,7 +130,7 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("new_users", "economics", "marketing", new_users, "number", "New users", "新用户"),
     Kpi("cac", "economics", "marketing", cac, "money", "CAC", "获客成本", higher_is_better=False),
     Kpi("roas_h", "economics", "marketing", roas_30, "ratio", "ROAS (30 days)", "ROAS（30 天）"),
-    Kpi("uv", "traffic", "marketing", uv, "number", "Unique visitors (UV)", "独立访客 (UV)"),
+    Kpi("uv", "traffic", "marketing", uv, "number", "Visitors (UV)", "访客 (UV)"),
     Kpi("activation_rate", "stages", "operations", activation, "pct", "Activation rate", "激活率"),
     Kpi("retention_w4", "economics", "operations", retention_w4, "pct", "Week-4 retention", "第 4 周留存"),
     Kpi("paying_rate", "stages", "operations", paying_rate, "pct", "Paying conversion", "付费转化率"),

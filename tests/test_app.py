@@ -1,0 +1,208 @@
+"""AppTest checks of the whole dashboard: every page in both languages, the Overview's numbers
+against the metrics they come from, an upload through the Data page, and a filter that matches
+nothing.
+
+The app reads ``OPSFUNNEL_DB`` itself: a session-scoped temporary DuckDB file holds the sample
+data, loaded once; uploads go to a separate empty database so they never change the shared one.
+"""
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import store
+from metrics import Filters
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = sorted(p.name for p in (ROOT / "app_pages").glob("*.py") if p.name != "__init__.py")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("app") / "sample.duckdb")
+    con = store.connect(path)
+    store.load_sample_data(con)
+    con.close()
+    return path
+
+
+@pytest.fixture
+def app(sample_db, monkeypatch):
+    monkeypatch.chdir(ROOT)  # AppTest reads .streamlit/config.toml from the working directory
+    monkeypatch.setenv("OPSFUNNEL_DB", sample_db)
+    monkeypatch.delenv("OPSFUNNEL_NO_SAMPLE", raising=False)
+
+    def make(lang: str = "en") -> AppTest:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.session_state["lang"] = lang
+        return at.run()
+    return make
+
+
+def test_eleven_pages():
+    assert len(PAGES) == 11, PAGES
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders(app, page, lang):
+    at = app(lang)
+    at.switch_page(f"app_pages/{page}").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title, "every page starts with its header"
+    sidebar = [w.label for w in at.sidebar.multiselect]
+    if lang == "zh":
+        assert sidebar == ["渠道", "活动"]
+        assert CJK.search(at.title[0].value), at.title[0].value
+    else:
+        assert sidebar == ["Channels", "Campaigns"]
+        assert not CJK.search(at.title[0].value), at.title[0].value
+
+
+def _metric_values(at) -> dict[str, tuple[str, str]]:
+    return {m.label: (m.value, m.delta) for m in at.metric}
+
+
+def test_overview_numbers_equal_the_metrics(app, sample_db):
+    import importlib.util
+
+    from metrics import economics, stages, traffic
+    referral = importlib.import_module("metrics.referral") if importlib.util.find_spec("metrics.referral") else None
+    from ui import format as fmt
+
+    at = app()
+    # The last 28 days of the data, so the previous period (the 28 days before) has data too.
+    start, end = at.date_input(key="flt_dates").value
+    last28 = (end - timedelta(days=27), end)
+    at.date_input(key="flt_dates").set_value(last28).run()
+    assert not at.exception
+    f = Filters(start=last28[0], end=last28[1], timezone="UTC")
+    prev = Filters(start=last28[0] - timedelta(days=28), end=last28[1] - timedelta(days=28), timezone="UTC")
+    assert at.session_state["filters"] == f
+
+    con = store.connect(sample_db)
+
+    def numbers(flt):
+        ch = economics.campaign_economics(con, economics.EconomicsParams(level="channel", filters=flt, timezone="UTC"))
+        paid = ch[ch["spend"].fillna(0) > 0]
+        a1 = stages.aarrr(con, stages.AarrrParams(filters=flt)).set_index("stage")["rate_of_acquired"]
+        a4 = stages.aarrr(con, stages.AarrrParams(filters=flt, retention_k=4)).set_index("stage")["rate_of_acquired"]
+        rev = stages.revenue_summary(con, stages.AarrrParams(filters=flt)).iloc[0]
+        ts = traffic.traffic_summary(con, traffic.TrafficParams(filters=flt)).iloc[0]
+        spend, users = ch["spend"].fillna(0).sum(), ch["new_users"].sum()
+        out = {"Spend": spend, "New users": users, "CAC": spend / users,
+               "ROAS (30 days)": paid["revenue_h"].fillna(0).sum() / paid["spend"].sum(),
+               "Visitors (UV)": ts["uv"], "Activation rate": a1["activation"],
+               "Week-4 retention": a4["retention"], "Paying rate": rev["paying_rate"], "ARPU": rev["arpu"]}
+        if referral is not None:
+            out["K-factor"] = referral.referral_summary(
+                con, referral.ReferralParams(filters=flt)).iloc[0]["k_factor"]
+        return out
+
+    now, before = numbers(f), numbers(prev)
+    con.close()
+    shown = _metric_values(at)
+    formats = {"Spend": fmt.money, "New users": fmt.number, "CAC": lambda x: fmt.money(x, digits=2),
+               "ROAS (30 days)": fmt.ratio, "Visitors (UV)": fmt.number, "Activation rate": fmt.pct,
+               "Week-4 retention": fmt.pct, "Paying rate": fmt.pct, "ARPU": lambda x: fmt.money(x, digits=2),
+               "K-factor": fmt.ratio}
+    for name, value in now.items():
+        label = next(lbl for lbl in shown if lbl.startswith(name.split(" (")[0]) or lbl == name)
+        assert shown[label][0] == formats[name](value), (name, shown[label], value)
+        if before[name]:
+            assert shown[label][1] == fmt.signed_pct((value - before[name]) / abs(before[name])), name
+    assert now["New users"] > 100 and now["Spend"] > 0  # a real comparison, not of empty numbers
+    # the movers list names the biggest relative change first
+    changes = {n: abs((now[n] - before[n]) / before[n]) for n in now if before[n]}
+    top = max(changes, key=changes.get)
+    movers = [m.value for m in at.markdown if m.value.startswith(("🟢", "🔴"))]
+    assert 3 <= len(movers) <= 5 and top.split(" (")[0] in movers[0], movers
+
+
+def test_filter_matching_nothing_shows_info(app):
+    at = app()
+    at.multiselect(key="flt_campaigns").select("douyin_flash_sale").run()
+    at.multiselect(key="flt_channels").select("organic").run()  # organic users have no douyin campaign
+    assert at.session_state["filters"].channels == ("organic",)
+    assert at.session_state["filters"].campaigns == ("douyin_flash_sale",)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("No users match" in i.value for i in at.info), [i.value for i in at.info]
+    assert not at.metric
+    for page in PAGES:
+        at.switch_page(f"app_pages/{page}").run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        assert not at.error, (page, [e.value for e in at.error])
+
+
+EVENTS_CSV = (b"member,action,when,source,amount\n"
+              b"m1,signup,2026-03-01 09:00:00,WeChat,\n"
+              b"m1,purchase,2026-03-02 10:30:00,WeChat,12.5\n"
+              b"m2,signup,2026-03-01 11:00:00,douyin,\n"
+              b"m2,purchase,not a time,douyin,3\n")
+
+
+@pytest.fixture
+def empty_app(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("OPSFUNNEL_DB", str(tmp_path / "empty.duckdb"))
+    monkeypatch.setenv("OPSFUNNEL_NO_SAMPLE", "1")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    return at, str(tmp_path / "empty.duckdb")
+
+
+def test_empty_database_offers_sample_data(empty_app):
+    at, _ = empty_app
+    assert not at.exception
+    assert any("database is empty" in i.value for i in at.info)
+    assert any(b.key == "overview_load_sample" for b in at.button)
+
+
+def test_upload_with_mapping_fix(empty_app):
+    at, path = empty_app
+    at.switch_page("app_pages/data.py").run()
+    at.file_uploader[0].upload("events_march.csv", EVENTS_CSV, "text/csv").run()
+    assert not at.exception, [e.value for e in at.exception]
+    # 'member' and 'when' match no alias: the store's message names what is missing, nothing loads.
+    assert any("no column for user_id, event_time" in e.value for e in at.error), [e.value for e in at.error]
+    assert not [b for b in at.button if b.key == "data_load"]
+    # Fix the mapping in the editor: rows follow ALIASES["events"] order (user_id = row 1, event_time = row 3).
+    at.session_state["data_map_0_events"] = {
+        "edited_rows": {1: {"header": "member"}, 3: {"header": "when"}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.error, [e.value for e in at.error]
+    preview = at.dataframe(key="data_preview_0").value
+    # four rows parsed; the fourth would be rejected for its time
+    assert list(preview["user_id"]) == ["m1", "m1", "m2", "m2"]
+    assert preview["reason"].isna().tolist() == [True, True, True, False]
+    at.button(key="data_load").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    warn = [w.value for w in at.warning]
+    assert any("4 rows read, 3 loaded" in w and "1 rejected" in w for w in warn), warn
+    con = store.connect(path)
+    assert con.execute("SELECT count(*), count(DISTINCT user_id), sum(revenue) FROM events").fetchone() == (3, 2, 12.5)
+    assert con.execute("SELECT line, reason FROM rejected_rows").fetchall() == [
+        (5, "event_time 'not a time' is not a date-time")]
+    con.close()
+    # the sidebar's options follow the new data
+    assert at.multiselect(key="flt_channels").options == ["douyin", "wechat"]
+
+
+def test_bad_upload_shows_the_stores_message(empty_app, tmp_path):
+    at, path = empty_app
+    png = b"\x89PNG\r\n\x1a\n" + bytes(64)  # an image named .csv
+    bad = tmp_path / "events_bad.csv"
+    bad.write_bytes(png)
+    with pytest.raises(store.UserInputError) as refused:
+        store.load_events(store.connect(":memory:"), str(bad), name="events_bad.csv")
+    at.switch_page("app_pages/data.py").run()
+    at.file_uploader[0].upload("events_bad.csv", png, "text/csv").run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [str(refused.value)]
+    assert "events_bad.csv" in str(refused.value)
