@@ -28,9 +28,10 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    very same timestamp as a step cannot be ordered, so they do not break the chain; a repeated
    step-1 event later in time does).
 5. **any order** — every event matching any step in range starts an attempt; for each step the
-   next matching event at or after t1 is found the same way; the attempt's level is the number of
-   steps with such an event within the window, capped by the number of distinct step events in
-   the window (one event, one step); the reached steps' times sorted ascending are t_1..t_level.
+   next matching event at or after t1 is found the same way, and sorted ascending; the attempt
+   reaches level k when the k-th of those times and the k-th step event from t1 both lie in the
+   window, and t_k is the later of the two (k steps need k distinct events: exact when no event
+   matches two steps, a close bound when step filters overlap).
 6. **exclusions** — an exclusion event strictly between the attempt's from-step and to-step times
    (both reached) taints the attempt, found with the same searchsorted on exclusion events.
 7. **per user** — a user's level is the furthest any attempt reached; the counted attempt is the
@@ -421,25 +422,26 @@ FROM p{k} pp JOIN c{k} c ON c.user_key = pp.user_key AND c.rn = pp.pos + 1
 WHERE c.t <= pp.lim{end_cond}""", end_prm)
         hits.append(f"SELECT * FROM h{k}")
     step_any = " OR ".join(f"m{k}" for k in range(1, n + 1))
-    us = p.window // timedelta(microseconds=1)
-    end_count, end_cprm = ("1", [])
-    if end_cond:
-        end_count, end_cprm = "CASE WHEN t < ? THEN 1 ELSE 0 END", end_prm
-    q.add("cap", "distinct step events in each attempt's window: one event fills one step", f"""
-SELECT user_key, seq AS a,
-       SUM({end_count}) OVER (PARTITION BY user_key ORDER BY t
-                              RANGE BETWEEN CURRENT ROW AND INTERVAL '{us} microseconds' FOLLOWING) AS events
-FROM matched WHERE {step_any}""", end_cprm)
+    q.add("c_any", "events matching any step, numbered in time order",
+          f"SELECT user_key, t, seq, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY seq) AS rn FROM matched WHERE {step_any}")
+    _position(q, "p_any", "c_any", "SELECT user_key, a, t1 AS t, dl AS lim FROM a1", [], strictly_after=False)
+    ks = ", ".join(f"({k})" for k in range(1, n + 1))
+    q.add("nth_event", "the k-th step event from t1 within the window: k steps need k distinct events", f"""
+SELECT pp.user_key, pp.a, o.k, c.t
+FROM p_any pp CROSS JOIN (VALUES {ks}) o(k)
+JOIN c_any c ON c.user_key = pp.user_key AND c.rn = pp.pos + o.k
+WHERE c.t <= pp.lim{end_cond}""", end_prm)
     q.add("hits", "steps reached per attempt, ranked by time", f"""
 SELECT h.user_key, h.a, h.t, ROW_NUMBER() OVER (PARTITION BY h.user_key, h.a ORDER BY h.t, h.seq, h.j) AS k
 FROM ({' UNION ALL '.join(hits)}) h""")
-    t_cols = ", ".join(f"MAX(CASE WHEN h.k = {k} THEN h.t END) AS t{k}" for k in range(1, n + 1))
-    q.add("att", "every attempt: the reached steps' times in order, level capped by distinct events", f"""
-SELECT a1.user_key, a1.a, a1.dl{', a1.bd' if p.breakdown is not None and p.breakdown_attribution == 'entry' else ''},
-       {t_cols}, LEAST(COUNT(h.k), MIN(cap.events)) AS lvl
-FROM a1 JOIN cap ON cap.user_key = a1.user_key AND cap.a = a1.a
-JOIN hits h ON h.user_key = a1.user_key AND h.a = a1.a AND h.k <= cap.events
-GROUP BY a1.user_key, a1.a, a1.dl{', a1.bd' if p.breakdown is not None and p.breakdown_attribution == 'entry' else ''}""")
+    t_cols = ", ".join(f"MAX(CASE WHEN h.k = {k} THEN GREATEST(h.t, ne.t) END) AS t{k}" for k in range(1, n + 1))
+    bd = ", a1.bd" if p.breakdown is not None and p.breakdown_attribution == "entry" else ""
+    q.add("att", "every attempt: step k is reached when k steps and k distinct step events have happened", f"""
+SELECT a1.user_key, a1.a, a1.dl{bd}, {t_cols}, COUNT(*) AS lvl
+FROM a1
+JOIN hits h ON h.user_key = a1.user_key AND h.a = a1.a
+JOIN nth_event ne ON ne.user_key = h.user_key AND ne.a = h.a AND ne.k = h.k
+GROUP BY a1.user_key, a1.a, a1.dl{bd}""")
 
 
 def _breakdown(q: _Query, p: FunnelParams, entry_bd: bool) -> None:

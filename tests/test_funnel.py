@@ -1,0 +1,543 @@
+"""Funnel metric (SPEC §2) on hand-worked journeys; every expected frame is computed in the comments.
+
+Unless a test is about in-progress users, ``data_end`` is set far after the data so every window
+is closed and nobody is in progress.
+"""
+from __future__ import annotations
+
+import ast
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metrics.filters import Filters
+from metrics.funnel import COLUMNS, LABELS, Exclusion, FunnelParams, Step, funnel, funnel_sql, funnel_users
+from store.errors import UserInputError
+
+FAR = datetime(2030, 1, 1)
+N = None
+
+
+def params(*steps, **kw) -> FunnelParams:
+    kw.setdefault("data_end", FAR)
+    return FunnelParams(steps=tuple(Step(s) if isinstance(s, str) else s for s in steps), **kw)
+
+
+def expected(rows, breakdown: bool = False) -> pd.DataFrame:
+    """rows: (step, label, users, conv_from_first, conv_from_prev, dropped, median_s, mean_s, p90_s, in_progress)."""
+    cols = (["breakdown"] if breakdown else []) + COLUMNS
+    df = pd.DataFrame([list(r) for r in rows], columns=cols)
+    for c in ("step", "users", "dropped", "in_progress"):
+        df[c] = df[c].astype("int64")
+    for c in ("conv_from_first", "conv_from_prev", "median_s", "mean_s", "p90_s"):
+        df[c] = df[c].astype("float64")
+    for c in ["label"] + (["breakdown"] if breakdown else []):
+        df[c] = df[c].astype(object)
+    return df
+
+
+def check(con, p, rows, breakdown=False):
+    pd.testing.assert_frame_equal(funnel(con, p), expected(rows, breakdown))
+
+
+def users(con, p, step, status="reached", **kw) -> list[str]:
+    return funnel_users(con, p, step, status, **kw)["user_id"].tolist()
+
+
+# --------------------------------------------------------------------------------------------
+# ordered funnels, ties, windows
+# --------------------------------------------------------------------------------------------
+
+def test_ordered_funnel_whole_frame(con, journeys):
+    journeys({
+        "u1": [("signup", "2024-01-01 10:00"), ("activate", "2024-01-01 10:10"), ("purchase", "2024-01-01 11:10")],
+        "u2": [("signup", "2024-01-01 09:00"), ("page_view", "2024-01-01 09:01"), ("activate", "2024-01-01 09:05")],
+        "u3": [("signup", "2024-01-02 08:00")],
+        "u4": [("activate", "2024-01-01 08:00"), ("signup", "2024-01-01 09:00")],   # wrong order
+        "u5": [("purchase", "2024-01-01 08:00")],                                     # never did step 1
+    })
+    # step 1: u1 u2 u3 u4 = 4; step 2: u1 (600 s) u2 (300 s) = 2; step 3: u1 (3600 s) = 1
+    # step 2 median = mean = 450; p90 = 300 + 0.9 * (600 - 300) = 570
+    check(con, params("signup", "activate", "purchase"), [
+        (1, "signup", 4, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "activate", 2, 0.5, 0.5, 2, 450.0, 450.0, 570.0, 0),
+        (3, "purchase", 1, 0.25, 0.5, 1, 3600.0, 3600.0, 3600.0, 0),
+    ])
+    p = params("signup", "activate", "purchase")
+    assert users(con, p, 1) == ["u1", "u2", "u3", "u4"]
+    assert users(con, p, 2, "dropped") == ["u3", "u4"]
+    assert users(con, p, 3, "dropped") == ["u2"]
+    assert users(con, p, 3) == ["u1"]
+
+
+def test_ties_at_one_timestamp_count_in_either_listed_order(con, journeys):
+    journeys({"u1": [("activate", "2024-01-01 10:00"), ("signup", "2024-01-01 10:00")]})
+    # both at 10:00: t1 <= t2 holds, two different events -> reaches step 2 in 0 s
+    check(con, params("signup", "activate"), [
+        (1, "signup", 1, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "activate", 1, 1.0, 1.0, 0, 0.0, 0.0, 0.0, 0),
+    ])
+
+
+def test_superset_step_needs_a_strictly_later_event(con, journeys):
+    a, b = {"page": "/a"}, {"page": "/b"}
+    journeys({
+        "ua": [("view", "2024-01-01 10:00", a)],                                     # one event: step 1 only
+        "ub": [("view", "2024-01-01 10:00", {**a, "event_id": "b1"}),
+               ("view", "2024-01-01 10:00", {**a, "event_id": "b2"})],             # same time: not strictly later
+        "uc": [("view", "2024-01-01 10:00", b), ("view", "2024-01-01 10:00", a)],  # same time: not strictly later
+        "ud": [("view", "2024-01-01 10:00", a), ("view", "2024-01-01 10:01", a)],  # 60 s later: step 2
+    })
+    # step 2 = view(page=/a) contains step 1 = view, so a strictly later event is required: only ud (60 s)
+    check(con, params("view", Step("view", a)), [
+        (1, "view", 4, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "view (page=/a)", 1, 0.25, 0.25, 3, 60.0, 60.0, 60.0, 0),
+    ])
+
+
+def test_broader_later_step_may_tie_but_never_reuses_the_event(con, journeys):
+    a, b = {"page": "/a"}, {"page": "/b"}
+    journeys({
+        "ua": [("view", "2024-01-01 10:00", a)],                                     # the one event can't be both
+        "ue": [("view", "2024-01-01 10:00", a), ("view", "2024-01-01 10:00", b)],  # tie, another event: step 2
+        "uf": [("view", "2024-01-01 10:00", b), ("view", "2024-01-01 10:05", a)],  # nothing at/after 10:05 but itself
+    })
+    check(con, params(Step("view", a), "view"), [
+        (1, "view (page=/a)", 3, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "view", 1, 1 / 3, 1 / 3, 2, 0.0, 0.0, 0.0, 0),
+    ])
+
+
+def test_repeated_steps(con, journeys):
+    journeys({
+        # identical steps: each needs a strictly later event -> 10:00, 10:01, 10:02 (60 s, 60 s)
+        "ug": [("view", "2024-01-01 10:00", {"event_id": "g1"}), ("view", "2024-01-01 10:00", {"event_id": "g2"}),
+               ("view", "2024-01-01 10:01"), ("view", "2024-01-01 10:02")],
+        # two views at one time: step 2 must be strictly later -> step 1 only
+        "uh": [("view", "2024-01-01 10:00", {"event_id": "h1"}), ("view", "2024-01-01 10:00", {"event_id": "h2"})],
+    })
+    check(con, params("view", "view", "view"), [
+        (1, "view", 2, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "view", 1, 0.5, 0.5, 1, 60.0, 60.0, 60.0, 0),
+        (3, "view", 1, 0.5, 1.0, 0, 60.0, 60.0, 60.0, 0),
+    ])
+
+
+def test_a_step_repeated_later_in_the_funnel_does_not_reuse_step_one(con, journeys):
+    journeys({
+        "ui": [("a", "2024-01-01 10:00"), ("b", "2024-01-01 10:00")],                     # a, b; the a is used
+        "uj": [("a", "2024-01-01 10:00", {"event_id": "j1"}), ("b", "2024-01-01 10:00"),
+               ("a", "2024-01-01 10:00", {"event_id": "j2"})],                            # a second a: step 3
+    })
+    check(con, params("a", "b", "a"), [
+        (1, "a", 2, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 2, 1.0, 1.0, 0, 0.0, 0.0, 0.0, 0),
+        (3, "a", 1, 0.5, 0.5, 1, 0.0, 0.0, 0.0, 0),
+    ])
+
+
+def test_window_boundary_is_inclusive_to_the_microsecond(con, journeys):
+    journeys({
+        "on": [("a", "2024-01-01 10:00:00"), ("b", "2024-01-01 11:00:00")],            # exactly t1 + 1 h: counts
+        "late": [("a", "2024-01-01 10:00:00"), ("b", "2024-01-01 11:00:00.000001")],   # 1 µs later: does not
+    })
+    check(con, params("a", "b", window=timedelta(hours=1)), [
+        (1, "a", 2, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 1, 0.5, 0.5, 1, 3600.0, 3600.0, 3600.0, 0),
+    ])
+    assert users(con, params("a", "b", window=timedelta(hours=1)), 2, "dropped") == ["late"]
+
+
+def test_window_is_an_absolute_duration_across_dst(con, journeys):
+    # New York springs forward on 2024-03-10 02:00 -> 03:00 (a 23-hour local day)
+    journeys({
+        "d1": [("a", "2024-03-09 12:00"), ("b", "2024-03-10 13:00")],             # 17:00Z -> 17:00Z = 24 h: counts
+        "d2": [("a", "2024-03-09 12:00"), ("b", "2024-03-10 13:00:00.000001")],   # 24 h + 1 µs: does not
+        "d3": [("a", "2024-03-09 23:30"), ("b", "2024-03-10 23:30")],             # same clock time next day = 23 h
+        "d4": [("a", "2024-03-10 00:30"), ("b", "2024-03-10 01:00")],             # entry after the local range end
+    }, timezone="America/New_York")
+    # step 2: d1 86400 s, d3 82800 s -> median = mean = 84600, p90 = 82800 + 0.9 * 3600 = 86040
+    check(con, params("a", "b", window=timedelta(days=1), timezone="America/New_York",
+                      start=date(2024, 3, 9), end=date(2024, 3, 10)), [
+        (1, "a", 3, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 2, 2 / 3, 2 / 3, 1, 84600.0, 84600.0, 86040.0, 0),
+    ])
+
+
+def test_time_to_convert_statistics(con, journeys):
+    deltas = [60, 120, 180, 240, 600]
+    journeys({f"u{i}": [("a", "2024-01-01 10:00:00"), ("b", f"2024-01-01 10:{d // 60:02d}:{d % 60:02d}")]
+              for i, d in enumerate(deltas)})
+    # median 180; mean 1200 / 5 = 240; p90 at position 0.9 * 4 = 3.6: 240 + 0.6 * (600 - 240) = 456
+    check(con, params("a", "b"), [
+        (1, "a", 5, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 5, 1.0, 1.0, 0, 180.0, 240.0, 456.0, 0),
+    ])
+
+
+# --------------------------------------------------------------------------------------------
+# strict and any order
+# --------------------------------------------------------------------------------------------
+
+STRICT = {
+    "s1": [("a", "2024-01-01 10:00"), ("b", "2024-01-01 10:01"), ("c", "2024-01-01 10:02")],
+    "s2": [("a", "2024-01-01 10:00"), ("x", "2024-01-01 10:01"), ("b", "2024-01-01 10:02")],    # other event
+    "s3": [("a", "2024-01-01 10:00"), ("a", "2024-01-01 10:01"), ("b", "2024-01-01 10:02")],    # repeated step 1
+    "s4": [("a", "2024-01-01 10:00"), ("x", "2024-01-01 10:00"), ("b", "2024-01-01 10:01")],    # tie: no break
+    "s5": [("a", "2024-01-01 10:00"), ("b", "2024-01-01 10:01"), ("x", "2024-01-01 10:02"), ("c", "2024-01-01 10:03")],
+}
+
+
+def test_strict_order_breaks_on_other_events_and_repeated_first_step(con, journeys):
+    journeys(STRICT)
+    # strict, best: s1 3; s2 1 (x between); s3 2 via the second a (60 s); s4 2; s5 2 (x before c)
+    check(con, params("a", "b", "c", order="strict"), [
+        (1, "a", 5, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 4, 0.8, 0.8, 1, 60.0, 60.0, 60.0, 0),
+        (3, "c", 1, 0.2, 0.25, 3, 60.0, 60.0, 60.0, 0),
+    ])
+    # strict, first attempt: s3's first a is followed by another a -> step 1 only
+    check(con, params("a", "b", "c", order="strict", attempt="first"), [
+        (1, "a", 5, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 3, 0.6, 0.6, 2, 60.0, 60.0, 60.0, 0),
+        (3, "c", 1, 0.2, 1 / 3, 2, 60.0, 60.0, 60.0, 0),
+    ])
+    # ordered: other events may come between: s1 3, s2 2 (120 s), s3 2 (best: the 10:00 a, 120 s), s4 2, s5 3
+    # step 2 seconds 60, 120, 120, 60, 60 -> median 60, mean 84, p90 at 3.6 -> 120; step 3: s1 60, s5 120
+    check(con, params("a", "b", "c"), [
+        (1, "a", 5, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 5, 1.0, 1.0, 0, 60.0, 84.0, 120.0, 0),
+        (3, "c", 2, 0.4, 0.4, 3, 90.0, 90.0, 114.0, 0),
+    ])
+
+
+def test_any_order(con, journeys):
+    journeys({
+        "y1": [("c", "2024-01-01 10:00"), ("a", "2024-01-01 10:10")],                               # 2 steps
+        "y2": [("b", "2024-01-01 10:00")],                                                          # 1 step
+        "y3": [("c", "2024-01-01 10:00"), ("b", "2024-01-01 10:20"), ("a", "2024-01-01 10:30")],    # 3 steps
+        "y4": [("a", "2024-01-01 10:00"), ("c", "2024-01-01 12:00")],                               # 2 h apart: 1
+        "y5": [("a", "2024-01-01 10:00"), ("a", "2024-01-01 10:05")],                               # same step: 1
+    })
+    # step 2: y1 600 s, y3 1200 s -> median = mean = 900, p90 = 600 + 0.9 * 600 = 1140; step 3: y3 600 s
+    check(con, params("a", "b", "c", order="any", window=timedelta(hours=1)), [
+        (1, "a", 5, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 2, 0.4, 0.4, 3, 900.0, 900.0, 1140.0, 0),
+        (3, "c", 1, 0.2, 0.5, 1, 600.0, 600.0, 600.0, 0),
+    ])
+
+
+def test_any_order_one_event_fills_one_step(con, journeys):
+    a = {"page": "/a"}
+    journeys({
+        "one": [("view", "2024-01-01 10:00", a)],                                      # matches both steps, once
+        "two": [("view", "2024-01-01 10:00", a), ("view", "2024-01-01 10:05", a)],    # two events: both steps
+    })
+    check(con, params("view", Step("view", a), order="any"), [
+        (1, "view", 2, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "view (page=/a)", 1, 0.5, 0.5, 1, 300.0, 300.0, 300.0, 0),
+    ])
+
+
+# --------------------------------------------------------------------------------------------
+# attempts, exclusions, entry range
+# --------------------------------------------------------------------------------------------
+
+def test_best_versus_first_attempt(con, journeys):
+    journeys({
+        # first a on Jan 1 cannot reach b on Jan 21 (14 days); the Jan 20 a can (1 day)
+        "b1": [("a", "2024-01-01 10:00"), ("a", "2024-01-20 10:00"), ("b", "2024-01-21 10:00")],
+        # both attempts convert; the earliest furthest attempt gives the time: 1 day, not 1 hour
+        "b2": [("a", "2024-01-01 10:00"), ("b", "2024-01-02 10:00"), ("a", "2024-01-03 10:00"),
+               ("b", "2024-01-03 11:00")],
+    })
+    check(con, params("a", "b"), [
+        (1, "a", 2, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 2, 1.0, 1.0, 0, 86400.0, 86400.0, 86400.0, 0),
+    ])
+    check(con, params("a", "b", attempt="first"), [
+        (1, "a", 2, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 1, 0.5, 0.5, 1, 86400.0, 86400.0, 86400.0, 0),
+    ])
+
+
+def test_exclusions(con, journeys):
+    journeys({
+        "x1": [("a", "2024-01-01 10:00"), ("x", "2024-01-01 10:30"), ("b", "2024-01-01 11:00")],   # tainted: out
+        "x2": [("a", "2024-01-01 10:00"), ("x", "2024-01-01 10:30"), ("a", "2024-01-01 10:40"),
+               ("b", "2024-01-01 11:00")],                                 # second attempt clean: 1200 s
+        "x3": [("a", "2024-01-01 10:00"), ("b", "2024-01-01 11:00"), ("x", "2024-01-01 11:30")],   # x after b: 3600 s
+        "x4": [("a", "2024-01-01 10:00"), ("x", "2024-01-01 10:00"), ("b", "2024-01-01 10:00")],   # not strictly between
+        # furthest attempt (level 3) tainted, the later clean attempt only reaches level 2: removed entirely
+        "x5": [("a", "2024-01-01 10:00"), ("x", "2024-01-01 10:10"), ("b", "2024-01-01 10:20"),
+               ("c", "2024-01-01 10:30"), ("a", "2024-01-01 11:00"), ("b", "2024-01-01 11:10")],
+        "x6": [("a", "2024-01-01 10:00"), ("x", "2024-01-01 10:05")],       # never reaches b: not tainted
+    })
+    # kept: x2 x3 x4 x6 = 4; step 2: 1200, 3600, 0 -> median 1200, mean 1600, p90 at 1.8: 1200 + 0.8 * 2400 = 3120
+    p = params("a", "b", "c", exclusions=(Exclusion("x", from_step=0, to_step=1),))
+    check(con, p, [
+        (1, "a", 4, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 3, 0.75, 0.75, 1, 1200.0, 1600.0, 3120.0, 0),
+        (3, "c", 0, 0.0, 0.0, 3, N, N, N, 0),
+    ])
+    assert users(con, p, 1) == ["x2", "x3", "x4", "x6"]
+    # an exclusion between steps 1 and 2 (0-based) does not touch x1's a -> x -> b
+    p2 = params("a", "b", "c", exclusions=(Exclusion("x", from_step=1, to_step=2),))
+    assert users(con, p2, 1) == ["x1", "x2", "x3", "x4", "x5", "x6"]   # x5: x at 10:10 is before its b
+    assert users(con, p2, 3) == ["x5"]
+
+
+@pytest.mark.parametrize("in_range, step2, stats", [
+    # r1 converts on Jan 11 (after the range end), r4 inside: 172800 s and 86400 s
+    (False, 2, (129600.0, 129600.0, 164160.0)),
+    # every step inside [Jan 1, Jan 10): only r4
+    (True, 1, (86400.0, 86400.0, 86400.0)),
+])
+def test_conversion_after_the_range_end(con, journeys, in_range, step2, stats):
+    journeys({
+        "r1": [("a", "2024-01-09 10:00"), ("b", "2024-01-11 10:00")],
+        "r2": [("a", "2024-01-10 00:00"), ("b", "2024-01-10 01:00")],        # entry at the (exclusive) end
+        "r3": [("a", "2023-12-31 23:59:59"), ("b", "2024-01-02 00:00")],     # entry before the start
+        "r4": [("a", "2024-01-01 00:00"), ("b", "2024-01-02 00:00")],
+    })
+    p = params("a", "b", start=date(2024, 1, 1), end=date(2024, 1, 10), conversion_in_range=in_range)
+    check(con, p, [
+        (1, "a", 2, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", step2, step2 / 2, step2 / 2, 2 - step2, *stats, 0),
+    ])
+
+
+def test_in_progress_is_apart_from_dropped(con, journeys):
+    journeys({
+        "i1": [("a", "2024-01-01 00:00"), ("b", "2024-01-02 00:00")],
+        "i2": [("a", "2024-01-01 00:00")],          # window closed Jan 15: dropped
+        "i3": [("a", "2024-01-25 00:00")],          # window open until Feb 8: in progress
+        "i6": [("a", "2024-01-18 00:00")],          # window ends Feb 1 = data end, not after it: dropped
+        "zz": [("x", "2024-02-01 00:00")],          # the latest event: end of the data
+    })
+    p = FunnelParams(steps=(Step("a"), Step("b")))   # data end = latest stored event
+    # step 2: reached 1; of the other 3, 1 in progress, 2 dropped
+    check(con, p, [
+        (1, "a", 4, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 1, 0.25, 0.25, 2, 86400.0, 86400.0, 86400.0, 1),
+    ])
+    assert users(con, p, 2, "dropped") == ["i2", "i6"]
+    assert users(con, p, 2) == ["i1"]
+    assert users(con, p, 1, "dropped") == []
+    # an explicit data end before i2's deadline puts i2 and i6 in progress as well
+    check(con, FunnelParams(steps=(Step("a"), Step("b")), data_end=datetime(2024, 1, 10)), [
+        (1, "a", 4, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 1, 0.25, 0.25, 0, 86400.0, 86400.0, 86400.0, 3),
+    ])
+
+
+# --------------------------------------------------------------------------------------------
+# breakdowns, property filters, global filters
+# --------------------------------------------------------------------------------------------
+
+BREAKDOWN = {
+    "k1": [("a", "2024-01-01 10:00", {"channel": "wechat"}), ("b", "2024-01-01 10:10")],
+    "k2": [("page_view", "2024-01-01 09:00", {"channel": "WeChat"}), ("a", "2024-01-01 10:00", {"channel": "google"})],
+    "k3": [("a", "2024-01-01 10:00", {"channel": "google"}), ("b", "2024-01-01 10:30")],
+    "k4": [("a", "2024-01-01 10:00")],
+    "k5": [("a", "2024-01-01 10:00", {"channel": "baidu"}), ("b", "2024-01-01 11:00")],
+}
+
+
+def test_breakdown_by_acquisition_channel_with_top_n(con, journeys):
+    journeys(BREAKDOWN)
+    # first touch: wechat k1 k2 (2), google k3, direct k4, baidu k5 (1 each); top 2 = wechat, then baidu (name order
+    # breaks the tie); direct + google -> Other
+    check(con, params("a", "b", breakdown="channel", top_n=2), [
+        ("wechat", 1, "a", 2, 1.0, 1.0, 0, N, N, N, 0),
+        ("wechat", 2, "b", 1, 0.5, 0.5, 1, 600.0, 600.0, 600.0, 0),
+        ("baidu", 1, "a", 1, 1.0, 1.0, 0, N, N, N, 0),
+        ("baidu", 2, "b", 1, 1.0, 1.0, 0, 3600.0, 3600.0, 3600.0, 0),
+        ("Other", 1, "a", 2, 1.0, 1.0, 0, N, N, N, 0),
+        ("Other", 2, "b", 1, 0.5, 0.5, 1, 1800.0, 1800.0, 1800.0, 0),
+    ], breakdown=True)
+    p = params("a", "b", breakdown="channel", top_n=2)
+    assert users(con, p, 1, breakdown_value="Other") == ["k3", "k4"]
+    assert users(con, p, 2, "dropped", breakdown_value="wechat") == ["k2"]
+
+
+def test_breakdown_by_entry_channel(con, journeys):
+    journeys(BREAKDOWN)
+    # step-1 event values: k1 wechat, k2 google, k3 google, k4 (none), k5 baidu; top 2 = google (2), then
+    # "(none)" (sorts before "baidu"); baidu + wechat -> Other: 600 s and 3600 s -> p90 = 600 + 0.9 * 3000 = 3300
+    check(con, params("a", "b", breakdown="channel", breakdown_attribution="entry", top_n=2), [
+        ("google", 1, "a", 2, 1.0, 1.0, 0, N, N, N, 0),
+        ("google", 2, "b", 1, 0.5, 0.5, 1, 1800.0, 1800.0, 1800.0, 0),
+        ("(none)", 1, "a", 1, 1.0, 1.0, 0, N, N, N, 0),
+        ("(none)", 2, "b", 0, 0.0, 0.0, 1, N, N, N, 0),
+        ("Other", 1, "a", 2, 1.0, 1.0, 0, N, N, N, 0),
+        ("Other", 2, "b", 2, 1.0, 1.0, 0, 2100.0, 2100.0, 3300.0, 0),
+    ], breakdown=True)
+
+
+def test_breakdown_by_property(con, journeys):
+    journeys({
+        "q1": [("page_view", "2024-01-01 09:00", {"plan": "free"}), ("a", "2024-01-01 10:00", {"plan": "pro"}),
+               ("b", "2024-01-01 10:01")],
+        "q2": [("a", "2024-01-01 10:00", {"plan": "pro"})],
+        "q3": [("a", "2024-01-02 10:00")],
+    })
+    # acquisition: the first event's value: q1 free, q2 pro, q3 (none); 1 user each -> name order
+    check(con, params("a", "b", breakdown="plan"), [
+        ("(none)", 1, "a", 1, 1.0, 1.0, 0, N, N, N, 0),
+        ("(none)", 2, "b", 0, 0.0, 0.0, 1, N, N, N, 0),
+        ("free", 1, "a", 1, 1.0, 1.0, 0, N, N, N, 0),
+        ("free", 2, "b", 1, 1.0, 1.0, 0, 60.0, 60.0, 60.0, 0),
+        ("pro", 1, "a", 1, 1.0, 1.0, 0, N, N, N, 0),
+        ("pro", 2, "b", 0, 0.0, 0.0, 1, N, N, N, 0),
+    ], breakdown=True)
+    # entry: q1 and q2 both pro
+    p = params("a", "b", breakdown="plan", breakdown_attribution="entry")
+    check(con, p, [
+        ("pro", 1, "a", 2, 1.0, 1.0, 0, N, N, N, 0),
+        ("pro", 2, "b", 1, 0.5, 0.5, 1, 60.0, 60.0, 60.0, 0),
+        ("(none)", 1, "a", 1, 1.0, 1.0, 0, N, N, N, 0),
+        ("(none)", 2, "b", 0, 0.0, 0.0, 1, N, N, N, 0),
+    ], breakdown=True)
+    assert users(con, p, 1, breakdown_value="pro") == ["q1", "q2"]
+
+
+def test_step_filters_on_canonical_columns_and_properties(con, journeys):
+    journeys({
+        "w1": [("page_view", "2024-01-01 10:00", {"page": "/pricing"}), ("signup", "2024-01-01 10:01", {"plan": "pro"}),
+               ("pay", "2024-01-01 10:02", {"channel": "wechat"})],
+        "w2": [("page_view", "2024-01-01 10:00", {"page": "/home"}), ("signup", "2024-01-01 10:01", {"plan": "pro"})],
+        "w3": [("page_view", "2024-01-01 10:00", {"page": "/pricing"}), ("signup", "2024-01-01 10:01", {"plan": "free"})],
+        "w4": [("page_view", "2024-01-01 10:00", {"page": "/pricing"}), ("signup", "2024-01-01 10:01", {"plan": "pro"}),
+               ("pay", "2024-01-01 10:02", {"channel": "google"})],
+    })
+    # channel compares as a key: " WeChat " matches wechat. w1 3, w2 out, w3 1, w4 2
+    check(con, params(Step("page_view", {"page": "/pricing"}), Step("signup", {"plan": "pro"}),
+                      Step("pay", {"channel": " WeChat "})), [
+        (1, "page_view (page=/pricing)", 3, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "signup (plan=pro)", 2, 2 / 3, 2 / 3, 1, 60.0, 60.0, 60.0, 0),
+        (3, "pay (channel= WeChat )", 1, 1 / 3, 0.5, 1, 60.0, 60.0, 60.0, 0),
+    ])
+
+
+def test_any_event_step(con, journeys):
+    journeys({"u1": [("signup", "2024-01-01 10:00"), ("page_view", "2024-01-01 10:05")],
+              "u2": [("signup", "2024-01-01 10:00")]})
+    check(con, params("signup", Step(None)), [
+        (1, "signup", 2, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "any event", 1, 0.5, 0.5, 1, 300.0, 300.0, 300.0, 0),
+    ])
+
+
+def test_global_filters_select_users_segment_and_entry_dates(con, journeys):
+    journeys({
+        "f1": [("a", "2024-01-02 10:00", {"channel": "wechat", "platform": "ios"}),
+               ("b", "2024-01-03 10:00", {"platform": "ios"})],
+        "f2": [("a", "2024-01-02 10:00", {"channel": "google", "platform": "ios"})],     # not a wechat user
+        "f3": [("a", "2024-01-01 10:00", {"channel": "wechat", "platform": "ios"})],     # entry before Jan 2
+        "f4": [("a", "2024-01-02 10:00", {"channel": "wechat", "platform": "ios"}),
+               ("b", "2024-01-02 11:00", {"platform": "android"})],                      # b outside the segment
+    })
+    f = Filters(start=date(2024, 1, 2), end=date(2024, 1, 2), channels=("WeChat",), segment={"platform": "ios"})
+    # entry range [Jan 2, Jan 3): f1 and f4; f1's b lands a day later (allowed), f4's b is android
+    check(con, params("a", "b", filters=f), [
+        (1, "a", 2, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 1, 0.5, 0.5, 1, 86400.0, 86400.0, 86400.0, 0),
+    ])
+    # explicit start/end win over the filters' dates
+    assert users(con, params("a", "b", filters=f, start=date(2024, 1, 1), end=date(2024, 1, 3)), 1) == ["f1", "f3", "f4"]
+
+
+# --------------------------------------------------------------------------------------------
+# degenerate data, validation, purity
+# --------------------------------------------------------------------------------------------
+
+def test_empty_data_gives_the_step_rows_with_zero_users(con):
+    check(con, FunnelParams(steps=(Step("a"), Step("b"))), [
+        (1, "a", 0, N, N, 0, N, N, N, 0),
+        (2, "b", 0, N, N, 0, N, N, N, 0),
+    ])
+    assert funnel_users(con, FunnelParams(steps=(Step("a"), Step("b"))), 2).empty
+
+
+def test_empty_breakdown_has_no_rows(con):
+    df = funnel(con, FunnelParams(steps=(Step("a"), Step("b")), breakdown="channel"))
+    assert list(df.columns) == ["breakdown"] + COLUMNS and df.empty
+
+
+def test_single_event_users(con, journeys):
+    journeys({"u1": [("a", "2024-01-01 10:00")], "u2": [("b", "2024-01-01 10:00")]})
+    check(con, params("a", "b"), [
+        (1, "a", 1, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 0, 0.0, 0.0, 1, N, N, N, 0),
+    ])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"steps": (Step("a"),)}, "2 to 20 steps"),
+    ({"steps": tuple(Step(str(i)) for i in range(21))}, "2 to 20 steps"),
+    ({"order": "sideways"}, "Unknown funnel order"),
+    ({"attempt": "last"}, "choose 'best' or 'first'"),
+    ({"window": timedelta(0)}, "positive duration"),
+    ({"timezone": "Mars/Base"}, "Unknown time zone"),
+    ({"breakdown_attribution": "last_touch"}, "attribution"),
+    ({"top_n": 0}, "top N"),
+    ({"start": date(2024, 1, 5), "end": date(2024, 1, 5)}, "start must be before its end"),
+    ({"exclusions": (Exclusion("x", from_step=1, to_step=1),)}, "from_step < to_step"),
+    ({"exclusions": (Exclusion("x", from_step=0, to_step=2),)}, "from_step < to_step < 2"),
+])
+def test_validation(kwargs, message):
+    kwargs = {"steps": (Step("a"), Step("b")), **kwargs}
+    with pytest.raises(UserInputError, match=message):
+        FunnelParams(**kwargs)
+
+
+def test_user_list_arguments_are_checked(con):
+    p = FunnelParams(steps=(Step("a"), Step("b")))
+    for args, message in [((0,), "between 1 and 2"), ((3,), "between 1 and 2"), ((1, "gone"), "Unknown user status")]:
+        with pytest.raises(UserInputError, match=message):
+            funnel_users(con, p, *args)
+    with pytest.raises(UserInputError, match="no breakdown"):
+        funnel_users(con, p, 1, breakdown_value="wechat")
+
+
+def test_funnel_sql_is_pure_with_bound_values():
+    p = FunnelParams(steps=(Step("signup", {"plan": "pro'; DROP TABLE events; --"}), Step("pay")),
+                     exclusions=(Exclusion("refund"),), breakdown="plan", start=date(2024, 1, 1))
+    sql, values = funnel_sql(p)
+    assert "DROP TABLE" not in sql and "pro'" not in sql
+    assert sql.count("?") == len(values)
+    assert "pro'; DROP TABLE events; --" in values
+
+
+def test_labels_cover_every_output_column_and_appear_in_the_docs():
+    assert set(COLUMNS) | {"breakdown"} <= set(LABELS)
+    for key, label in LABELS.items():
+        assert set(label) == {"en", "zh", "help_en", "help_zh"} and all(label.values()), key
+    doc = Path(__file__).resolve().parent.parent / "docs" / "parts" / "funnel.md"
+    headings = [line for line in doc.read_text(encoding="utf-8").splitlines() if line.startswith("#")]
+    for key, label in LABELS.items():
+        assert any(label["en"] in h for h in headings), label["en"]
+
+
+def test_metrics_module_imports_no_ui():
+    tree = ast.parse((Path(__file__).resolve().parent.parent / "metrics" / "funnel.py").read_text())
+    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not names & {"streamlit", "plotly"}
+
+
+def test_many_attempts_per_user_stay_linear(con):
+    """A user with thousands of step events: the next-event joins must not build a cross product."""
+    import store
+    rng = np.random.default_rng(7)
+    n = 20_000
+    t = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.sort(rng.integers(0, 86_400 * 30, n)), unit="s")
+    frame = pd.DataFrame({"user_id": "heavy", "event_name": rng.choice(["a", "b", "c"], n),
+                          "event_time": t.astype(str), "event_id": [f"h{i}" for i in range(n)]}).astype(object)
+    store.load_events(con, frame)
+    df = funnel(con, params("a", "b", "c", window=timedelta(hours=1)))
+    assert df["users"].tolist() == [1, 1, 1]
