@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -264,3 +265,22 @@ def test_a_stage_map_edit_moves_the_data_version(log):
     before = schema.data_version(log)
     set_stage(log, "login", "retention")
     assert schema.data_version(log) == before + 1
+
+
+def test_labels_appear_in_the_docs_headings():
+    doc = Path(__file__).resolve().parent.parent / "docs" / "parts" / "stages.md"
+    headings = [line for line in doc.read_text(encoding="utf-8").splitlines() if line.startswith("#")]
+    for key, label in LABELS.items():
+        assert all(label.values()), key
+        assert any(label["en"] in h for h in headings), label["en"]
+
+
+@pytest.mark.parametrize("breakdown", [None, "channel", "campaign"])
+def test_every_value_is_bound(breakdown):
+    from metrics.stages import aarrr_sql, revenue_summary_sql
+    f = Filters(start=date(2024, 1, 1), end=date(2024, 1, 7), channels=("x'; DROP TABLE users; --",),
+                campaigns=("c",), segment={"platform": "ios'"})
+    for builder in (aarrr_sql, revenue_summary_sql):
+        sql, values = builder(AarrrParams(filters=f, breakdown=breakdown))
+        assert sql.count("?") == len(values)
+        assert "DROP TABLE" not in sql and "ios'" not in sql

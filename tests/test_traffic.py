@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -258,3 +259,22 @@ def test_labels_cover_every_output_column():
     for key in ("pv", "uv", "sessions", "bounce_rate", "pages_per_session", "avg_duration_s", "median_duration_s",
                 "entries"):
         assert set(LABELS[key]) == {"en", "zh", "help_en", "help_zh"}
+
+
+def test_labels_appear_in_the_docs_headings():
+    doc = Path(__file__).resolve().parent.parent / "docs" / "parts" / "traffic.md"
+    headings = [line for line in doc.read_text(encoding="utf-8").splitlines() if line.startswith("#")]
+    for key, label in LABELS.items():
+        assert all(label.values()), key
+        assert any(label["en"] in h for h in headings), label["en"]
+
+
+@pytest.mark.parametrize("breakdown", [None, "page", "channel", "campaign"])
+def test_every_value_is_bound(breakdown):
+    from metrics.traffic import session_table_sql, sessions_sql, top_pages_sql, traffic_summary_sql
+    f = Filters(start=date(2024, 1, 1), end=date(2024, 1, 7), channels=("x'; DROP TABLE users; --",),
+                segment={"platform": "ios'"})
+    for builder in (pv_uv_sql, sessions_sql, top_pages_sql, traffic_summary_sql, session_table_sql):
+        sql, values = builder(TrafficParams(filters=f, breakdown=breakdown))
+        assert sql.count("?") == len(values)
+        assert "DROP TABLE" not in sql and "ios'" not in sql
