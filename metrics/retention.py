@@ -319,7 +319,7 @@ def retention_sql(params: RetentionParams, data_end: datetime) -> tuple[str, lis
         FROM members m JOIN activity a ON a.user_key = m.user_key AND a.p > m.c {match_b}
         WHERE a.n >= ? {cap}
     ),"""
-        hit_args = ret_args + bargs + filt_args + [first, p.minimum_occurrences]
+        hit_args = bargs + ret_args + filt_args + [first, p.minimum_occurrences]
     else:
         length = ROLLING_US[p.period]
         hits = f"""

@@ -286,14 +286,17 @@ def test_breakdown_by_first_touch_channel(con, journeys):
     assert_frame_equal(got, expected)
 
 
+@pytest.mark.parametrize("returning", [None, Step("open")])
 @pytest.mark.parametrize("alignment", ["calendar", "rolling"])
-def test_breakdown_by_event_property_counts_only_matching_returns(con, journeys, alignment):
+def test_breakdown_by_event_property_counts_only_matching_returns(con, journeys, alignment, returning):
     journeys(BREAKDOWN_LOG)
     # start values: u1 ios, u2 android, u3 ios, u4 ios. u1's return is on android -> not an ios return.
     # android 07-01 {u2}: k1 1/1. ios 07-01 {u1, u3}: k1 only u3 -> 1/2. ios 07-02 {u4}.
     # rolling gives the same cells: every return is 24 h after its start (k1); k1 of 07-01 starts
     # 07-02 10:00 <= de and runs past de; ios 07-02 k0 ends 07-03 13:00 > de, k1 starts after de.
-    got = retention(con, RetentionParams(period="day", periods=2, breakdown="platform", alignment=alignment))
+    # (every event is an "open", so returning=open gives the same cells as any event)
+    got = retention(con, RetentionParams(period="day", periods=2, breakdown="platform", alignment=alignment,
+                                         start=returning, returning=returning))
     expected = frame([
         ("android", "2024-07-01", 1, 0, 1, 1.0, alignment == "calendar"),
         ("android", "2024-07-01", 1, 1, 1, 1.0, False),
