@@ -1,0 +1,166 @@
+"""opsfunnel benchmark: our engine against ClickHouse (chdb), polars and pandas on the same log.
+
+    python bench/run.py --events 10000000 [--runs 3] [--engines ours,chdb,polars,pandas] [--seed 7]
+
+1. generates (or reuses) a seeded synthetic log of that size (``bench/synth.py``);
+2. ingest: ``python -m store load`` against a bare DuckDB ``CREATE TABLE … AS SELECT * FROM read_csv``;
+3. runs the funnel, retention and PV/UV tasks (``bench/engines.py``) on every engine, each engine in
+   its own process so its peak memory is its own;
+4. checks that every engine returned the same numbers — a benchmark of a wrong answer is void, so
+   any disagreement stops the report;
+5. prints medians over the runs and ratios to the reference (the fastest of chdb and polars on each
+   task) and writes everything to ``bench/results/<events>.json``.
+pandas runs only up to 10M events.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import synth  # noqa: E402
+from bench.engines import TASKS  # noqa: E402
+
+PY = sys.executable
+
+
+def run_with_rusage(cmd: list[str]) -> tuple[float, float, str]:
+    """Run ``cmd``; return (wall seconds, the child's own peak RSS in MB from ``wait4``, stdout)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            cwd=ROOT, text=True)
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-3000:]}")
+    return wall, usage.ru_maxrss / 1024, out
+
+
+def ensure_log(events: int, seed: int, work: Path) -> Path:
+    path = work / f"events_{events}_{seed}.csv"
+    if not path.exists():
+        t = time.perf_counter()
+        synth.write_csv(events, path, seed)
+        print(f"generated {events:,} events in {time.perf_counter() - t:.1f} s → {path}", file=sys.stderr)
+    return path
+
+
+def ingest(csv: Path, work: Path, runs: int) -> dict:
+    ours, bare = [], []
+    for _ in range(runs):
+        for f in work.glob("ingest_*.duckdb*"):
+            f.unlink()
+        wall, mem_bare, _ = run_with_rusage([PY, "-c", (
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+            "c.execute('CREATE TABLE t AS SELECT * FROM read_csv(?)', [sys.argv[2]])"),
+            str(work / "ingest_bare.duckdb"), str(csv)])
+        bare.append((wall, mem_bare))
+        wall, mem_ours, _ = run_with_rusage([PY, "-m", "store", "load", str(csv), "--kind", "events", "--quiet",
+                                             "--db", str(work / "ingest_ours.duckdb")])
+        ours.append((wall, mem_ours))
+    return {"ours_s": [w for w, _ in ours], "bare_s": [w for w, _ in bare],
+            "ours_peak_mb": max(m for _, m in ours), "bare_peak_mb": max(m for _, m in bare)}
+
+
+def run(events: int, runs: int, engines: list[str], seed: int, work: Path, tasks=TASKS) -> dict:
+    work.mkdir(parents=True, exist_ok=True)
+    csv = ensure_log(events, seed, work)
+    report = {"events": events, "runs": runs, "seed": seed, "machine": machine(), "engines": {}}
+    if "ours" in engines:
+        report["ingest"] = ingest(csv, work, runs)
+        shutil.copy(work / "ingest_ours.duckdb", work / "ours.duckdb")
+    for engine in engines:
+        if engine == "pandas" and events > 10_000_000:
+            continue
+        db = work / f"{engine}.db" if engine != "ours" else work / "ours.duckdb"
+        if engine == "chdb" and db.exists():
+            shutil.rmtree(db)
+        wall, peak, out = run_with_rusage([PY, "-m", "bench.worker", "--engine", engine, "--csv", str(csv),
+                                           "--db", str(db), "--runs", str(runs), "--tasks", ",".join(tasks)])
+        result = json.loads(out)
+        result["peak_mb"] = peak
+        report["engines"][engine] = result
+    report["agreement"] = check_agreement(report, tasks)
+    return report
+
+
+def check_agreement(report: dict, tasks) -> dict:
+    """Per task: the engines whose result differs from the first engine's. Empty lists = all agree."""
+    out = {}
+    for task in tasks:
+        results = {e: r["tasks"][task]["result"] for e, r in report["engines"].items()}
+        if not results:
+            continue
+        first_engine, first = next(iter(results.items()))
+        out[task] = {"reference_engine": first_engine,
+                     "disagree": [e for e, r in results.items() if r != first]}
+    return out
+
+
+def machine() -> dict:
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"cpus": os.cpu_count(), "memory_gb": round(mem, 1), "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+def table(report: dict, tasks=TASKS) -> str:
+    lines = [f"opsfunnel benchmark — {report['events']:,} events, median of {report['runs']} runs, "
+             f"{report['machine']['cpus']} CPUs / {report['machine']['memory_gb']} GB"]
+    if "ingest" in report:
+        ing = report["ingest"]
+        o, b = statistics.median(ing["ours_s"]), statistics.median(ing["bare_s"])
+        lines.append(f"ingest: ours {o:.2f} s ({ing['ours_peak_mb']:.0f} MB peak) vs bare DuckDB read_csv "
+                     f"{b:.2f} s ({ing['bare_peak_mb']:.0f} MB) → rate ratio {b / o:.2f}× (target ≥ 0.70×)")
+    engines = list(report["engines"])
+    lines.append("")
+    lines.append(f"{'task':<12}" + "".join(f"{e:>12}" for e in engines) + f"{'reference':>12}{'ours/ref':>10}")
+    for task in tasks:
+        med = {e: statistics.median(report["engines"][e]["tasks"][task]["times"]) for e in engines}
+        refs = [med[e] for e in ("chdb", "polars") if e in med]
+        ref = min(refs) if refs else None
+        row = f"{task:<12}" + "".join(f"{med[e]:>11.3f}s" for e in engines)
+        if ref is not None and "ours" in med:
+            row += f"{ref:>11.3f}s{med['ours'] / ref:>9.2f}×"
+        lines.append(row)
+    lines.append(f"{'peak MB':<12}" + "".join(f"{report['engines'][e]['peak_mb']:>12.0f}" for e in engines))
+    lines.append(f"{'setup s':<12}" + "".join(f"{report['engines'][e]['setup_s']:>11.1f}s" for e in engines))
+    bad = {t: a["disagree"] for t, a in report["agreement"].items() if a["disagree"]}
+    lines.append("")
+    lines.append("engines agree on every task" if not bad else f"DISAGREEMENT (times void): {bad}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="opsfunnel benchmark")
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--engines", default="ours,chdb,polars,pandas")
+    parser.add_argument("--work", default=str(ROOT / "bench" / "results"))
+    args = parser.parse_args()
+    work = Path(args.work)
+    report = run(args.events, args.runs, args.engines.split(","), args.seed, work)
+    text = table(report)
+    print(text)
+    out = work / f"{args.events}.json"
+    report["table"] = text
+    out.write_text(json.dumps(report, indent=1, default=str))
+    print(f"\nwritten to {out}")
+    return 1 if any(a["disagree"] for a in report["agreement"].values()) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

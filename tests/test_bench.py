@@ -1,0 +1,47 @@
+"""The benchmark harness works and its engines agree, on a log small enough for the suite.
+
+No timing is asserted here: speed is measured by ``bench/run.py``, as ratios within one run.
+"""
+from __future__ import annotations
+
+import pytest
+
+from bench import run as bench_run
+from bench import synth
+
+
+def test_synthetic_log_is_seeded_and_exact(tmp_path):
+    a, b, c = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.csv"
+    synth.write_csv(5_000, a, seed=3)
+    synth.write_csv(5_000, b, seed=3)
+    synth.write_csv(5_000, c, seed=4)
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes() != c.read_bytes()
+    lines = a.read_text().splitlines()
+    assert len(lines) == 5_001
+    assert lines[0] == '"' + '","'.join(synth.HEADERS) + '"'
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    return bench_run.run(30_000, runs=1, engines=["ours", "chdb", "polars", "pandas"], seed=11,
+                         work=tmp_path_factory.mktemp("bench"))
+
+
+def test_every_engine_agrees_on_every_task(report):
+    assert set(report["engines"]) == {"ours", "chdb", "polars", "pandas"}
+    assert {t: a["disagree"] for t, a in report["agreement"].items()} == {"funnel": [], "retention": [], "pv_uv": []}
+
+
+def test_results_are_not_trivially_equal(report):
+    # Agreement would be meaningless on empty answers: the log must exercise every task.
+    ours = report["engines"]["ours"]["tasks"]
+    funnel = ours["funnel"]["result"]
+    assert len(funnel) == 4 and funnel[0] > funnel[1] > funnel[2] > funnel[3] > 0
+    assert len(ours["retention"]["result"]) == 12 * 13 // 2          # 12 cohorts, censored triangle
+    assert len(ours["pv_uv"]["result"]) >= 100                       # days with page views
+
+
+def test_report_table_names_ratios_and_ingest(report):
+    text = bench_run.table(report)
+    assert "ours/ref" in text and "ingest:" in text and "engines agree on every task" in text
