@@ -20,7 +20,7 @@ Query intuition
    case-folded, so "WeChat" and "wechat " are one key. At campaign level a channel-level spend row
    (campaign '') is its own row "(channel level)"; at channel level every row adds to its channel.
 5. A full outer join of cohort and paid keeps campaigns with spend but no users (new_users 0, every
-   per-user ratio NULL) and users but no spend (spend NULL, so CAC, ROAS and ROI are NULL — unknown
+   per-user ratio NULL, revenue 0 so ROI is −100 %) and users but no spend (spend NULL, so CAC, ROAS and ROI are NULL — unknown
    spend is not zero spend). Every division goes through ``NULLIF(x, 0)``: CAC with no users and ROI
    with zero spend are NULL, never infinite.
 
@@ -259,7 +259,8 @@ joined AS (
     SELECT {coalesced}, s.spend, s.impressions, s.clicks,
            coalesce(c.new_users, 0) AS new_users, coalesce(c.activated, 0) AS activated,
            {week_out},
-           coalesce(c.paying, 0) AS paying, c.revenue, c.gmv, c.revenue_h, c.period_revenue
+           coalesce(c.paying, 0) AS paying, coalesce(c.revenue, 0) AS revenue, coalesce(c.gmv, 0) AS gmv,
+           coalesce(c.revenue_h, 0) AS revenue_h, coalesce(c.period_revenue, 0) AS period_revenue
     FROM cohort c
     FULL OUTER JOIN paid s ON {_on(keys, 'c', 's')}
 )
@@ -315,6 +316,8 @@ def _economics_full(con, p: EconomicsParams, curve: pd.DataFrame | None = None) 
     payback = within.groupby(keys, sort=False)["day"].min().rename("payback_day").reset_index()
     df = df.merge(payback, on=keys, how="left")
     df["payback_day"] = df["payback_day"].astype("Int64")
+    df["impressions"] = df["impressions"].astype("Int64")
+    df["clicks"] = df["clicks"].astype("Int64")
     for col in ("new_users", "activated", "paying") + tuple(
             c for k in p.retention_weeks for c in (f"retained_w{k}", f"eligible_w{k}")):
         df[col] = df[col].astype("int64")
