@@ -71,6 +71,9 @@ def test_ordered_funnel_whole_frame(con, journeys):
     assert users(con, p, 2, "dropped") == ["u3", "u4"]
     assert users(con, p, 3, "dropped") == ["u2"]
     assert users(con, p, 3) == ["u1"]
+    # the variants quoted in docs/parts/funnel.md: strict stops u2 (page_view between); any order lets u4 through
+    assert users(con, params("signup", "activate", "purchase", order="strict"), 2) == ["u1"]
+    assert users(con, params("signup", "activate", "purchase", order="any"), 2) == ["u1", "u2", "u4"]
 
 
 def test_ties_at_one_timestamp_count_in_either_listed_order(con, journeys):
