@@ -1,0 +1,103 @@
+"""Referral: invites, invited sign-ups linked by the inviter property, and the K-factor."""
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from metrics.filters import Filters
+from metrics.referral import ReferralParams, referral, referral_summary
+from store.errors import UserInputError
+
+NaN = float("nan")
+
+# a (wechat) invites twice in week 1; b (douyin) invites once. c signs up in week 1 naming a; d signs up
+# in week 2 naming a; e names a user who does not exist and f names itself: neither links to an inviter.
+JOURNEYS = {
+    "a": [("page_view", "2024-01-01 10:00", {"channel": "wechat"}), ("invite", "2024-01-01 11:00"),
+          ("invite", "2024-01-02 10:00")],
+    "b": [("page_view", "2024-01-02 10:00", {"channel": "douyin"}), ("invite", "2024-01-03 10:00")],
+    "c": [("signup", "2024-01-03 12:00", {"channel": "referral", "inviter_id": "a"})],
+    "d": [("signup", "2024-01-10 12:00", {"channel": "referral", "inviter_id": "a"})],
+    "e": [("signup", "2024-01-04 12:00", {"inviter_id": "ghost"})],
+    "f": [("signup", "2024-01-04 13:00", {"inviter_id": "f"})],
+}
+
+
+@pytest.fixture
+def world(con, journeys):
+    journeys(JOURNEYS)
+    return con
+
+
+def test_weekly_referral_by_channel(world):
+    got = referral(world)
+    w1, w2 = date(2024, 1, 1), date(2024, 1, 8)
+    expected = pd.DataFrame([
+        # direct: e and f are active, no invites
+        (w1, "direct", 2, 0, 0, 0.0, 0, NaN, NaN),
+        # douyin: 1 invite by 1 active user, no sign-up -> conversion 0, K 0
+        (w1, "douyin", 1, 1, 1, 1.0, 0, 0.0, 0.0),
+        (w1, "referral", 1, 0, 0, 0.0, 0, NaN, NaN),
+        # wechat: 2 invites / 1 user = 2; c's sign-up credited to a's channel -> 1/2; K = 2 x 0.5 = 1
+        (w1, "wechat", 1, 1, 2, 2.0, 1, 0.5, 1.0),
+        (w2, "referral", 1, 0, 0, 0.0, 0, NaN, NaN),
+        # d signs up in week 2: credited to wechat in week 2, a period without wechat activity
+        (w2, "wechat", 0, 0, 0, NaN, 1, NaN, NaN),
+    ], columns=["period_start", "channel", "active_users", "inviters", "invites", "invites_per_user",
+                "invited_signups", "invite_conversion", "k_factor"])
+    assert_frame_equal(got, expected, check_dtype=False)
+
+
+def test_summary_k_factor(world):
+    got = referral_summary(world)
+    # 6 active users, 2 inviters, 3 invites -> 0.5 per user; 2 linked sign-ups (c, d) / 3 invites;
+    # K = 0.5 x 2/3 = 1/3 (= invited sign-ups / active users)
+    expected = pd.DataFrame([(6, 2, 3, 0.5, 2, 2 / 3, 1 / 3)],
+                            columns=["users", "inviters", "invites", "invites_per_user", "invited_signups",
+                                     "invite_conversion", "k_factor"])
+    assert_frame_equal(got, expected, check_dtype=False)
+
+
+def test_channel_filter_selects_inviters(world):
+    # only wechat users act: a (2 invites); both sign-ups name a -> conversion 1, K = 2 x 1 = 2
+    got = referral_summary(world, ReferralParams(filters=Filters(channels=("wechat",))))
+    assert got.iloc[0].tolist() == [1, 1, 2, 2.0, 2, 1.0, 2.0]
+
+
+def test_monthly_and_range(world):
+    got = referral(world, ReferralParams(period="month"))
+    assert got["period_start"].unique().tolist() == [date(2024, 1, 1)]
+    wechat = got[got["channel"] == "wechat"].iloc[0]
+    assert (wechat["invites"], wechat["invited_signups"], wechat["k_factor"]) == (2, 2, 2.0)
+    # range 1-7 Jan leaves out d's sign-up
+    week1 = referral_summary(world, ReferralParams(filters=Filters(start=date(2024, 1, 1), end=date(2024, 1, 7))))
+    assert week1[["users", "invites", "invited_signups"]].iloc[0].tolist() == [5, 3, 1]
+
+
+def test_inviter_property_is_configurable(con, journeys):
+    journeys({"a": [("page_view", "2024-01-01 10:00"), ("invite", "2024-01-01 11:00")],
+              "c": [("signup", "2024-01-02 12:00", {"referrer": "a"})]})
+    assert referral_summary(con)["invited_signups"].iloc[0] == 0
+    got = referral_summary(con, ReferralParams(inviter_property="referrer"))
+    assert got[["invites", "invited_signups", "k_factor"]].iloc[0].tolist() == [1, 1, 0.5]
+
+
+def test_timezone_moves_events_between_periods(con, journeys):
+    # Sunday 7 Jan 20:30 UTC is Monday 8 Jan 04:30 in Shanghai: the invite moves to the next week
+    journeys({"x": [("page_view", "2024-01-07 20:00", {"channel": "wechat"}), ("invite", "2024-01-07 20:30")]})
+    utc = referral(con)
+    shanghai = referral(con, ReferralParams(timezone="Asia/Shanghai"))
+    assert utc[["period_start", "invites"]].values.tolist() == [[date(2024, 1, 1), 1]]
+    assert shanghai[["period_start", "invites"]].values.tolist() == [[date(2024, 1, 8), 1]]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"period": "year"}, "Period"),
+    ({"inviter_property": " "}, "inviter"),
+])
+def test_bad_params(kwargs, message):
+    with pytest.raises(UserInputError, match=message):
+        ReferralParams(**kwargs)
