@@ -6,16 +6,21 @@ Public API::
     report = store.load_events(con, "events.csv", mapping={"user_id": "member"}, source_timezone="Asia/Shanghai")
     store.load_spend(con, "spend.xlsx");  store.load_survey(con, "survey.csv")
     store.ensure_sample_data(con)                # loads sample_data/ into an empty database
+    mapping, frame = store.preview("events.csv", "events")   # parsed first rows, nothing written
+    store.inspect_headers("spend.xlsx")          # the headers as the loader names them
+    store.data_version(con)                      # changes with every load / reset / stage-map edit
 """
 from .errors import LoadRefused, UserInputError
 from .load import LoadReport, base_currency, load_events, load_spend, load_survey, set_currency_rate
 from .mapping import ALIASES, REQUIRED, detect_mapping
 from .sample import SAMPLE_DIR, ensure_sample_data, load_sample_data, reset_to_sample_data
-from .schema import connect, resolve_path
+from .preview import inspect_headers, preview
+from .schema import bump_data_version, connect, data_version, resolve_path
 from .sqlutil import normalise_key, quote_ident
 
 __all__ = [
     "ALIASES", "REQUIRED", "SAMPLE_DIR", "LoadRefused", "LoadReport", "UserInputError", "base_currency",
-    "connect", "detect_mapping", "ensure_sample_data", "load_events", "load_sample_data", "load_spend",
-    "load_survey", "normalise_key", "quote_ident", "reset_to_sample_data", "resolve_path", "set_currency_rate",
+    "bump_data_version", "connect", "data_version", "detect_mapping", "ensure_sample_data", "inspect_headers",
+    "load_events", "load_sample_data", "load_spend", "load_survey", "normalise_key", "preview", "quote_ident",
+    "reset_to_sample_data", "resolve_path", "set_currency_rate",
 ]

@@ -38,6 +38,7 @@ class FileInfo:
     delimiter: str = ","
     headers: list[str] = field(default_factory=list)
     temporary: str | None = None  # a transcoded copy to delete after the load
+    ascii_sample: bool = False   # the sampled start is plain ASCII (so the encoding is a guess)
 
     def cleanup(self) -> None:
         if self.temporary and os.path.exists(self.temporary):
@@ -120,20 +121,36 @@ def unique_headers(raw: list) -> list[str]:
     return out
 
 
-def _transcode(path: str, compression: str, encoding: str) -> str:
+def _transcode(path: str, compression: str, encoding: str, limit_bytes: int | None = None) -> str:
+    """A temporary UTF-8 copy of ``path`` (streamed; with ``limit_bytes``, only the whole lines within it)."""
     fd, tmp = tempfile.mkstemp(prefix="opsfunnel-", suffix=".csv")
-    with os.fdopen(fd, "wb") as out, _open_text_bytes(path, compression) as src:
-        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-        while True:
-            chunk = src.read(8 << 20)
-            out.write(decoder.decode(chunk, final=not chunk).encode("utf-8"))
-            if not chunk:
-                break
+    try:
+        with os.fdopen(fd, "wb") as out, _open_text_bytes(path, compression) as src:
+            if limit_bytes is not None:
+                head = src.read(limit_bytes)
+                if len(head) == limit_bytes and b"\n" in head:
+                    head = head[: head.rindex(b"\n") + 1]
+                out.write(head.decode(encoding, errors="replace").encode("utf-8"))
+                return tmp
+            decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+            while True:
+                chunk = src.read(8 << 20)
+                out.write(decoder.decode(chunk, final=not chunk).encode("utf-8"))
+                if not chunk:
+                    break
+    except BaseException:
+        os.unlink(tmp)
+        raise
     return tmp
 
 
-def inspect(path: str | os.PathLike, display_name: str | None = None) -> FileInfo:
-    """Identify ``path``'s container, encoding, delimiter and headers, or refuse it with a reason."""
+def inspect(path: str | os.PathLike, display_name: str | None = None, *, encoding: str | None = None,
+            limit_bytes: int | None = None) -> FileInfo:
+    """Identify ``path``'s container, encoding, delimiter and headers, or refuse it with a reason.
+
+    ``encoding`` forces a text encoding instead of detecting it; ``limit_bytes`` (for previews)
+    transcodes only the start of a non-UTF-8 file.
+    """
     path = str(path)
     name = display_name or Path(path).name
     if not os.path.exists(path):
@@ -151,13 +168,14 @@ def inspect(path: str | os.PathLike, display_name: str | None = None) -> FileInf
     sample = _read_sample(path, compression, name)
     if not sample.strip():
         raise LoadRefused(f"{name}: the file is empty.")
-    encoding = _detect_encoding(sample, name)
+    encoding = encoding or _detect_encoding(sample, name)
     text = sample.decode(encoding, errors="ignore")
     delimiter = _detect_delimiter(text, name)
     info = FileInfo(path, name, "csv", compression, encoding, delimiter, _headers(text, delimiter))
+    info.ascii_sample = sample.isascii()
     if encoding not in ("utf-8", "utf-8-sig"):
         try:
-            info.temporary = _transcode(path, compression, encoding)
+            info.temporary = _transcode(path, compression, encoding, limit_bytes)
         except UnicodeDecodeError as exc:
             raise LoadRefused(
                 f"{name}: the text is not consistently {encoding.upper()} (byte {exc.start} of a later "

@@ -20,6 +20,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from . import formats
 from .errors import LoadRefused, UserInputError
 from .mapping import ALIASES, detect_mapping
 from .parse import check_timezone, date_sql, number_sql, timestamp_sql
+from .schema import bump_data_version
 from .sqlutil import key_sql, quote_ident
 
 Source = "str | os.PathLike | pd.DataFrame"
@@ -75,6 +77,9 @@ class _Source:
     reader_rejects: str | None  # temp table of DuckDB CSV rejects, if any
     header_lines: int          # 1 for files with a header line, 0 for DataFrames
     cleanup: Callable[[], None]
+    text: bool = False         # a delimited text file (embedded newlines shift line numbers)
+    ascii_sample: bool = False  # the sampled start of the file was plain ASCII
+    encoding: str = "utf-8"
 
 
 def _register_frame(con, df: pd.DataFrame, name: str) -> _Source:
@@ -89,10 +94,11 @@ def _register_frame(con, df: pd.DataFrame, name: str) -> _Source:
     return _Source(view, list(df.columns), name, None, 0, lambda: con.unregister(view))
 
 
-def _open_source(con, source, name: str | None, kind: str) -> _Source:
+def _open_source(con, source, name: str | None, kind: str, *, encoding: str | None = None,
+                 limit_bytes: int | None = None) -> _Source:
     if isinstance(source, pd.DataFrame):
         return _register_frame(con, source, name or "DataFrame")
-    info = formats.inspect(source, name)
+    info = formats.inspect(source, name, encoding=encoding, limit_bytes=limit_bytes)
     if info.container == "xlsx":
         if kind == "events":
             raise LoadRefused(f"{info.display_name}: events must be CSV or Parquet; XLSX is accepted for spend and survey sheets.")
@@ -124,7 +130,8 @@ def _open_source(con, source, name: str | None, kind: str) -> _Source:
            f"quote='\"', escape='\"', compression='{'gzip' if info.compression == 'gzip' else 'none'}', "
            f"ignore_errors=true, store_rejects=true, rejects_table='_reader_rejects', "
            f"rejects_scan='_reader_scans', null_padding=false, max_line_size=8388608, auto_detect=false)")
-    return _Source(rel, info.headers, info.display_name, "_reader_rejects", 1, info.cleanup)
+    return _Source(rel, info.headers, info.display_name, "_reader_rejects", 1, info.cleanup, text=True,
+                   ascii_sample=info.ascii_sample, encoding=info.encoding)
 
 
 def _text(header: str | None) -> str:
@@ -134,14 +141,37 @@ def _text(header: str | None) -> str:
     return f"NULLIF(trim(CAST({quote_ident(header)} AS VARCHAR)), '')"
 
 
-def _raw_json(headers: list[str]) -> str:
-    pairs = ", ".join(f"'{h.replace(chr(39), chr(39) * 2)}', CAST({quote_ident(h)} AS VARCHAR)" for h in headers)
+def _raw_json(headers: list[str], carried: bool = False) -> str:
+    """SQL for the source row as JSON text {header: cell}; ``carried`` reads the ``_cN`` copies of
+    the cells (see :func:`_carry_sql`) so the JSON is only built for rejected rows."""
+    cells = [f'"_c{i}"' if carried else quote_ident(h) for i, h in enumerate(headers)]
+    pairs = ", ".join(f"'{h.replace(chr(39), chr(39) * 2)}', CAST({c} AS VARCHAR)" for h, c in zip(headers, cells))
     return f"CAST(json_object({pairs}) AS VARCHAR)"
+
+
+def _carry_sql(headers: list[str]) -> str:
+    """The source cells under positional names ``_c0, _c1, ...`` (no clash with canonical names)."""
+    return ", ".join(f'{quote_ident(h)} AS "_c{i}"' for i, h in enumerate(headers))
+
+
+def _newlines_sql(src: _Source) -> str:
+    """SQL for the number of line breaks inside a row's quoted cells (0 for non-text sources).
+
+    ``contains`` is a cheap byte search, so the counting only runs on the rare multi-line rows.
+    """
+    if not src.text:
+        return "0"
+    terms = [f"CASE WHEN contains({quote_ident(h)}, chr(10)) THEN length({quote_ident(h)}) - "
+             f"length(replace({quote_ident(h)}, chr(10), '')) ELSE 0 END" for h in src.headers]
+    return "(" + " + ".join(terms) + ")"
 
 
 # --------------------------------------------------------------------------------------------
 # The write transaction
 # --------------------------------------------------------------------------------------------
+
+LOAD_MEMORY_LIMIT = os.environ.get("OPSFUNNEL_LOAD_MEMORY", "2GB")
+
 
 def _checkpoint(stage: str) -> None:
     """A seam for tests that inject a failure part-way through a load."""
@@ -152,19 +182,47 @@ def _next_load_id(con) -> int:
 
 
 def _line_sql(src: _Source) -> str:
-    """SQL for the file line of ``_parsed`` row ``rowid``, skipping lines DuckDB's reader rejected."""
+    """SQL for the file line where ``_parsed`` row ``p.rowid`` starts.
+
+    Line = header lines + row position + line breaks inside the quoted cells of earlier rows +
+    lines DuckDB's reader rejected before it. For a DataFrame it is the 1-based row position.
+    """
     if src.header_lines == 0:
-        return "(p.rowid + 1)"
-    if src.reader_rejects is None:
-        return "(p.rowid + 2)"
-    return ("(p.rowid + 2 + (SELECT count(*) FROM (SELECT line - 2 - (row_number() OVER (ORDER BY line) - 1) AS k "
-            "FROM (SELECT DISTINCT line FROM _reader_rejects)) r WHERE r.k <= p.rowid))")
+        return "CAST(p.rowid + 1 AS BIGINT)"
+    base = f"CAST((p.rowid + {src.header_lines + 1}"
+    if src.text:
+        base += " + coalesce((SELECT sum(m._nl) FROM _parsed m WHERE m._nl > 0 AND m.rowid < p.rowid), 0)"
+    if src.reader_rejects is not None:
+        # k = the number of accepted rows before a rejected line; it precedes row p when k <= p.rowid
+        base += (" + (SELECT count(*) FROM (SELECT line - 2 - (row_number() OVER (ORDER BY line) - 1) AS k "
+                 "FROM (SELECT DISTINCT line FROM _reader_rejects)) r WHERE r.k <= p.rowid)")
+    return base + ") AS BIGINT)"
 
 
 def _reader_reject_rows(con, src: _Source) -> int:
     if src.reader_rejects is None:
         return 0
     return con.execute("SELECT count(DISTINCT line) FROM _reader_rejects").fetchone()[0]
+
+
+class _EncodingError(Exception):
+    """Internal: DuckDB's reader found bytes that are not UTF-8 after the sampled start."""
+
+    def __init__(self, line: int, lines: int):
+        super().__init__(line)
+        self.line, self.lines = line, lines
+
+
+def _check_encoding(con, src: _Source) -> None:
+    """Raise :class:`_EncodingError` when the reader rejected lines for their encoding."""
+    if src.reader_rejects is None:
+        return
+    first, n = con.execute(
+        """SELECT min(line), count(DISTINCT line) FROM _reader_rejects
+           WHERE lower(CAST(error_type AS VARCHAR)) LIKE '%encoding%'
+              OR lower(error_message) LIKE '%unicode%'""").fetchone()
+    if n:
+        raise _EncodingError(first, n)
 
 
 def _record_rejects(con, src: _Source, load_id: int) -> None:
@@ -190,53 +248,166 @@ def _finish(con, report: LoadReport, load_id: int, src: _Source, started: float)
         [load_id, report.kind, src.name, report.rows_read, report.loaded, report.duplicates,
          report.replaced, report.rejected, report.seconds, json.dumps(report.mapping, ensure_ascii=False)],
     )
+    bump_data_version(con)
     report.load_id = load_id
     return report
 
 
-def _run_load(con, source, kind: str, mapping, name, build_parsed: Callable[[_Source, dict], None],
+@contextmanager
+def _load_settings(con):
+    """Cap DuckDB's memory for the load (it spills to disk beyond), restoring the setting afterwards."""
+    before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    try:
+        con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
+    except duckdb.Error:
+        before = None
+    try:
+        yield
+    finally:
+        if before is not None:
+            con.execute(f"SET memory_limit = '{before}'")
+
+
+def _parse_source(con, source, kind: str, mapping, name, build_parsed, *, limit_bytes: int | None = None,
+                  limit_rows: int | None = None):
+    """Open ``source`` and build ``_parsed``; return ``(src, cols)``. The caller cleans ``src`` up.
+
+    A file whose start looked like plain ASCII but whose later part is not UTF-8 is read again as
+    GB18030 (Excel's Chinese CSV); any other undecodable line refuses the file with its line number.
+    """
+    encoding, utf8_error = None, None
+    while True:
+        try:
+            src = _open_source(con, source, name, kind, encoding=encoding, limit_bytes=limit_bytes)
+        except LoadRefused:
+            if utf8_error is None:
+                raise
+            raise utf8_error from None
+        try:
+            if limit_rows is not None:
+                src.relation_sql = f"(SELECT * FROM {src.relation_sql} LIMIT {int(limit_rows)})"
+            cols = detect_mapping(kind, src.headers, mapping, src.name)
+            con.execute("DROP TABLE IF EXISTS _parsed")
+            try:
+                build_parsed(con, src, cols)
+            except duckdb.Error as exc:
+                raise LoadRefused(
+                    f"{src.name}: the file could not be read as {kind} ({str(exc).splitlines()[0]}).") from exc
+            _check_encoding(con, src)
+            return src, cols
+        except _EncodingError as exc:
+            src.cleanup()
+            refusal = utf8_error or LoadRefused(
+                f"{src.name}: line {exc.line:,} is not valid {src.encoding.upper()} text "
+                f"({exc.lines:,} line(s) affected); the file mixes encodings. Save it in one encoding, "
+                f"preferably UTF-8, and load it again.")
+            if encoding is None and src.ascii_sample and not isinstance(source, pd.DataFrame):
+                encoding, utf8_error = "gb18030", refusal   # an ASCII start may hide a GBK file
+                continue
+            raise refusal from None
+        except BaseException:
+            src.cleanup()
+            raise
+
+
+def _run_load(con, source, kind: str, mapping, name, build_parsed: Callable[..., None],
               write: Callable[[LoadReport, int], None]) -> LoadReport:
     started = time.perf_counter()
-    src = _open_source(con, source, name, kind)
-    try:
-        cols = detect_mapping(kind, src.headers, mapping, src.name)
-        report = LoadReport(source=src.name, kind=kind, mapping=cols)
-        con.execute("DROP TABLE IF EXISTS _parsed")
+    with _load_settings(con):
+        src, cols = _parse_source(con, source, kind, mapping, name, build_parsed)
         try:
-            build_parsed(src, cols)
-        except duckdb.Error as exc:
-            raise LoadRefused(f"{src.name}: the file could not be read as {kind} ({str(exc).splitlines()[0]}).") from exc
-        reader_rejected = _reader_reject_rows(con, src)
-        parsed_rows, parse_rejected = con.execute(
-            "SELECT count(*), count(reason) FROM _parsed").fetchone()
-        report.rows_read = parsed_rows + reader_rejected
-        report.rejected = parse_rejected + reader_rejected
-        if report.rows_read == 0:
-            raise LoadRefused(f"{src.name}: the file has a header ({', '.join(src.headers)}) but no rows.")
-        con.execute("BEGIN TRANSACTION")
-        try:
-            load_id = _next_load_id(con)
-            write(report, load_id)
-            _checkpoint("after_write")
-            _record_rejects(con, src, load_id)
-            _checkpoint("after_rejects")
-            _finish(con, report, load_id, src, started)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        report.rejected_samples = con.execute(
-            "SELECT line, reason, raw FROM rejected_rows WHERE load_id = ? ORDER BY line LIMIT ?",
-            [load_id, MAX_REJECT_SAMPLES]).df()
-        return report
-    finally:
-        con.execute("DROP TABLE IF EXISTS _parsed; DROP TABLE IF EXISTS _new_events; DROP TABLE IF EXISTS _batch_users")
-        src.cleanup()
+            report = LoadReport(source=src.name, kind=kind, mapping=cols)
+            reader_rejected = _reader_reject_rows(con, src)
+            parsed_rows, parse_rejected = con.execute(
+                "SELECT count(*), count(reason) FROM _parsed").fetchone()
+            report.rows_read = parsed_rows + reader_rejected
+            report.rejected = parse_rejected + reader_rejected
+            if report.rows_read == 0:
+                raise LoadRefused(f"{src.name}: the file has a header ({', '.join(src.headers)}) but no rows.")
+            con.execute("BEGIN TRANSACTION")
+            try:
+                load_id = _next_load_id(con)
+                write(report, load_id)
+                _checkpoint("after_write")
+                _record_rejects(con, src, load_id)
+                _checkpoint("after_rejects")
+                _finish(con, report, load_id, src, started)
+                _checkpoint("before_commit")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            report.rejected_samples = con.execute(
+                "SELECT line, reason, raw FROM rejected_rows WHERE load_id = ? ORDER BY line LIMIT ?",
+                [load_id, MAX_REJECT_SAMPLES]).df()
+            return report
+        finally:
+            con.execute("DROP VIEW IF EXISTS _new_events; DROP TABLE IF EXISTS _skip; DROP TABLE IF EXISTS _parsed; "
+                        "DROP TABLE IF EXISTS _batch_users; DROP TABLE IF EXISTS _reader_rejects; "
+                        "DROP TABLE IF EXISTS _reader_scans")
+            src.cleanup()
 
 
 # --------------------------------------------------------------------------------------------
 # Events
 # --------------------------------------------------------------------------------------------
+
+def _build_events(con, src: _Source, cols: dict, tz: str = "UTC") -> None:
+    """Create ``_parsed``: one typed row per source row with ``reason`` (NULL = usable) and ``_nl``."""
+    canon = {c: _text(cols.get(c)) for c in ALIASES["events"]}
+    mapped = set(cols.values())
+    extra = sorted(h for h in src.headers if h not in mapped and h != "properties")
+    prop_pairs = ", ".join(f"'{h.replace(chr(39), chr(39) * 2)}', {_text(h)}" for h in extra)
+    # Unmapped columns become properties (NULLs dropped); a 'properties' column is merged in when it
+    # holds a JSON object, else kept as the text property "properties" (nothing silently lost).
+    has_props = "properties" in src.headers and "properties" not in mapped
+    if has_props:
+        ptext = _text("properties")
+        base_props = (f"(CASE WHEN json_type(TRY_CAST({ptext} AS JSON)) = 'OBJECT' THEN TRY_CAST({ptext} AS JSON) "
+                      f"WHEN {ptext} IS NOT NULL THEN json_object('properties', {ptext}) END)")
+    if not extra and not has_props:
+        props = "CAST(NULL AS VARCHAR)"
+    elif not has_props:
+        props = f"NULLIF(CAST(json_merge_patch('{{}}', json_object({prop_pairs})) AS VARCHAR), '{{}}')"  # drops NULLs
+    else:
+        extra_props = f"json_object({prop_pairs})" if extra else "'{}'"
+        props = (f"NULLIF(CAST(json_merge_patch(coalesce({base_props}, '{{}}'), {extra_props}) AS VARCHAR), '{{}}')")
+    t = timestamp_sql("_t", tz)
+    con.execute(f"""
+        CREATE TEMP TABLE _parsed AS
+        WITH raw AS (                                   -- text cells, trimmed; the source row kept aside
+            SELECT {canon['event_id']} AS _id, {canon['user_id']} AS user_id,
+                   {canon['event_name']} AS event_name, {canon['event_time']} AS _t,
+                   {canon['session_id']} AS session_id, {key_sql(canon['channel'])} AS channel,
+                   {key_sql(canon['campaign'])} AS campaign, {canon['page']} AS page,
+                   {canon['revenue']} AS _rev, {props} AS properties,
+                   {_newlines_sql(src)} AS _nl, {_carry_sql(src.headers)}
+            FROM {src.relation_sql}
+        ),
+        typed AS (                                      -- parsed values
+            SELECT *, {t} AS event_time, {number_sql('_rev')} AS revenue FROM raw
+        ),
+        checked AS (                                    -- why a row cannot be used, NULL when it can
+            SELECT *, CASE
+                WHEN user_id IS NULL THEN 'no user_id'
+                WHEN event_name IS NULL THEN 'no event_name'
+                WHEN _t IS NULL THEN 'no event_time'
+                WHEN event_time IS NULL THEN 'event_time ''' || left(_t, 60) || ''' is not a date-time'
+                WHEN _rev IS NOT NULL AND revenue IS NULL THEN 'revenue ''' || left(_rev, 60) || ''' is not a finite number'
+            END AS reason
+            FROM typed
+        )
+        SELECT
+            coalesce(_id, md5(concat_ws(chr(31), user_id, event_name,
+                strftime(event_time, '%Y-%m-%dT%H:%M:%S.%f'), coalesce(session_id, ''),
+                coalesce(channel, ''), coalesce(campaign, ''), coalesce(page, ''),
+                coalesce(CAST(revenue AS VARCHAR), ''), coalesce(properties, '')))) AS event_id,
+            user_id, event_name, event_time, session_id, channel, campaign, page, revenue, properties,
+            reason, CASE WHEN reason IS NOT NULL THEN {_raw_json(src.headers, carried=True)} END AS raw,
+            CAST(_nl AS INTEGER) AS _nl
+        FROM checked
+    """)
+
 
 def load_events(con: duckdb.DuckDBPyConnection, source, mapping: Mapping[str, str | None] | None = None,
                 source_timezone: str = "UTC", *, name: str | None = None) -> LoadReport:
@@ -248,69 +419,44 @@ def load_events(con: duckdb.DuckDBPyConnection, source, mapping: Mapping[str, st
     """
     tz = check_timezone(source_timezone)
 
-    def build(src: _Source, cols: dict) -> None:
-        canon = {c: _text(cols.get(c)) for c in ALIASES["events"]}
-        mapped = set(cols.values())
-        extra = sorted(h for h in src.headers if h not in mapped and h != "properties")
-        prop_pairs = ", ".join(f"'{h.replace(chr(39), chr(39) * 2)}', {_text(h)}" for h in extra)
-        # Unmapped columns become properties (NULLs dropped); a 'properties' column (JSON) is merged in.
-        base_props = "TRY_CAST(properties AS JSON)" if "properties" in src.headers and "properties" not in mapped else "NULL"
-        extra_props = f"json_object({prop_pairs})" if extra else "NULL"
-        props = (f"NULLIF(CAST(json_merge_patch('{{}}', coalesce({base_props}, '{{}}'), "
-                 f"coalesce({extra_props}, '{{}}')) AS VARCHAR), '{{}}')")
-        t = timestamp_sql("_t", tz)
-        con.execute(f"""
-            CREATE TEMP TABLE _parsed AS
-            WITH raw AS (                                   -- text cells, trimmed
-                SELECT {canon['event_id']} AS _id, {canon['user_id']} AS user_id,
-                       {canon['event_name']} AS event_name, {canon['event_time']} AS _t,
-                       {canon['session_id']} AS session_id, {key_sql(canon['channel'])} AS channel,
-                       {key_sql(canon['campaign'])} AS campaign, {canon['page']} AS page,
-                       {canon['revenue']} AS _rev, {props} AS properties, {_raw_json(src.headers)} AS _raw
-                FROM {src.relation_sql}
-            ),
-            typed AS (                                      -- parsed values
-                SELECT *, {t} AS event_time, {number_sql('_rev')} AS revenue FROM raw
-            )
-            SELECT
-                coalesce(_id, md5(concat_ws(chr(31), user_id, event_name,
-                    strftime(event_time, '%Y-%m-%dT%H:%M:%S.%f'), coalesce(session_id, ''),
-                    coalesce(channel, ''), coalesce(campaign, ''), coalesce(page, ''),
-                    coalesce(CAST(revenue AS VARCHAR), ''), coalesce(properties, '')))) AS event_id,
-                user_id, event_name, event_time, session_id, channel, campaign, page, revenue, properties,
-                CASE
-                    WHEN user_id IS NULL THEN 'no user_id'
-                    WHEN event_name IS NULL THEN 'no event_name'
-                    WHEN _t IS NULL THEN 'no event_time'
-                    WHEN event_time IS NULL THEN 'event_time ''' || left(_t, 60) || ''' is not a date-time'
-                    WHEN _rev IS NOT NULL AND revenue IS NULL THEN 'revenue ''' || left(_rev, 60) || ''' is not a finite number'
-                END AS reason,
-                CASE WHEN user_id IS NULL OR event_name IS NULL OR event_time IS NULL
-                          OR (_rev IS NOT NULL AND revenue IS NULL) THEN _raw END AS raw
-            FROM typed
-        """)
+    def build(con, src: _Source, cols: dict) -> None:
+        _build_events(con, src, cols, tz)
 
     def write(report: LoadReport, load_id: int) -> None:
-        con.execute(f"""
-            CREATE TEMP TABLE _new_events AS
-            SELECT p.* EXCLUDE (reason, raw)
-            FROM _parsed p
-            WHERE p.reason IS NULL
-              AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = p.event_id)
-            QUALIFY row_number() OVER (PARTITION BY p.event_id ORDER BY p.rowid) = 1
+        # rows to skip: later copies of an event_id within the file, and events already stored.
+        # Only these (usually few) row numbers are materialised; the new rows are read from
+        # _parsed in place, so a big file is never copied a second time.
+        con.execute("""
+            CREATE TEMP TABLE _skip AS
+            WITH repeated AS (                              -- event_ids occurring more than once
+                SELECT event_id, min(rowid) AS keep FROM _parsed WHERE reason IS NULL
+                GROUP BY event_id HAVING count(*) > 1
+            )
+            SELECT p.rowid AS rid FROM _parsed p JOIN repeated r ON r.event_id = p.event_id
+            WHERE p.reason IS NULL AND p.rowid <> r.keep
+            UNION
+            SELECT p.rowid FROM _parsed p JOIN events e ON e.event_id = p.event_id WHERE p.reason IS NULL
         """)
-        new_rows = con.execute("SELECT count(*) FROM _new_events").fetchone()[0]
-        report.loaded = new_rows
-        report.duplicates = report.rows_read - report.rejected - new_rows
+        con.execute("""
+            CREATE TEMP VIEW _new_events AS
+            SELECT p.* EXCLUDE (reason, raw, _nl) FROM _parsed p
+            WHERE p.reason IS NULL AND p.rowid NOT IN (SELECT rid FROM _skip)
+        """)
+        skipped = con.execute("SELECT count(*) FROM _skip").fetchone()[0]
+        report.loaded = report.rows_read - report.rejected - skipped
+        report.duplicates = skipped
         _update_users(con)
         _checkpoint("after_users")
-        con.execute("""
-            INSERT INTO events
-            SELECT n.event_id, u.user_key, n.user_id, n.event_name, n.event_time, n.session_id, n.channel,
-                   n.campaign, n.page, n.revenue, n.properties, ?, now()
-            FROM _new_events n JOIN users u USING (user_id)
-            ORDER BY u.user_key, n.event_time
-        """, [report.source])
+        con.execute("SET preserve_insertion_order = false")  # row order in events carries no meaning
+        try:
+            con.execute("""
+                INSERT INTO events
+                SELECT n.event_id, u.user_key, n.user_id, n.event_name, n.event_time, n.session_id, n.channel,
+                       n.campaign, n.page, n.revenue, n.properties, ?, now()
+                FROM _new_events n JOIN users u USING (user_id)
+            """, [report.source])
+        finally:
+            con.execute("RESET preserve_insertion_order")
         _guess_stages(con)
 
     return _run_load(con, source, "events", mapping, name, build, write)
@@ -358,7 +504,7 @@ def _guess_stages(con) -> None:
     con.execute(f"""
         INSERT INTO stage_map
         SELECT event_name, stage FROM (
-            SELECT DISTINCT event_name, coalesce({guess_stage_sql('event_name')}, 'none') AS stage FROM _new_events)
+            SELECT DISTINCT event_name, coalesce({guess_stage_sql("event_name")}, 'none') AS stage FROM _parsed WHERE reason IS NULL)
         WHERE event_name NOT IN (SELECT event_name FROM stage_map)
     """)
 
@@ -387,63 +533,73 @@ def load_spend(con: duckdb.DuckDBPyConnection, source, mapping: Mapping[str, str
     """
     base = base_currency(con)
 
-    def build(src: _Source, cols: dict) -> None:
-        c = {k: _text(cols.get(k)) for k in ALIASES["spend"]}
-        con.execute(f"""
-            CREATE TEMP TABLE _parsed AS
-            WITH raw AS (
-                SELECT {c['date']} AS _d, {key_sql(c['channel'])} AS channel,
-                       coalesce({key_sql(c['campaign'])}, '') AS campaign, {c['spend']} AS _s,
-                       {c['impressions']} AS _i, {c['clicks']} AS _c, upper({c['currency']}) AS currency,
-                       {_raw_json(src.headers)} AS _raw
-                FROM {src.relation_sql}
-            ),
-            typed AS (
-                SELECT r.*, {date_sql('_d')} AS date, {number_sql('_s')} AS spend_original,
-                       {number_sql('_i')} AS impressions, {number_sql('_c')} AS clicks,
-                       CASE WHEN r.currency IS NULL OR r.currency = ? THEN 1.0 ELSE x.rate_to_base END AS rate
-                FROM raw r LEFT JOIN currency_rates x ON x.currency = r.currency
-            ),
-            checked AS (
-                SELECT *, CASE
-                    WHEN _d IS NULL THEN 'no date'
-                    WHEN date IS NULL THEN 'date ''' || left(_d, 60) || ''' is not a date'
-                    WHEN channel IS NULL THEN 'no channel'
-                    WHEN _s IS NULL THEN 'no spend'
-                    WHEN spend_original IS NULL THEN 'spend ''' || left(_s, 60) || ''' is not a finite number'
-                    WHEN spend_original < 0 THEN 'spend ' || _s || ' is negative'
-                    WHEN _i IS NOT NULL AND impressions IS NULL THEN 'impressions ''' || left(_i, 60) || ''' is not a number'
-                    WHEN _c IS NOT NULL AND clicks IS NULL THEN 'clicks ''' || left(_c, 60) || ''' is not a number'
-                    WHEN rate IS NULL THEN 'no exchange rate for currency ' || currency || ' (set one for the base currency)'
-                END AS reason FROM typed
-            )
-            SELECT date, channel, campaign, spend_original * rate AS spend, CAST(impressions AS BIGINT) AS impressions,
-                   CAST(clicks AS BIGINT) AS clicks, currency, spend_original, reason,
-                   CASE WHEN reason IS NOT NULL THEN _raw END AS raw
-            FROM checked
-        """, [base])
+    def build(con, src: _Source, cols: dict) -> None:
+        _build_spend(con, src, cols, base)
 
     def write(report: LoadReport, load_id: int) -> None:
-        con.execute("""
-            CREATE TEMP TABLE _new_spend AS
-            SELECT date, channel, campaign, sum(spend) AS spend, sum(impressions) AS impressions,
-                   sum(clicks) AS clicks, CASE WHEN count(DISTINCT currency) = 1 THEN any_value(currency) END AS currency,
-                   sum(spend_original) AS spend_original
-            FROM _parsed WHERE reason IS NULL GROUP BY ALL
-        """)
-        try:
-            keys = con.execute("SELECT count(*) FROM _new_spend").fetchone()[0]
-            report.replaced = con.execute("""
-                SELECT count(*) FROM spend s JOIN _new_spend n USING (date, channel, campaign)""").fetchone()[0]
-            con.execute("DELETE FROM spend WHERE (date, channel, campaign) IN (SELECT (date, channel, campaign) FROM _new_spend)")
-            con.execute("INSERT INTO spend SELECT *, ?, now() FROM _new_spend", [report.source])
-            report.loaded = keys
-            report.duplicates = report.rows_read - report.rejected - keys  # rows summed into one key
-            report.details["merged_rows"] = report.duplicates
-        finally:
-            con.execute("DROP TABLE IF EXISTS _new_spend")
+        _write_spend(con, report)
 
     return _run_load(con, source, "spend", mapping, name, build, write)
+
+
+def _build_spend(con, src: _Source, cols: dict, base: str) -> None:
+    """Create ``_parsed`` for a spend sheet: typed rows in the base currency with ``reason``."""
+    c = {k: _text(cols.get(k)) for k in ALIASES["spend"]}
+    con.execute(f"""
+        CREATE TEMP TABLE _parsed AS
+        WITH raw AS (
+            SELECT {c['date']} AS _d, {key_sql(c['channel'])} AS channel,
+                   coalesce({key_sql(c['campaign'])}, '') AS campaign, {c['spend']} AS _s,
+                   {c['impressions']} AS _i, {c['clicks']} AS _c, upper({c['currency']}) AS currency,
+                   {_newlines_sql(src)} AS _nl, {_raw_json(src.headers)} AS _raw
+            FROM {src.relation_sql}
+        ),
+        typed AS (
+            SELECT r.*, {date_sql('_d')} AS date, {number_sql('_s')} AS spend_original,
+                   {number_sql('_i')} AS impressions, {number_sql('_c')} AS clicks,
+                   CASE WHEN r.currency IS NULL OR r.currency = ? THEN 1.0 ELSE x.rate_to_base END AS rate
+            FROM raw r LEFT JOIN currency_rates x ON x.currency = r.currency
+        ),
+        checked AS (
+            SELECT *, CASE
+                WHEN _d IS NULL THEN 'no date'
+                WHEN date IS NULL THEN 'date ''' || left(_d, 60) || ''' is not a date'
+                WHEN channel IS NULL THEN 'no channel'
+                WHEN _s IS NULL THEN 'no spend'
+                WHEN spend_original IS NULL THEN 'spend ''' || left(_s, 60) || ''' is not a finite number'
+                WHEN spend_original < 0 THEN 'spend ' || _s || ' is negative'
+                WHEN _i IS NOT NULL AND impressions IS NULL THEN 'impressions ''' || left(_i, 60) || ''' is not a number'
+                WHEN _c IS NOT NULL AND clicks IS NULL THEN 'clicks ''' || left(_c, 60) || ''' is not a number'
+                WHEN rate IS NULL THEN 'no exchange rate for currency ' || currency || ' (set one for the base currency)'
+            END AS reason FROM typed
+        )
+        SELECT date, channel, campaign, spend_original * rate AS spend, CAST(impressions AS BIGINT) AS impressions,
+               CAST(clicks AS BIGINT) AS clicks, currency, spend_original, reason,
+               CASE WHEN reason IS NOT NULL THEN _raw END AS raw, CAST(_nl AS INTEGER) AS _nl
+        FROM checked
+    """, [base])
+
+
+def _write_spend(con, report: LoadReport) -> None:
+    """Replace stored spend keys by the file's (rows with one key in the file are summed)."""
+    con.execute("""
+        CREATE TEMP TABLE _new_spend AS
+        SELECT date, channel, campaign, sum(spend) AS spend, sum(impressions) AS impressions,
+               sum(clicks) AS clicks, CASE WHEN count(DISTINCT currency) = 1 THEN any_value(currency) END AS currency,
+               sum(spend_original) AS spend_original
+        FROM _parsed WHERE reason IS NULL GROUP BY ALL
+    """)
+    try:
+        keys = con.execute("SELECT count(*) FROM _new_spend").fetchone()[0]
+        report.replaced = con.execute("""
+            SELECT count(*) FROM spend s JOIN _new_spend n USING (date, channel, campaign)""").fetchone()[0]
+        con.execute("DELETE FROM spend WHERE (date, channel, campaign) IN (SELECT (date, channel, campaign) FROM _new_spend)")
+        con.execute("INSERT INTO spend SELECT *, ?, now() FROM _new_spend", [report.source])
+        report.loaded = keys
+        report.duplicates = report.rows_read - report.rejected - keys  # rows summed into one key
+        report.details["merged_rows"] = report.duplicates
+    finally:
+        con.execute("DROP TABLE IF EXISTS _new_spend")
 
 
 # --------------------------------------------------------------------------------------------
@@ -460,37 +616,8 @@ def load_survey(con: duckdb.DuckDBPyConnection, source, mapping: Mapping[str, st
     ``kind`` is value or cost (价值 / 成本 accepted); ``score`` must be within 0..10. Reloading the
     same file adds nothing: a rating is identified by its content and its occurrence within the file.
     """
-    kinds = "CASE lower(_k) " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KIND_WORDS.items()) + " END"
-
-    def build(src: _Source, cols: dict) -> None:
-        c = {k: _text(cols.get(k)) for k in ALIASES["survey"]}
-        con.execute(f"""
-            CREATE TEMP TABLE _parsed AS
-            WITH raw AS (
-                SELECT {c['segment']} AS segment, lower({c['product']}) AS product, lower({c['dimension']}) AS dimension,
-                       {c['kind']} AS _k, {c['score']} AS _s, {c['respondent_id']} AS respondent_id,
-                       {_raw_json(src.headers)} AS _raw
-                FROM {src.relation_sql}
-            ),
-            typed AS (SELECT *, {kinds} AS kind, {number_sql('_s')} AS score FROM raw),
-            checked AS (
-                SELECT *, CASE
-                    WHEN segment IS NULL THEN 'no segment'
-                    WHEN product IS NULL THEN 'no product'
-                    WHEN dimension IS NULL THEN 'no dimension'
-                    WHEN kind IS NULL THEN 'kind ''' || coalesce(_k, '') || ''' is not value or cost'
-                    WHEN score IS NULL THEN 'score ''' || coalesce(_s, '') || ''' is not a number'
-                    WHEN score < 0 OR score > 10 THEN 'score ' || _s || ' is outside 0..10'
-                END AS reason FROM typed
-            )
-            SELECT md5(concat_ws(chr(31), segment, product, dimension, kind, CAST(score AS VARCHAR),
-                                 coalesce(respondent_id, ''),
-                                 CAST(row_number() OVER (PARTITION BY segment, product, dimension, kind, score,
-                                                         respondent_id) AS VARCHAR))) AS rating_id,
-                   segment, product, dimension, kind, score, respondent_id, reason,
-                   CASE WHEN reason IS NOT NULL THEN _raw END AS raw
-            FROM checked
-        """)
+    def build(con, src: _Source, cols: dict) -> None:
+        _build_survey(con, src, cols)
 
     def write(report: LoadReport, load_id: int) -> None:
         n = con.execute("""
@@ -502,3 +629,37 @@ def load_survey(con: duckdb.DuckDBPyConnection, source, mapping: Mapping[str, st
         report.duplicates = report.rows_read - report.rejected - n
 
     return _run_load(con, source, "survey", mapping, name, build, write)
+
+
+def _build_survey(con, src: _Source, cols: dict) -> None:
+    """Create ``_parsed`` for survey ratings: typed rows, a content-and-occurrence ``rating_id``, ``reason``."""
+    kinds = "CASE lower(_k) " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KIND_WORDS.items()) + " END"
+    c = {k: _text(cols.get(k)) for k in ALIASES["survey"]}
+    con.execute(f"""
+        CREATE TEMP TABLE _parsed AS
+        WITH raw AS (
+            SELECT {c['segment']} AS segment, lower({c['product']}) AS product, lower({c['dimension']}) AS dimension,
+                   {c['kind']} AS _k, {c['score']} AS _s, {c['respondent_id']} AS respondent_id,
+                   {_newlines_sql(src)} AS _nl, {_raw_json(src.headers)} AS _raw
+            FROM {src.relation_sql}
+        ),
+        typed AS (SELECT *, {kinds} AS kind, {number_sql('_s')} AS score FROM raw),
+        checked AS (
+            SELECT *, CASE
+                WHEN segment IS NULL THEN 'no segment'
+                WHEN product IS NULL THEN 'no product'
+                WHEN dimension IS NULL THEN 'no dimension'
+                WHEN kind IS NULL THEN 'kind ''' || coalesce(_k, '') || ''' is not value or cost'
+                WHEN score IS NULL THEN 'score ''' || coalesce(_s, '') || ''' is not a number'
+                WHEN score < 0 OR score > 10 THEN 'score ' || _s || ' is outside 0..10'
+            END AS reason FROM typed
+        )
+        SELECT md5(concat_ws(chr(31), segment, product, dimension, kind, CAST(score AS VARCHAR),
+                             coalesce(respondent_id, ''),
+                             CAST(row_number() OVER (PARTITION BY segment, product, dimension, kind, score,
+                                                     respondent_id) AS VARCHAR))) AS rating_id,
+               segment, product, dimension, kind, score, respondent_id, reason,
+               CASE WHEN reason IS NOT NULL THEN _raw END AS raw, CAST(_nl AS INTEGER) AS _nl
+        FROM checked
+    """)
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .load import LoadReport, load_events, load_spend, load_survey
+from .schema import bump_data_version
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
 SAMPLE_FILES = (("events", "events.csv.gz"), ("spend", "spend.csv"), ("survey", "survey.csv"))
@@ -31,6 +32,7 @@ def reset_to_sample_data(con, directory: Path = SAMPLE_DIR) -> list[LoadReport]:
     try:
         for table in DATA_TABLES:
             con.execute(f"DELETE FROM {table}")
+        bump_data_version(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

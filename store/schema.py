@@ -13,7 +13,7 @@ stage_map     event_name -> AARRR stage
 loads         one row per load attempt that wrote something (the load report)
 rejected_rows rows of a file that could not be used, with line and reason
 currency_rates  rate to the base currency, for spend files with a currency column
-settings      key/value (base_currency)
+settings      key/value (base_currency; data_version, bumped by every successful write)
 
 Channel and campaign values are stored as keys: trimmed and case-folded, '' -> NULL
 (spend uses '' for channel-level rows so it can be part of the key).
@@ -111,6 +111,11 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO settings VALUES ('base_currency', 'CNY');
     """,
+    # 2: a data version, bumped in the transaction of every write, for caches keyed on the data
+    """
+    INSERT INTO settings SELECT 'data_version', '0'
+    WHERE NOT EXISTS (SELECT 1 FROM settings WHERE key = 'data_version');
+    """,
 ]
 
 
@@ -129,6 +134,26 @@ def _apply_migrations(con: duckdb.DuckDBPyConnection) -> None:
         except Exception:
             con.execute("ROLLBACK")
             raise
+
+
+def data_version(con: duckdb.DuckDBPyConnection) -> int:
+    """A number that changes with every successful load, reset or stage-map edit (a cache key)."""
+    row = con.execute("SELECT TRY_CAST(value AS BIGINT) FROM settings WHERE key = 'data_version'").fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+def bump_data_version(con: duckdb.DuckDBPyConnection) -> int:
+    """Increment the data version; call it inside the transaction of any write to the data tables.
+
+    Returns the new version. Run inside the writer's transaction, the bump commits or rolls back
+    with the write, so a failed write leaves the version as it was.
+    """
+    con.execute("""
+        INSERT OR REPLACE INTO settings
+        SELECT 'data_version', CAST(coalesce((SELECT TRY_CAST(value AS BIGINT) FROM settings
+                                              WHERE key = 'data_version'), 0) + 1 AS VARCHAR)
+    """)
+    return data_version(con)
 
 
 def resolve_path(path: str | os.PathLike | None = None) -> str:
