@@ -174,32 +174,32 @@ marked AS (              -- id-less events: a session starts at the first one an
     FROM ev
     WINDOW w AS (PARTITION BY user_key, session_id IS NULL ORDER BY event_time, event_id)
 ),
-keyed AS (               -- session key, unique within the user: the file's id, or the derived number
+keyed AS (               -- derived session number (NULL for events carrying a file session id)
     SELECT marked.*,
-           CASE WHEN session_id IS NOT NULL THEN 'id:' || session_id
-                ELSE 'gap:' || CAST(sum(starts) OVER (
-                    PARTITION BY user_key, session_id IS NULL ORDER BY event_time, event_id
-                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS VARCHAR) END AS session_key
+           CASE WHEN session_id IS NULL THEN sum(starts) OVER (
+               PARTITION BY user_key, session_id IS NULL ORDER BY event_time, event_id
+               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) END AS session_no
     FROM marked
 ),
-sev AS (                 -- each event with its session's first-event channel/campaign and page-view rank
+sev AS (                 -- each event with its session's first-event channel/campaign and first page view
     SELECT keyed.*,
            first_value(channel) OVER s AS s_channel,
            first_value(campaign) OVER s AS s_campaign,
-           row_number() OVER (PARTITION BY user_key, session_key, is_pv ORDER BY event_time, event_id) AS pv_rank
+           first_value(CASE WHEN is_pv = 1 THEN coalesce(page, '{NOT_SET}') END IGNORE NULLS) OVER s AS s_entry
     FROM keyed
-    WINDOW s AS (PARTITION BY user_key, session_key ORDER BY event_time, event_id)
+    WINDOW s AS (PARTITION BY user_key, session_id, session_no ORDER BY event_time, event_id)
 ),
-sessions AS (            -- one row per session
-    SELECT user_key, session_key,
+sessions AS (            -- one row per session: (user, file session id) or (user, derived number)
+    SELECT user_key,
+           CASE WHEN session_id IS NOT NULL THEN 'id:' || session_id
+                ELSE 'gap:' || CAST(session_no AS VARCHAR) END AS session_key,
            min(event_time) AS session_start, max(event_time) AS session_end,
            min(s_channel) AS channel, min(s_campaign) AS campaign,
-           coalesce(max(CASE WHEN is_pv = 1 AND pv_rank = 1 THEN coalesce(page, '{NOT_SET}') END),
-                    '{NO_PAGE_VIEW}') AS entry_page,
+           coalesce(max(s_entry), '{NO_PAGE_VIEW}') AS entry_page,
            count(*) AS events, CAST(sum(is_pv) AS BIGINT) AS pageviews,
            date_diff('microsecond', min(event_time), max(event_time)) / 1000000.0 AS duration_s
     FROM sev
-    GROUP BY user_key, session_key
+    GROUP BY user_key, session_id, session_no
 )"""
     return sql, list(p.pageview_events) + params + [p.session_gap]  # in the order the ? appear
 
