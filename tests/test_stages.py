@@ -284,3 +284,16 @@ def test_every_value_is_bound(breakdown):
         sql, values = builder(AarrrParams(filters=f, breakdown=breakdown))
         assert sql.count("?") == len(values)
         assert "DROP TABLE" not in sql and "ios'" not in sql
+
+
+def test_campaign_breakdown_puts_channel_level_spend_with_users_without_a_campaign(log):
+    # spring = a (ads/spring): 1000 impressions, 50 clicks; no campaign = b and c, with the seo channel-level row
+    # (campaign '' in the file): 400 / 20. Revenue: spring 100 - 30 = 70 (GMV 100); no campaign: b's 50 over 2 users.
+    got = aarrr(log, AarrrParams(filters=RANGE, breakdown="campaign"))
+    aware = got[got["stage"] == "awareness"]
+    assert aware["campaign"].tolist()[0] == "spring" and pd.isna(aware["campaign"].tolist()[1])
+    assert aware[["value", "clicks"]].values.tolist() == [[1000.0, 50], [400.0, 20]]
+    expected = pd.DataFrame({"campaign": pd.array(["spring", None], dtype="str"), "acquired": [1, 2],
+                             "paying": [1, 1], "paying_rate": [1.0, 0.5], "revenue": [70.0, 50.0],
+                             "gmv": [100.0, 50.0], "arpu": [70.0, 25.0], "arppu": [70.0, 50.0]})
+    assert_frame_equal(revenue_summary(log, AarrrParams(filters=RANGE, breakdown="campaign")), expected)
