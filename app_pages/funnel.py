@@ -1,7 +1,281 @@
-"""Placeholder: this page is being built."""
+"""Funnel (operations): a funnel builder — steps, order, window, attempt, breakdown — with conversion,
+drop-off and in-progress per step, time to convert, and the users who reached or dropped at a step."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
-from ui.components import page_header
+from metrics import UserInputError
+from metrics import funnel as fm
+from ui import format as fmt
+from ui.components import chart_block, empty_state, label, page_header, table_block
+from ui.context import data_version, db, db_path, filters, frame_download, lang, run, tr
 
-page_header("funnel", "funnel")
-st.info("Coming soon.")
+DEFAULT_STEPS = ("page_view", "signup", "activate", "purchase")
+ANY = "(any event)"
+ORDERS = {"ordered": ("ordered", "有序"), "strict": ("strict", "严格"), "any": ("any order", "任意顺序")}
+ATTEMPTS = {"best": ("best attempt", "最佳尝试"), "first": ("first attempt", "首次尝试")}
+BREAKDOWNS = {"none": ("none", "无"), "channel": ("channel", "渠道"), "campaign": ("campaign", "活动"),
+              "property": ("property…", "属性…")}
+ATTRIBUTIONS = {"acquisition": ("first touch (acquisition)", "首次触达（获客）"),
+                "entry": ("entry event (step 1)", "进入事件（第 1 步）")}
+COLOURS = {"users": "#1f77b4", "in_progress": "#f2b134", "dropped": "#e8a0a0"}
+
+
+def _word(pair: tuple) -> str:
+    """``pair`` (en, zh) in the language of this run; option labels must not read the session while
+    widgets are re-described between runs, so the language is fixed when the page starts."""
+    return pair[_LANG]
+
+
+_LANG = 1 if lang() == "zh" else 0
+
+
+@st.cache_data(ttl=3600, max_entries=16, show_spinner=False)
+def _event_names(version: int, path: str | None) -> list[str]:
+    """Event names in the data, most frequent first (widget options only)."""
+    rows = db().execute("SELECT event_name FROM events GROUP BY event_name ORDER BY count(*) DESC, event_name").fetchall()
+    return [r[0] for r in rows]
+
+
+def _lab(key: str) -> str:
+    return label(fm.LABELS, key)
+
+
+def _help(key: str) -> str:
+    entry = fm.LABELS.get(key, {})
+    return tr(entry.get("help_en", ""), entry.get("help_zh", ""))
+
+
+def _sql(sql_and_values) -> str:
+    sql, values = sql_and_values
+    return f"{sql.strip()}\n-- bound values: {values!r}"
+
+
+def _steps_from(editor: pd.DataFrame) -> tuple[fm.Step, ...]:
+    """Steps from the editor's rows (rows without an event are skipped)."""
+    steps = []
+    for row in editor.itertuples(index=False):
+        event = row.event if isinstance(row.event, str) and row.event.strip() else None
+        if event is None:
+            continue
+        prop = row.property.strip() if isinstance(row.property, str) else ""
+        value = row.value.strip() if isinstance(row.value, str) else ""
+        if prop and not value:
+            raise UserInputError(tr(f"Give a value for the property '{prop}' of step {event}, or clear the property.",
+                                    f"请为步骤 {event} 的属性“{prop}”填写取值，或清空该属性。"))
+        steps.append(fm.Step(None if event == ANY else event, {prop: value} if prop else {}))
+    return tuple(steps)
+
+
+def _duration_text(s) -> str:
+    if s is None or pd.isna(s):
+        return "–"
+    if s >= 86_400:
+        return tr(f"{s / 86_400:.1f} d", f"{s / 86_400:.1f} 天")
+    return fmt.seconds(s)
+
+
+page_header("Funnel", "漏斗", owner="operations")
+flt = filters()
+names = _event_names(data_version(), db_path())
+if not names:
+    empty_state("No events loaded yet: load an event file on the Data page to build a funnel.",
+                "尚未加载事件：请在“数据”页加载事件文件后再构建漏斗。")
+    st.stop()
+
+# Builder -----------------------------------------------------------------------------------------------
+st.subheader(tr("Steps", "步骤"))
+defaults = [e for e in DEFAULT_STEPS if e in names] or names[:3]
+left, right = st.columns([3, 2])
+with left:
+    editor = st.data_editor(
+        pd.DataFrame({"event": defaults, "property": [""] * len(defaults), "value": [""] * len(defaults)}),
+        num_rows="dynamic", hide_index=False, width="stretch", key="funnel_steps",
+        column_config={
+            "event": st.column_config.SelectboxColumn(tr("Event", "事件"), options=[ANY] + names, required=True,
+                                                      help=tr("The event this step matches.", "该步骤匹配的事件。")),
+            "property": st.column_config.TextColumn(tr("Property (optional)", "属性（可选）"),
+                                                    help=tr("A column (channel, campaign, page, …) or a key of the "
+                                                            "event's properties.",
+                                                            "事件列（channel、campaign、page 等）或事件属性中的键。")),
+            "value": st.column_config.TextColumn(tr("equals", "等于"),
+                                                 help=tr("Compared as text.", "按文本比较。")),
+        })
+    st.caption(tr("Rows are the steps in order (add rows at the bottom, delete with the row checkbox). "
+                  "A property filter keeps only the step's events whose property equals the value.",
+                  "每行是一个步骤，按顺序排列（在底部添加行，勾选行后删除）。属性筛选只保留该属性等于给定值的事件。"))
+with right:
+    c1, c2 = st.columns(2)
+    order = c1.radio(tr("Order", "顺序"), list(ORDERS), key="funnel_order", format_func=lambda v: _word(ORDERS[v]),
+                     help=tr("Ordered: each step after the previous, other events may come between. Strict: no other "
+                             "event in between. Any order: k different steps within one window.",
+                             "有序：每步在上一步之后，中间可有其他事件；严格：中间不能有其他事件；任意顺序："
+                             "一个窗口内完成 k 个不同步骤。"))
+    attempt = c2.radio(tr("Attempt", "尝试"), list(ATTEMPTS), key="funnel_attempt",
+                       format_func=lambda v: _word(ATTEMPTS[v]),
+                       help=tr("Best: every step-1 event starts an attempt and the user counts at the furthest step. "
+                               "First: only the user's first step-1 event in the range.",
+                               "最佳：每个第 1 步事件都开启一次尝试，用户按最远到达的步骤计；首次：只看用户在范围内的"
+                               "第一个第 1 步事件。"))
+    window_days = c1.number_input(tr("Window (days)", "转化窗口（天）"), min_value=1, max_value=365, value=14, step=1,
+                                  key="funnel_window",
+                                  help=tr("Measured from the step-1 event, inclusive.", "自第 1 步事件起算，含边界。"))
+    in_range = c2.checkbox(tr("All steps inside the date range", "所有步骤须在日期范围内"), value=False,
+                           key="funnel_in_range",
+                           help=tr("Off: later steps may land up to one window after the range end.",
+                                   "关闭时，后续步骤可在范围结束后一个窗口内完成。"))
+    breakdown_kind = c1.selectbox(tr("Breakdown", "细分"), list(BREAKDOWNS), key="funnel_breakdown",
+                                  format_func=lambda v: _word(BREAKDOWNS[v]))
+    breakdown = None if breakdown_kind == "none" else breakdown_kind
+    if breakdown_kind == "property":
+        breakdown = c2.text_input(tr("Property name", "属性名"), value="platform", key="funnel_breakdown_property").strip()
+    attribution = "acquisition"
+    if breakdown:
+        attribution = st.radio(tr("Breakdown value taken from", "细分值取自"), list(ATTRIBUTIONS), horizontal=True,
+                               key="funnel_attribution", format_func=lambda v: _word(ATTRIBUTIONS[v]))
+
+try:
+    steps = _steps_from(editor)
+    params = fm.FunnelParams(steps=steps, order=order, window=timedelta(days=int(window_days)), attempt=attempt,
+                             conversion_in_range=bool(in_range), breakdown=breakdown or None,
+                             breakdown_attribution=attribution, filters=flt, timezone=flt.timezone)
+    result = run(fm.funnel, params)
+except UserInputError as exc:
+    st.error(str(exc))
+    st.stop()
+
+bd_col = "breakdown" in result.columns
+first_users = int(result.loc[result["step"] == 1, "users"].sum())
+if first_users == 0:
+    empty_state("No user did the first step in the selected date range and filters: pick another first step, widen "
+                "the date range or clear the channel and campaign filters.",
+                "所选日期范围和筛选条件下没有用户完成第 1 步：请更换第 1 步、放宽日期范围或清除渠道和活动筛选。")
+    st.stop()
+
+options = tr(f"Order: {tr(*ORDERS[order])}; window {int(window_days)} days from step 1 (inclusive); "
+             f"{tr(*ATTEMPTS[attempt])}; entry = step 1 in the sidebar date range ({flt.timezone})"
+             f"{', every step inside it' if in_range else ', later steps up to one window after it'}"
+             f"{f'; breakdown: {breakdown} ({tr(*ATTRIBUTIONS[attribution])})' if breakdown else ''}.",
+             f"顺序：{tr(*ORDERS[order])}；窗口：自第 1 步起 {int(window_days)} 天（含）；{tr(*ATTEMPTS[attempt])}；"
+             f"进入 = 第 1 步落在侧栏日期范围内（{flt.timezone}）"
+             f"{'，所有步骤均在范围内' if in_range else '，后续步骤可在范围后一个窗口内完成'}"
+             f"{f'；细分：{breakdown}（{tr(*ATTRIBUTIONS[attribution])}）' if breakdown else ''}。")
+funnel_sql = _sql(fm.funnel_sql(params))
+
+# KPIs --------------------------------------------------------------------------------------------------
+total = result.groupby("step", as_index=False)[["users", "dropped", "in_progress"]].sum() if bd_col else result
+last = total.iloc[-1]
+k = st.columns(4)
+k[0].metric(tr("Entered (step 1)", "进入（第 1 步）"), fmt.number(first_users))
+k[1].metric(tr("Reached the last step", "到达最后一步"), fmt.number(last["users"]))
+k[2].metric(_lab("conv_from_first"), fmt.pct(last["users"] / first_users), help=_help("conv_from_first"))
+k[3].metric(_lab("in_progress"), fmt.number(total["in_progress"].sum()), help=_help("in_progress"))
+
+# Conversion chart --------------------------------------------------------------------------------------
+st.subheader(tr("Conversion by step", "各步骤转化"))
+step_names = [f"{i}. {lab}" for i, lab in zip(result["step"], result["label"])]
+fig = go.Figure()
+if not bd_col:
+    x = step_names
+    fig.add_trace(go.Bar(x=x, y=result["users"], name=_lab("users"), marker_color=COLOURS["users"],
+                         text=[f"{fmt.number(u)}<br>{fmt.pct(c)}" for u, c in zip(result["users"], result["conv_from_first"])],
+                         textposition="inside", insidetextanchor="middle"))
+    fig.add_trace(go.Bar(x=x, y=result["in_progress"], name=_lab("in_progress"), marker_color=COLOURS["in_progress"],
+                         marker_pattern_shape="/", text=[fmt.number(v) if v else "" for v in result["in_progress"]],
+                         textposition="inside"))
+    fig.add_trace(go.Bar(x=x, y=result["dropped"], name=_lab("dropped"), marker_color=COLOURS["dropped"],
+                         text=[fmt.number(v) if v else "" for v in result["dropped"]], textposition="inside"))
+    fig.update_layout(barmode="stack")
+else:
+    for value, part in result.groupby("breakdown", sort=False):
+        fig.add_trace(go.Bar(x=[f"{i}. {lab}" for i, lab in zip(part["step"], part["label"])], y=part["users"],
+                             name=str(value), text=[fmt.pct(c) for c in part["conv_from_first"]],
+                             textposition="outside",
+                             customdata=part[["dropped", "in_progress"]].to_numpy(),
+                             hovertemplate="%{x}<br>%{y:,} " + _lab("users") + " (%{text})<br>" + _lab("dropped")
+                             + " %{customdata[0]:,} · " + _lab("in_progress") + " %{customdata[1]:,}<extra>"
+                             + str(value) + "</extra>"))
+    fig.update_layout(barmode="group", legend={"title": breakdown})
+fig.update_layout(height=420, margin={"t": 30, "b": 10}, yaxis_title=_lab("users"),
+                  legend_orientation="h", legend_y=1.1)
+chart_block(fig, result, key="funnel_chart", name="funnel",
+            caption=tr("Bars: users who reached each step within one attempt's window, labelled with the conversion "
+                       "from step 1. Above them, the previous step's users who did not reach this step: dropped (window "
+                       "closed) and in progress (hatched: window still open at the end of the data — not counted as "
+                       "drop-off). ",
+                       "柱：在一次尝试的窗口内到达各步骤的用户数，标注相对第 1 步的转化率。其上为到达上一步但未到达本步的"
+                       "用户：流失（窗口已结束）与进行中（斜线：数据截止时窗口仍未结束，不计为流失）。") + options,
+            sql=funnel_sql)
+
+# Time to convert ---------------------------------------------------------------------------------------
+st.subheader(tr("Time to convert", "转化耗时"))
+ttc = result[result["step"] > 1]
+if ttc["median_s"].isna().all():
+    empty_state("Nobody reached a second step, so there is no time to convert yet.",
+                "还没有用户到达第 2 步，因此暂无转化耗时。")
+else:
+    measures = ("median_s", "mean_s", "p90_s")
+    fig = go.Figure()
+    if not bd_col:
+        for m, colour in zip(measures, ("#1f77b4", "#9ecae1", "#08519c")):
+            fig.add_trace(go.Bar(x=[f"{i}. {lab}" for i, lab in zip(ttc["step"], ttc["label"])], y=ttc[m] / 3600,
+                                 name=_lab(m), marker_color=colour, text=[_duration_text(v) for v in ttc[m]],
+                                 textposition="outside"))
+    else:
+        for value, part in ttc.groupby("breakdown", sort=False):
+            fig.add_trace(go.Bar(x=[f"{i}. {lab}" for i, lab in zip(part["step"], part["label"])],
+                                 y=part["median_s"] / 3600, name=str(value),
+                                 text=[_duration_text(v) for v in part["median_s"]], textposition="outside"))
+    fig.update_layout(barmode="group", height=360, margin={"t": 30, "b": 10},
+                      yaxis_title=tr("Hours from the previous step", "距上一步小时数"),
+                      legend_orientation="h", legend_y=1.12)
+    cols = (["breakdown"] if bd_col else []) + ["step", "label", "users", *measures]
+    chart_block(fig, ttc[cols], key="funnel_ttc", name="funnel_time_to_convert",
+                caption=tr("Time from the previous step to this one over the users who reached this step (the attempt "
+                           "that got furthest): median, mean and 90th percentile (interpolated)"
+                           f"{' — median per breakdown value' if bd_col else ''}. ",
+                           "到达本步骤的用户（取走得最远的那次尝试）从上一步到本步的耗时：中位数、平均值与第 90 百分位"
+                           f"（插值）{'——按细分值显示中位数' if bd_col else ''}。") + options,
+                sql=funnel_sql)
+
+# Table -------------------------------------------------------------------------------------------------
+with st.expander(tr("Funnel table", "漏斗明细表"), expanded=False):
+    cfg = {c: st.column_config.NumberColumn(_lab(c), help=_help(c), format="localized")
+           for c in ("step", "users", "dropped", "in_progress", "median_s", "mean_s", "p90_s")}
+    cfg.update({c: st.column_config.NumberColumn(_lab(c), help=_help(c), format="percent")
+                for c in ("conv_from_first", "conv_from_prev")})
+    cfg["label"] = st.column_config.TextColumn(_lab("label"), help=_help("label"))
+    cfg["breakdown"] = st.column_config.TextColumn(_lab("breakdown"), help=_help("breakdown"))
+    table_block(result, key="funnel_table", name="funnel_table", column_config=cfg,
+                caption=tr("One row per step (and breakdown value). Dropped = previous step's users − this step's "
+                           "users − in progress. ",
+                           "每个步骤（及细分值）一行。流失 = 上一步用户 − 本步用户 − 进行中。") + options,
+                sql=funnel_sql)
+
+# Users at a step ---------------------------------------------------------------------------------------
+st.subheader(tr("Users at a step", "某一步的用户"))
+u1, u2, u3 = st.columns([2, 2, 2])
+step_no = u1.selectbox(tr("Step", "步骤"), list(range(1, params.n + 1)), key="funnel_users_step",
+                       format_func=lambda i: f"{i}. {params.steps[i - 1].label}")
+status = u2.radio(tr("Users who", "用户"), ["reached", "dropped"], horizontal=True, key="funnel_users_status",
+                  format_func=lambda s: _word(("reached this step", "到达此步") if s == "reached"
+                                              else ("dropped at this step", "在此步流失")))
+bd_value = None
+if bd_col:
+    values = list(dict.fromkeys(result["breakdown"]))
+    bd_value = u3.selectbox(tr("Breakdown value", "细分值"), [None] + values, key="funnel_users_bd",
+                            format_func=lambda v: _word(("all", "全部")) if v is None else str(v))
+try:
+    users = run(fm.funnel_users, params, int(step_no), status, bd_value)
+except UserInputError as exc:
+    st.error(str(exc))
+else:
+    st.caption(tr(f"{fmt.number(len(users))} users {'reached' if status == 'reached' else 'dropped at'} step {step_no}"
+                  f"{' (dropped = reached the previous step, window closed, not this step)' if status == 'dropped' else ''}.",
+                  f"{fmt.number(len(users))} 位用户{'到达' if status == 'reached' else '流失于'}第 {step_no} 步"
+                  f"{'（流失 = 到达上一步、窗口已结束且未到达本步）' if status == 'dropped' else ''}。"))
+    frame_download(users, f"funnel_step{step_no}_{status}_users", key="funnel_users_csv")

@@ -1,7 +1,220 @@
-"""Placeholder: this page is being built."""
+"""Revenue & referral (operations): paying conversion, ARPU / ARPPU, GMV of the acquired users; invites,
+invited sign-ups and the K-factor per period and per acquisition channel."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
-from ui.components import page_header
+from metrics import UserInputError
+from metrics import referral as rf
+from metrics import stages as sg
+from ui import format as fmt
+from ui.components import chart_block, empty_state, label, page_header, table_block
+from ui.context import data_facts, filters, lang, run, tr
 
-page_header("revenue_referral", "revenue_referral")
-st.info("Coming soon.")
+PERIODS = {"week": ("week", "周"), "month": ("month", "月")}
+MAX_COHORTS = 30
+
+
+def _word(pair: tuple) -> str:
+    """``pair`` (en, zh) in the language of this run; option labels must not read the session while
+    widgets are re-described between runs, so the language is fixed when the page starts."""
+    return pair[_LANG]
+
+
+_LANG = 1 if lang() == "zh" else 0
+
+
+def _sql(sql_and_values) -> str:
+    sql, values = sql_and_values
+    return f"{sql.strip()}\n-- bound values: {values!r}"
+
+
+def _help(labels: dict, key: str) -> str:
+    entry = labels.get(key, {})
+    return tr(entry.get("help_en", ""), entry.get("help_zh", ""))
+
+
+def _periods(start, end, period: str) -> list[tuple]:
+    """Local (first day, last day) of each week (Monday) / month overlapping [start, end], clipped to it."""
+    first = start - timedelta(days=start.weekday()) if period == "week" else start.replace(day=1)
+    out = []
+    while first <= end:
+        nxt = first + timedelta(days=7) if period == "week" else (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+        out.append((first, max(first, start), min(nxt - timedelta(days=1), end)))
+        first = nxt
+    return out
+
+
+page_header("Revenue & referral", "转化与自传播", owner="operations")
+flt = filters()
+
+try:
+    rev_params = sg.AarrrParams(filters=flt, timezone=flt.timezone)
+    summary = run(sg.revenue_summary, rev_params)
+    ref_params = rf.ReferralParams(period="week", filters=flt, timezone=flt.timezone)
+    ref_summary = run(rf.referral_summary, ref_params)
+except UserInputError as exc:
+    st.error(str(exc))
+    st.stop()
+
+row = summary.iloc[0]
+if not int(row["acquired"]) and not int(ref_summary.iloc[0]["users"]):
+    empty_state("No users in the selected date range and filters: widen the date range or clear the channel and "
+                "campaign filters, or load an event file on the Data page.",
+                "所选日期范围和筛选条件下没有用户：请放宽日期范围、清除渠道和活动筛选，或在“数据”页加载事件文件。")
+    st.stop()
+
+# Revenue KPIs ------------------------------------------------------------------------------------------
+st.subheader(tr("Revenue of the acquired users", "新用户的收入"))
+k = st.columns(6)
+k[0].metric(label(sg.LABELS, "acquired"), fmt.number(row["acquired"]), help=_help(sg.LABELS, "acquired"))
+k[1].metric(label(sg.LABELS, "paying_rate"), fmt.pct(row["paying_rate"]), help=_help(sg.LABELS, "paying_rate"))
+k[2].metric(label(sg.LABELS, "net_revenue"), fmt.money(row["revenue"]), help=_help(sg.LABELS, "net_revenue"))
+k[3].metric(label(sg.LABELS, "gmv"), fmt.money(row["gmv"]), help=_help(sg.LABELS, "gmv"))
+k[4].metric(label(sg.LABELS, "arpu"), fmt.money(row["arpu"], digits=2), help=_help(sg.LABELS, "arpu"))
+k[5].metric(label(sg.LABELS, "arppu"), fmt.money(row["arppu"], digits=2), help=_help(sg.LABELS, "arppu"))
+rev_scope = tr(f"Acquired users = first seen in the sidebar date range ({flt.timezone}); their revenue counts up to the "
+               f"end of the data, refunds (negative revenue) subtracted; paying = at least one event with revenue > 0.",
+               f"新用户 = 首次出现在侧栏日期范围内（{flt.timezone}）的用户；其收入计至数据截止，已扣除退款（负收入）；"
+               f"付费 = 至少一笔收入 > 0 的事件。")
+
+# By channel --------------------------------------------------------------------------------------------
+left, right = st.columns(2)
+with left:
+    by_channel = run(sg.revenue_summary, replace(rev_params, breakdown="channel"))
+    by_channel = by_channel[by_channel["acquired"] > 0].sort_values("arpu", ascending=False)
+    if by_channel.empty:
+        empty_state("No acquired users in the selected range.", "所选范围内没有新用户。")
+    else:
+        fig = make_subplots(specs=[[{"secondary_y": True}]])
+        fig.add_trace(go.Bar(x=by_channel["channel"], y=by_channel["arpu"], name=label(sg.LABELS, "arpu"),
+                             marker_color="#1f77b4", text=[fmt.money(v, digits=1) for v in by_channel["arpu"]],
+                             textposition="outside"), secondary_y=False)
+        fig.add_trace(go.Scatter(x=by_channel["channel"], y=by_channel["paying_rate"], mode="markers",
+                                 marker={"size": 11, "color": "#ff7f0e", "symbol": "diamond"},
+                                 name=label(sg.LABELS, "paying_rate")), secondary_y=True)
+        fig.update_yaxes(title_text=label(sg.LABELS, "arpu"), secondary_y=False)
+        fig.update_yaxes(title_text=label(sg.LABELS, "paying_rate"), tickformat=".0%", rangemode="tozero",
+                         secondary_y=True)
+        fig.update_layout(height=380, margin={"t": 30, "b": 10}, legend_orientation="h", legend_y=1.12,
+                          xaxis_title=tr("First-touch channel", "首次触达渠道"))
+        chart_block(fig, by_channel, key="revref_channel", name="revenue_by_channel",
+                    caption=tr("ARPU (net revenue ÷ acquired users, bars) and paying conversion (paying ÷ acquired, "
+                               "diamonds) per first-touch channel. ", "各首次触达渠道的 ARPU（净收入 ÷ 新用户，柱）"
+                               "与付费转化率（付费 ÷ 新用户，菱形）。") + rev_scope,
+                    sql=_sql(sg.revenue_summary_sql(replace(rev_params, breakdown="channel"))))
+
+# Revenue by acquisition cohort -------------------------------------------------------------------------
+with right:
+    period = st.radio(tr("Cohort period", "同期群周期"), list(PERIODS), horizontal=True, key="revref_period",
+                      format_func=lambda v: _word(PERIODS[v]))
+    if flt.start is None or flt.end is None:
+        empty_state("Choose a date range in the sidebar to see revenue by cohort.", "请在侧栏选择日期范围以查看同期群收入。")
+    else:
+        rows = []
+        for first, lo, hi in _periods(flt.start, flt.end, period)[-MAX_COHORTS:]:
+            part = run(sg.revenue_summary, replace(rev_params, filters=replace(flt, start=lo, end=hi))).iloc[0]
+            rows.append({"cohort": pd.Timestamp(first), **part.to_dict()})
+        cohorts = pd.DataFrame(rows)
+        fig = make_subplots(specs=[[{"secondary_y": True}]])
+        fig.add_trace(go.Bar(x=cohorts["cohort"], y=cohorts["revenue"], name=label(sg.LABELS, "net_revenue"),
+                             marker_color="#2ca02c"), secondary_y=False)
+        fig.add_trace(go.Scatter(x=cohorts["cohort"], y=cohorts["arpu"], name=label(sg.LABELS, "arpu"),
+                                 mode="lines+markers", line={"color": "#1f77b4"}), secondary_y=True)
+        fig.update_yaxes(title_text=label(sg.LABELS, "net_revenue"), secondary_y=False)
+        fig.update_yaxes(title_text=label(sg.LABELS, "arpu"), rangemode="tozero", secondary_y=True)
+        fig.update_layout(height=380, margin={"t": 30, "b": 10}, legend_orientation="h", legend_y=1.12,
+                          xaxis_title=tr(f"Acquisition {tr(*PERIODS[period])}", f"获客{tr(*PERIODS[period])}"))
+        chart_block(fig, cohorts, key="revref_cohorts", name=f"revenue_by_{period}_cohort",
+                    caption=tr(f"Revenue over time, by acquisition {period}: the net revenue to date (bars) and ARPU "
+                               f"(line) of the users first seen in each {period} (Monday weeks; the first and last are "
+                               "clipped to the date range). Older cohorts have had longer to pay, so the latest bars "
+                               "are still growing. ",
+                               f"按获客{tr(*PERIODS[period])}的收入趋势：每{tr(*PERIODS[period])}首次出现的用户迄今的净收入"
+                               "（柱）与 ARPU（线）（周从周一开始；首尾按日期范围截断）。越早的同期群付费时间越长，"
+                               "最近的柱仍在增长。") + rev_scope,
+                    sql=_sql(sg.revenue_summary_sql(rev_params)))
+
+# Referral ----------------------------------------------------------------------------------------------
+st.subheader(tr("Referral", "自传播"))
+ref = ref_summary.iloc[0]
+L = rf.LABELS
+k = st.columns(6)
+k[0].metric(label(L, "users"), fmt.number(ref["users"]), help=_help(L, "users"))
+k[1].metric(label(L, "inviters"), fmt.number(ref["inviters"]), help=_help(L, "inviters"))
+k[2].metric(label(L, "invites"), fmt.number(ref["invites"]), help=_help(L, "invites"))
+k[3].metric(label(L, "invited_signups"), fmt.number(ref["invited_signups"]), help=_help(L, "invited_signups"))
+k[4].metric(label(L, "invite_conversion"), fmt.pct(ref["invite_conversion"]), help=_help(L, "invite_conversion"))
+k[5].metric(label(L, "k_factor"), fmt.number(ref["k_factor"], 3), help=_help(L, "k_factor"))
+ref_scope = tr("Invites = referral-stage events, sign-ups = acquisition-stage events (stage map on the Data page); an "
+               "invited sign-up names an existing user in its inviter_id property and is credited to the inviter's "
+               "first-touch channel. K-factor = invites per active user × invite conversion = invited sign-ups ÷ "
+               f"active users. Events in the sidebar date range ({flt.timezone}).",
+               "邀请 = 推荐阶段事件，注册 = 获客阶段事件（阶段映射见“数据”页）；受邀注册指其 inviter_id 属性指向已有用户的注册，"
+               "计入邀请人的首次触达渠道。K 因子 = 人均邀请数 × 邀请转化率 = 受邀注册 ÷ 活跃用户。"
+               f"统计侧栏日期范围（{flt.timezone}）内的事件。")
+if not int(ref["invites"]) and not int(ref["invited_signups"]):
+    empty_state("No invites in the selected range: check that invite events are mapped to the referral stage on the "
+                "Data page.", "所选范围内没有邀请：请在“数据”页确认邀请事件已映射到推荐阶段。")
+    st.stop()
+
+left, right = st.columns(2)
+with left:
+    per_period = run(rf.referral, ref_params)
+    if per_period.empty:
+        empty_state("No activity in the selected range.", "所选范围内没有活动。")
+    else:
+        totals = per_period.groupby("period_start", as_index=False)[["active_users", "invites", "invited_signups"]].sum()
+        totals["k_factor"] = totals["invited_signups"] / totals["active_users"].where(totals["active_users"] > 0)
+        fig = go.Figure(go.Scatter(x=totals["period_start"], y=totals["k_factor"], mode="lines+markers",
+                                   name=tr("All channels", "全部渠道"), line={"color": "#111111", "width": 3}))
+        for channel, part in per_period.groupby("channel", sort=True):
+            fig.add_trace(go.Scatter(x=part["period_start"], y=part["k_factor"], mode="lines", name=str(channel),
+                                     opacity=0.6))
+        fig.update_layout(height=380, margin={"t": 30, "b": 10}, yaxis_title=label(L, "k_factor"),
+                          xaxis_title=tr("Week (Monday)", "周（周一开始）"), legend_orientation="h", legend_y=1.15)
+        chart_block(fig, per_period, key="revref_k_period", name="k_factor_by_week",
+                    caption=tr("K-factor per week: all channels (thick; invited sign-ups ÷ active users of the week, "
+                               "summed over channels) and per inviter's first-touch channel. ",
+                               "每周 K 因子：全部渠道（粗线；当周受邀注册 ÷ 活跃用户，按渠道加总）及按邀请人首次触达渠道。")
+                    + ref_scope,
+                    sql=_sql(rf.referral_sql(ref_params, grouped=True)))
+
+with right:
+    channels = list(flt.channels) or list(data_facts()["channels"])
+    rows = []
+    for channel in channels:
+        one = run(rf.referral_summary, replace(ref_params, filters=replace(flt, channels=(channel,)))).iloc[0]
+        rows.append({"channel": channel, **one.to_dict()})
+    per_channel = pd.DataFrame(rows).sort_values("k_factor", ascending=False, na_position="last")
+    fig = go.Figure(go.Bar(x=per_channel["channel"], y=per_channel["k_factor"], marker_color="#9467bd",
+                           text=[fmt.number(v, 3) for v in per_channel["k_factor"]], textposition="outside",
+                           customdata=per_channel[["invites", "invited_signups", "users"]].to_numpy(),
+                           hovertemplate="%{x}: K %{y:.3f}<br>" + label(L, "invites") + " %{customdata[0]:,} · "
+                           + label(L, "invited_signups") + " %{customdata[1]:,} · " + label(L, "users")
+                           + " %{customdata[2]:,}<extra></extra>"))
+    fig.update_layout(height=380, margin={"t": 30, "b": 10}, yaxis_title=label(L, "k_factor"),
+                      xaxis_title=tr("First-touch channel of the acting users", "行为用户的首次触达渠道"))
+    chart_block(fig, per_channel, key="revref_k_channel", name="k_factor_by_channel",
+                caption=tr("K-factor over the whole range per first-touch channel (of the inviters and active users). ",
+                           "整个范围内按首次触达渠道（邀请人及活跃用户）的 K 因子。") + ref_scope,
+                sql=_sql(rf.referral_sql(replace(ref_params, filters=replace(flt, channels=tuple(channels[:1]))),
+                                         grouped=False)))
+
+with st.expander(tr("Referral table by week and channel", "按周和渠道的自传播明细"), expanded=False):
+    cfg = {c: st.column_config.NumberColumn(label(L, c), help=_help(L, c), format="localized")
+           for c in ("active_users", "inviters", "invites", "invited_signups")}
+    cfg.update({c: st.column_config.NumberColumn(label(L, c), help=_help(L, c), format="%.3f")
+                for c in ("invites_per_user", "k_factor")})
+    cfg["invite_conversion"] = st.column_config.NumberColumn(label(L, "invite_conversion"),
+                                                             help=_help(L, "invite_conversion"), format="percent")
+    cfg["period_start"] = st.column_config.DateColumn(label(L, "period_start"), help=_help(L, "period_start"))
+    table_block(per_period, key="revref_ref_table", name="referral_by_week_channel", column_config=cfg,
+                caption=tr("One row per week and first-touch channel. ", "每周每个首次触达渠道一行。") + ref_scope,
+                sql=_sql(rf.referral_sql(ref_params, grouped=True)))
