@@ -89,6 +89,9 @@ def validate_common(filters, timezone: str) -> None:
 
     if filters is not None and not isinstance(filters, Filters):
         raise UserInputError("Filters must be a metrics.filters.Filters object.")
+    if filters is not None and filters.timezone != timezone:
+        raise UserInputError(f"The report time zone ({timezone}) and the filters' time zone ({filters.timezone}) "
+                             "differ; pass the same time zone to both.")
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
@@ -450,7 +453,7 @@ def spend_coverage(con, filters: Filters | None = None) -> pd.DataFrame:
     matched: the key's campaign (with its channel) is some user's first touch; for a channel-level row,
     the channel is.
     """
-    validate_common(filters, "UTC")
+    validate_common(filters, filters.timezone if isinstance(filters, Filters) else "UTC")
     sql, params = spend_coverage_sql(filters)
     df = con.execute(sql, params).df()
     df["matched"] = df["matched"].astype(bool)

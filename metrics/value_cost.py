@@ -224,7 +224,7 @@ def _check(model, segment_by, filters):
         raise UserInputError("The model must be a ValueCostModel (see default_model()).")
     if segment_by not in SEGMENT_BY:
         raise UserInputError(f"Segment by must be one of {', '.join(SEGMENT_BY)}, not {segment_by!r}.")
-    validate_common(filters, "UTC")
+    validate_common(filters, filters.timezone if isinstance(filters, Filters) else "UTC")
 
 
 def dimension_scores(con, model: ValueCostModel, segment_by: str = "channel", rival: str | None = None,

@@ -290,6 +290,7 @@ def test_sql_builder_is_pure_and_bound():
     ({"retention_weeks": ()}, "Retention weeks"),
     ({"timezone": "Mars/Base"}, "time zone"),
     ({"filters": {"start": "2024-01-01"}}, "Filters"),
+    ({"filters": Filters(timezone="Asia/Shanghai")}, "same time zone"),
 ])
 def test_bad_params_are_user_errors(kwargs, message):
     with pytest.raises(UserInputError, match=message):
