@@ -31,11 +31,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from store.errors import UserInputError
+from store.parse import check_timezone
 from store.sqlutil import quote_ident
 
 from .filters import Filters, local_sql, to_utc
@@ -99,11 +100,14 @@ LABELS: dict[str, dict[str, str]] = {
 }
 
 
-def _check_timezone(tz: str) -> str:
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise UserInputError(f"Unknown time zone {tz!r}: use an IANA name such as 'UTC' or 'Asia/Shanghai'.") from None
+def _check_timezone(tz: str, filters: Filters | None = None) -> str:
+    """A whitelisted IANA name (it is inlined into SQL), the same as the filters' when they carry dates."""
+    if not isinstance(tz, str):
+        raise UserInputError(f"Unknown time zone {tz!r}; use an IANA name such as 'Asia/Shanghai' or 'UTC'.")
+    tz = check_timezone(tz)
+    if filters is not None and (filters.start or filters.end) and check_timezone(filters.timezone) != tz:
+        raise UserInputError(f"The report time zone ({tz}) differs from the filters' ({filters.timezone}); "
+                             "use one time zone for both.")
     return tz
 
 
@@ -136,7 +140,9 @@ class RetentionParams:
         _check_choice("criterion", self.criterion, CRITERIA)
         _check_choice("alignment", self.alignment, ALIGNMENTS)
         _check_choice("week_start", self.week_start, WEEK_STARTS)
-        _check_timezone(self.timezone)
+        if self.filters is not None and not isinstance(self.filters, Filters):
+            raise UserInputError("filters must be a Filters object or None.")
+        object.__setattr__(self, "timezone", _check_timezone(self.timezone, self.filters))
         if isinstance(self.periods, bool) or not isinstance(self.periods, int) or not 1 <= self.periods <= MAX_PERIODS:
             raise UserInputError(f"Choose between 1 and {MAX_PERIODS} periods (got {self.periods!r}).")
         if (isinstance(self.minimum_occurrences, bool) or not isinstance(self.minimum_occurrences, int)
@@ -154,8 +160,6 @@ class RetentionParams:
                                      "the report time zone says where it is.")
         if self.breakdown is not None and (not isinstance(self.breakdown, str) or not self.breakdown.strip()):
             raise UserInputError("The breakdown must name a user attribute (channel, campaign), a column or a property.")
-        if self.filters is not None and not isinstance(self.filters, Filters):
-            raise UserInputError("filters must be a Filters object or None.")
 
 
 # -- calendar periods: SQL and Python twins ------------------------------------------------------------
@@ -517,7 +521,7 @@ def active_users(con, filters: Filters | None = None, end: date | None = None, t
     Days run from the first active day (or the filter's start date) to ``end`` (default: the filter's end
     date, else the day of the last event); the trailing windows also look back before the start date.
     """
-    _check_timezone(timezone)
+    timezone = _check_timezone(timezone, filters)
     f = filters or Filters()
     last = _last_index(con, f, end, timezone, "day", "monday")
     empty = pd.DataFrame({"date": pd.Series([], dtype="datetime64[us]"), "dau": pd.Series([], dtype="int64"),
@@ -589,7 +593,7 @@ def lifecycle(con, period: str = "week", filters: Filters | None = None, timezon
     """
     _check_choice("period", period, PERIODS)
     _check_choice("week_start", week_start, WEEK_STARTS)
-    _check_timezone(timezone)
+    timezone = _check_timezone(timezone, filters)
     f = filters or Filters()
     last = _last_index(con, f, None, timezone, period, week_start)
     empty = pd.DataFrame({"period_start": pd.Series([], dtype="datetime64[us]"),

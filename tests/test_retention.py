@@ -403,6 +403,7 @@ def test_sql_binds_values_and_is_pure():
     ({"end": datetime(2024, 1, 1, tzinfo=__import__("datetime").timezone.utc)}, "without a UTC offset"),
     ({"start": "signup"}, "must be a Step"),
     ({"breakdown": " "}, "breakdown must name"),
+    ({"timezone": "Asia/Shanghai", "filters": Filters(start=date(2024, 1, 1))}, "differs from the filters'"),
 ])
 def test_validation(kwargs, message):
     with pytest.raises(UserInputError, match=message):
