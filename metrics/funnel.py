@@ -413,23 +413,37 @@ LEFT JOIN c{k} c ON c.user_key = nk.user_key AND c.rn = nk.rn""")
 def _any_order(q: _Query, p: FunnelParams, end_cond: str, end_prm: list) -> None:
     """Any order: per step, the first matching event at or after t1 within the window."""
     n = p.n
-    hits = []
-    for k in range(1, n + 1):
-        _position(q, f"p{k}", f"c{k}", "SELECT user_key, a, t1 AS t, dl AS lim FROM a1", [], strictly_after=False)
-        q.add(f"h{k}", f"step {k}: its first event at or after t1 within the window", f"""
-SELECT pp.user_key, pp.a, {k} AS j, c.t, c.seq
-FROM p{k} pp JOIN c{k} c ON c.user_key = pp.user_key AND c.rn = pp.pos + 1
-WHERE c.t <= pp.lim{end_cond}""", end_prm)
-        hits.append(f"SELECT * FROM h{k}")
     step_any = " OR ".join(f"m{k}" for k in range(1, n + 1))
     q.add("c_any", "events matching any step, numbered in time order",
           f"SELECT user_key, t, seq, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY seq) AS rn FROM matched WHERE {step_any}")
-    _position(q, "p_any", "c_any", "SELECT user_key, a, t1 AS t, dl AS lim FROM a1", [], strictly_after=False)
+    flags = ", ".join(f"CASE WHEN m{k} THEN 1 ELSE 0 END AS f{k}" for k in range(1, n + 1))
+    zeros = ", ".join(f"0 AS f{k}" for k in range(1, n + 1))
+    sums = ", ".join(f"SUM(f{k}) OVER w AS pos{k}" for k in range(1, n + 1))
+    pos = ", ".join(f"pos{k}" for k in range(1, n + 1))
+    q.add("p_all", "each attempt's position among every step's candidates and among all step events (one sort)", f"""
+SELECT user_key, a, lim, {pos}, pos_any FROM (
+    SELECT user_key, a, lim, is_probe, {sums}, SUM(1 - is_probe) OVER w AS pos_any
+    FROM (
+        SELECT user_key, CAST(NULL AS BIGINT) AS a, t, CAST(NULL AS TIMESTAMP) AS lim, 0 AS is_probe, 1 AS ord, {flags}
+        FROM matched WHERE {step_any}
+        UNION ALL
+        SELECT user_key, a, t1, dl, 1, 0, {zeros} FROM a1
+    ) u
+    WINDOW w AS (PARTITION BY user_key ORDER BY t, ord ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+) s
+WHERE is_probe = 1""")
+    hits = []
+    for k in range(1, n + 1):
+        q.add(f"h{k}", f"step {k}: its first event at or after t1 within the window", f"""
+SELECT pp.user_key, pp.a, {k} AS j, c.t, c.seq
+FROM p_all pp JOIN c{k} c ON c.user_key = pp.user_key AND c.rn = pp.pos{k} + 1
+WHERE c.t <= pp.lim{end_cond}""", end_prm)
+        hits.append(f"SELECT * FROM h{k}")
     ks = ", ".join(f"({k})" for k in range(1, n + 1))
     q.add("nth_event", "the k-th step event from t1 within the window: k steps need k distinct events", f"""
 SELECT pp.user_key, pp.a, o.k, c.t
-FROM p_any pp CROSS JOIN (VALUES {ks}) o(k)
-JOIN c_any c ON c.user_key = pp.user_key AND c.rn = pp.pos + o.k
+FROM p_all pp CROSS JOIN (VALUES {ks}) o(k)
+JOIN c_any c ON c.user_key = pp.user_key AND c.rn = pp.pos_any + o.k
 WHERE c.t <= pp.lim{end_cond}""", end_prm)
     q.add("hits", "steps reached per attempt, ranked by time", f"""
 SELECT h.user_key, h.a, h.t, ROW_NUMBER() OVER (PARTITION BY h.user_key, h.a ORDER BY h.t, h.seq, h.j) AS k
