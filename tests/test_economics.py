@@ -320,3 +320,18 @@ def test_wilson_vectorised_over_series():
     assert arr_low.tolist() == pytest.approx([wilson_interval(1, 2)[0], wilson_interval(2, 4)[0]])
     assert arr_high.tolist() == pytest.approx([wilson_interval(1, 2)[1], wilson_interval(2, 4)[1]])
     assert SMALL_SAMPLE == 30
+
+
+def test_labels_are_complete_and_documented():
+    from pathlib import Path
+
+    from metrics import economics, referral, saturation, value_cost
+
+    headings = [line for line in (Path(__file__).resolve().parent.parent / "docs" / "parts" / "economics.md")
+                .read_text(encoding="utf-8").splitlines() if line.startswith("#")]
+    for module in (economics, saturation, referral, value_cost):
+        for key, label in module.LABELS.items():
+            assert set(label) == {"en", "zh", "help_en", "help_zh"} and all(label.values()), (module, key)
+            assert any(label["en"] in h for h in headings), f"{module.__name__}: {label['en']!r} has no heading"
+    shown = set(economics_columns(EconomicsParams())) - {"channel", "campaign"}
+    assert shown <= set(economics.LABELS), shown - set(economics.LABELS)
