@@ -335,3 +335,90 @@ def test_labels_are_complete_and_documented():
             assert any(label["en"] in h for h in headings), f"{module.__name__}: {label['en']!r} has no heading"
     shown = set(economics_columns(EconomicsParams())) - {"channel", "campaign"}
     assert shown <= set(economics.LABELS), shown - set(economics.LABELS)
+
+
+# ---------------------------------------------------------------------------------------------
+# A second, straight-line implementation in pandas on a small generated data set
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    from sample_data.generate import generate
+
+    out = tmp_path_factory.mktemp("econ_sample")
+    generate(seed=11, out_dir=out, scale=0.03)
+    con = store.connect(":memory:")
+    store.load_events(con, out / "events.csv.gz")
+    store.load_spend(con, out / "spend.csv")
+    yield con
+    con.close()
+
+
+def pandas_economics(con, horizon_days=30) -> pd.DataFrame:
+    """campaign_economics re-done in pandas, one user at a time in vectorised form."""
+    ev = con.execute("""SELECT e.user_key, e.event_time, e.revenue, sm.stage FROM events e
+                        LEFT JOIN stage_map sm USING (event_name)""").df()
+    users = con.execute("SELECT user_key, first_seen, channel, coalesce(campaign, '') AS campaign FROM users").df()
+    spend = con.execute("SELECT channel, campaign, sum(spend) AS spend FROM spend GROUP BY ALL").df()
+    data_end = ev["event_time"].max()
+    ev = ev.merge(users, on="user_key")
+    age = (ev["event_time"] - ev["first_seen"]).dt.total_seconds()
+    day = 86_400
+    ev = ev.assign(
+        activated=(ev["stage"] == "activation") & (age < 7 * day),
+        w1=(age >= 7 * day) & (age < 14 * day), w4=(age >= 28 * day) & (age < 35 * day),
+        paying=ev["revenue"] > 0, gmv=ev["revenue"].where(ev["revenue"] > 0),
+        revenue_h=ev["revenue"].where(age < horizon_days * day))
+    per_user = ev.groupby("user_key").agg(activated=("activated", "max"), w1=("w1", "max"), w4=("w4", "max"),
+                                          paying=("paying", "max"), revenue=("revenue", "sum"),
+                                          gmv=("gmv", "sum"), revenue_h=("revenue_h", "sum")).reset_index()
+    per_user = users.merge(per_user, on="user_key")
+    observed = (data_end - per_user["first_seen"]).dt.total_seconds()
+    per_user["e1"], per_user["e4"] = observed >= 14 * day, observed >= 35 * day
+    per_user["r1"], per_user["r4"] = per_user["w1"] & per_user["e1"], per_user["w4"] & per_user["e4"]
+    cohort = per_user.groupby(["channel", "campaign"]).agg(
+        new_users=("user_key", "size"), activated=("activated", "sum"), retained_w1=("r1", "sum"),
+        eligible_w1=("e1", "sum"), retained_w4=("r4", "sum"), eligible_w4=("e4", "sum"), paying=("paying", "sum"),
+        revenue=("revenue", "sum"), gmv=("gmv", "sum"), revenue_h=("revenue_h", "sum")).reset_index()
+    out = cohort.merge(spend, on=["channel", "campaign"], how="outer").sort_values(["channel", "campaign"])
+    out = out.fillna({c: 0 for c in cohort.columns if c not in ("channel", "campaign")})
+    out["cac"] = out["spend"] / out["new_users"].replace(0, np.nan)
+    out["activation_rate"] = out["activated"] / out["new_users"].replace(0, np.nan)
+    out["retention_w1"] = out["retained_w1"] / out["eligible_w1"].replace(0, np.nan)
+    out["retention_w4"] = out["retained_w4"] / out["eligible_w4"].replace(0, np.nan)
+    out["paying_rate"] = out["paying"] / out["new_users"].replace(0, np.nan)
+    out["arppu"] = out["revenue"] / out["paying"].replace(0, np.nan)
+    out["roas_h"] = out["revenue_h"] / out["spend"].replace(0, np.nan)
+    cols = ["channel", "campaign", "spend", "new_users", "cac", "activated", "activation_rate", "retained_w1",
+            "retention_w1", "retained_w4", "retention_w4", "paying", "paying_rate", "revenue", "arppu", "gmv",
+            "revenue_h", "roas_h"]
+    return out[cols].reset_index(drop=True)
+
+
+def test_economics_match_a_pandas_reimplementation(generated):
+    got = campaign_economics(generated)
+    expected = pandas_economics(generated)
+    assert len(got) >= 15 and got["new_users"].sum() > 500
+    assert_frame_equal(got[expected.columns].reset_index(drop=True), expected, check_dtype=False, rtol=1e-9)
+
+
+def test_ltv_curve_matches_a_pandas_reimplementation(generated):
+    got = ltv_curves(generated, EconomicsParams(ltv_days=60))
+    ev = generated.execute("SELECT user_key, event_time, revenue FROM events WHERE revenue IS NOT NULL").df()
+    users = generated.execute("SELECT user_key, first_seen, channel, coalesce(campaign, '') AS campaign FROM users").df()
+    data_end = generated.execute("SELECT max(event_time) FROM events").fetchall()[0][0]
+    users["last_day"] = ((pd.Timestamp(data_end) - users["first_seen"]).dt.total_seconds() // 86_400 - 1).astype(int)
+    ev = ev.merge(users, on="user_key")
+    ev["day"] = ((ev["event_time"] - ev["first_seen"]).dt.total_seconds() // 86_400).astype(int)
+    rows = []
+    for k in (0, 6, 29, 60):
+        n = users[users["last_day"] >= k].groupby(["channel", "campaign"]).size().rename("users")
+        r = ev[(ev["last_day"] >= k) & (ev["day"] <= k)].groupby(["channel", "campaign"])["revenue"].sum()
+        part = pd.concat([n, r], axis=1).fillna({"revenue": 0.0}).reset_index()
+        rows.append(part.assign(day=k, ltv=part["revenue"] / part["users"]))
+    expected = pd.concat(rows).dropna(subset=["users"]).sort_values(["channel", "campaign", "day"])
+    mine = got[got["day"].isin([0, 6, 29, 60]) & (got["users"] > 0)].sort_values(["channel", "campaign", "day"])
+    assert len(mine) > 40
+    assert_frame_equal(mine[["channel", "campaign", "day", "users", "ltv"]].reset_index(drop=True),
+                       expected[["channel", "campaign", "day", "users", "ltv"]].reset_index(drop=True),
+                       check_dtype=False, rtol=1e-9)
