@@ -272,9 +272,22 @@ def retention_sql(params: RetentionParams, data_end: datetime) -> tuple[str, lis
         WHERE {users_pred} AND {ploc} BETWEEN ? AND ?
     ),"""
         member_args = users_args + [first, last]
+    elif p.mode == "first_time" and not f.segment and kind != "event":
+        users_pred, users_args = f.users_sql("u")
+        ploc = period_index_sql(local_sql("s.t0", tz), p.period, p.week_start)
+        members = f"""
+    -- firsts: each user's first-ever start event time (all data)
+    firsts AS (SELECT e.user_key, min(e.event_time) AS t0 FROM events e WHERE {start_pred} GROUP BY e.user_key),
+    -- members: the selected users whose first start falls in a reported cohort period
+    members AS (
+        SELECT s.user_key, {ploc} AS c, s.t0, {battr} AS bval
+        FROM firsts s JOIN users u ON u.user_key = s.user_key
+        WHERE {users_pred} AND {ploc} BETWEEN ? AND ?
+    ),"""
+        member_args = start_args + users_args + [first, last]
     else:
         join_users = "JOIN users u ON u.user_key = s.user_key" if kind == "user" else ""
-        ubattr = battr
+        sb = "s.bval" if kind == "event" else battr
         starts = f"""
     -- start events (all data), with whether they pass the filters and their breakdown value
     starts AS (
@@ -284,10 +297,11 @@ def retention_sql(params: RetentionParams, data_end: datetime) -> tuple[str, lis
     ),"""
         starts_args = bargs + filt_args + start_args
         if p.mode == "first_time":
+            # the first start event's own row decides the segment and the breakdown value
             members = starts + f"""
     -- members: each user's first-ever start event, kept when it passes the filters and is in range
     members AS (
-        SELECT s.user_key, s.c, s.event_time AS t0, {'s.bval' if kind == 'event' else ubattr} AS bval
+        SELECT s.user_key, s.c, s.event_time AS t0, {sb} AS bval
         FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY event_time, event_id) AS rn
               FROM starts) s {join_users}
         WHERE s.rn = 1 AND s.ok AND s.c BETWEEN ? AND ?
@@ -296,16 +310,29 @@ def retention_sql(params: RetentionParams, data_end: datetime) -> tuple[str, lis
             members = starts + f"""
     -- members: one membership per user and start period (per breakdown value), t0 = first start in it
     members AS (
-        SELECT s.user_key, s.c, min(s.event_time) AS t0, {'s.bval' if kind == 'event' else ubattr} AS bval
+        SELECT s.user_key, s.c, min(s.event_time) AS t0, {sb} AS bval
         FROM starts s {join_users}
         WHERE s.ok AND s.c BETWEEN ? AND ?
-        GROUP BY s.user_key, s.c, {'s.bval' if kind == 'event' else ubattr}
+        GROUP BY s.user_key, s.c, {sb}
     ),"""
         member_args = starts_args + [first, last]
 
     match_b = "AND a.bval IS NOT DISTINCT FROM m.bval" if kind == "event" else ""
     k_cap = f"AND k < {p.periods}" if p.criterion == "on" else ""
-    cap = f"AND a.p - m.c < {p.periods}" if p.criterion == "on" else ""
+    if p.criterion == "on":
+        calendar_hits = f"""-- hits: member x later period with enough return events
+    hits AS (
+        SELECT m.user_key, m.c, m.bval, a.p - m.c AS k
+        FROM members m JOIN activity a ON a.user_key = m.user_key AND a.p > m.c {match_b}
+        WHERE a.n >= ? AND a.p - m.c < {p.periods}
+    ),"""
+    else:
+        calendar_hits = f"""-- last_hit: each member's last period with enough return events (one row per user first)
+    user_last AS (SELECT user_key, bval, max(p) AS p FROM activity WHERE n >= ? GROUP BY user_key, bval),
+    last_hit AS (
+        SELECT m.user_key, m.c, m.bval, a.p - m.c AS last_k
+        FROM members m JOIN user_last a ON a.user_key = m.user_key AND a.p > m.c {match_b}
+    ),"""
     if p.alignment == "calendar":
         hits = f"""
     -- returns: distinct (user, period[, value]) with event counts, aggregated before the join
@@ -317,12 +344,7 @@ def retention_sql(params: RetentionParams, data_end: datetime) -> tuple[str, lis
           AND {pidx} > ?
         GROUP BY 1, 2, 3
     ),
-    -- hits: member x later period with enough return events
-    hits AS (
-        SELECT m.user_key, m.c, m.bval, a.p - m.c AS k
-        FROM members m JOIN activity a ON a.user_key = m.user_key AND a.p > m.c {match_b}
-        WHERE a.n >= ? {cap}
-    ),"""
+    {calendar_hits}"""
         hit_args = bargs + ret_args + filt_args + [first, p.minimum_occurrences]
     else:
         length = ROLLING_US[p.period]
@@ -349,9 +371,11 @@ def retention_sql(params: RetentionParams, data_end: datetime) -> tuple[str, lis
     -- cells: members retained in period k
     cells AS (SELECT c, bval, k, count(*) AS retained FROM hits GROUP BY c, bval, k),"""
     else:
-        cells = """
+        rolling_last = ("" if p.alignment == "calendar" else
+                        "last_hit AS (SELECT user_key, c, bval, max(k) AS last_k FROM hits GROUP BY user_key, c, bval),")
+        cells = f"""
     -- cells: a member whose last qualifying period is L is retained in every period 1..L
-    last_hit AS (SELECT user_key, c, bval, max(k) AS last_k FROM hits GROUP BY user_key, c, bval),
+    {rolling_last}
     cells AS (
         SELECT l.c, l.bval, o.k, count(*) AS retained
         FROM last_hit l JOIN offsets o ON o.k BETWEEN 1 AND l.last_k
