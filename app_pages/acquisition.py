@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from datetime import date
 
 import plotly.graph_objects as go
@@ -58,12 +59,16 @@ if start is None or end is None or not facts["users"]:
 
 c1, c2 = st.columns(2)
 period = c1.radio(tr("Period", "周期"), list(PERIOD_NAMES), index=1, horizontal=True, key="acquisition_period",
-                  format_func=lambda p: tr(*PERIOD_NAMES[p]))
+                  format_func={p: tr(*n) for p, n in PERIOD_NAMES.items()}.get)
 by = c2.radio(tr("Split by", "拆分维度"), list(BY), horizontal=True, key="acquisition_by",
-              format_func=lambda v: tr(*BY[v]))
+              format_func={v: tr(*n) for v, n in BY.items()}.get)
+# Cohort sizes (period 0 of a first-time, any-event retention matrix split by first touch) are the new users
+# per period. The date range is turned into whole periods ending with the one holding ``end``: the
+# retention metric itself would drop a period that starts before the range.
 try:
     cohorts = rm.RetentionParams(period=period, periods=min(_periods(start, end, period), rm.MAX_PERIODS),
-                                 end=end, breakdown=by, filters=flt, timezone=flt.timezone)
+                                 end=end, breakdown=by, filters=replace(flt, start=None, end=None),
+                                 timezone=flt.timezone)
     sizes = run(rm.retention, cohorts)
     by_campaign = run(em.campaign_economics, em.EconomicsParams(level="campaign", filters=flt, timezone=flt.timezone))
     by_channel = run(em.campaign_economics, em.EconomicsParams(level="channel", filters=flt, timezone=flt.timezone))

@@ -75,7 +75,7 @@ flt = filters()
 
 c1, c2 = st.columns([2, 3])
 level = c1.radio(tr("Rows", "行"), list(LEVELS), horizontal=True, key="campaigns_level",
-                 format_func=lambda v: tr(*LEVELS[v]))
+                 format_func={v: tr(*n) for v, n in LEVELS.items()}.get)
 horizon = c2.select_slider(tr("Revenue horizon h (days after first seen)", "收入窗口 h（首次出现后的天数）"),
                            options=HORIZONS, value=30, key="campaigns_horizon")
 try:

@@ -76,7 +76,11 @@ k[2].metric(tr("Saturated channels", "饱和渠道"), fmt.number(len(saturated))
 # Scatter with fitted curves --------------------------------------------------------------------------
 st.subheader(tr("Weekly spend vs new users", "每周花费与新用户"))
 channels = sorted(paid["channel"].unique())
-shown = st.multiselect(tr("Channels shown", "显示的渠道"), channels, default=channels, key="saturation_channels")
+sc1, sc2 = st.columns([4, 1])
+shown = sc1.multiselect(tr("Channels shown", "显示的渠道"), channels, default=channels, key="saturation_channels")
+log_axes = sc2.toggle(tr("Log–log axes", "双对数坐标"), value=False, key="saturation_log",
+                      help=tr("On log–log axes each fitted curve is a straight line of slope b.",
+                              "在双对数坐标上，每条拟合曲线是一条斜率为 b 的直线。"))
 fig = go.Figure()
 for i, ch in enumerate(shown):
     colour = PALETTE[i % len(PALETTE)]
@@ -94,7 +98,8 @@ for i, ch in enumerate(shown):
                                  line={"color": colour, "width": 3 if flag else 1.5, "dash": "solid" if flag else "dot"},
                                  hovertemplate=f"{a:.3g}·spend^{b:.2f}<extra>{ch}</extra>"))
 fig.update_layout(height=460, margin={"t": 30, "b": 10}, xaxis_title=tr("Weekly spend (¥)", "每周花费（¥）"),
-                  yaxis_title=tr("New users that week (first touch)", "当周新用户（首次触达）"))
+                  yaxis_title=tr("New users that week (first touch)", "当周新用户（首次触达）"),
+                  xaxis_type="log" if log_axes else "linear", yaxis_type="log" if log_axes else "linear")
 chart_block(fig, paid[paid["channel"].isin(shown)], key="saturation_scatter", name="saturation_points",
             caption=tr("One dot per channel and week: spend that week vs users whose first touch was that channel "
                        "that week. Line = least-squares fit of users = a·spend^b on log-log axes; b < 1 means each "
@@ -106,18 +111,21 @@ chart_block(fig, paid[paid["channel"].isin(shown)], key="saturation_scatter", na
 # Fit table -------------------------------------------------------------------------------------------
 st.subheader(tr("Fitted curves and marginal CAC", "拟合曲线与边际获客成本"))
 cfg = {c: st.column_config.Column(_lab(c), help=_help(c)) for c in fits.columns}
+cfg["channel"] = st.column_config.TextColumn(tr("Channel", "渠道"))
 for c in ("current_spend", "marginal_cac", "blended_cac"):
     cfg[c] = st.column_config.NumberColumn(_lab(c), help=_help(c), format="¥%,.2f")
 for c in ("a", "b", "r2"):
     cfg[c] = st.column_config.NumberColumn(_lab(c), help=_help(c), format="%.3f")
 cfg["saturated"] = st.column_config.CheckboxColumn(_lab("saturated"), help=_help("saturated"))
 table_block(fits, key="saturation_table", name="channel_saturation", column_config=cfg,
-            caption=tr("Marginal CAC at current spend s = 1 ÷ (a·b·s^(b−1)), with s = mean weekly spend of the last "
+            caption=tr("Fitted in Python (least squares on log spend, log users) over the weekly points whose SQL is "
+                       "shown. Marginal CAC at current spend s = 1 ÷ (a·b·s^(b−1)), with s = mean weekly spend of the last "
                        "4 weeks; blended CAC = total spend ÷ total new users. Channels that cannot be fitted (too few "
                        "weeks, or spend that never varies) have no curve and say why in the note column. ",
+                       "在下方 SQL 产生的每周数据点上用 Python 拟合（对 log 花费与 log 用户做最小二乘）。"
                        "当前花费 s 下的边际获客成本 = 1 ÷ (a·b·s^(b−1))，s 为最近 4 周的平均周花费；综合获客成本 = "
                        "总花费 ÷ 总新用户。无法拟合的渠道（周数太少或花费从不变化）没有曲线，备注列说明原因。")
-            + options, sql=_sql(sm.channel_saturation, params))
+            + options, sql=_sql(sm.saturation_points, params))
 
 unfit = fits[fits["b"].isna()] if len(fits) else fits
 if len(unfit):

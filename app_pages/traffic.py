@@ -34,7 +34,7 @@ flt = filters()
 
 c1, c2, c3 = st.columns([2, 2, 3])
 period = c1.radio(tr("Period", "周期"), list(PERIOD_NAMES), horizontal=True, key="traffic_period",
-                  format_func=lambda p: tr(*PERIOD_NAMES[p]), index=1)
+                  format_func={p: tr(*n) for p, n in PERIOD_NAMES.items()}.get, index=1)
 top_n = c2.number_input(tr("Top pages / channels shown", "显示的页面/渠道数"), min_value=3, max_value=50, value=10,
                         step=1, key="traffic_top_n")
 events_text = c3.text_input(tr("Page-view events (comma-separated)", "页面浏览事件（逗号分隔）"),
@@ -126,7 +126,7 @@ if ch.empty:
     empty_state("No page views in this range.", "该范围内没有页面浏览。")
 else:
     measure = st.radio(tr("Measure", "指标"), ["pv", "uv"], horizontal=True, key="traffic_channel_measure",
-                       format_func=_lab)
+                       format_func={m: _lab(m) for m in ("pv", "uv")}.get)
     fig = go.Figure()
     for name, part in ch.groupby("channel", sort=False):
         fig.add_trace(go.Bar(x=part["period_start"], y=part[measure], name=str(name)))

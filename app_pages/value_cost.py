@@ -1,7 +1,196 @@
-"""Placeholder: this page is being built."""
+"""Value vs cost (insight, SPEC §7): perceived value − perceived cost per segment, against a rival, with the
+model's dimensions, weights and sources editable on the page."""
+from __future__ import annotations
+
+import inspect
+
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
-from ui.components import page_header
+from metrics import UserInputError
+from metrics import value_cost as vm
+from ui import format as fmt
+from ui.components import chart_block, empty_state, label, page_header, table_block
+from ui.context import data_version, db, filters, run, tr
 
-page_header("value_cost", "value_cost")
-st.info("Coming soon.")
+SEGMENTS = {"channel": ("First-touch channel", "首次触达渠道"), "campaign": ("First-touch campaign", "首次触达活动"),
+            "survey": ("Survey segment", "调研细分")}
+EDITABLE = ("name", "kind", "weight", "source", "metric", "transform")
+
+
+@st.cache_data(ttl=3600, max_entries=16, show_spinner=False)
+def _survey_products(version: int) -> list[str]:
+    """The products rated in the survey table (``ours`` and the rivals), for the rival picker."""
+    return [r[0] for r in db().execute("SELECT DISTINCT product FROM survey ORDER BY product").fetchall()]
+
+
+def _sources_sql(model, segment_by: str, flt) -> str:
+    """The two queries the scores are built from: survey means and the behaviour proxies."""
+    survey, _ = vm.survey_means_sql()
+    behaviour, values = vm.behaviour_sql(segment_by, flt, model.activation_days)
+    return (f"-- survey means (0–10) per segment, product and dimension\n{survey.strip()}\n\n"
+            f"-- behaviour proxies per segment\n{behaviour.strip()}\n-- bound values: {values!r}")
+
+
+def _lab(key: str) -> str:
+    return label(vm.LABELS, key)
+
+
+def _help(key: str) -> str:
+    entry = vm.LABELS.get(key, {})
+    return tr(entry.get("help_en", ""), entry.get("help_zh", ""))
+
+
+def _default_model():
+    """The model the metrics module proposes (it may read the survey to find its dimensions)."""
+    return run(vm.default_model) if inspect.signature(vm.default_model).parameters else vm.default_model()
+
+
+def _model_editor(model) -> object:
+    """The dimensions as an editable table; the edited rows become a new ``ValueCostModel``."""
+    dims = pd.DataFrame([{k: getattr(d, k) for k in EDITABLE} for d in model.dimensions])
+    edited = st.data_editor(
+        dims, key="value_cost_model", hide_index=True, width="stretch", num_rows="dynamic",
+        column_config={
+            "name": st.column_config.TextColumn(tr("Dimension", "维度"), required=True),
+            "kind": st.column_config.SelectboxColumn(tr("Kind", "类型"), options=["value", "cost"], required=True),
+            "weight": st.column_config.NumberColumn(tr("Weight", "权重"), min_value=0.0, step=0.5, required=True,
+                                                    help=tr("Normalised within each kind; 0 leaves the dimension out.",
+                                                            "在同一类型内归一化；设为 0 即不计入该维度。")),
+            "source": st.column_config.SelectboxColumn(tr("Source", "来源"), options=["survey", "behaviour"],
+                                                       required=True),
+            "metric": st.column_config.SelectboxColumn(tr("Behaviour metric", "行为指标"), options=list(vm.METRICS),
+                                                       help=tr("For behaviour dimensions: the proxy metric.",
+                                                               "行为来源维度使用的代理指标。")),
+            "transform": st.column_config.SelectboxColumn(
+                tr("Transform to 0–10", "转换为 0–10"), options=list(vm.TRANSFORMS),
+                help=tr("rate: 10 × rate; time: 10 × min(hours / ceiling, 1); money: 10 × min(ARPPU / price, 1).",
+                        "rate：10 × 比率；time：10 × min(小时 / 上限, 1)；money：10 × min(ARPPU / 参考价, 1)。"))})
+    c1, c2 = st.columns(2)
+    price = c1.number_input(tr("Reference price for the money cost (¥)", "金钱成本的参考价格（¥）"), min_value=1.0,
+                            value=float(model.reference_price), key="value_cost_price")
+    ceiling = c2.number_input(tr("Time ceiling for the time cost (hours)", "时间成本的上限（小时）"), min_value=0.5,
+                              value=float(model.time_ceiling_hours), key="value_cost_ceiling")
+    rows = edited.dropna(subset=["name", "kind", "source"])
+    rows = rows[rows["weight"].fillna(0) > 0]
+    dimensions = tuple(
+        vm.Dimension(name=str(r["name"]).strip().lower(), kind=r["kind"], weight=float(r["weight"]),
+                     source=r["source"], metric=(r["metric"] or None) if pd.notna(r["metric"]) else None,
+                     transform=(r["transform"] or None) if pd.notna(r["transform"]) else None)
+        for _, r in rows.iterrows())
+    return vm.ValueCostModel(dimensions=dimensions, reference_price=float(price), time_ceiling_hours=float(ceiling))
+
+
+page_header("Value vs cost", "价值 vs 成本")
+flt = filters()
+products = _survey_products(data_version())
+if not products:
+    empty_state("No survey is loaded: load perceived value / cost ratings (segment, product, dimension, kind, score) "
+                "on the Data page to score value against cost.",
+                "尚未加载调研数据：请在“数据”页加载感知价值/成本评分（细分、产品、维度、类型、分数）后再比较价值与成本。")
+    st.stop()
+
+rivals = [p for p in products if p != "ours"]
+c1, c2 = st.columns(2)
+segment_by = c1.radio(tr("Segments", "细分"), list(SEGMENTS), horizontal=True, key="value_cost_segment_by",
+                      format_func={v: tr(*n) for v, n in SEGMENTS.items()}.get)
+rival = c2.selectbox(tr("Rival", "竞品"), [""] + rivals, index=1 if rivals else 0, key="value_cost_rival",
+                     format_func={"": tr("(none)", "（无）"), **{r: r for r in rivals}}.get) or None
+
+try:
+    with st.expander(tr("Model: dimensions, weights and sources (editable)", "模型：维度、权重与来源（可编辑）")):
+        model = _model_editor(_default_model())
+    scores = run(vm.score, model, segment_by=segment_by, rival=rival, filters=flt)
+    dims = run(vm.dimension_scores, model, segment_by=segment_by, rival=rival, filters=flt)
+except UserInputError as exc:
+    st.error(str(exc))
+    st.stop()
+
+if scores.empty:
+    empty_state("No segment has ratings or behaviour in the selected range and filters.",
+                "所选范围和筛选下没有任何细分有评分或行为数据。")
+    st.stop()
+
+sources_sql = _sources_sql(model, segment_by, flt)
+weights = "; ".join(f"{d.name} ({d.kind}, {d.source}, w={d.weight:g})" for d in model.dimensions)
+options = tr(f"Segments: {SEGMENTS[segment_by][0].lower()}; rival: {rival or 'none'}; dimensions: {weights}.",
+             f"细分：{SEGMENTS[segment_by][1]}；竞品：{rival or '无'}；维度：{weights}。")
+definition = tr("Score = Σ w·value − Σ w·cost on a 0–10 scale per dimension, weights normalised within each kind, so "
+                "the score lies in [−10, 10]; a segment adopts when the score > 0 and beats the rival when its score "
+                "is higher on the same (survey) dimensions. ",
+                "得分 = Σ w·价值 − Σ w·成本（每个维度 0–10 分，权重在同类型内归一化），范围 [−10, 10]；得分 > 0 即会"
+                "采用，在相同（调研）维度上得分高于竞品即胜出。")
+
+# Scorecard ---------------------------------------------------------------------------------------------
+st.subheader(tr("Scorecard", "评分卡"))
+fig = go.Figure(go.Bar(x=scores["segment"], y=scores["score"], name=tr("Ours", "我们"),
+                       marker_color=["#2ca02c" if s > 0 else "#d62728" for s in scores["score"].fillna(0)]))
+if rival and "rival_score" in scores:
+    fig.add_trace(go.Scatter(x=scores["segment"], y=scores["rival_score"], mode="markers", name=rival,
+                             marker={"symbol": "line-ew-open", "size": 28, "color": "#333",
+                                     "line": {"width": 3, "color": "#333"}}))
+fig.add_hline(y=0, line_color="#888")
+fig.update_layout(height=360, margin={"t": 30, "b": 10}, yaxis_title=_lab("score"), yaxis_range=[-10, 10],
+                  legend={"orientation": "h", "y": 1.12})
+chart_block(fig, scores, key="value_cost_scores", name=f"value_cost_scores_{segment_by}",
+            caption=definition + tr("Bars: our score per segment; black ticks: the rival's. ",
+                                    "柱：各细分我们的得分；黑色短线：竞品得分。") + options, sql=sources_sql)
+cfg = {c: st.column_config.Column(_lab(c), help=_help(c)) for c in scores.columns}
+cfg["segment"] = st.column_config.TextColumn(tr(*SEGMENTS[segment_by]))
+for c in ("value", "cost", "score", "rival_value", "rival_cost", "rival_score"):
+    if c in scores:
+        cfg[c] = st.column_config.NumberColumn(_lab(c), help=_help(c), format="%.2f")
+table_block(scores, key="value_cost_table", name=f"value_cost_scorecard_{segment_by}", column_config=cfg,
+            caption=tr("Missing = dimensions with no data for the segment: they are left out and the remaining "
+                       "weights renormalised, never counted as zero. ",
+                       "缺失 = 该细分没有数据的维度：它们被排除、其余权重重新归一化，绝不计为 0。") + options,
+            sql=sources_sql)
+
+# One segment in detail -------------------------------------------------------------------------------
+st.subheader(tr("One segment in detail", "单个细分详情"))
+segment = st.selectbox(tr("Segment", "细分"), list(scores["segment"]), key="value_cost_segment")
+row = scores[scores["segment"] == segment].iloc[0]
+verdict = f"**{row['verdict']}**"
+st.markdown(tr(f"{segment}: score {fmt.number(row['score'], 2)} → {verdict}. Diagnosis: {row['diagnosis']}",
+               f"{segment}：得分 {fmt.number(row['score'], 2)} → {verdict}。诊断：{row['diagnosis']}"))
+
+ours = dims[(dims["segment"] == segment) & (dims["product"] == "ours")].copy()
+left, right = st.columns(2)
+with left:
+    if ours.empty:
+        empty_state("No dimension has data for this segment.", "该细分没有任何维度有数据。")
+    else:
+        ours = ours.sort_values(["kind", "weighted"], ascending=[False, False])
+        signed = ours["weighted"].abs().where(ours["kind"] == "value", -ours["weighted"].abs())
+        fig = go.Figure(go.Waterfall(
+            x=list(ours["dimension"] + " (" + ours["kind"] + ")") + [tr("score", "得分")],
+            y=list(signed) + [None], measure=["relative"] * len(ours) + ["total"],
+            increasing={"marker": {"color": "#2ca02c"}}, decreasing={"marker": {"color": "#d62728"}},
+            totals={"marker": {"color": "#1f77b4"}}, texttemplate="%{delta:.2f}"))
+        fig.update_layout(height=400, margin={"t": 30, "b": 10}, yaxis_title=tr("Weighted points", "加权分"),
+                          showlegend=False)
+        chart_block(fig, ours, key="value_cost_waterfall", name=f"value_cost_waterfall_{segment}",
+                    caption=tr(f"{segment}: each value dimension adds its weighted score (w·score), each cost "
+                               "dimension subtracts its own; the last bar is the score. ",
+                               f"{segment}：每个价值维度加上其加权分（w·分数），每个成本维度减去其加权分；最后一根柱为"
+                               "得分。") + options, sql=sources_sql)
+with right:
+    both = dims[(dims["segment"] == segment)]
+    if not rival or both[both["product"] == rival].empty:
+        empty_state("Pick a rival rated in the survey to compare dimension by dimension.",
+                    "请选择调研中有评分的竞品以逐维度比较。")
+    else:
+        fig = go.Figure()
+        for prod, colour in (("ours", "#1f77b4"), (rival, "#ff7f0e")):
+            part = both[both["product"] == prod]
+            fig.add_trace(go.Bar(x=part["dimension"] + " (" + part["kind"] + ")", y=part["score"],
+                                 name=tr("ours", "我们") if prod == "ours" else prod, marker_color=colour))
+        fig.update_layout(barmode="group", height=400, margin={"t": 30, "b": 10}, yaxis_range=[0, 10],
+                          yaxis_title=tr("Mean score (0–10)", "平均分（0–10）"), legend={"orientation": "h", "y": 1.12})
+        chart_block(fig, both, key="value_cost_rival", name=f"value_cost_vs_{rival}_{segment}",
+                    caption=tr(f"{segment}: our mean score against {rival}'s per dimension (higher value is better, "
+                               "higher cost is worse). The rival has no behaviour data, so only survey dimensions "
+                               "are compared. ",
+                               f"{segment}：各维度我们与 {rival} 的平均分（价值越高越好，成本越高越差）。竞品没有行为"
+                               "数据，因此只比较调研维度。") + options, sql=sources_sql)

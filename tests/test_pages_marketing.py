@@ -1,0 +1,256 @@
+"""AppTest checks of the Marketing pages (traffic, acquisition, campaigns, saturation) and the two insight pages
+(campaign vs retention, value vs cost): each renders in both languages without an exception, shows the numbers
+the metrics return for the same filters, draws its charts with a caption, a CSV download and (where a SQL
+builder exists) the SQL, and turns an empty database or a filter that matches nothing into a sentence.
+
+The sample data is loaded once into a temporary DuckDB file; the expected numbers are computed by calling the
+metrics on that file with the ``Filters`` the app's sidebar produced (read back from session state).
+"""
+from __future__ import annotations
+
+import base64
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import store
+from metrics import economics as em
+from metrics import saturation as sm
+from metrics import traffic as tm
+from metrics import value_cost as vm
+from tests.conftest import ROOT, journeys_frame
+
+PAGES = ("traffic", "acquisition", "campaigns", "saturation", "campaign_vs_retention", "value_cost")
+TITLES = {"traffic": ("Traffic", "流量"), "acquisition": ("Acquisition", "拉新"),
+          "campaigns": ("Campaigns & ROI", "活动与 ROI"), "saturation": ("Channel saturation", "渠道饱和度"),
+          "campaign_vs_retention": ("Campaign vs retention", "活动 vs 留存"),
+          "value_cost": ("Value vs cost", "价值 vs 成本")}
+CHARTS = {"traffic": 2, "acquisition": 1, "campaigns": 2, "saturation": 1, "campaign_vs_retention": 1,
+          "value_cost": 3}
+
+
+def _app(db: str, monkeypatch, lang: str = "en", no_sample: bool = False) -> AppTest:
+    monkeypatch.setenv("OPSFUNNEL_DB", db)
+    if no_sample:
+        monkeypatch.setenv("OPSFUNNEL_NO_SAMPLE", "1")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["lang"] = lang
+    at.run()
+    return at
+
+
+def _open(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def _values(arr) -> np.ndarray:
+    """A plotly array from the figure JSON: plain list, or plotly 6+'s base64 ``{"dtype", "bdata"}``."""
+    if isinstance(arr, dict) and "bdata" in arr:
+        return np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"]))
+    return np.asarray(arr)
+
+
+def _figure(at: AppTest, i: int) -> dict:
+    import json
+    return json.loads(at.get("plotly_chart")[i].proto.spec)
+
+
+@pytest.fixture(scope="module")
+def sample_db(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("marketing_pages") / "sample.duckdb")
+    con = store.connect(path)
+    store.load_sample_data(con)
+    st.cache_data.clear()
+    yield path, con
+    con.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_with_charts_captions_and_downloads(sample_db, monkeypatch, page, lang):
+    at = _open(_app(sample_db[0], monkeypatch, lang), page)
+    assert not at.error, [e.value for e in at.error]
+    assert at.title[0].value == TITLES[page][lang == "zh"]
+    assert len(at.get("plotly_chart")) >= CHARTS[page]
+    downloads = at.get("download_button")
+    assert len(downloads) >= CHARTS[page]
+    assert all(b.proto.label == ("下载 CSV" if lang == "zh" else "Download CSV") for b in downloads)
+    if page != "value_cost":  # every other page's charts come from SQL builders
+        sql_label = "查看 SQL" if lang == "zh" else "Show SQL"
+        assert sum(e.proto.label == sql_label for e in at.expander) >= CHARTS[page]
+    t = time.perf_counter()
+    at.run()
+    print(f"warm rerun {page} ({lang}): {time.perf_counter() - t:.3f} s")
+
+
+def test_traffic_kpis_equal_the_metric(sample_db, monkeypatch):
+    path, con = sample_db
+    at = _open(_app(path, monkeypatch), "traffic")
+    flt = at.session_state["filters"]
+    expected = tm.traffic_summary(con, tm.TrafficParams(period="week", filters=flt, timezone=flt.timezone)).iloc[0]
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Page views (PV)"] == f"{int(expected['pv']):,}"
+    assert shown["Unique visitors (UV)"] == f"{int(expected['uv']):,}"
+    assert shown["Sessions"] == f"{int(expected['sessions']):,}"
+    assert shown["Bounce rate"] == f"{expected['bounce_rate'] * 100:.1f}%"
+    # the series chart's PV line (trace 1) is pv_uv's weekly PV, period by period
+    weekly = tm.pv_uv(con, tm.TrafficParams(period="week", filters=flt, timezone=flt.timezone))
+    pv_trace = _figure(at, 0)["data"][1]
+    np.testing.assert_array_equal(_values(pv_trace["y"]).astype(int), weekly["pv"].to_numpy())
+    # the top pages table is the metric's frame (top 10 by default)
+    top = tm.top_pages(con, tm.TrafficParams(period="week", filters=flt, timezone=flt.timezone, top_n=10))
+    pd.testing.assert_frame_equal(at.dataframe[0].value.reset_index(drop=True), top, check_dtype=False)
+
+
+def test_acquisition_new_users_add_up(sample_db, monkeypatch):
+    path, con = sample_db
+    at = _open(_app(path, monkeypatch), "acquisition")
+    flt = at.session_state["filters"]
+    by_channel = em.campaign_economics(con, em.EconomicsParams(level="channel", filters=flt, timezone=flt.timezone))
+    total = int(by_channel["new_users"].sum())
+    assert {m.label: m.value for m in at.metric}["New users"] == f"{total:,}"
+    # the default range is all the data, so the stacked weekly bars hold every user exactly once
+    bars = sum(int(_values(t["y"]).sum()) for t in _figure(at, 0)["data"])
+    users = con.execute("SELECT count(*) FROM users").fetchone()[0]
+    assert bars == total == users
+    # per channel, the bars agree with campaign_economics' first-touch new users
+    per_trace = {t["name"]: int(_values(t["y"]).sum()) for t in _figure(at, 0)["data"]}
+    assert per_trace == dict(zip(by_channel["channel"], by_channel["new_users"].astype(int)))
+
+
+def test_campaigns_table_is_the_economics_frame(sample_db, monkeypatch):
+    path, con = sample_db
+    at = _open(_app(path, monkeypatch), "campaigns")
+    flt = at.session_state["filters"]
+    econ = em.campaign_economics(con, em.EconomicsParams(level="campaign", horizon_days=30, filters=flt,
+                                                         timezone=flt.timezone))
+    shown = at.dataframe[0].value.reset_index(drop=True)
+    numbers = [c for c in econ.columns if c not in ("channel", "campaign")]
+    pd.testing.assert_frame_equal(shown[numbers], econ[numbers], check_dtype=False)
+    assert {m.label: m.value for m in at.metric}["Spend"] == f"¥{econ['spend'].sum():,.0f}"
+    # per channel, then a 7-day horizon: the table follows the options
+    at.radio(key="campaigns_level").set_value("channel").run()
+    at.select_slider(key="campaigns_horizon").set_value(7).run()
+    assert not at.exception
+    econ7 = em.campaign_economics(con, em.EconomicsParams(level="channel", horizon_days=7, filters=flt,
+                                                          timezone=flt.timezone))
+    pd.testing.assert_frame_equal(at.dataframe[0].value.reset_index(drop=True), econ7, check_dtype=False)
+    # the one unmatched spend key of the sample is listed
+    unmatched = em.spend_coverage(con, flt)
+    unmatched = unmatched[~unmatched["matched"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(at.dataframe[1].value.reset_index(drop=True), unmatched, check_dtype=False)
+
+
+def test_saturation_flags_the_metric_channels(sample_db, monkeypatch):
+    path, con = sample_db
+    at = _open(_app(path, monkeypatch), "saturation")
+    flt = at.session_state["filters"]
+    fits = sm.channel_saturation(con, sm.SaturationParams(filters=flt, timezone=flt.timezone))
+    pd.testing.assert_frame_equal(at.dataframe[0].value.reset_index(drop=True), fits, check_dtype=False)
+    saturated = fits.loc[fits["saturated"].astype(bool), "channel"].tolist()
+    assert {m.label: m.value for m in at.metric}["Saturated channels"] == str(len(saturated))
+    assert all(ch in at.warning[0].value for ch in saturated)
+    # a stricter factor (3×) flags fewer channels, never more
+    at.slider(key="saturation_factor").set_value(3.0).run()
+    strict = sm.channel_saturation(con, sm.SaturationParams(saturation_factor=3.0, filters=flt,
+                                                            timezone=flt.timezone))
+    assert {m.label: m.value for m in at.metric}["Saturated channels"] == str(int(strict["saturated"].sum()))
+    assert int(strict["saturated"].sum()) <= len(saturated)
+
+
+def test_quadrant_axes_follow_the_chosen_measures(sample_db, monkeypatch):
+    path, con = sample_db
+    at = _open(_app(path, monkeypatch), "campaign_vs_retention")
+    flt = at.session_state["filters"]
+    params = em.EconomicsParams(level="campaign", filters=flt, timezone=flt.timezone)
+    cvr = em.campaign_vs_retention(con, params)
+    econ = em.campaign_economics(con, params)
+    assert len(at.dataframe[0].value) == len(cvr)
+    at.selectbox(key="cvr_x").set_value("cost_per_paying").run()
+    at.selectbox(key="cvr_y").set_value("retention_w4").run()
+    assert not at.exception
+    both = cvr.merge(econ[["channel", "campaign", "cost_per_paying"]], on=["channel", "campaign"])
+    both = both.dropna(subset=["cost_per_paying", "retention_w4"])
+    trace = _figure(at, 0)["data"][0]
+    np.testing.assert_allclose(_values(trace["x"]), both["cost_per_paying"].to_numpy())
+    np.testing.assert_allclose(_values(trace["y"]), both["retention_w4"].to_numpy())
+    # the sample's cheap campaign sits lowest on week-4 retention among campaigns with enough users
+    big = both[~both["small_sample"]]
+    assert big.loc[big["retention_w4"].idxmin(), "campaign"] == "douyin_flash_sale"
+    assert any("cheap but churny" in a["text"] for a in _figure(at, 0)["layout"]["annotations"])
+
+
+def test_value_cost_scores_and_diagnosis(sample_db, monkeypatch):
+    path, con = sample_db
+    at = _open(_app(path, monkeypatch), "value_cost")
+    flt = at.session_state["filters"]
+    model = vm.default_model(con)
+    scores = vm.score(con, model, segment_by="channel", rival="brightcart", filters=flt)
+    assert len(at.dataframe[0].value) == len(model.dimensions)  # the model editor comes first
+    pd.testing.assert_frame_equal(at.dataframe[1].value.reset_index(drop=True), scores, check_dtype=False)
+    # the sample's story: the first segment's diagnosis names trust, in the sentence above the waterfall
+    first = scores.iloc[0]
+    sentence = [m.value for m in at.markdown if m.value.startswith(f"{first['segment']}: score")]
+    assert sentence and first["diagnosis"] in sentence[0] and "trust" in first["diagnosis"]
+    # survey segments without a rival
+    at.radio(key="value_cost_segment_by").set_value("survey").run()
+    at.selectbox(key="value_cost_rival").set_value("").run()
+    assert not at.exception and not at.error
+    plain = vm.score(con, model, segment_by="survey", rival=None, filters=flt)
+    pd.testing.assert_frame_equal(at.dataframe[1].value.reset_index(drop=True), plain, check_dtype=False)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_filter_matching_nothing_is_a_sentence(sample_db, monkeypatch, page):
+    at = _app(sample_db[0], monkeypatch)
+    # wechat users never have a xiaohongshu campaign as first touch: the selection is empty
+    at.multiselect(key="flt_campaigns").set_value(["xhs_kol_review"]).run()
+    at.multiselect(key="flt_channels").set_value(["wechat"]).run()
+    assert at.session_state["filters"].channels == ("wechat",)
+    _open(at, page)
+    assert not at.error, [e.value for e in at.error]
+    if page != "value_cost":  # survey ratings do not depend on the users selection
+        assert at.info, f"{page} shows no empty-state sentence"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_empty_database_is_a_sentence(tmp_path, monkeypatch, page):
+    at = _open(_app(str(tmp_path / "empty.duckdb"), monkeypatch, no_sample=True), page)
+    assert not at.error, [e.value for e in at.error]
+    assert at.info and not at.get("plotly_chart")
+
+
+def test_events_without_spend_or_survey(tmp_path, monkeypatch):
+    """A log with page views and revenue but no spend sheet and no survey: traffic and acquisition draw,
+    the spend pages say there is no spend, value vs cost says there is no survey."""
+    path = str(tmp_path / "events_only.duckdb")
+    con = store.connect(path)
+    # u1: 3 page views in one session on 2024-01-01 (wechat, spring); u2: 1 page view (direct), 1 purchase
+    store.load_events(con, journeys_frame({
+        "u1": [("page_view", "2024-01-01 10:00", {"channel": "wechat", "campaign": "spring", "page": "/"}),
+               ("page_view", "2024-01-01 10:05", {"page": "/pricing"}),
+               ("page_view", "2024-01-01 10:10", {"page": "/signup"})],
+        "u2": [("page_view", "2024-01-02 09:00", {"page": "/"}),
+               ("purchase", "2024-01-02 09:30", {"revenue": 50})]}))
+    con.close()
+    at = _open(_app(path, monkeypatch, no_sample=True), "traffic")
+    # PV = 4, UV = 2, sessions = 2 (u1's three within 30 min; u2's two within 30 min), bounce = 1/2 (u2)
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Page views (PV)"], shown["Unique visitors (UV)"], shown["Sessions"], shown["Bounce rate"]) \
+        == ("4", "2", "2", "50.0%")
+    _open(at, "acquisition")
+    assert {m.label: m.value for m in at.metric}["New users"] == "2"
+    for page in ("campaigns", "saturation", "value_cost"):
+        _open(at, page)
+        assert not at.error, (page, [e.value for e in at.error])
+    _open(at, "value_cost")
+    assert at.info and "survey" in at.info[0].value
+    _open(at, "saturation")
+    assert at.info and "spend" in at.info[0].value
+
