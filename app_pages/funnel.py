@@ -274,8 +274,13 @@ try:
 except UserInputError as exc:
     st.error(str(exc))
 else:
-    st.caption(tr(f"{fmt.number(len(users))} users {'reached' if status == 'reached' else 'dropped at'} step {step_no}"
-                  f"{' (dropped = reached the previous step, window closed, not this step)' if status == 'dropped' else ''}.",
-                  f"{fmt.number(len(users))} 位用户{'到达' if status == 'reached' else '流失于'}第 {step_no} 步"
-                  f"{'（流失 = 到达上一步、窗口已结束且未到达本步）' if status == 'dropped' else ''}。"))
+    st.caption(tr(f"Users who {'reached' if status == 'reached' else 'dropped at'} step {step_no}: "
+                  f"{fmt.number(len(users))}"
+                  f"{' (dropped = reached the previous step, window closed, not this step)' if status == 'dropped' else ''}"
+                  ". The CSV lists their user ids.",
+                  f"{'到达' if status == 'reached' else '流失于'}第 {step_no} 步的用户：{fmt.number(len(users))}"
+                  f"{'（流失 = 到达上一步、窗口已结束且未到达本步）' if status == 'dropped' else ''}。CSV 列出其用户 ID。"))
     frame_download(users, f"funnel_step{step_no}_{status}_users", key="funnel_users_csv")
+    with st.expander(tr("Preview (first 100)", "预览（前 100 位）")):
+        st.dataframe(users.head(100), hide_index=True, key="funnel_users_preview",
+                     column_config={"user_id": st.column_config.TextColumn(tr("User id", "用户 ID"))})
