@@ -1,11 +1,17 @@
 """Command line loader for files larger than a browser upload.
 
     python -m store load FILE --kind events|spend|survey [--map canonical=header ...] [--timezone TZ] [--db PATH]
+
+Exit codes: 0 loaded (rejected rows, if any, are listed with their line and reason); 2 the file or
+an argument was refused (nothing written); 1 the database could not be opened or written.
+A progress bar is shown on a terminal (``--progress`` forces it, ``--quiet`` hides it).
 """
 from __future__ import annotations
 
 import argparse
 import sys
+
+import duckdb
 
 from . import connect, load_events, load_spend, load_survey
 from .errors import UserInputError
@@ -31,10 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--timezone", default="UTC", help="time zone of naive times in the file (events)")
     load.add_argument("--db", default=None, help="database file (default $OPSFUNNEL_DB or data/opsfunnel.duckdb)")
     load.add_argument("--quiet", action="store_true", help="no progress display")
+    load.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     args = parser.parse_args(argv)
+    con = None
     try:
         con = connect(args.db)
-        if not args.quiet and sys.stderr.isatty():
+        if not args.quiet and (args.progress or sys.stderr.isatty()):
             con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = true")
         mapping = _parse_map(args.map)
         print(f"Loading {args.file} as {args.kind} ...", file=sys.stderr, flush=True)
@@ -47,11 +55,19 @@ def main(argv: list[str] | None = None) -> int:
     except UserInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (duckdb.Error, OSError) as exc:
+        print(f"error: the database could not be used ({str(exc).splitlines()[0]}); nothing was loaded.",
+              file=sys.stderr)
+        return 1
+    finally:
+        if con is not None:
+            con.close()
     print(report.summary())
     if report.rejected:
-        print("first rejected rows:")
-        print(report.rejected_samples.head(20).to_string(index=False))
-    con.close()
+        shown = report.rejected_samples.head(20)
+        print(f"rejected rows (first {len(shown)} of {report.rejected:,}; all are in the rejected_rows table):")
+        for line, reason in zip(shown["line"], shown["reason"]):
+            print(f"  line {line}: {reason}")
     return 0
 
 

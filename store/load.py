@@ -466,34 +466,42 @@ def _update_users(con) -> None:
     """Maintain users incrementally from ``_new_events``: new keys, first_seen, first touch (SPEC §1).
 
     First touch = the channel and campaign of the user's earliest event that has a channel, ties
-    broken by event_id; a user with no such event is 'direct'.
+    broken by the smaller event_id; a user with no such event is 'direct'. The batch's own first
+    touch replaces the stored one only when it is earlier (or equally early with a smaller
+    event_id), so the table always equals a recomputation over all loaded events.
     """
     con.execute("""
         CREATE TEMP TABLE _batch_users AS
         SELECT user_id,
                min(event_time) AS first_seen,
                min(event_time) FILTER (WHERE channel IS NOT NULL) AS touch_time,
-               arg_min(channel, (event_time, event_id)) FILTER (WHERE channel IS NOT NULL) AS channel,
-               arg_min(campaign, (event_time, event_id)) FILTER (WHERE channel IS NOT NULL) AS campaign
+               -- channel, campaign and id of one and the same event: the earliest with a channel
+               arg_min({'channel': channel, 'campaign': campaign, 'event_id': event_id}, (event_time, event_id))
+                   FILTER (WHERE channel IS NOT NULL) AS touch
         FROM _new_events GROUP BY user_id
     """)
     con.execute("""
         UPDATE users SET
             first_seen = least(users.first_seen, b.first_seen),
-            touch_time = CASE WHEN b.touch_time < coalesce(users.touch_time, TIMESTAMP 'infinity')
-                              THEN b.touch_time ELSE users.touch_time END,
-            channel    = CASE WHEN b.touch_time < coalesce(users.touch_time, TIMESTAMP 'infinity')
-                              THEN b.channel ELSE users.channel END,
-            campaign   = CASE WHEN b.touch_time < coalesce(users.touch_time, TIMESTAMP 'infinity')
-                              THEN b.campaign ELSE users.campaign END
-        FROM _batch_users b
-        WHERE users.user_id = b.user_id
-          AND (b.first_seen < users.first_seen OR b.touch_time < coalesce(users.touch_time, TIMESTAMP 'infinity'))
+            touch_time = CASE WHEN b.wins THEN b.touch_time ELSE users.touch_time END,
+            channel    = CASE WHEN b.wins THEN b.touch.channel ELSE users.channel END,
+            campaign   = CASE WHEN b.wins THEN b.touch.campaign ELSE users.campaign END
+        FROM (
+            -- stored users this batch touches: does the batch's first touch come first?
+            SELECT b.*, coalesce(
+                       b.touch_time < coalesce(u.touch_time, TIMESTAMP 'infinity')
+                       OR (b.touch_time = u.touch_time AND b.touch.event_id < (
+                            SELECT min(e.event_id) FROM events e
+                            WHERE e.user_key = u.user_key AND e.event_time = u.touch_time
+                              AND e.channel IS NOT NULL)), false) AS wins
+            FROM _batch_users b JOIN users u USING (user_id)
+        ) b
+        WHERE users.user_id = b.user_id AND (b.first_seen < users.first_seen OR b.wins)
     """)
     con.execute("""
         INSERT INTO users
         SELECT (SELECT coalesce(max(user_key), 0) FROM users) + row_number() OVER (ORDER BY b.first_seen, b.user_id),
-               b.user_id, b.first_seen, b.touch_time, coalesce(b.channel, 'direct'), b.campaign
+               b.user_id, b.first_seen, b.touch_time, coalesce(b.touch.channel, 'direct'), b.touch.campaign
         FROM _batch_users b
         WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = b.user_id)
     """)
@@ -640,7 +648,8 @@ def _build_survey(con, src: _Source, cols: dict) -> None:
         WITH raw AS (
             SELECT {c['segment']} AS segment, lower({c['product']}) AS product, lower({c['dimension']}) AS dimension,
                    {c['kind']} AS _k, {c['score']} AS _s, {c['respondent_id']} AS respondent_id,
-                   {_newlines_sql(src)} AS _nl, {_raw_json(src.headers)} AS _raw
+                   {_newlines_sql(src)} AS _nl, {_raw_json(src.headers)} AS _raw,
+                   row_number() OVER () AS _row          -- file order (the window below reorders rows)
             FROM {src.relation_sql}
         ),
         typed AS (SELECT *, {kinds} AS kind, {number_sql('_s')} AS score FROM raw),
@@ -661,5 +670,6 @@ def _build_survey(con, src: _Source, cols: dict) -> None:
                segment, product, dimension, kind, score, respondent_id, reason,
                CASE WHEN reason IS NOT NULL THEN _raw END AS raw, CAST(_nl AS INTEGER) AS _nl
         FROM checked
+        ORDER BY _row                                 -- so _parsed.rowid follows the file again
     """)
 

@@ -1,0 +1,360 @@
+"""Load semantics: the canonical DataFrame, duplicates and reloads, one transaction per load (a
+failure injected part-way leaves every table unchanged), the users table kept incrementally equal
+to a from-scratch recomputation, the data version, and previews that write nothing."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pandas as pd
+import pytest
+
+import store
+from store import load as load_module
+
+TABLES = ("events", "users", "spend", "survey", "stage_map", "loads", "rejected_rows", "currency_rates", "settings",
+          "schema_version")
+
+
+def dump(con) -> dict[str, list[tuple]]:
+    """Every row of every table, sorted, as plain tuples (loaded_at columns included)."""
+    out = {}
+    for table in TABLES:
+        rows = con.execute(f"SELECT * FROM {table}").fetchall()
+        out[table] = sorted(rows, key=repr)
+    return out
+
+
+def write(tmp_path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def frame(rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["user_id", "event_name", "event_time", "channel", "campaign"])
+
+
+# --------------------------------------------------------------------------------------------
+# The canonical DataFrame
+# --------------------------------------------------------------------------------------------
+
+def test_canonical_dataframe_loads_without_mapping(con):
+    df = pd.DataFrame({
+        "user_id": ["u1", "u1", "u2"],
+        "event_name": ["signup", "purchase", "view"],
+        "event_time": ["2024-01-01 10:00", "2024-01-02 10:00", "2024-01-01 12:00"],
+        "session_id": ["s1", "s2", None],
+        "channel": [" WeChat", None, "Douyin"],
+        "campaign": ["Spring", None, ""],
+        "page": ["/", "/pay", None],
+        "revenue": [None, 19.9, None],
+        "properties": [{"plan": "pro", "seats": 3}, '{"sku": "A"}', None],
+    })
+    report = store.load_events(con, df)
+    assert (report.rows_read, report.loaded, report.rejected, report.duplicates) == (3, 3, 0, 0)
+    assert report.mapping == {c: c for c in ["user_id", "event_name", "event_time", "session_id", "channel",
+                                            "campaign", "page", "revenue"]}
+    got = con.execute("""SELECT user_key, user_id, event_name, event_time, session_id, channel, campaign, page,
+                                revenue, properties, source_file FROM events ORDER BY event_time""").fetchall()
+    # user keys are assigned in first_seen order: u1 (Jan 1 10:00) = 1, u2 (Jan 1 12:00) = 2
+    assert got == [
+        (1, "u1", "signup", dt.datetime(2024, 1, 1, 10), "s1", "wechat", "spring", "/", None,
+         '{"plan":"pro","seats":3}', "DataFrame"),
+        (2, "u2", "view", dt.datetime(2024, 1, 1, 12), None, "douyin", None, None, None, None, "DataFrame"),
+        (1, "u1", "purchase", dt.datetime(2024, 1, 2, 10), "s2", None, None, "/pay", 19.9, '{"sku":"A"}', "DataFrame"),
+    ]
+    assert con.execute("SELECT user_key, user_id, first_seen, touch_time, channel, campaign FROM users ORDER BY 1"
+                       ).fetchall() == [
+        (1, "u1", dt.datetime(2024, 1, 1, 10), dt.datetime(2024, 1, 1, 10), "wechat", "spring"),
+        (2, "u2", dt.datetime(2024, 1, 1, 12), dt.datetime(2024, 1, 1, 12), "douyin", None),
+    ]
+    # new event names get a guessed stage (SPEC §3)
+    assert con.execute("SELECT * FROM stage_map ORDER BY 1").fetchall() == [
+        ("purchase", "revenue"), ("signup", "acquisition"), ("view", "none")]
+
+
+def test_dataframe_rejects_report_row_position(con):
+    df = pd.DataFrame({"user_id": ["u1", None, "u3"], "event_name": ["a", "b", "c"],
+                       "event_time": ["2024-01-01", "2024-01-01", "2024-13-45"]})
+    report = store.load_events(con, df)
+    assert (report.rows_read, report.loaded, report.rejected) == (3, 1, 2)
+    assert con.execute("SELECT source_file, line, reason FROM rejected_rows ORDER BY line").fetchall() == [
+        ("DataFrame", 2, "no user_id"), ("DataFrame", 3, "event_time '2024-13-45' is not a date-time")]
+
+
+# --------------------------------------------------------------------------------------------
+# Duplicates
+# --------------------------------------------------------------------------------------------
+
+CSV_A = ("user_id,event,time,channel\n"
+         "u1,view,2024-01-01 10:00,ads\n"
+         "u1,view,2024-01-01 10:00,ads\n"       # an exact repeat within the file
+         "u2,view,2024-01-01 11:00,\n")
+
+
+def test_reloading_a_file_adds_nothing(con, tmp_path):
+    path = write(tmp_path, "a.csv", CSV_A)
+    first = store.load_events(con, path)
+    assert (first.rows_read, first.loaded, first.duplicates) == (3, 2, 1)
+    before = con.execute("SELECT * FROM events ORDER BY event_id").fetchall()
+    users_before = con.execute("SELECT * FROM users ORDER BY user_key").fetchall()
+    second = store.load_events(con, path)
+    assert (second.rows_read, second.loaded, second.duplicates, second.rejected) == (3, 0, 3, 0)
+    assert con.execute("SELECT * FROM events ORDER BY event_id").fetchall() == before
+    assert con.execute("SELECT * FROM users ORDER BY user_key").fetchall() == users_before
+    # both loads are recorded
+    assert con.execute("SELECT load_id, rows_read, loaded, duplicates FROM loads ORDER BY 1").fetchall() == [
+        (1, 3, 2, 1), (2, 3, 0, 3)]
+
+
+def test_overlapping_files_add_only_new_events(con, tmp_path):
+    store.load_events(con, write(tmp_path, "a.csv", CSV_A))
+    # b overlaps a on u2's event and adds one event of u3
+    b = write(tmp_path, "b.csv", "uid,event_name,timestamp,utm_source\nu2,view,2024-01-01T11:00:00Z,\n"
+                                 "u3,view,2024-01-03 00:00,\n")
+    report = store.load_events(con, b)
+    assert (report.loaded, report.duplicates) == (1, 1)
+    assert con.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone() == (3, 3)
+
+
+def test_file_event_id_is_used_and_first_copy_wins(con, tmp_path):
+    path = write(tmp_path, "e.csv", "event_id,user_id,event,time\n"
+                                    "e1,u1,a,2024-01-02 00:00\n"
+                                    "e1,u1,b,2024-01-01 00:00\n"   # same id: a later copy, skipped
+                                    "e2,u1,c,2024-01-03 00:00\n")
+    report = store.load_events(con, path)
+    assert (report.loaded, report.duplicates) == (2, 1)
+    assert con.execute("SELECT event_id, event_name FROM events ORDER BY 1").fetchall() == [("e1", "a"), ("e2", "c")]
+    # the skipped copy's earlier time does not leak into users
+    assert con.execute("SELECT first_seen FROM users").fetchone()[0] == dt.datetime(2024, 1, 2)
+
+
+def test_event_id_is_stable_across_formats(con, tmp_path):
+    # the same event written two ways hashes to one id: the time is compared after parsing
+    store.load_events(con, write(tmp_path, "a.csv", "user_id,event,time\nu1,a,2024-01-01T18:00:00+08:00\n"))
+    report = store.load_events(con, write(tmp_path, "b.csv", "user_id,event,time\nu1,a,2024/01/01 10:00:00\n"))
+    assert (report.loaded, report.duplicates) == (0, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# One transaction: a failure part-way leaves the database exactly as it was
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stage", ["after_users", "after_write", "after_rejects", "before_commit"])
+def test_failure_injected_mid_load_leaves_database_unchanged(con, tmp_path, monkeypatch, stage):
+    store.load_events(con, write(tmp_path, "a.csv", CSV_A))
+    store.load_spend(con, write(tmp_path, "s.csv", "date,channel,spend\n2024-01-01,ads,10\n"))
+    before = dump(con)
+    version = store.data_version(con)
+
+    def boom(at):
+        if at == stage:
+            raise RuntimeError(f"injected at {at}")
+
+    monkeypatch.setattr(load_module, "_checkpoint", boom)
+    # b has an earlier event for u1 (users would change), a new user, and a rejected row
+    b = write(tmp_path, "b.csv", "user_id,event,time,channel\nu1,signup,2023-12-31 09:00,seo\n"
+                                 "u9,view,2024-01-05 00:00,x\nu10,view,never,\n")
+    with pytest.raises(RuntimeError, match=f"injected at {stage}"):
+        store.load_events(con, b)
+    assert dump(con) == before
+    assert store.data_version(con) == version
+    # spend goes through the same transaction machinery
+    if stage != "after_users":
+        with pytest.raises(RuntimeError, match=f"injected at {stage}"):
+            store.load_spend(con, write(tmp_path, "s2.csv", "date,channel,spend\n2024-01-01,ads,99\n"))
+        assert dump(con) == before
+    # and the same load succeeds once the failure is gone
+    monkeypatch.setattr(load_module, "_checkpoint", lambda at: None)
+    report = store.load_events(con, b)
+    assert (report.loaded, report.rejected) == (2, 1)
+
+
+def test_refused_file_leaves_database_unchanged(con, tmp_path):
+    store.load_events(con, write(tmp_path, "a.csv", CSV_A))
+    before = dump(con)
+    with pytest.raises(store.LoadRefused):
+        store.load_events(con, write(tmp_path, "b.csv", "user,page\nu1,/\n"))
+    assert dump(con) == before
+
+
+# --------------------------------------------------------------------------------------------
+# Users: incremental maintenance equals a from-scratch recomputation
+# --------------------------------------------------------------------------------------------
+
+RECOMPUTE = """
+    -- SPEC §1 over all stored events: first_seen = earliest event; first touch = the channel and
+    -- campaign of the earliest event with a channel (ties by event_id); none -> 'direct'
+    WITH touches AS (
+        SELECT user_id, event_time, channel, campaign,
+               row_number() OVER (PARTITION BY user_id ORDER BY event_time, event_id) AS k
+        FROM events WHERE channel IS NOT NULL
+    )
+    SELECT e.user_id, min(e.event_time) AS first_seen, any_value(t.event_time) AS touch_time,
+           coalesce(any_value(t.channel), 'direct') AS channel, any_value(t.campaign) AS campaign
+    FROM events e LEFT JOIN touches t ON t.user_id = e.user_id AND t.k = 1
+    GROUP BY e.user_id ORDER BY e.user_id
+"""
+
+
+def users(con):
+    return con.execute("SELECT user_id, first_seen, touch_time, channel, campaign FROM users ORDER BY user_id"
+                       ).fetchall()
+
+
+def test_earlier_event_moves_first_seen_and_first_touch(con):
+    # A: u1 first seen Jan 5 via ads/a1; u2 only direct visits; u3 via seo
+    store.load_events(con, frame([("u1", "view", "2024-01-05 00:00", "ads", "a1"),
+                                  ("u1", "view", "2024-01-06 00:00", "seo", None),
+                                  ("u2", "view", "2024-01-05 00:00", None, None),
+                                  ("u3", "view", "2024-01-02 00:00", "seo", None)]))
+    assert users(con) == [
+        ("u1", dt.datetime(2024, 1, 5), dt.datetime(2024, 1, 5), "ads", "a1"),
+        ("u2", dt.datetime(2024, 1, 5), None, "direct", None),
+        ("u3", dt.datetime(2024, 1, 2), dt.datetime(2024, 1, 2), "seo", None)]
+    keys = dict(con.execute("SELECT user_id, user_key FROM users").fetchall())
+    # B: u1 has an earlier touch (Jan 1, wechat/w1); u2 an earlier direct event (first_seen moves,
+    # touch stays none) and a later touch (becomes its first touch); u3 a later touch (no change);
+    # u4 is new
+    store.load_events(con, frame([("u1", "view", "2024-01-01 00:00", "WeChat", "W1"),
+                                  ("u2", "view", "2024-01-03 00:00", None, None),
+                                  ("u2", "view", "2024-01-07 00:00", "kol", "k"),
+                                  ("u3", "view", "2024-01-09 00:00", "ads", "a9"),
+                                  ("u4", "view", "2024-01-08 00:00", None, None)]))
+    assert users(con) == [
+        ("u1", dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1), "wechat", "w1"),
+        ("u2", dt.datetime(2024, 1, 3), dt.datetime(2024, 1, 7), "kol", "k"),
+        ("u3", dt.datetime(2024, 1, 2), dt.datetime(2024, 1, 2), "seo", None),
+        ("u4", dt.datetime(2024, 1, 8), None, "direct", None)]
+    assert users(con) == con.execute(RECOMPUTE).fetchall()
+    # existing users keep their keys; the new user gets the next one
+    assert {u: k for u, k in con.execute("SELECT user_id, user_key FROM users").fetchall() if u != "u4"} == keys
+    assert con.execute("SELECT user_key FROM users WHERE user_id = 'u4'").fetchone()[0] == 4
+    # every event carries its user's key
+    assert con.execute("SELECT count(*) FROM events e JOIN users u USING (user_key) WHERE e.user_id <> u.user_id"
+                       ).fetchone()[0] == 0
+
+
+def test_incremental_users_equal_recomputation_over_random_batches(con):
+    import random
+    rng = random.Random(7)
+    channels = [None, None, "ads", "seo", "kol"]
+    for batch in range(6):
+        rows = []
+        for _ in range(300):
+            day, hour = rng.randrange(1, 28), rng.randrange(24)
+            ch = rng.choice(channels)
+            rows.append((f"u{rng.randrange(60)}", rng.choice(["view", "buy"]), f"2024-02-{day:02d} {hour:02d}:00",
+                         ch, rng.choice([None, "c1", "c2"]) if ch else None))
+        store.load_events(con, frame(rows))
+        assert users(con) == con.execute(RECOMPUTE).fetchall(), f"after batch {batch}"
+    assert con.execute("SELECT count(*), count(DISTINCT user_key), max(user_key) FROM users").fetchone() == (60, 60, 60)
+
+
+# --------------------------------------------------------------------------------------------
+# data_version
+# --------------------------------------------------------------------------------------------
+
+def test_data_version_changes_with_every_successful_write(con, tmp_path):
+    v0 = store.data_version(con)
+    assert v0 == 0
+    store.load_events(con, write(tmp_path, "a.csv", CSV_A))
+    assert store.data_version(con) == 1
+    store.load_events(con, write(tmp_path, "a.csv", CSV_A))   # a load that adds nothing still is a load
+    assert store.data_version(con) == 2
+    with pytest.raises(store.LoadRefused):
+        store.load_events(con, write(tmp_path, "x.csv", "a,b\n1,2\n"))
+    assert store.data_version(con) == 2
+    con.execute("BEGIN TRANSACTION")
+    assert store.bump_data_version(con) == 3
+    con.execute("ROLLBACK")
+    assert store.data_version(con) == 2   # rolled back with its transaction
+
+
+def test_reset_to_sample_data_bumps_version(con, tmp_path):
+    sample = tmp_path / "sample"
+    sample.mkdir()
+    (sample / "spend.csv").write_text("date,channel,spend\n2024-01-01,ads,5\n")
+    store.load_events(con, write(tmp_path, "a.csv", CSV_A))
+    v = store.data_version(con)
+    reports = store.reset_to_sample_data(con, sample)
+    assert [r.kind for r in reports] == ["spend"]
+    # +1 for the emptying, +1 for the spend load
+    assert store.data_version(con) == v + 2
+    assert con.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM spend)").fetchone() == (0, 1)
+
+
+def test_connect_is_idempotent_and_migrates(tmp_path, monkeypatch):
+    db = tmp_path / "x.duckdb"
+    monkeypatch.setenv("OPSFUNNEL_DB", str(db))
+    assert store.resolve_path() == str(db)
+    c1 = store.connect()
+    store.load_events(c1, frame([("u1", "a", "2024-01-01", None, None)]))
+    c1.close()
+    c2 = store.connect(db)
+    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2]
+    assert c2.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+    assert store.data_version(c2) == 1
+    c2.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Preview and headers: nothing written
+# --------------------------------------------------------------------------------------------
+
+def test_preview_parses_first_rows_without_writing(con, tmp_path):
+    path = write(tmp_path, "p.csv", "uid,event,time,amount,city\n"
+                                    "u1,buy,2024-01-01 18:00,9.5,sh\n"
+                                    "u2,buy,later,,bj\n"
+                                    "u3,view,2024-01-02 08:00,,gz\n"
+                                    "u4,view,2024-01-03 08:00,,sz\n")
+    before = dump(con)
+    mapping, df = store.preview(path, "events", source_timezone="Asia/Shanghai", rows=3)
+    assert dump(con) == before
+    assert mapping == {"user_id": "uid", "event_name": "event", "event_time": "time", "revenue": "amount"}
+    assert list(df.columns) == ["line", "event_id", "user_id", "event_name", "event_time", "session_id", "channel",
+                                "campaign", "page", "revenue", "properties", "reason"]
+    got = df[["line", "user_id", "event_time", "revenue", "properties", "reason"]]
+    expected = pd.DataFrame({
+        "line": [2, 3, 4],
+        "user_id": ["u1", "u2", "u3"],
+        # 18:00 Shanghai = 10:00 UTC; 'later' cannot be parsed
+        "event_time": pd.to_datetime(["2024-01-01 10:00", None, "2024-01-02 00:00"]).astype("datetime64[us]"),
+        "revenue": [9.5, None, None],
+        "properties": ['{"city":"sh"}', '{"city":"bj"}', '{"city":"gz"}'],
+        "reason": [None, "event_time 'later' is not a date-time", None],
+    })
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected, check_dtype=False)
+
+
+def test_preview_refuses_like_a_load(tmp_path):
+    with pytest.raises(store.LoadRefused, match=r"q\.csv: no column for event_name, event_time"):
+        store.preview(write(tmp_path, "q.csv", "user_id,page\nu1,/\n"), "events")
+
+
+def test_preview_spend_uses_the_databases_rates(con, tmp_path):
+    store.set_currency_rate(con, "usd", 7.0)
+    path = write(tmp_path, "s.csv", "date,channel,spend,currency\n2024-01-01,ads,10,USD\n2024-01-01,seo,3,EUR\n")
+    _, df = store.preview(path, "spend", con=con)
+    assert list(df["spend"].fillna(-1)) == [70.0, -1]
+    assert list(df["reason"].fillna("")) == ["", "no exchange rate for currency EUR (set one for the base currency)"]
+    _, df = store.preview(path, "spend")   # without the database: no rates known
+    assert list(df["reason"].notna()) == [True, True]
+
+
+def test_inspect_headers_of_each_container(tmp_path):
+    assert store.inspect_headers(write(tmp_path, "a.csv", "用户ID;事件;时间\nu;e;t\n")) == ["用户ID", "事件", "时间"]
+    pq = tmp_path / "a.parquet"
+    pd.DataFrame({"x": [1], "y": ["a"]}).to_parquet(pq)
+    assert store.inspect_headers(str(pq)) == ["x", "y"]
+    xl = tmp_path / "a.xlsx"
+    pd.DataFrame({"日期": ["2024-01-01"], "花费": [1]}).to_excel(xl, index=False)
+    assert store.inspect_headers(str(xl)) == ["日期", "花费"]
+    assert store.inspect_headers(pd.DataFrame(columns=["a", "a", " "])) == ["a", "a_2", "column_3"]
+
+
+def test_report_summary_and_json_mapping(con, tmp_path):
+    report = store.load_events(con, write(tmp_path, "a.csv", CSV_A))
+    assert report.summary().startswith("a.csv: 3 rows read, 2 loaded, 1 duplicates skipped, 0 rejected in ")
+    assert json.loads(con.execute("SELECT mapping FROM loads").fetchone()[0]) == report.mapping
