@@ -26,7 +26,10 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    ``end`` when ``conversion_in_range``); strict funnels also require t_k <= the next distinct
    event time after t_{k-1}, i.e. no other event of the user strictly in between (events at the
    very same timestamp as a step cannot be ordered, so they do not break the chain; a repeated
-   step-1 event later in time does).
+   step-1 event later in time does). Known limit: in a strict funnel the earliest qualifying
+   event is taken even when it ties with the previous step and a later one would carry the chain
+   further (a@0, b@0, b@5, c@10 stops at b@0: level 2, not 3); without ties within a user the
+   result equals an exhaustive search (``tests/test_funnel_oracle.py``).
 5. **any order** — every event matching any step in range starts an attempt; for each step the
    next matching event at or after t1 is found the same way, and sorted ascending; the attempt
    reaches level k when the k-th of those times and the k-th step event from t1 both lie in the
@@ -514,7 +517,7 @@ GROUP BY u.breakdown, s.k""")
 SELECT g.breakdown, g.bd_order, s.k, s.label,
        CAST(COALESCE(a.users, 0) AS BIGINT) AS users, CAST(COALESCE(a.in_progress, 0) AS BIGINT) AS in_progress,
        a.median_s, a.mean_s, a.p90_s
-FROM (SELECT DISTINCT breakdown, bd_order FROM per_user
+FROM (SELECT breakdown, MIN(bd_order) AS bd_order FROM per_user GROUP BY breakdown
       UNION ALL SELECT CAST(NULL AS VARCHAR), 0 WHERE NOT EXISTS (SELECT 1 FROM per_user)) g
 CROSS JOIN steps s
 LEFT JOIN agg a ON a.breakdown IS NOT DISTINCT FROM g.breakdown AND a.k = s.k""")

@@ -408,6 +408,22 @@ def test_breakdown_by_property(con, journeys):
     assert users(con, p, 1, breakdown_value="pro") == ["q1", "q2"]
 
 
+def test_a_real_value_named_other_joins_the_other_block(con, journeys):
+    journeys({
+        "o1": [("a", "2024-01-01 10:00", {"plan": "pro"}), ("b", "2024-01-01 10:01")],
+        "o2": [("a", "2024-01-01 10:00", {"plan": "pro"})],
+        "o3": [("a", "2024-01-01 10:00", {"plan": "Other"}), ("b", "2024-01-01 10:02")],
+        "o4": [("a", "2024-01-01 10:00", {"plan": "free"})],
+    })
+    # top 1 = pro (2 users); "Other" (a real value) and free fall into one Other block: 2 users, o3 at 120 s
+    check(con, params("a", "b", breakdown="plan", top_n=1), [
+        ("pro", 1, "a", 2, 1.0, 1.0, 0, N, N, N, 0),
+        ("pro", 2, "b", 1, 0.5, 0.5, 1, 60.0, 60.0, 60.0, 0),
+        ("Other", 1, "a", 2, 1.0, 1.0, 0, N, N, N, 0),
+        ("Other", 2, "b", 1, 0.5, 0.5, 1, 120.0, 120.0, 120.0, 0),
+    ], breakdown=True)
+
+
 def test_step_filters_on_canonical_columns_and_properties(con, journeys):
     journeys({
         "w1": [("page_view", "2024-01-01 10:00", {"page": "/pricing"}), ("signup", "2024-01-01 10:01", {"plan": "pro"}),
