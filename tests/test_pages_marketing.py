@@ -33,17 +33,22 @@ CHARTS = {"traffic": 2, "acquisition": 1, "campaigns": 2, "saturation": 1, "camp
           "value_cost": 3}
 
 
-def _app(db: str, monkeypatch, lang: str = "en", no_sample: bool = False) -> AppTest:
+def _app(db: str, monkeypatch, lang: str = "en", no_sample: bool = False, page: str | None = None) -> AppTest:
+    """The app on ``db``, run once on ``page`` (default: the Overview)."""
     monkeypatch.setenv("OPSFUNNEL_DB", db)
     if no_sample:
         monkeypatch.setenv("OPSFUNNEL_NO_SAMPLE", "1")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["lang"] = lang
+    if page:
+        at.switch_page(f"app_pages/{page}.py")
     at.run()
+    assert not at.exception, [e.message for e in at.exception]
     return at
 
 
 def _open(at: AppTest, page: str) -> AppTest:
+    """Switch to another page and run it."""
     at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception, [e.message for e in at.exception]
     return at
@@ -74,7 +79,7 @@ def sample_db(tmp_path_factory):
 @pytest.mark.parametrize("lang", ["en", "zh"])
 @pytest.mark.parametrize("page", PAGES)
 def test_page_renders_with_charts_captions_and_downloads(sample_db, monkeypatch, page, lang):
-    at = _open(_app(sample_db[0], monkeypatch, lang), page)
+    at = _app(sample_db[0], monkeypatch, lang, page=page)
     assert not at.error, [e.value for e in at.error]
     assert at.title[0].value == TITLES[page][lang == "zh"]
     assert len(at.get("plotly_chart")) >= CHARTS[page]
@@ -91,7 +96,7 @@ def test_page_renders_with_charts_captions_and_downloads(sample_db, monkeypatch,
 
 def test_traffic_kpis_equal_the_metric(sample_db, monkeypatch):
     path, con = sample_db
-    at = _open(_app(path, monkeypatch), "traffic")
+    at = _app(path, monkeypatch, page="traffic")
     flt = at.session_state["filters"]
     expected = tm.traffic_summary(con, tm.TrafficParams(period="week", filters=flt, timezone=flt.timezone)).iloc[0]
     shown = {m.label: m.value for m in at.metric}
@@ -110,7 +115,7 @@ def test_traffic_kpis_equal_the_metric(sample_db, monkeypatch):
 
 def test_acquisition_new_users_add_up(sample_db, monkeypatch):
     path, con = sample_db
-    at = _open(_app(path, monkeypatch), "acquisition")
+    at = _app(path, monkeypatch, page="acquisition")
     flt = at.session_state["filters"]
     by_channel = em.campaign_economics(con, em.EconomicsParams(level="channel", filters=flt, timezone=flt.timezone))
     total = int(by_channel["new_users"].sum())
@@ -126,7 +131,7 @@ def test_acquisition_new_users_add_up(sample_db, monkeypatch):
 
 def test_campaigns_table_is_the_economics_frame(sample_db, monkeypatch):
     path, con = sample_db
-    at = _open(_app(path, monkeypatch), "campaigns")
+    at = _app(path, monkeypatch, page="campaigns")
     flt = at.session_state["filters"]
     econ = em.campaign_economics(con, em.EconomicsParams(level="campaign", horizon_days=30, filters=flt,
                                                          timezone=flt.timezone))
@@ -149,7 +154,7 @@ def test_campaigns_table_is_the_economics_frame(sample_db, monkeypatch):
 
 def test_saturation_flags_the_metric_channels(sample_db, monkeypatch):
     path, con = sample_db
-    at = _open(_app(path, monkeypatch), "saturation")
+    at = _app(path, monkeypatch, page="saturation")
     flt = at.session_state["filters"]
     fits = sm.channel_saturation(con, sm.SaturationParams(filters=flt, timezone=flt.timezone))
     pd.testing.assert_frame_equal(at.dataframe[0].value.reset_index(drop=True), fits, check_dtype=False)
@@ -166,7 +171,7 @@ def test_saturation_flags_the_metric_channels(sample_db, monkeypatch):
 
 def test_quadrant_axes_follow_the_chosen_measures(sample_db, monkeypatch):
     path, con = sample_db
-    at = _open(_app(path, monkeypatch), "campaign_vs_retention")
+    at = _app(path, monkeypatch, page="campaign_vs_retention")
     flt = at.session_state["filters"]
     params = em.EconomicsParams(level="campaign", filters=flt, timezone=flt.timezone)
     cvr = em.campaign_vs_retention(con, params)
@@ -188,7 +193,7 @@ def test_quadrant_axes_follow_the_chosen_measures(sample_db, monkeypatch):
 
 def test_value_cost_scores_and_diagnosis(sample_db, monkeypatch):
     path, con = sample_db
-    at = _open(_app(path, monkeypatch), "value_cost")
+    at = _app(path, monkeypatch, page="value_cost")
     flt = at.session_state["filters"]
     model = vm.default_model(con)
     scores = vm.score(con, model, segment_by="channel", rival="brightcart", filters=flt)
@@ -208,12 +213,12 @@ def test_value_cost_scores_and_diagnosis(sample_db, monkeypatch):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_filter_matching_nothing_is_a_sentence(sample_db, monkeypatch, page):
-    at = _app(sample_db[0], monkeypatch)
+    at = _app(sample_db[0], monkeypatch, page=page)
     # wechat users never have a xiaohongshu campaign as first touch: the selection is empty
     at.multiselect(key="flt_campaigns").set_value(["xhs_kol_review"]).run()
     at.multiselect(key="flt_channels").set_value(["wechat"]).run()
     assert at.session_state["filters"].channels == ("wechat",)
-    _open(at, page)
+    assert at.session_state["filters"].campaigns == ("xhs_kol_review",)
     assert not at.error, [e.value for e in at.error]
     if page != "value_cost":  # survey ratings do not depend on the users selection
         assert at.info, f"{page} shows no empty-state sentence"
@@ -221,7 +226,7 @@ def test_filter_matching_nothing_is_a_sentence(sample_db, monkeypatch, page):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_empty_database_is_a_sentence(tmp_path, monkeypatch, page):
-    at = _open(_app(str(tmp_path / "empty.duckdb"), monkeypatch, no_sample=True), page)
+    at = _app(str(tmp_path / "empty.duckdb"), monkeypatch, no_sample=True, page=page)
     assert not at.error, [e.value for e in at.error]
     assert at.info and not at.get("plotly_chart")
 
@@ -239,7 +244,7 @@ def test_events_without_spend_or_survey(tmp_path, monkeypatch):
         "u2": [("page_view", "2024-01-02 09:00", {"page": "/"}),
                ("purchase", "2024-01-02 09:30", {"revenue": 50})]}))
     con.close()
-    at = _open(_app(path, monkeypatch, no_sample=True), "traffic")
+    at = _app(path, monkeypatch, no_sample=True, page="traffic")
     # PV = 4, UV = 2, sessions = 2 (u1's three within 30 min; u2's two within 30 min), bounce = 1/2 (u2)
     shown = {m.label: m.value for m in at.metric}
     assert (shown["Page views (PV)"], shown["Unique visitors (UV)"], shown["Sessions"], shown["Bounce rate"]) \
