@@ -484,8 +484,9 @@ def campaign_vs_retention(con, params: EconomicsParams | None = None) -> pd.Data
 
     Rates carry Wilson 95 % bounds (``<rate>_low``, ``<rate>_high``); ``small_sample`` marks rows with
     fewer than 30 new users. ``ltv_<h>`` is the LTV curve after h days (day index h−1, censored);
-    ``roas_<h>`` is revenue within h days / spend. ``value_cost_score`` is the channel's perceived
-    value − cost score (:func:`metrics.value_cost.score`, default model, segment = channel).
+    ``roas_<h>`` is revenue within h days / spend. ``value_cost_score`` is the perceived value − cost
+    score (:func:`metrics.value_cost.score`, default model) of the campaign (its behaviour, its channel's
+    survey ratings) or, at channel level, of the channel.
     """
     from . import value_cost  # value_cost builds on this module
 
@@ -510,9 +511,12 @@ def campaign_vs_retention(con, params: EconomicsParams | None = None) -> pd.Data
     for rate in RATES:
         low, high = wilson_interval(out[numerators[rate]], out[denominators[rate]])
         out[f"{rate}_low"], out[f"{rate}_high"] = low, high
-    scores = value_cost.score(con, value_cost.default_model(con), segment_by="channel", filters=p.filters)
-    out = out.merge(scores[["segment", "score"]].rename(columns={"segment": "channel", "score": "value_cost_score"}),
-                    on="channel", how="left")
+    scores = value_cost.score(con, value_cost.default_model(con), segment_by=p.level, filters=p.filters)
+    scores = scores[["segment", "score"]].rename(columns={"score": "value_cost_score"})
+    # the value - cost segment of a row: its campaign, or its channel for users without a campaign
+    out["segment"] = out["channel"] if p.level == "channel" else out["campaign"].where(out["campaign"] != "",
+                                                                                        out["channel"])
+    out = out.merge(scores, on="segment", how="left")
     out["small_sample"] = out["new_users"] < SMALL_SAMPLE
     cols = keys + ["spend", "impressions", "clicks", "ctr", "new_users", "cac"]
     for rate in RATES:
@@ -583,6 +587,6 @@ LABELS: dict[str, dict[str, str]] = {
     "unmatched_keys": _label("Unmatched spend keys", "未匹配的花费键", "Spend keys no user's first touch matched.",
                              "没有用户首次触点与之匹配的花费键。"),
     "small_sample": _label("Small sample", "小样本", "Fewer than 30 new users: compare with care.", "新用户少于 30：比较需谨慎。"),
-    "value_cost_score": _label("Value − cost score", "价值 − 成本得分", "Perceived value minus perceived cost of the channel, −10..10.",
-                               "该渠道的感知价值减感知成本，范围 −10..10。"),
+    "value_cost_score": _label("Value − cost score", "价值 − 成本得分", "Perceived value minus perceived cost of the campaign (or channel), −10..10.",
+                               "该活动（或渠道）的感知价值减感知成本，范围 −10..10。"),
 }

@@ -24,7 +24,12 @@ Behaviour metric keys (``Dimension.metric``): ``activation_rate`` (activated wit
 / users), ``hours_to_activate`` (median hours from first_seen to the first activation event, over
 activated users), ``learning_dropoff`` (1 − activated / signed-up, over users with a sign-up event),
 ``trust_dropoff`` (mean of the sign-up drop-off 1 − signed-up / users and the payment drop-off
-1 − paying / activated) and ``arppu`` (net revenue / paying users).
+1 − paying / activated; only the defined one when the other has no users) and ``arppu`` (net revenue / paying users).
+
+Segments: ``channel`` (default; survey segments are matched to channel keys, trimmed and case-folded),
+``campaign`` (behaviour per campaign; a campaign takes the survey ratings of its own name, else those of
+its channel, since surveys are usually by channel; users without a campaign form their channel's
+segment, e.g. ``organic``) or ``survey`` (survey dimensions only).
 
 Scoring, per segment: weights are normalised within each kind over the dimensions **that have data
 for the segment**; a dimension with no data is listed in ``missing`` and left out (never read as 0).
@@ -158,7 +163,8 @@ ORDER BY 1, 2, 3
 
 def behaviour_sql(segment_by: str, filters: Filters | None, activation_days: int = 7) -> tuple[str, list]:
     """Per-segment behaviour proxies over the acquired users of ``filters`` (one pass over their events)."""
-    seg_col = "a.campaign" if segment_by == "campaign" else "a.channel"
+    # campaign mode: users without a campaign are their channel's (organic, direct)
+    seg_col = "coalesce(NULLIF(a.campaign, ''), a.channel)" if segment_by == "campaign" else "a.channel"
     acq, acq_params = acquired_sql(filters)
     seg, seg_params = segment_sql(filters, "e")
     sql = f"""
@@ -188,24 +194,30 @@ user_stats AS (
 ),
 -- per_user: the acquired users that have events in the segment filter
 per_user AS (
-    SELECT s.*, {seg_col} AS segment, EXTRACT(EPOCH FROM b.data_end - a.first_seen) AS observed
+    SELECT s.*, {seg_col} AS segment, a.channel, EXTRACT(EPOCH FROM b.data_end - a.first_seen) AS observed
     FROM acquired a CROSS JOIN bounds b JOIN user_stats s ON s.user_key = a.user_key
+),
+-- per_segment: counts and rates per segment
+per_segment AS (
+    SELECT segment, min(channel) AS channel, count(*) AS users,
+           avg(activated) AS activation_rate,
+           CAST(sum(CASE WHEN observed >= {2 * WEEK_S} THEN active_w1 ELSE 0 END) AS DOUBLE)
+               / NULLIF(sum(CASE WHEN observed >= {2 * WEEK_S} THEN 1 ELSE 0 END), 0) AS retention_w1,
+           avg(paying) AS paying_rate,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY hours_to_activate) AS hours_to_activate,
+           1 - CAST(sum(CASE WHEN signed_up = 1 AND hours_to_activate IS NOT NULL THEN 1 ELSE 0 END) AS DOUBLE)
+               / NULLIF(sum(signed_up), 0) AS learning_dropoff,
+           1 - avg(signed_up) AS signup_drop,
+           1 - CAST(sum(CASE WHEN paying = 1 AND hours_to_activate IS NOT NULL THEN 1 ELSE 0 END) AS DOUBLE)
+               / NULLIF(sum(CASE WHEN hours_to_activate IS NOT NULL THEN 1 ELSE 0 END), 0) AS payment_drop,
+           sum(revenue) / NULLIF(sum(paying), 0) AS arppu
+    FROM per_user
+    GROUP BY segment
 )
--- per segment: the proxies
-SELECT segment, count(*) AS users,
-       avg(activated) AS activation_rate,
-       CAST(sum(CASE WHEN observed >= {2 * WEEK_S} THEN active_w1 ELSE 0 END) AS DOUBLE)
-           / NULLIF(sum(CASE WHEN observed >= {2 * WEEK_S} THEN 1 ELSE 0 END), 0) AS retention_w1,
-       avg(paying) AS paying_rate,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY hours_to_activate) AS hours_to_activate,
-       1 - CAST(sum(CASE WHEN signed_up = 1 AND hours_to_activate IS NOT NULL THEN 1 ELSE 0 END) AS DOUBLE)
-           / NULLIF(sum(signed_up), 0) AS learning_dropoff,
-       ((1 - avg(signed_up))
-        + (1 - CAST(sum(CASE WHEN paying = 1 AND hours_to_activate IS NOT NULL THEN 1 ELSE 0 END) AS DOUBLE)
-               / NULLIF(sum(CASE WHEN hours_to_activate IS NOT NULL THEN 1 ELSE 0 END), 0))) / 2 AS trust_dropoff,
-       sum(revenue) / NULLIF(sum(paying), 0) AS arppu
-FROM per_user
-GROUP BY segment
+-- the proxies; trust is the mean of the sign-up and payment drop-offs that are defined
+SELECT segment, channel, users, activation_rate, retention_w1, paying_rate, hours_to_activate, learning_dropoff,
+       (coalesce(signup_drop, payment_drop) + coalesce(payment_drop, signup_drop)) / 2 AS trust_dropoff, arppu
+FROM per_segment
 ORDER BY segment
 """
     return sql, acq_params + seg_params + [activation_days * DAY_S]
@@ -244,10 +256,11 @@ def dimension_scores(con, model: ValueCostModel, segment_by: str = "channel", ri
     dims = pd.DataFrame([{"dimension": d.name, "kind": d.kind, "w": float(d.weight), "source": d.source,
                           "metric": d.metric, "transform": d.transform} for d in model.dimensions])
 
-    if (dims["source"] == "behaviour").any() and segment_by != "survey":
+    beh = None
+    if segment_by != "survey" and ((dims["source"] == "behaviour").any() or segment_by == "campaign"):
         sql, params = behaviour_sql(segment_by, filters, model.activation_days)
         beh = con.execute(sql, params).df()
-        beh["segment"] = beh["segment"].fillna("(none)")
+        beh["segment"] = beh["segment"].replace("", "(none)").fillna("(none)")   # users without a campaign
         segments |= set(beh["segment"])
         for d in dims[dims["source"] == "behaviour"].itertuples():
             rows.append(pd.DataFrame({"segment": beh["segment"], "product": "ours", "dimension": d.dimension,
@@ -255,7 +268,15 @@ def dimension_scores(con, model: ValueCostModel, segment_by: str = "channel", ri
     survey_names = set(dims.loc[dims["source"] == "survey", "dimension"])
     products = ["ours"] + ([rival_key] if rival_key else [])
     sv = survey[survey["dimension"].isin(survey_names) & survey["product"].isin(products)]
-    segments |= set(survey["segment"].dropna())
+    if segment_by == "campaign" and beh is not None:
+        # survey segments are usually channels: a campaign takes its own ratings, else its channel's
+        rated = set(sv["segment"])
+        pairs = beh[["segment", "channel"]].assign(
+            rated_as=lambda f: f["segment"].where(f["segment"].isin(rated), f["channel"]))
+        inherited = pairs.merge(sv.rename(columns={"segment": "rated_as"}), on="rated_as")
+        leftover = sv[~sv["segment"].isin(set(pairs["rated_as"]) | set(pairs["channel"]))]
+        sv = pd.concat([inherited[sv.columns], leftover], ignore_index=True)
+    segments |= set(sv["segment"].dropna()) if segment_by == "campaign" else set(survey["segment"].dropna())
     if filters is not None and filters.channels and segment_by == "channel":
         segments &= set(filters.channels)
     if filters is not None and filters.campaigns and segment_by == "campaign":
@@ -307,7 +328,12 @@ def _kind_sum(frame: pd.DataFrame, kind: str, n_dims: int) -> float:
 
 def score(con, model: ValueCostModel, segment_by: str = "channel", rival: str | None = None,
           filters: Filters | None = None) -> pd.DataFrame:
-    """``[segment, value, cost, score, rival_value, rival_cost, rival_score, verdict, diagnosis, missing]``."""
+    """``[segment, value, cost, score, rival_value, rival_cost, rival_score, verdict, diagnosis, missing,
+    shared_score]``.
+
+    ``shared_score`` is our score on the survey dimensions rated for both products (what the verdict
+    compares with ``rival_score``); NULL without a rival.
+    """
     long = dimension_scores(con, model, segment_by, rival, filters)
     rival_key = rival.strip().lower() if rival else None
     weights = {d.name: float(d.weight) for d in model.dimensions}
@@ -320,7 +346,7 @@ def score(con, model: ValueCostModel, segment_by: str = "channel", rival: str | 
         total = value - cost
         missing = ", ".join(sorted(ours.loc[ours["score"].isna(), "dimension"]))
         verdict = "no data" if np.isnan(total) else ("adopts" if total > 0 else "does not adopt")
-        rv = rc = rs = float("nan")
+        rv = rc = rs = mine_score = float("nan")
         if rival_key:
             shared = set(grp.loc[(grp["product"] == rival_key) & (grp["weight"] > 0), "dimension"])
             mine = ours[ours["dimension"].isin(shared)]
@@ -346,9 +372,9 @@ def score(con, model: ValueCostModel, segment_by: str = "channel", rival: str | 
             diagnosis = _cost_diagnosis(ours)
         out.append({"segment": segment, "value": value, "cost": cost, "score": total, "rival_value": rv,
                      "rival_cost": rc, "rival_score": rs, "verdict": verdict, "diagnosis": diagnosis,
-                     "missing": missing})
+                     "missing": missing, "shared_score": mine_score})
     cols = ["segment", "value", "cost", "score", "rival_value", "rival_cost", "rival_score", "verdict",
-            "diagnosis", "missing"]
+            "diagnosis", "missing", "shared_score"]
     return pd.DataFrame(out, columns=cols)
 
 
@@ -389,6 +415,9 @@ LABELS: dict[str, dict[str, str]] = {
     "verdict": _label("Verdict", "结论", "Adopts when the score is above 0; beats or loses to the rival on the shared survey dimensions.",
                       "得分大于 0 即会采用；并在共同调查维度上与竞品比较胜负。"),
     "diagnosis": _label("Diagnosis", "诊断", "The dimension that drags the score most.", "对得分拖累最大的维度。"),
+    "shared_score": _label("Our score on shared dimensions", "共同维度上的我方得分",
+                           "Our value − cost on the survey dimensions rated for both products; the verdict compares it with the rival's.",
+                           "我方在双方均有评分的调查维度上的价值 − 成本；结论据此与竞品比较。"),
     "missing": _label("Missing dimensions", "缺失维度", "Dimensions with no data for the segment, left out of the score.",
                       "该细分没有数据、未计入得分的维度。"),
     "weight": _label("Weight", "权重", "The dimension's weight, normalised within its kind.", "维度权重，在同类内归一化。"),

@@ -269,9 +269,18 @@ def test_campaign_vs_retention_has_intervals_and_small_sample_flags(world):
     assert got["small_sample"].all()
     banner = got[got["campaign"] == "banner"].iloc[0]
     assert math.isnan(banner["activation_rate_low"]) and math.isnan(banner["activation_rate_high"])
-    # no survey: the channel's score comes from behaviour proxies (worked out in test_value_cost):
-    # wechat 50/9 - 163/63 = 187/63 on both wechat rows; weibo has no users, so no score
-    assert got.loc[got["channel"] == "wechat", "value_cost_score"].tolist() == pytest.approx([187 / 63] * 2)
+    # no survey: each campaign's score comes from behaviour proxies alone (data end 5 Feb 10:00, reference
+    # price 500, time ceiling 168 h; learning, emotion, safety missing: no sign-ups, no survey).
+    # spring (u1, u2): value (activation 5 + week-1 5 + paying 10)/3 = 20/3; cost: money ARPPU 75 -> 1.5,
+    #   time 24 h -> 10/7, trust mean(sign-up drop 1, payment drop 0) -> 5: 37/14 -> 20/3 - 37/14 = 169/42.
+    # wechat '' (u5): value (0 + 0 + 10)/3; cost: money 50 -> 1.0, trust: sign-up drop 1 alone (nobody
+    #   activated) -> 10; time missing -> 5.5 -> -13/6.  direct (u4): money 30 -> 0.6, trust 10 -> 10/3 - 5.3.
+    # douyin/flash (u3): value 0, cost trust 10 alone -> -10.  weibo/banner: no users -> no score.
+    scores = got.set_index(["channel", "campaign"])["value_cost_score"]
+    assert scores[("wechat", "spring")] == pytest.approx(169 / 42)
+    assert scores[("wechat", "")] == pytest.approx(-13 / 6)
+    assert scores[("direct", "")] == pytest.approx(10 / 3 - 5.3)
+    assert scores[("douyin", "flash")] == pytest.approx(-10.0)
     assert math.isnan(banner["value_cost_score"])
     for col in ("spend", "impressions", "clicks", "ctr", "new_users", "cac", "retention_w4_high",
                 "payback_day", "value_cost_score"):

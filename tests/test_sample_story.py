@@ -72,6 +72,11 @@ def test_value_cost_diagnosis_names_trust(sample):
     surveyed = rated[rated["rival_score"].notna()]
     assert len(surveyed) == 8
     assert surveyed["diagnosis"].str.startswith("trust cost").all()
+    # the rival wins where our trust cost is highest (sample_data/README.md)
+    verdicts = surveyed.set_index("segment")["verdict"].str.split(", ").str[1]
+    assert verdicts.to_dict() == {
+        **{s: "loses to brightcart" for s in ("baidu", "douyin", "wechat", "weibo")},
+        **{s: "beats brightcart" for s in ("bilibili", "organic", "referral", "xiaohongshu")}}
     alone = timed("score", score, sample, model)
     assert alone.loc[alone["segment"].isin(surveyed["segment"]), "diagnosis"].str.startswith("trust cost").all()
 

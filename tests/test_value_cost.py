@@ -55,12 +55,13 @@ def test_scores_with_weights_and_rival(world):
         # (3*6 + 1*10)/4 = 7 -> score -1/3; no rival ratings; largest weighted cost money 3/4*6 = 4.5
         dict(segment="douyin", value=20 / 3, cost=7.0, score=20 / 3 - 7.0, rival_value=NaN, rival_cost=NaN,
              rival_score=NaN, verdict="does not adopt, no ratings of acme",
-             diagnosis="money cost 6.0 is the largest weighted cost", missing="trust"),
+             diagnosis="money cost 6.0 is the largest weighted cost", missing="trust", shared_score=NaN),
         # wechat: value (2*7 + 1*5)/3 = 19/3; cost (1*7 + 3*3 + 1*2.5)/5 = 3.7 -> 2.6333.
         # Rival on the shared survey dimensions (usefulness, trust, money): rival 6 - (4 + 3*3)/4 = 2.75,
         # ours 7 - (7 + 3*3)/4 = 3.0 -> beats. Gaps against us: trust 1/4*(7-4) = 0.75 is the largest.
         dict(segment="wechat", value=19 / 3, cost=3.7, score=19 / 3 - 3.7, rival_value=6.0, rival_cost=3.25,
-             rival_score=2.75, verdict="adopts, beats acme", diagnosis="trust cost 7.0 vs rival 4.0", missing=""),
+             rival_score=2.75, verdict="adopts, beats acme", diagnosis="trust cost 7.0 vs rival 4.0", missing="",
+             shared_score=3.0),
     ])
     assert_frame_equal(got, expected)
 
@@ -186,3 +187,20 @@ def test_bad_models_are_user_errors(build, message):
 def test_bad_segment_by(world):
     with pytest.raises(UserInputError, match="Segment by"):
         score(world, MODEL, segment_by="country")
+
+
+def test_campaigns_inherit_their_channels_survey(con, journeys):
+    # w1, w2 now arrive through wechat / spring: the survey rates channels, so 'spring' takes wechat's
+    # ratings and its own behaviour (the same numbers as the wechat row above); d1 has no campaign and
+    # forms the 'douyin' segment. The survey's 'wechat' segment is used by spring, not listed alone.
+    spec = {u: [(name, when, {**extra, "campaign": "spring"}) if extra.get("channel") == "wechat" else (name, when, extra)
+                for name, when, *rest in events for extra in [rest[0] if rest else {}]]
+            for u, events in JOURNEYS.items()}
+    journeys(spec)
+    store.load_survey(con, SURVEY)
+    got = score(con, MODEL, segment_by="campaign", rival="acme")
+    assert got["segment"].tolist() == ["douyin", "spring"]
+    spring = got.iloc[1]
+    assert (spring["value"], spring["cost"], spring["shared_score"], spring["rival_score"]) == (
+        pytest.approx(19 / 3), pytest.approx(3.7), pytest.approx(3.0), pytest.approx(2.75))
+    assert spring["verdict"] == "adopts, beats acme" and spring["diagnosis"] == "trust cost 7.0 vs rival 4.0"
