@@ -431,3 +431,19 @@ def test_ltv_curve_matches_a_pandas_reimplementation(generated):
     assert_frame_equal(mine[["channel", "campaign", "day", "users", "ltv"]].reset_index(drop=True),
                        expected[["channel", "campaign", "day", "users", "ltv"]].reset_index(drop=True),
                        check_dtype=False, rtol=1e-9)
+
+
+def test_segment_filter_keeps_matching_users_and_events(con, journeys):
+    # i1 uses ios (its purchase too), a1 android; i2 has one ios event and an android purchase.
+    journeys({
+        "i1": [("page_view", "2024-01-01 10:00", {"channel": "wechat", "campaign": "spring", "platform": "ios"}),
+               ("purchase", "2024-01-02 10:00", {"revenue": 10, "platform": "ios"})],
+        "a1": [("page_view", "2024-01-01 10:00", {"channel": "wechat", "campaign": "spring", "platform": "android"}),
+               ("purchase", "2024-01-02 10:00", {"revenue": 99, "platform": "android"})],
+        "i2": [("page_view", "2024-01-01 11:00", {"channel": "wechat", "campaign": "spring", "platform": "ios"}),
+               ("purchase", "2024-01-03 10:00", {"revenue": 7, "platform": "android"})],
+    })
+    f = Filters(segment={"platform": "ios"})
+    got = campaign_economics(con, EconomicsParams(filters=f, data_end=END)).iloc[0]
+    # users with an ios event: i1, i2; revenue from ios events only: 10 (i2's android purchase is left out)
+    assert (got["new_users"], got["paying"], got["revenue"], got["arppu"]) == (2, 1, 10.0, 10.0)
