@@ -285,6 +285,26 @@ def retention_sql(params: RetentionParams, data_end: datetime) -> tuple[str, lis
         WHERE {users_pred} AND {ploc} BETWEEN ? AND ?
     ),"""
         member_args = start_args + users_args + [first, last]
+    elif p.mode == "recurring" and p.alignment == "calendar":
+        join_users = "JOIN users u ON u.user_key = s.user_key" if kind == "user" else ""
+        sb = "s.bval" if kind == "event" else battr
+        members = f"""
+    -- user_periods: one pass over events, start and return events per (user, period[, value])
+    user_periods AS (
+        SELECT e.user_key, {pidx} AS p, {bexpr} AS bval,
+               count(*) FILTER (WHERE {start_pred} AND {filt_sql}) AS s,
+               count(*) FILTER (WHERE {ret_pred} AND {filt_sql}) AS n
+        FROM events e
+        WHERE {pidx} >= ?
+        GROUP BY 1, 2, 3
+    ),
+    -- members: one membership per user and period with a start event (calendar: t0 is not needed)
+    members AS (
+        SELECT s.user_key, s.p AS c, CAST(NULL AS TIMESTAMP) AS t0, {sb} AS bval
+        FROM user_periods s {join_users}
+        WHERE s.s > 0 AND s.p BETWEEN ? AND ?
+    ),"""
+        member_args = bargs + start_args + filt_args + ret_args + filt_args + [first, first, last]
     else:
         join_users = "JOIN users u ON u.user_key = s.user_key" if kind == "user" else ""
         sb = "s.bval" if kind == "event" else battr
@@ -334,18 +354,23 @@ def retention_sql(params: RetentionParams, data_end: datetime) -> tuple[str, lis
         FROM members m JOIN user_last a ON a.user_key = m.user_key AND a.p > m.c {match_b}
     ),"""
     if p.alignment == "calendar":
-        hits = f"""
-    -- returns: distinct (user, period[, value]) with event counts, aggregated before the join
-    activity AS (
+        if p.mode == "recurring":
+            activity = """activity AS (SELECT user_key, p, bval, n FROM user_periods WHERE n > 0 AND p > ?),"""
+            hit_args = [first, p.minimum_occurrences]
+        else:
+            activity = f"""activity AS (
         SELECT e.user_key, {pidx} AS p, {bexpr} AS bval, count(*) AS n
         FROM events e
         WHERE {ret_pred} AND {filt_sql}
           AND e.user_key IN (SELECT user_key FROM members)
           AND {pidx} > ?
         GROUP BY 1, 2, 3
-    ),
+    ),"""
+            hit_args = bargs + ret_args + filt_args + [first, p.minimum_occurrences]
+        hits = f"""
+    -- returns: distinct (user, period[, value]) with event counts, aggregated before the join
+    {activity}
     {calendar_hits}"""
-        hit_args = bargs + ret_args + filt_args + [first, p.minimum_occurrences]
     else:
         length = ROLLING_US[p.period]
         hits = f"""
@@ -376,9 +401,12 @@ def retention_sql(params: RetentionParams, data_end: datetime) -> tuple[str, lis
         cells = f"""
     -- cells: a member whose last qualifying period is L is retained in every period 1..L
     {rolling_last}
+    last_counts AS (
+        SELECT c, bval, least(last_k, {p.periods - 1}) AS last_k, count(*) AS n FROM last_hit GROUP BY 1, 2, 3
+    ),
     cells AS (
-        SELECT l.c, l.bval, o.k, count(*) AS retained
-        FROM last_hit l JOIN offsets o ON o.k BETWEEN 1 AND l.last_k
+        SELECT l.c, l.bval, o.k, sum(l.n) AS retained
+        FROM last_counts l JOIN offsets o ON o.k BETWEEN 1 AND l.last_k
         GROUP BY l.c, l.bval, o.k
     ),"""
 
