@@ -18,6 +18,10 @@ per acquisition channel (the first-touch channel of the user doing the event):
 The date range selects events (invites, activity and sign-ups) by their time; the channel and
 campaign filters select the acting users — for invited sign-ups, the inviter. Periods with invited
 sign-ups but no invites have a NULL conversion (no division by zero).
+
+Activity is first reduced to one row per user and UTC quarter-hour (with its invite count) and only those
+rows are converted to local time: every local midnight in use today falls on a UTC quarter-hour, so the
+periods are the same as converting each event, at a fraction of the cost.
 """
 from __future__ import annotations
 
@@ -66,6 +70,8 @@ def referral_sql(p: ReferralParams, grouped: bool = True) -> tuple[str, list]:
     users_inviter, inviter_params = f.users_sql("inv")
     inviter_expr, inviter_params_expr = property_sql(p.inviter_property, "e")
     period = f"CAST(date_trunc('{p.period}', {local_sql('e.event_time', p.timezone)}) AS DATE)"
+    bucket_time = "(TIMESTAMP '1970-01-01 00:00:00' + q * INTERVAL '15 minutes')"
+    bucket_period = f"CAST(date_trunc('{p.period}', {local_sql(bucket_time, p.timezone)}) AS DATE)"
     keys = ["period_start", "channel"] if grouped else []
     sel = ", ".join(keys)
     group = f"GROUP BY {sel}" if grouped else ""
@@ -73,19 +79,27 @@ def referral_sql(p: ReferralParams, grouped: bool = True) -> tuple[str, list]:
     coalesced = "".join(f"coalesce(a.{k}, s.{k}) AS {k}, " for k in keys)
     sql = f"""
 WITH
--- acts: events in the range by users of the selection, with their period and acquisition channel
-acts AS (
-    SELECT e.user_key, u.channel, {period} AS period_start, sm.stage
+-- buckets: events in the range by users of the selection, per user and UTC quarter-hour, invites counted.
+-- Local midnights fall on UTC quarter-hours in every time zone in use, so the local period of a bucket
+-- is the local period of each of its events; converting buckets instead of events is cheaper.
+buckets AS (
+    SELECT e.user_key, u.channel, CAST(floor(EXTRACT(EPOCH FROM e.event_time) / 900) AS BIGINT) AS q,
+           sum(CASE WHEN sm.stage = 'referral' THEN 1 ELSE 0 END) AS invites
     FROM events e
     JOIN users u ON u.user_key = e.user_key
     LEFT JOIN stage_map sm ON sm.event_name = e.event_name
     WHERE {time_sql} AND {users_actor}
+    GROUP BY e.user_key, u.channel, q
+),
+-- acts: the buckets with their local period
+acts AS (
+    SELECT user_key, channel, invites, {bucket_period} AS period_start FROM buckets
 ),
 -- activity: active users, inviters and invites
 activity AS (
     SELECT {sel + ',' if grouped else ''} count(DISTINCT user_key) AS active_users,
-           count(DISTINCT CASE WHEN stage = 'referral' THEN user_key END) AS inviters,
-           sum(CASE WHEN stage = 'referral' THEN 1 ELSE 0 END) AS invites
+           count(DISTINCT CASE WHEN invites > 0 THEN user_key END) AS inviters,
+           coalesce(sum(invites), 0) AS invites
     FROM acts {group}
 ),
 -- signups: sign-up events in the range naming an existing user (the inviter) in the inviter property
