@@ -38,7 +38,7 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
 6. **exclusions** — an exclusion event strictly between the attempt's from-step and to-step times
    (both reached) taints the attempt, found with the same searchsorted on exclusion events.
 7. **per user** — a user's level is the furthest any attempt reached; the counted attempt is the
-   earliest untainted one at that level (times-to-convert come from it); a user whose every
+   earliest untainted one at that level (plain GROUP BY aggregates, no window sorts) (times-to-convert come from it); a user whose every
    furthest attempt is tainted is dropped from all steps. A user is *in progress* when some
    untainted attempt's window is still open at the end of the data (``dl`` > latest event, and
    ``end`` > latest event when ``conversion_in_range``): they show at the next step as
@@ -363,31 +363,52 @@ WHERE c.t < pp.lim""")
     q.add("scored", "attempt level, taint and whether its window is still open at the end of the data", f"""
 SELECT att.user_key, att.a, {', '.join('att.' + c.strip() for c in t_cols.split(','))}{', att.bd' if entry_bd else ''},
        att.lvl, CASE WHEN {taint_expr} THEN 1 ELSE 0 END AS tainted,
-       CASE WHEN att.dl > b.data_end{open_end} THEN 1 ELSE 0 END AS is_open,
-       MAX(att.lvl) OVER (PARTITION BY att.user_key) AS ulvl
+       CASE WHEN att.dl > b.data_end{open_end} THEN 1 ELSE 0 END AS is_open
 FROM att CROSS JOIN bounds b{taint_join}""", open_prm)
-    q.add("chosen", "the counted attempt: the earliest untainted one at the user's furthest level", """
-SELECT *,
-       ROW_NUMBER() OVER (PARTITION BY user_key
-                          ORDER BY CASE WHEN lvl = ulvl AND tainted = 0 THEN 0 ELSE 1 END, t1, a) AS pick,
-       MAX(CASE WHEN tainted = 0 THEN is_open ELSE 0 END) OVER (PARTITION BY user_key) AS user_open
-FROM scored""")
+    q.add("levels", "per user: the furthest level any attempt reached; open if an untainted attempt still is", """
+SELECT user_key, MAX(lvl) AS ulvl, MAX(CASE WHEN tainted = 0 THEN is_open ELSE 0 END) AS is_open
+FROM scored GROUP BY user_key""")
+    q.add("picked", "the counted attempt: the earliest untainted one at that level (a follows step-1 time)", """
+SELECT s.user_key, MIN(s.a) AS a
+FROM scored s JOIN levels l ON l.user_key = s.user_key AND s.lvl = l.ulvl
+WHERE s.tainted = 0
+GROUP BY s.user_key""")
     q.add("counted", "one row per counted user", f"""
-SELECT user_key, ulvl, user_open AS is_open, {t_cols}{', bd' if entry_bd else ''}
-FROM chosen WHERE pick = 1 AND lvl = ulvl AND tainted = 0""")
+SELECT s.user_key, l.ulvl, l.is_open, {', '.join('s.' + c.strip() for c in t_cols.split(','))}{', s.bd' if entry_bd else ''}
+FROM picked pk
+JOIN scored s ON s.user_key = pk.user_key AND s.a = pk.a
+JOIN levels l ON l.user_key = pk.user_key""")
     _breakdown(q, p, entry_bd)
     return q
 
 
 def _sequential(q: _Query, p: FunnelParams, strict: bool, end_cond: str, end_prm: list) -> None:
-    """Ordered and strict funnels: step k = the earliest usable step-k event after step k-1."""
+    """Ordered and strict funnels: step k = the earliest usable step-k event after step k-1.
+
+    Shared chains (ordered, best attempt, no later step that step-1 events could also match):
+    step-1 events with no step-2 event between them find the same step-2 event, hence the same
+    chain, cut only by their own deadlines. So the chain is built once per group, from its latest
+    step-1 event (the latest deadline), and every attempt of the group keeps the chain's steps
+    up to its own deadline — exact, and far fewer rows for users with many step-1 events.
+    """
     n = p.n
+    shared = (p.order == "ordered" and p.attempt == "best"
+              and not any(_compatible(p.steps[0], s) for s in p.steps[1:]))
     for k in range(2, n + 1):
         later = p.steps[k - 1].covers(p.steps[k - 2])
         used = [] if later else [j for j in range(1, k) if _compatible(p.steps[j - 1], p.steps[k - 1])]
         offsets = len(used) + 1
         _position(q, f"p{k}", f"c{k}", f"SELECT user_key, a, t{k - 1} AS t, dl AS lim FROM a{k - 1} WHERE t{k - 1} IS NOT NULL",
                   [], strictly_after=later)
+        src = f"a{k - 1}"
+        if shared and k == 2:
+            q.add("grp", "attempts with no step-2 event between them share one chain: its latest start leads", """
+SELECT pp.user_key, pp.a, l.lead_a
+FROM p2 pp JOIN (SELECT user_key, pos, MAX(a) AS lead_a FROM p2 GROUP BY user_key, pos) l
+  ON l.user_key = pp.user_key AND l.pos = pp.pos""")
+            q.add("r1", "the attempts that lead a group", """
+SELECT a1.* FROM a1 JOIN grp g ON g.user_key = a1.user_key AND g.a = a1.a WHERE g.a = g.lead_a""")
+            src = "r1"
         conds = ["c.t <= pp.lim"] + [f"c.seq <> x.s{j}" for j in used]
         if strict:
             conds.append(f"c.t <= COALESCE(x.nt{k - 1}, x.t{k - 1})")
@@ -399,18 +420,28 @@ def _sequential(q: _Query, p: FunnelParams, strict: bool, end_cond: str, end_prm
         q.add(f"n{k}", f"step {k}: the first usable candidate after step {k - 1}"
               + (" (strictly later: its filter covers step {})".format(k - 1) if later else ""), f"""
 SELECT x.user_key, x.a, MIN(c.rn) AS rn
-FROM a{k - 1} x
+FROM {src} x
 JOIN p{k} pp ON pp.user_key = x.user_key AND pp.a = x.a{off_join}
 JOIN c{k} c ON c.user_key = x.user_key AND c.rn = {rn_expr}
 WHERE {' AND '.join(conds)}{end_cond}
 GROUP BY x.user_key, x.a""", end_prm)
         q.add(f"a{k}", f"attempts with step {k}'s time and event", f"""
 SELECT x.*, c.t AS t{k}, c.seq AS s{k}{f', c.nt AS nt{k}' if strict else ''}
-FROM a{k - 1} x
+FROM {src} x
 LEFT JOIN n{k} nk ON nk.user_key = x.user_key AND nk.a = x.a
 LEFT JOIN c{k} c ON c.user_key = nk.user_key AND c.rn = nk.rn""")
     lvl = " + ".join(f"CASE WHEN t{k} IS NOT NULL THEN 1 ELSE 0 END" for k in range(1, n + 1))
-    q.add("att", "every attempt with its step times and level", f"SELECT *, {lvl} AS lvl FROM a{n}")
+    if not shared:
+        q.add("att", "every attempt with its step times and level", f"SELECT *, {lvl} AS lvl FROM a{n}")
+        return
+    cut = ", ".join(f"CASE WHEN r.t{k} <= a1.dl THEN r.t{k} END AS t{k}" for k in range(2, n + 1))
+    bd = ", a1.bd" if p.breakdown is not None and p.breakdown_attribution == "entry" else ""
+    q.add("shared", "every attempt: its group's chain, cut at its own deadline", f"""
+SELECT a1.user_key, a1.a, a1.t1, a1.dl{bd}, {cut}
+FROM a1
+JOIN grp g ON g.user_key = a1.user_key AND g.a = a1.a
+JOIN a{n} r ON r.user_key = g.user_key AND r.a = g.lead_a""")
+    q.add("att", "every attempt with its step times and level", f"SELECT *, {lvl} AS lvl FROM shared")
 
 
 def _any_order(q: _Query, p: FunnelParams, end_cond: str, end_prm: list) -> None:
