@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
@@ -253,19 +254,41 @@ def _finish(con, report: LoadReport, load_id: int, src: _Source, started: float)
     return report
 
 
+_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def _size_bytes(text: str) -> float | None:
+    """Bytes in a DuckDB size setting such as '18.6 GiB' or '2GB' (None when unreadable)."""
+    m = re.fullmatch(r"\s*([\d.]+)\s*([a-zA-Z]*)\s*", str(text))
+    if not m or m.group(2).lower() not in _UNITS:
+        return None
+    return float(m.group(1)) * _UNITS[m.group(2).lower()]
+
+
 @contextmanager
 def _load_settings(con):
-    """Cap DuckDB's memory for the load (it spills to disk beyond), restoring the setting afterwards."""
-    before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    try:
-        con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
-    except duckdb.Error:
+    """Cap DuckDB's memory for the load (it spills to disk beyond), restoring the setting afterwards.
+
+    Only ever lowers the limit: a connection already set lower keeps its own.
+    """
+    before = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    current, wanted = _size_bytes(before), _size_bytes(LOAD_MEMORY_LIMIT)
+    if current is not None and wanted is not None and current <= wanted:
         before = None
+    else:
+        try:
+            con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
+        except duckdb.Error:
+            before = None
     try:
         yield
     finally:
         if before is not None:
-            con.execute(f"SET memory_limit = '{before}'")
+            # the shown value is rounded: RESET gives the default exactly; SET only a non-default value
+            con.execute("RESET memory_limit")
+            if con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] != before:
+                con.execute(f"SET memory_limit = '{before}'")
 
 
 def _parse_source(con, source, kind: str, mapping, name, build_parsed, *, limit_bytes: int | None = None,
@@ -437,12 +460,13 @@ def load_events(con: duckdb.DuckDBPyConnection, source, mapping: Mapping[str, st
             UNION
             SELECT p.rowid FROM _parsed p JOIN events e ON e.event_id = p.event_id WHERE p.reason IS NULL
         """)
-        con.execute("""
+        skipped = con.execute("SELECT count(*) FROM _skip").fetchone()[0]
+        not_skipped = "AND p.rowid NOT IN (SELECT rid FROM _skip)" if skipped else ""  # a first load skips none
+        con.execute(f"""
             CREATE TEMP VIEW _new_events AS
             SELECT p.* EXCLUDE (reason, raw, _nl) FROM _parsed p
-            WHERE p.reason IS NULL AND p.rowid NOT IN (SELECT rid FROM _skip)
+            WHERE p.reason IS NULL {not_skipped}
         """)
-        skipped = con.execute("SELECT count(*) FROM _skip").fetchone()[0]
         report.loaded = report.rows_read - report.rejected - skipped
         report.duplicates = skipped
         _update_users(con)

@@ -319,3 +319,18 @@ def test_not_parquet_refused(con, tmp_path):
 def test_missing_file_refused(con, tmp_path):
     with pytest.raises(store.LoadRefused, match=r"nope\.csv: no such file"):
         store.load_events(con, str(tmp_path / "nope.csv"))
+
+
+def _alias_cases():
+    for kind, columns in store.ALIASES.items():
+        for canonical, aliases in columns.items():
+            for alias in aliases:
+                yield kind, canonical, alias
+
+
+@pytest.mark.parametrize("kind,canonical,alias", list(_alias_cases()))
+def test_every_alias_maps_to_its_column(kind, canonical, alias):
+    # the alias alongside the canonical names of the other required columns
+    others = [c for c in store.REQUIRED[kind] if c != canonical]
+    mapping = store.detect_mapping(kind, [alias.upper() if alias.isascii() else alias] + others)
+    assert mapping[canonical] == (alias.upper() if alias.isascii() else alias)

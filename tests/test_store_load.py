@@ -358,3 +358,15 @@ def test_report_summary_and_json_mapping(con, tmp_path):
     report = store.load_events(con, write(tmp_path, "a.csv", CSV_A))
     assert report.summary().startswith("a.csv: 3 rows read, 2 loaded, 1 duplicates skipped, 0 rejected in ")
     assert json.loads(con.execute("SELECT mapping FROM loads").fetchone()[0]) == report.mapping
+
+
+def test_load_caps_memory_only_downwards_and_restores_it(con):
+    df = frame([("u1", "a", "2024-01-01", None, None)])
+    con.execute("SET memory_limit = '500MB'")
+    store.load_events(con, df)
+    assert con.execute("SELECT current_setting('memory_limit')").fetchall() == [("476.8 MiB",)]
+    con.execute("RESET memory_limit")
+    default = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    for _ in range(3):   # no drift from the rounded display value
+        store.load_events(con, df)
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall() == default
