@@ -80,7 +80,7 @@ def log(con, journeys, tmp_path):
     journeys(LOG)
     path = tmp_path / "spend.csv"
     path.write_text(SPEND_CSV)
-    # Loaded from a file: store.load_spend(con, DataFrame) currently fails after base_currency()'s fetchone().
+    # Loaded from a CSV file, the way spend arrives in the app.
     store.load_spend(con, str(path))
     return con
 
