@@ -34,6 +34,18 @@ def _word(pair: tuple) -> str:
 _LANG = 1 if lang() == "zh" else 0
 
 
+def _choose(box, kind: str, label: str, options: list, *, key: str, index: int = 0, **kwargs):
+    """``box.radio`` / ``box.selectbox`` whose choice survives a language switch. The browser keeps a
+    choice by its shown label, which changes with the language, so the widget key carries the language
+    and a new widget starts from the last choice made in either language."""
+    memory = f"{key}_last"
+    if memory in st.session_state and st.session_state[memory] in options:
+        index = options.index(st.session_state[memory])
+    value = getattr(box, kind)(label, options, index=index, key=f"{key}_{'zh' if _LANG else 'en'}", **kwargs)
+    st.session_state[memory] = value
+    return value
+
+
 @st.cache_data(ttl=3600, max_entries=16, show_spinner=False)
 def _event_names(version: int, path: str | None) -> list[str]:
     """Event names in the data, most frequent first (widget options only)."""
@@ -110,12 +122,12 @@ with left:
                   "每行是一个步骤，按顺序排列（在底部添加行，勾选行后删除）。属性筛选只保留该属性等于给定值的事件。"))
 with right:
     c1, c2 = st.columns(2)
-    order = c1.radio(tr("Order", "顺序"), list(ORDERS), key="funnel_order", format_func=lambda v: _word(ORDERS[v]),
+    order = _choose(c1, "radio", tr("Order", "顺序"), list(ORDERS), key="funnel_order", format_func=lambda v: _word(ORDERS[v]),
                      help=tr("Ordered: each step after the previous, other events may come between. Strict: no other "
                              "event in between. Any order: k different steps within one window.",
                              "有序：每步在上一步之后，中间可有其他事件；严格：中间不能有其他事件；任意顺序："
                              "一个窗口内完成 k 个不同步骤。"))
-    attempt = c2.radio(tr("Attempt", "尝试"), list(ATTEMPTS), key="funnel_attempt",
+    attempt = _choose(c2, "radio", tr("Attempt", "尝试"), list(ATTEMPTS), key="funnel_attempt",
                        format_func=lambda v: _word(ATTEMPTS[v]),
                        help=tr("Best: every step-1 event starts an attempt and the user counts at the furthest step. "
                                "First: only the user's first step-1 event in the range.",
@@ -128,14 +140,14 @@ with right:
                            key="funnel_in_range",
                            help=tr("Off: later steps may land up to one window after the range end.",
                                    "关闭时，后续步骤可在范围结束后一个窗口内完成。"))
-    breakdown_kind = c1.selectbox(tr("Breakdown", "细分"), list(BREAKDOWNS), key="funnel_breakdown",
+    breakdown_kind = _choose(c1, "selectbox", tr("Breakdown", "细分"), list(BREAKDOWNS), key="funnel_breakdown",
                                   format_func=lambda v: _word(BREAKDOWNS[v]))
     breakdown = None if breakdown_kind == "none" else breakdown_kind
     if breakdown_kind == "property":
         breakdown = c2.text_input(tr("Property name", "属性名"), value="platform", key="funnel_breakdown_property").strip()
     attribution = "acquisition"
     if breakdown:
-        attribution = st.radio(tr("Breakdown value taken from", "细分值取自"), list(ATTRIBUTIONS), horizontal=True,
+        attribution = _choose(st, "radio", tr("Breakdown value taken from", "细分值取自"), list(ATTRIBUTIONS), horizontal=True,
                                key="funnel_attribution", format_func=lambda v: _word(ATTRIBUTIONS[v]))
 
 try:
@@ -180,16 +192,18 @@ st.subheader(tr("Conversion by step", "各步骤转化"))
 step_names = [f"{i}. {lab}" for i, lab in zip(result["step"], result["label"])]
 fig = go.Figure()
 if not bd_col:
-    x = step_names
+    # users and the conversion from step 1 in the axis labels, so small bars stay readable
+    x = [f"{name}<br><b>{fmt.number(u)}</b> · {fmt.pct(c)}"
+         for name, u, c in zip(step_names, result["users"], result["conv_from_first"])]
     fig.add_trace(go.Bar(x=x, y=result["users"], name=_lab("users"), marker_color=COLOURS["users"],
-                         text=[f"{fmt.number(u)}<br>{fmt.pct(c)}" for u, c in zip(result["users"], result["conv_from_first"])],
-                         textposition="inside", insidetextanchor="middle"))
+                         text=[fmt.pct(c) for c in result["conv_from_first"]], textposition="inside",
+                         insidetextanchor="middle"))
     fig.add_trace(go.Bar(x=x, y=result["in_progress"], name=_lab("in_progress"), marker_color=COLOURS["in_progress"],
                          marker_pattern_shape="/", text=[fmt.number(v) if v else "" for v in result["in_progress"]],
                          textposition="inside"))
     fig.add_trace(go.Bar(x=x, y=result["dropped"], name=_lab("dropped"), marker_color=COLOURS["dropped"],
                          text=[fmt.number(v) if v else "" for v in result["dropped"]], textposition="inside"))
-    fig.update_layout(barmode="stack")
+    fig.update_layout(barmode="stack", uniformtext={"minsize": 10, "mode": "hide"}, legend_traceorder="normal")
 else:
     for value, part in result.groupby("breakdown", sort=False):
         fig.add_trace(go.Bar(x=[f"{i}. {lab}" for i, lab in zip(part["step"], part["label"])], y=part["users"],
@@ -259,15 +273,15 @@ with st.expander(tr("Funnel table", "漏斗明细表"), expanded=False):
 # Users at a step ---------------------------------------------------------------------------------------
 st.subheader(tr("Users at a step", "某一步的用户"))
 u1, u2, u3 = st.columns([2, 2, 2])
-step_no = u1.selectbox(tr("Step", "步骤"), list(range(1, params.n + 1)), key="funnel_users_step",
+step_no = _choose(u1, "selectbox", tr("Step", "步骤"), list(range(1, params.n + 1)), key="funnel_users_step",
                        format_func=lambda i: f"{i}. {params.steps[i - 1].label}")
-status = u2.radio(tr("Users who", "用户"), ["reached", "dropped"], horizontal=True, key="funnel_users_status",
+status = _choose(u2, "radio", tr("Users who", "用户"), ["reached", "dropped"], horizontal=True, key="funnel_users_status",
                   format_func=lambda s: _word(("reached this step", "到达此步") if s == "reached"
                                               else ("dropped at this step", "在此步流失")))
 bd_value = None
 if bd_col:
     values = list(dict.fromkeys(result["breakdown"]))
-    bd_value = u3.selectbox(tr("Breakdown value", "细分值"), [None] + values, key="funnel_users_bd",
+    bd_value = _choose(u3, "selectbox", tr("Breakdown value", "细分值"), [None] + values, key="funnel_users_bd",
                             format_func=lambda v: _word(("all", "全部")) if v is None else str(v))
 try:
     users = run(fm.funnel_users, params, int(step_no), status, bd_value)

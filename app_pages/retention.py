@@ -35,11 +35,27 @@ def _word(pair: tuple) -> str:
 _LANG = 1 if lang() == "zh" else 0
 
 
+def _choose(box, kind: str, label: str, options: list, *, key: str, index: int = 0, **kwargs):
+    """``box.radio`` / ``box.selectbox`` whose choice survives a language switch. The browser keeps a
+    choice by its shown label, which changes with the language, so the widget key carries the language
+    and a new widget starts from the last choice made in either language."""
+    memory = f"{key}_last"
+    if memory in st.session_state and st.session_state[memory] in options:
+        index = options.index(st.session_state[memory])
+    value = getattr(box, kind)(label, options, index=index, key=f"{key}_{'zh' if _LANG else 'en'}", **kwargs)
+    st.session_state[memory] = value
+    return value
+
+
 @st.cache_data(ttl=3600, max_entries=16, show_spinner=False)
 def _event_names(version: int, path: str | None) -> list[str]:
     """Event names in the data, most frequent first (widget options only)."""
     rows = db().execute("SELECT event_name FROM events GROUP BY event_name ORDER BY count(*) DESC, event_name").fetchall()
     return [r[0] for r in rows]
+
+
+def _event_word(name: str) -> str:
+    return _word(("(any event)", "（任意事件）")) if name == ANY else name
 
 
 def _lab(key: str) -> str:
@@ -68,23 +84,25 @@ if not names:
 
 # Controls ----------------------------------------------------------------------------------------------
 c = st.columns(4)
-period = c[0].radio(tr("Period", "周期"), list(PERIODS), index=1, horizontal=True, key="retention_period",
+period = _choose(c[0], "radio", tr("Period", "周期"), list(PERIODS), index=1, horizontal=True, key="retention_period",
                     format_func=lambda v: _word(PERIODS[v]))
 periods = c[0].number_input(tr("Cohorts / periods shown", "显示的同期群/期数"), min_value=2, max_value=60, value=8,
                             step=1, key="retention_periods")
-mode = c[1].radio(tr("Cohort mode", "同期群方式"), list(MODES), key="retention_mode", format_func=lambda v: _word(MODES[v]),
+mode = _choose(c[1], "radio", tr("Cohort mode", "同期群方式"), list(MODES), key="retention_mode", format_func=lambda v: _word(MODES[v]),
                   help=tr("First time: a user's cohort is the period of their first-ever start event. Recurring: a "
                           "user joins every period's cohort in which they did the start event.",
                           "首次：用户归入其首次完成起始事件的周期；重复：用户归入每个完成起始事件的周期。"))
-criterion = c[1].radio(tr("Counted as retained", "留存口径"), list(CRITERIA), key="retention_criterion",
+criterion = _choose(c[1], "radio", tr("Counted as retained", "留存口径"), list(CRITERIA), key="retention_criterion",
                        format_func=lambda v: _word(CRITERIA[v]))
-alignment = c[2].radio(tr("Alignment", "对齐方式"), list(ALIGNMENTS), key="retention_alignment",
+alignment = _choose(c[2], "radio", tr("Alignment", "对齐方式"), list(ALIGNMENTS), key="retention_alignment",
                        format_func=lambda v: _word(ALIGNMENTS[v]))
-week_start = c[2].radio(tr("Weeks start on", "每周起始日"), list(WEEK_STARTS), horizontal=True,
+week_start = _choose(c[2], "radio", tr("Weeks start on", "每周起始日"), list(WEEK_STARTS), horizontal=True,
                         key="retention_week_start", format_func=lambda v: _word(WEEK_STARTS[v]),
                         disabled=period != "week")
-start_event = c[3].selectbox(tr("Start event", "起始事件"), [ANY] + names, key="retention_start")
-return_event = c[3].selectbox(tr("Return event", "回访事件"), [ANY] + names, key="retention_return")
+start_event = _choose(c[3], "selectbox", tr("Start event", "起始事件"), [ANY] + names, key="retention_start",
+                      format_func=_event_word)
+return_event = _choose(c[3], "selectbox", tr("Return event", "回访事件"), [ANY] + names, key="retention_return",
+                       format_func=_event_word)
 min_occ = c[3].number_input(tr("Minimum occurrences", "最少次数"), min_value=1, max_value=100, value=1, step=1,
                             key="retention_min_occ")
 
@@ -106,11 +124,13 @@ except UserInputError as exc:
 pw = tr(*PERIODS[period])
 options = tr(f"Period: {pw}"
              f"{f' (weeks start on {tr(*WEEK_STARTS[week_start])})' if period == 'week' else ''}; "
-             f"{tr(*MODES[mode])} cohorts of '{start_event}'; return event '{return_event}' "
+             f"{tr(*MODES[mode])} cohorts of '{_event_word(start_event)}'; "
+             f"return event '{_event_word(return_event)}' "
              f"{tr(*CRITERIA[criterion])}, at least {int(min_occ)}×; {tr(*ALIGNMENTS[alignment])} alignment; "
              f"time zone {flt.timezone}.",
              f"周期：{pw}{f'（每周从{tr(*WEEK_STARTS[week_start])}开始）' if period == 'week' else ''}；"
-             f"以“{start_event}”划分{tr(*MODES[mode])}同期群；回访事件“{return_event}”{tr(*CRITERIA[criterion])}，"
+             f"以“{_event_word(start_event)}”划分{tr(*MODES[mode])}同期群；"
+             f"回访事件“{_event_word(return_event)}”{tr(*CRITERIA[criterion])}，"
              f"至少 {int(min_occ)} 次；{tr(*ALIGNMENTS[alignment])}对齐；时区 {flt.timezone}。")
 
 # Heatmap -----------------------------------------------------------------------------------------------
@@ -156,7 +176,7 @@ else:
 
 # Curves by channel / campaign --------------------------------------------------------------------------
 st.subheader(tr("Retention curves by acquisition", "按获客来源的留存曲线"))
-bd = st.radio(tr("Split by", "拆分维度"), list(BREAKDOWNS), horizontal=True, key="retention_curve_by",
+bd = _choose(st, "radio", tr("Split by", "拆分维度"), list(BREAKDOWNS), horizontal=True, key="retention_curve_by",
               format_func=lambda v: _word(BREAKDOWNS[v]))
 try:
     bd_params = rm.RetentionParams(start=_step(start_event), returning=_step(return_event), period=period,
@@ -188,9 +208,9 @@ else:
     chart_block(fig, curves, key="retention_curves", name=f"retention_by_{bd}",
                 caption=tr(f"Each line is the size-weighted average retention of the cohorts of one first-touch "
                            f"{bd} (complete cells only), so a period still running is left out. The {len(shown)} "
-                           f"largest values by users are drawn" + (f"; {more} more are in the CSV. " if more else ". "),
+                           f"largest values by users are drawn" + (f"; the CSV has all {len(sizes)}. " if more else ". "),
                            f"每条线是某一首次触达{tr(*BREAKDOWNS[bd])}各同期群按人数加权的平均留存（只计已结束的单元格）。"
-                           f"图中为用户数最多的 {len(shown)} 个取值" + (f"；另有 {more} 个在 CSV 中。" if more else "。"))
+                           f"图中为用户数最多的 {len(shown)} 个取值" + (f"；CSV 含全部 {len(sizes)} 个。" if more else "。"))
                 + options,
                 sql=_sql(rm.retention_sql(bd_params, rm.data_end(db()))))
 

@@ -30,6 +30,18 @@ def _word(pair: tuple) -> str:
 _LANG = 1 if lang() == "zh" else 0
 
 
+def _choose(box, kind: str, label: str, options: list, *, key: str, index: int = 0, **kwargs):
+    """``box.radio`` / ``box.selectbox`` whose choice survives a language switch. The browser keeps a
+    choice by its shown label, which changes with the language, so the widget key carries the language
+    and a new widget starts from the last choice made in either language."""
+    memory = f"{key}_last"
+    if memory in st.session_state and st.session_state[memory] in options:
+        index = options.index(st.session_state[memory])
+    value = getattr(box, kind)(label, options, index=index, key=f"{key}_{'zh' if _LANG else 'en'}", **kwargs)
+    st.session_state[memory] = value
+    return value
+
+
 def _sql(sql_and_values) -> str:
     sql, values = sql_and_values
     return f"{sql.strip()}\n-- bound values: {values!r}"
@@ -95,13 +107,14 @@ with left:
         fig = make_subplots(specs=[[{"secondary_y": True}]])
         fig.add_trace(go.Bar(x=by_channel["channel"], y=by_channel["arpu"], name=label(sg.LABELS, "arpu"),
                              marker_color="#1f77b4", text=[fmt.money(v, digits=1) for v in by_channel["arpu"]],
-                             textposition="outside"), secondary_y=False)
+                             textposition="inside", insidetextanchor="end"), secondary_y=False)
         fig.add_trace(go.Scatter(x=by_channel["channel"], y=by_channel["paying_rate"], mode="markers",
                                  marker={"size": 11, "color": "#ff7f0e", "symbol": "diamond"},
                                  name=label(sg.LABELS, "paying_rate")), secondary_y=True)
-        fig.update_yaxes(title_text=label(sg.LABELS, "arpu"), secondary_y=False)
-        fig.update_yaxes(title_text=label(sg.LABELS, "paying_rate"), tickformat=".0%", rangemode="tozero",
-                         secondary_y=True)
+        fig.update_yaxes(title_text=label(sg.LABELS, "arpu"), secondary_y=False,
+                         range=[0, 1.2 * max(float(by_channel["arpu"].max()), 1e-9)])
+        fig.update_yaxes(title_text=label(sg.LABELS, "paying_rate"), tickformat=".0%", showgrid=False,
+                         range=[0, 1.2 * max(float(by_channel["paying_rate"].max()), 1e-9)], secondary_y=True)
         fig.update_layout(height=380, margin={"t": 30, "b": 10}, legend_orientation="h", legend_y=1.12,
                           xaxis_title=tr("First-touch channel", "首次触达渠道"))
         chart_block(fig, by_channel, key="revref_channel", name="revenue_by_channel",
@@ -112,7 +125,7 @@ with left:
 
 # Revenue by acquisition cohort -------------------------------------------------------------------------
 with right:
-    period = st.radio(tr("Cohort period", "同期群周期"), list(PERIODS), horizontal=True, key="revref_period",
+    period = _choose(st, "radio", tr("Cohort period", "同期群周期"), list(PERIODS), horizontal=True, key="revref_period",
                       format_func=lambda v: _word(PERIODS[v]))
     if flt.start is None or flt.end is None:
         empty_state("Choose a date range in the sidebar to see revenue by cohort.", "请在侧栏选择日期范围以查看同期群收入。")
@@ -178,7 +191,7 @@ with left:
             fig.add_trace(go.Scatter(x=part["period_start"], y=part["k_factor"], mode="lines", name=str(channel),
                                      opacity=0.6))
         fig.update_layout(height=380, margin={"t": 30, "b": 10}, yaxis_title=label(L, "k_factor"),
-                          xaxis_title=tr("Week (Monday)", "周（周一开始）"), legend_orientation="h", legend_y=1.15)
+                          xaxis_title=tr("Week (Monday)", "周（周一开始）"), legend={"font": {"size": 10}})
         chart_block(fig, per_period, key="revref_k_period", name="k_factor_by_week",
                     caption=tr("K-factor per week: all channels (thick; invited sign-ups ÷ active users of the week, "
                                "summed over channels) and per inviter's first-touch channel. ",

@@ -106,7 +106,8 @@ def test_funnel_numbers(monkeypatch, log_db):
     assert _arr(_trace(conv, "Users")["y"]).tolist() == [5, 4, 2, 1]
     assert _arr(_trace(conv, "Dropped")["y"]).tolist() == [0, 1, 1, 1]
     assert _arr(_trace(conv, "In progress")["y"]).tolist() == [0, 0, 1, 0]
-    assert _trace(conv, "Users")["text"] == ["5<br>100.0%", "4<br>80.0%", "2<br>40.0%", "1<br>20.0%"]
+    assert _trace(conv, "Users")["x"] == ["1. page_view<br><b>5</b> · 100.0%", "2. signup<br><b>4</b> · 80.0%",
+                                          "3. activate<br><b>2</b> · 40.0%", "4. purchase<br><b>1</b> · 20.0%"]
     # Time to convert, hours: step 2 = u1 600 s, u2 7200 s, u4 3600 s, u5 1800 s → median 2700 s = 0.75 h,
     # mean 13200 / 4 = 3300 s; step 3 = u1 85800 s, u5 86400 s → median 86100 s; step 4 = u1 172800 s = 48 h.
     median = _arr(_trace(ttc, "Median time from previous step (s)")["y"])
@@ -118,25 +119,25 @@ def test_funnel_numbers(monkeypatch, log_db):
     _every_chart_has_caption_sql_and_csv(at)
 
     # Users at a step: reached step 2 = u1, u2, u4, u5; dropped at step 3 = u2 (u4 is still in progress).
-    at.selectbox(key="funnel_users_step").set_value(2).run()
+    at.selectbox(key="funnel_users_step_en").set_value(2).run()
     assert at.dataframe[2].value["user_id"].tolist() == ["u1", "u2", "u4", "u5"]
-    at.selectbox(key="funnel_users_step").set_value(3).run()
-    at.radio(key="funnel_users_status").set_value("dropped").run()
+    at.selectbox(key="funnel_users_step_en").set_value(3).run()
+    at.radio(key="funnel_users_status_en").set_value("dropped").run()
     assert at.dataframe[2].value["user_id"].tolist() == ["u2"]
     assert any(c.value.startswith("Users who dropped at step 3: 1") for c in at.caption)
 
 
 def test_funnel_breakdown_and_strict_order(monkeypatch, log_db):
     at = _app(monkeypatch, log_db, "funnel")
-    at.selectbox(key="funnel_breakdown").set_value("channel").run()
+    at.selectbox(key="funnel_breakdown_en").set_value("channel").run()
     assert not at.exception and not at.error
     conv = _charts(at)[0]
     # first-touch channel: wechat u1, u2 → 2, 2, 1, 1; douyin u3, u4 → 2, 1, 0, 0; direct u5 → 1, 1, 1, 0
     users = {t["name"]: _arr(t["y"]).tolist() for t in conv["data"]}
     assert users == {"wechat": [2, 2, 1, 1], "douyin": [2, 1, 0, 0], "direct": [1, 1, 1, 0]}
     # Strict order: u1's invite (03-04) comes between activate and purchase, so u1 stops at step 3.
-    at.selectbox(key="funnel_breakdown").set_value("none").run()
-    at.radio(key="funnel_order").set_value("strict").run()
+    at.selectbox(key="funnel_breakdown_en").set_value("none").run()
+    at.radio(key="funnel_order_en").set_value("strict").run()
     assert _arr(_trace(_charts(at)[0], "Users")["y"]).tolist() == [5, 4, 2, 0]
 
 
@@ -190,14 +191,23 @@ def test_retention_heatmap_censoring_and_average(monkeypatch, log_db):
 def test_retention_options_change_the_matrix(monkeypatch, log_db):
     at = _app(monkeypatch, log_db, "retention")
     # On or after: W0's period 1 now counts u2 (active again in W2) → 1/3.
-    at.radio(key="retention_criterion").set_value("on_or_after").run()
+    at.radio(key="retention_criterion_en").set_value("on_or_after").run()
     assert not at.exception and not at.error
     assert _charts(at)[0]["data"][0]["text"][1][:3] == ["100%", "33%", "33%"]
+    # The choice survives a switch to Chinese (the option labels change, so the widget is a new one).
+    at.session_state["lang"] = "zh"
+    at.run()
+    assert at.radio(key="retention_criterion_zh").value == "on_or_after"
+    assert at.radio(key="retention_criterion_zh").index == 1
+    assert _charts(at)[0]["data"][0]["text"][1][:3] == ["100%", "33%", "33%"]
+    at.session_state["lang"] = "en"
+    at.run()
+    assert at.radio(key="retention_criterion_en").value == "on_or_after"
     # Start event signup, return event purchase: W0 cohort = u1, u2 (signups 03-02); nobody buys in a later week
     # except u5 (W1 cohort, purchase in W4 → period 3, running).
-    at.radio(key="retention_criterion").set_value("on").run()
-    at.selectbox(key="retention_start").set_value("signup").run()
-    at.selectbox(key="retention_return").set_value("purchase").run()
+    at.radio(key="retention_criterion_en").set_value("on").run()
+    at.selectbox(key="retention_start_en").set_value("signup").run()
+    at.selectbox(key="retention_return_en").set_value("purchase").run()
     heat = _charts(at)[0]["data"][0]
     assert heat["y"][1] == "2026-03-02 · n=2"
     assert heat["text"][2][:4] == ["100%", "0%", "0%", "100%*"]
