@@ -6,10 +6,11 @@ Everything is UTC inside DuckDB; the entry range is converted from local time on
 is an absolute duration (14 days are 14 × 24 h, across DST changes too).
 
 1. **scope / matched** — the events the filters keep, with one boolean per step (``m1..mN``) and per
-   exclusion (``x1..``); only events matching some step or exclusion go on (``matched``), each with
-   ``seq``, its position in the user's (time, event_id) order. Strict funnels also need, per event,
+   exclusion (``x1..``); only events matching some step or exclusion go on (``matched``). Events
+   of one user are ordered by (time, event_id) throughout. Strict funnels also need, per event,
    ``nt``: the user's next distinct event time over *all* scoped events.
-2. **c<k>** — the step-k candidates of each user, numbered ``rn`` 1, 2, ... in (time, seq) order.
+2. **c<k>** — the step-k candidates of each user, numbered ``rn`` 1, 2, ... in (time, event_id) order;
+   an attempt is known by its step-1 event's number ``a``.
 3. **attempts** — every step-1 event in [start, end) starts an attempt (``attempt="first"``: only
    the user's first one); ``dl = t1 + window`` is its deadline (inclusive).
 4. **next matching event** (ordered / strict) — for step k, each attempt's step-(k-1) time is
@@ -21,7 +22,7 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    Ties: t_{k-1} <= t_k is allowed, but one event never fills two steps: when step k's filter
    equals or contains step k-1's (``Step.covers``), the candidate must be strictly later;
    otherwise the few next candidates (one more per earlier step an event could share) are
-   tried and the first whose ``seq`` no earlier step used wins. Among candidates at one
+   tried and the first whose event no earlier step used wins. Among candidates at one
    timestamp the lower event_id is taken first. The candidate must be within ``dl`` (and before
    ``end`` when ``conversion_in_range``); strict funnels also require t_k <= the next distinct
    event time after t_{k-1}, i.e. no other event of the user strictly in between (events at the
@@ -301,15 +302,20 @@ WHERE {where}""", params + wprm)
         q.add("next_times", "per user and event time, the next distinct event time (any event breaks a strict chain)", """
 SELECT user_key, t, LEAD(t) OVER (PARTITION BY user_key ORDER BY t) AS nt
 FROM (SELECT DISTINCT user_key, t FROM scope) d""")
-    q.add("matched", "only events matching a step or an exclusion; seq = position in the user's (time, id) order", f"""
-SELECT s.*, {'nx.nt, ' if strict else ''}ROW_NUMBER() OVER (PARTITION BY s.user_key ORDER BY s.t, s.event_id) AS seq
+    q.add("matched", "only events matching a step or an exclusion", f"""
+SELECT s.*{', nx.nt' if strict else ''}
 FROM scope s{' JOIN next_times nx ON nx.user_key = s.user_key AND nx.t = s.t' if strict else ''}
 WHERE {any_flag}""")
     extra = (", nt" if strict else "") + (", bd" if entry_bd else "")
     for k in range(1, n + 1):
         q.add(f"c{k}", f"step-{k} candidates numbered in time order", f"""
-SELECT user_key, t, seq{extra}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY seq) AS rn
+SELECT user_key, t, event_id AS id{extra}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS rn
 FROM matched WHERE m{k}""")
+    if p.order == "any":
+        step_any = " OR ".join(f"m{k}" for k in range(1, n + 1))
+        q.add("c_any", "events matching any step, numbered in time order", f"""
+SELECT user_key, t, event_id AS id{extra}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS rn
+FROM matched WHERE {step_any}""")
 
     # attempts: step-1 events (any order: any step event) in the entry range
     range_sql, range_prm = [], []
@@ -319,17 +325,16 @@ FROM matched WHERE m{k}""")
     if end is not None:
         range_sql.append("t < ?")
         range_prm.append(end)
-    entry_src = "matched" if p.order == "any" else "c1"
-    entry_filter = (" OR ".join(f"m{k}" for k in range(1, n + 1)) if p.order == "any" else "TRUE")
+    entry_src = "c_any" if p.order == "any" else "c1"
     in_range = " AND ".join(range_sql) or "TRUE"
     bd_col = ", bd" if entry_bd else ""
     nt_col = ", nt AS nt1" if strict else ""
     first = p.attempt == "first"
     q.add("a1", "attempts: each step-1 event in the entry range" + (" (the user's first only)" if first else "")
           + "; dl = deadline t1 + window, inclusive", f"""
-SELECT user_key, seq AS a, t AS t1, seq AS s1, t + CAST(? AS INTERVAL) AS dl{nt_col}{bd_col}
-FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY seq) AS nth
-      FROM {entry_src} WHERE ({entry_filter}) AND {in_range}) ev
+SELECT user_key, rn AS a, t AS t1, id AS s1, t + CAST(? AS INTERVAL) AS dl{nt_col}{bd_col}
+FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY rn) AS nth
+      FROM {entry_src} WHERE {in_range}) ev
 WHERE {'nth = 1' if first else 'TRUE'}""", [p.window] + range_prm)
 
     end_cond, end_prm = ("", [])
@@ -346,7 +351,7 @@ WHERE {'nth = 1' if first else 'TRUE'}""", [p.window] + range_prm)
     for i, x in enumerate(p.exclusions, start=1):
         f, t = x.from_step + 1, x.to_step + 1
         q.add(f"xc{i}", f"exclusion {i} events numbered in time order", f"""
-SELECT user_key, t, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY seq) AS rn FROM matched WHERE x{i}""")
+SELECT user_key, t, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS rn FROM matched WHERE x{i}""")
         _position(q, f"xp{i}", f"xc{i}", f"SELECT user_key, a, t{f} AS t, t{t} AS lim FROM att WHERE t{t} IS NOT NULL",
                   [], strictly_after=True)
         q.add(f"xt{i}", f"attempts tainted by exclusion {i}", f"""
@@ -409,7 +414,7 @@ FROM p2 pp JOIN (SELECT user_key, pos, MAX(a) AS lead_a FROM p2 GROUP BY user_ke
             q.add("r1", "the attempts that lead a group", """
 SELECT a1.* FROM a1 JOIN grp g ON g.user_key = a1.user_key AND g.a = a1.a WHERE g.a = g.lead_a""")
             src = "r1"
-        conds = ["c.t <= pp.lim"] + [f"c.seq <> x.s{j}" for j in used]
+        conds = ["c.t <= pp.lim"] + [f"c.id <> x.s{j}" for j in used]
         if strict:
             conds.append(f"c.t <= COALESCE(x.nt{k - 1}, x.t{k - 1})")
         off_join = ""
@@ -426,7 +431,7 @@ JOIN c{k} c ON c.user_key = x.user_key AND c.rn = {rn_expr}
 WHERE {' AND '.join(conds)}{end_cond}
 GROUP BY x.user_key, x.a""", end_prm)
         q.add(f"a{k}", f"attempts with step {k}'s time and event", f"""
-SELECT x.*, c.t AS t{k}, c.seq AS s{k}{f', c.nt AS nt{k}' if strict else ''}
+SELECT x.*, c.t AS t{k}, c.id AS s{k}{f', c.nt AS nt{k}' if strict else ''}
 FROM {src} x
 LEFT JOIN n{k} nk ON nk.user_key = x.user_key AND nk.a = x.a
 LEFT JOIN c{k} c ON c.user_key = nk.user_key AND c.rn = nk.rn""")
@@ -448,8 +453,6 @@ def _any_order(q: _Query, p: FunnelParams, end_cond: str, end_prm: list) -> None
     """Any order: per step, the first matching event at or after t1 within the window."""
     n = p.n
     step_any = " OR ".join(f"m{k}" for k in range(1, n + 1))
-    q.add("c_any", "events matching any step, numbered in time order",
-          f"SELECT user_key, t, seq, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY seq) AS rn FROM matched WHERE {step_any}")
     flags = ", ".join(f"CASE WHEN m{k} THEN 1 ELSE 0 END AS f{k}" for k in range(1, n + 1))
     zeros = ", ".join(f"0 AS f{k}" for k in range(1, n + 1))
     sums = ", ".join(f"SUM(f{k}) OVER w AS pos{k}" for k in range(1, n + 1))
@@ -469,7 +472,7 @@ WHERE is_probe = 1""")
     hits = []
     for k in range(1, n + 1):
         q.add(f"h{k}", f"step {k}: its first event at or after t1 within the window", f"""
-SELECT pp.user_key, pp.a, {k} AS j, c.t, c.seq
+SELECT pp.user_key, pp.a, {k} AS j, c.t, c.id
 FROM p_all pp JOIN c{k} c ON c.user_key = pp.user_key AND c.rn = pp.pos{k} + 1
 WHERE c.t <= pp.lim{end_cond}""", end_prm)
         hits.append(f"SELECT * FROM h{k}")
@@ -480,7 +483,7 @@ FROM p_all pp CROSS JOIN (VALUES {ks}) o(k)
 JOIN c_any c ON c.user_key = pp.user_key AND c.rn = pp.pos_any + o.k
 WHERE c.t <= pp.lim{end_cond}""", end_prm)
     q.add("hits", "steps reached per attempt, ranked by time", f"""
-SELECT h.user_key, h.a, h.t, ROW_NUMBER() OVER (PARTITION BY h.user_key, h.a ORDER BY h.t, h.seq, h.j) AS k
+SELECT h.user_key, h.a, h.t, ROW_NUMBER() OVER (PARTITION BY h.user_key, h.a ORDER BY h.t, h.id, h.j) AS k
 FROM ({' UNION ALL '.join(hits)}) h""")
     t_cols = ", ".join(f"MAX(CASE WHEN h.k = {k} THEN GREATEST(h.t, ne.t) END) AS t{k}" for k in range(1, n + 1))
     bd = ", a1.bd" if p.breakdown is not None and p.breakdown_attribution == "entry" else ""
