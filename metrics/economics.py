@@ -20,9 +20,10 @@ Query intuition
    case-folded, so "WeChat" and "wechat " are one key. At campaign level a channel-level spend row
    (campaign '') is its own row "(channel level)"; at channel level every row adds to its channel.
 5. A full outer join of cohort and paid keeps campaigns with spend but no users (new_users 0, every
-   per-user ratio NULL, revenue 0 so ROI is −100 %) and users but no spend (spend NULL, so CAC, ROAS and ROI are NULL — unknown
-   spend is not zero spend). Every division goes through ``NULLIF(x, 0)``: CAC with no users and ROI
-   with zero spend are NULL, never infinite.
+   per-user ratio NULL, revenue 0 so ROI is −100 %) and users but no spend (spend NULL, so CAC, ROAS
+   and ROI are NULL — unknown spend is not zero spend). Every division goes through ``NULLIF(x, 0)``:
+   CAC with no users and ROI with zero spend are NULL, never infinite. A user is paying once any of
+   their events has revenue > 0 (a later refund does not undo it).
 
 LTV curves (:func:`ltv_curves`): ``LTV_k`` = net revenue per acquired user earned from first_seen up to
 ``first_seen + (k+1) days`` (day 0 = the first 24 h), over the users observed that long
@@ -51,6 +52,9 @@ LEVELS = ("campaign", "channel")
 
 @dataclass(frozen=True)
 class EconomicsParams:
+    """Economics options. ``timezone`` is the report time zone and must equal the filters' (whose date
+    range selects users by first_seen and spend rows by date); ``data_end`` censors retention and LTV."""
+
     level: str = "campaign"
     horizon_days: int = 30
     ltv_days: int = 90
