@@ -11,7 +11,7 @@ from metrics import UserInputError
 from metrics import economics as em
 from ui import format as fmt
 from ui.components import chart_block, empty_state, label, page_header, table_block
-from ui.context import filters, run, tr
+from ui.context import filters, lang, run, tr
 
 LEVELS = {"campaign": ("Per campaign", "按活动"), "channel": ("Per channel", "按渠道")}
 HORIZONS = (7, 14, 30, 60, 90)
@@ -33,6 +33,19 @@ def _sql(fn, params) -> str | None:
         return None
     sql, values = builder(params)
     return f"{sql.strip()}\n-- bound values: {values!r}"
+
+
+def _pick(container, widget: str, label_text: str, options: list, key: str, names: dict, index: int = 0, **kw):
+    """A radio / selectbox whose option names follow the language. The widget key carries the language, so a
+    language switch draws a fresh widget with translated options (a keyed widget keeps its old option names
+    otherwise); the choice itself lives on under ``key`` and seeds the new widget."""
+    chosen = st.session_state.get(key)
+    if chosen in options:
+        index = options.index(chosen)
+    value = getattr(container, widget)(label_text, options, index=index, key=f"{key}_{lang()}",
+                                       format_func=names.get, **kw)
+    st.session_state[key] = value
+    return value
 
 
 def _lab(key: str) -> str:
@@ -74,8 +87,8 @@ page_header("Campaigns & ROI", "活动与 ROI", owner="marketing")
 flt = filters()
 
 c1, c2 = st.columns([2, 3])
-level = c1.radio(tr("Rows", "行"), list(LEVELS), horizontal=True, key="campaigns_level",
-                 format_func={v: tr(*n) for v, n in LEVELS.items()}.get)
+level = _pick(c1, "radio", tr("Rows", "行"), list(LEVELS), "campaigns_level", {v: tr(*n) for v, n in LEVELS.items()},
+              horizontal=True)
 horizon = c2.select_slider(tr("Revenue horizon h (days after first seen)", "收入窗口 h（首次出现后的天数）"),
                            options=HORIZONS, value=30, key="campaigns_horizon")
 try:

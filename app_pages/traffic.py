@@ -9,7 +9,7 @@ from metrics import UserInputError
 from metrics import traffic as tm
 from ui import format as fmt
 from ui.components import chart_block, empty_state, label, page_header, table_block
-from ui.context import filters, run, tr
+from ui.context import filters, lang, run, tr
 
 PERIOD_NAMES = {"day": ("day", "日"), "week": ("week", "周"), "month": ("month", "月")}
 
@@ -18,6 +18,19 @@ def _sql(builder, params) -> str:
     """The SQL a metric runs, with its bound values listed underneath."""
     sql, values = builder(params)
     return f"{sql.strip()}\n-- bound values: {values!r}"
+
+
+def _pick(container, widget: str, label_text: str, options: list, key: str, names: dict, index: int = 0, **kw):
+    """A radio / selectbox whose option names follow the language. The widget key carries the language, so a
+    language switch draws a fresh widget with translated options (a keyed widget keeps its old option names
+    otherwise); the choice itself lives on under ``key`` and seeds the new widget."""
+    chosen = st.session_state.get(key)
+    if chosen in options:
+        index = options.index(chosen)
+    value = getattr(container, widget)(label_text, options, index=index, key=f"{key}_{lang()}",
+                                       format_func=names.get, **kw)
+    st.session_state[key] = value
+    return value
 
 
 def _lab(key: str) -> str:
@@ -33,8 +46,8 @@ page_header("Traffic", "流量", owner="marketing")
 flt = filters()
 
 c1, c2, c3 = st.columns([2, 2, 3])
-period = c1.radio(tr("Period", "周期"), list(PERIOD_NAMES), horizontal=True, key="traffic_period",
-                  format_func={p: tr(*n) for p, n in PERIOD_NAMES.items()}.get, index=1)
+period = _pick(c1, "radio", tr("Period", "周期"), list(PERIOD_NAMES), "traffic_period",
+               {p: tr(*n) for p, n in PERIOD_NAMES.items()}, index=1, horizontal=True)
 top_n = c2.number_input(tr("Top pages / channels shown", "显示的页面/渠道数"), min_value=3, max_value=50, value=10,
                         step=1, key="traffic_top_n")
 events_text = c3.text_input(tr("Page-view events (comma-separated)", "页面浏览事件（逗号分隔）"),
@@ -125,8 +138,8 @@ ch = run(tm.pv_uv, by_channel)
 if ch.empty:
     empty_state("No page views in this range.", "该范围内没有页面浏览。")
 else:
-    measure = st.radio(tr("Measure", "指标"), ["pv", "uv"], horizontal=True, key="traffic_channel_measure",
-                       format_func={m: _lab(m) for m in ("pv", "uv")}.get)
+    measure = _pick(st, "radio", tr("Measure", "指标"), ["pv", "uv"], "traffic_channel_measure",
+                    {m: _lab(m) for m in ("pv", "uv")}, horizontal=True)
     fig = go.Figure()
     for name, part in ch.groupby("channel", sort=False):
         fig.add_trace(go.Bar(x=part["period_start"], y=part[measure], name=str(name)))

@@ -12,7 +12,7 @@ from metrics import UserInputError
 from metrics import value_cost as vm
 from ui import format as fmt
 from ui.components import chart_block, empty_state, label, page_header, table_block
-from ui.context import data_version, db, filters, run, tr
+from ui.context import data_version, db, filters, lang, run, tr
 
 SEGMENTS = {"channel": ("First-touch channel", "首次触达渠道"), "campaign": ("First-touch campaign", "首次触达活动"),
             "survey": ("Survey segment", "调研细分")}
@@ -31,6 +31,19 @@ def _sources_sql(model, segment_by: str, flt) -> str:
     behaviour, values = vm.behaviour_sql(segment_by, flt, model.activation_days)
     return (f"-- survey means (0–10) per segment, product and dimension\n{survey.strip()}\n\n"
             f"-- behaviour proxies per segment\n{behaviour.strip()}\n-- bound values: {values!r}")
+
+
+def _pick(container, widget: str, label_text: str, options: list, key: str, names: dict, index: int = 0, **kw):
+    """A radio / selectbox whose option names follow the language. The widget key carries the language, so a
+    language switch draws a fresh widget with translated options (a keyed widget keeps its old option names
+    otherwise); the choice itself lives on under ``key`` and seeds the new widget."""
+    chosen = st.session_state.get(key)
+    if chosen in options:
+        index = options.index(chosen)
+    value = getattr(container, widget)(label_text, options, index=index, key=f"{key}_{lang()}",
+                                       format_func=names.get, **kw)
+    st.session_state[key] = value
+    return value
 
 
 def _lab(key: str) -> str:
@@ -93,10 +106,10 @@ if not products:
 
 rivals = [p for p in products if p != "ours"]
 c1, c2 = st.columns(2)
-segment_by = c1.radio(tr("Segments", "细分"), list(SEGMENTS), horizontal=True, key="value_cost_segment_by",
-                      format_func={v: tr(*n) for v, n in SEGMENTS.items()}.get)
-rival = c2.selectbox(tr("Rival", "竞品"), [""] + rivals, index=1 if rivals else 0, key="value_cost_rival",
-                     format_func={"": tr("(none)", "（无）"), **{r: r for r in rivals}}.get) or None
+segment_by = _pick(c1, "radio", tr("Segments", "细分"), list(SEGMENTS), "value_cost_segment_by",
+                   {v: tr(*n) for v, n in SEGMENTS.items()}, horizontal=True)
+rival = _pick(c2, "selectbox", tr("Rival", "竞品"), [""] + rivals, "value_cost_rival",
+              {"": tr("(none)", "（无）"), **{r: r for r in rivals}}, index=1 if rivals else 0) or None
 
 try:
     with st.expander(tr("Model: dimensions, weights and sources (editable)", "模型：维度、权重与来源（可编辑）")):

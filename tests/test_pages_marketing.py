@@ -140,7 +140,7 @@ def test_campaigns_table_is_the_economics_frame(sample_db, monkeypatch):
     pd.testing.assert_frame_equal(shown[numbers], econ[numbers], check_dtype=False)
     assert {m.label: m.value for m in at.metric}["Spend"] == f"¥{econ['spend'].sum():,.0f}"
     # per channel, then a 7-day horizon: the table follows the options
-    at.radio(key="campaigns_level").set_value("channel").run()
+    at.radio(key="campaigns_level_en").set_value("channel").run()
     at.select_slider(key="campaigns_horizon").set_value(7).run()
     assert not at.exception
     econ7 = em.campaign_economics(con, em.EconomicsParams(level="channel", horizon_days=7, filters=flt,
@@ -177,8 +177,8 @@ def test_quadrant_axes_follow_the_chosen_measures(sample_db, monkeypatch):
     cvr = em.campaign_vs_retention(con, params)
     econ = em.campaign_economics(con, params)
     assert len(at.dataframe[0].value) == len(cvr)
-    at.selectbox(key="cvr_x").set_value("cost_per_paying").run()
-    at.selectbox(key="cvr_y").set_value("retention_w4").run()
+    at.selectbox(key="cvr_x_en").set_value("cost_per_paying").run()
+    at.selectbox(key="cvr_y_en").set_value("retention_w4").run()
     assert not at.exception
     both = cvr.merge(econ[["channel", "campaign", "cost_per_paying"]], on=["channel", "campaign"])
     both = both.dropna(subset=["cost_per_paying", "retention_w4"])
@@ -189,6 +189,15 @@ def test_quadrant_axes_follow_the_chosen_measures(sample_db, monkeypatch):
     big = both[~both["small_sample"]]
     assert big.loc[big["retention_w4"].idxmin(), "campaign"] == "douyin_flash_sale"
     assert any("cheap but churny" in a["text"] for a in _figure(at, 0)["layout"]["annotations"])
+    # switching to Chinese keeps the chosen axes and names their options in Chinese
+    at.radio(key="lang").set_value("zh").run()
+    assert not at.exception
+    x_box = at.selectbox(key="cvr_x_zh")
+    assert x_box.value == "cost_per_paying"
+    assert x_box.options == [em.LABELS[m]["zh"] for m in ("cac", "cost_per_activated", "cost_per_retained_w4",
+                                                           "cost_per_paying")]
+    assert at.selectbox(key="cvr_y_zh").value == "retention_w4"
+    assert any("便宜但易流失" in a["text"] for a in _figure(at, 0)["layout"]["annotations"])
 
 
 def test_value_cost_scores_and_diagnosis(sample_db, monkeypatch):
@@ -204,8 +213,8 @@ def test_value_cost_scores_and_diagnosis(sample_db, monkeypatch):
     sentence = [m.value for m in at.markdown if m.value.startswith(f"{first['segment']}: score")]
     assert sentence and first["diagnosis"] in sentence[0] and "trust" in first["diagnosis"]
     # survey segments without a rival
-    at.radio(key="value_cost_segment_by").set_value("survey").run()
-    at.selectbox(key="value_cost_rival").set_value("").run()
+    at.radio(key="value_cost_segment_by_en").set_value("survey").run()
+    at.selectbox(key="value_cost_rival_en").set_value("").run()
     assert not at.exception and not at.error
     plain = vm.score(con, model, segment_by="survey", rival=None, filters=flt)
     pd.testing.assert_frame_equal(at.dataframe[1].value.reset_index(drop=True), plain, check_dtype=False)
