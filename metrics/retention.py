@@ -339,38 +339,42 @@ def retention_sql(params: RetentionParams, data_end: datetime) -> tuple[str, lis
 
     match_b = "AND a.bval IS NOT DISTINCT FROM m.bval" if kind == "event" else ""
     k_cap = f"AND k < {p.periods}" if p.criterion == "on" else ""
-    if p.criterion == "on":
-        calendar_hits = f"""-- hits: member x later period with enough return events
+    if p.alignment == "calendar":
+        if p.mode == "recurring":
+            if p.criterion == "on":
+                calendar_hits = f"""-- hits: member x later period with enough return events
     hits AS (
         SELECT m.user_key, m.c, m.bval, a.p - m.c AS k
         FROM members m JOIN activity a ON a.user_key = m.user_key AND a.p > m.c {match_b}
         WHERE a.n >= ? AND a.p - m.c < {p.periods}
     ),"""
-    else:
-        calendar_hits = f"""-- last_hit: each member's last period with enough return events (one row per user first)
+            else:
+                calendar_hits = f"""-- last_hit: each member's last period with enough return events (one row per user first)
     user_last AS (SELECT user_key, bval, max(p) AS p FROM activity WHERE n >= ? GROUP BY user_key, bval),
     last_hit AS (
         SELECT m.user_key, m.c, m.bval, a.p - m.c AS last_k
         FROM members m JOIN user_last a ON a.user_key = m.user_key AND a.p > m.c {match_b}
     ),"""
-    if p.alignment == "calendar":
-        if p.mode == "recurring":
             activity = """activity AS (SELECT user_key, p, bval, n FROM user_periods WHERE n > 0 AND p > ?),"""
             hit_args = [first, p.minimum_occurrences]
-        else:
-            activity = f"""activity AS (
-        SELECT e.user_key, {pidx} AS p, {bexpr} AS bval, count(*) AS n
-        FROM events e
-        WHERE {ret_pred} AND {filt_sql}
-          AND e.user_key IN (SELECT user_key FROM members)
-          AND {pidx} > ?
-        GROUP BY 1, 2, 3
-    ),"""
-            hit_args = bargs + ret_args + filt_args + [first, p.minimum_occurrences]
-        hits = f"""
+            hits = f"""
     -- returns: distinct (user, period[, value]) with event counts, aggregated before the join
     {activity}
     {calendar_hits}"""
+        else:
+            # one membership per user: join events to it directly and count per (member, k)
+            hits = f"""
+    -- returns: return events of each member at calendar offset k, counted per k
+    activity AS (
+        SELECT m.user_key, m.c, m.bval, {pidx} - m.c AS k, count(*) AS n
+        FROM members m JOIN events e ON e.user_key = m.user_key
+        WHERE {ret_pred} AND {filt_sql} AND {pidx} > m.c
+          {('AND ' + bexpr + ' IS NOT DISTINCT FROM m.bval') if kind == 'event' else ''}
+        GROUP BY 1, 2, 3, 4
+    ),
+    -- hits: member x offset with enough return events
+    hits AS (SELECT user_key, c, bval, k FROM activity WHERE n >= ? {k_cap}),"""
+            hit_args = ret_args + filt_args + bargs + [p.minimum_occurrences]
     else:
         length = ROLLING_US[p.period]
         hits = f"""
@@ -396,7 +400,7 @@ def retention_sql(params: RetentionParams, data_end: datetime) -> tuple[str, lis
     -- cells: members retained in period k
     cells AS (SELECT c, bval, k, count(*) AS retained FROM hits GROUP BY c, bval, k),"""
     else:
-        rolling_last = ("" if p.alignment == "calendar" else
+        rolling_last = ("" if p.alignment == "calendar" and p.mode == "recurring" else
                         "last_hit AS (SELECT user_key, c, bval, max(k) AS last_k FROM hits GROUP BY user_key, c, bval),")
         cells = f"""
     -- cells: a member whose last qualifying period is L is retained in every period 1..L
