@@ -370,3 +370,20 @@ def test_load_caps_memory_only_downwards_and_restores_it(con):
     for _ in range(3):   # no drift from the rounded display value
         store.load_events(con, df)
         assert con.execute("SELECT current_setting('memory_limit')").fetchall() == default
+
+
+def test_dataframe_with_typed_columns(con):
+    # pandas types, not text: tz-aware times keep their instant, naive ones follow source_timezone,
+    # integer epoch milliseconds are UTC, numeric ids become text, NaN revenue is no revenue
+    aware = pd.DataFrame({"user_id": [1, 2], "event_name": ["a", "b"],
+                          "event_time": pd.to_datetime(["2024-01-01 18:00", "2024-01-01 19:00"]).tz_localize(
+                              "Asia/Shanghai"),
+                          "revenue": [1.5, float("nan")]})
+    naive = pd.DataFrame({"user_id": ["x"], "event_name": ["a"], "event_time": [pd.Timestamp("2024-01-01 18:00")]})
+    epoch = pd.DataFrame({"user_id": ["y"], "event_name": ["a"], "event_time": [1704103200000]})
+    assert store.load_events(con, aware).loaded == 2
+    assert store.load_events(con, naive, source_timezone="Asia/Shanghai").loaded == 1
+    assert store.load_events(con, epoch).loaded == 1
+    assert con.execute("SELECT user_id, event_time, revenue FROM events ORDER BY user_id").fetchall() == [
+        ("1", dt.datetime(2024, 1, 1, 10), 1.5), ("2", dt.datetime(2024, 1, 1, 11), None),
+        ("x", dt.datetime(2024, 1, 1, 10), None), ("y", dt.datetime(2024, 1, 1, 10), None)]
