@@ -97,7 +97,7 @@ rev_scope = tr(f"Acquired users = first seen in the sidebar date range ({flt.tim
                f"付费 = 至少一笔收入 > 0 的事件。")
 
 # By channel --------------------------------------------------------------------------------------------
-left, right = st.columns(2)
+left, right = st.columns([3, 2])
 with left:
     by_channel = run(sg.revenue_summary, replace(rev_params, breakdown="channel"))
     by_channel = by_channel[by_channel["acquired"] > 0].sort_values("arpu", ascending=False)
@@ -105,18 +105,21 @@ with left:
         empty_state("No acquired users in the selected range.", "所选范围内没有新用户。")
     else:
         fig = make_subplots(specs=[[{"secondary_y": True}]])
-        fig.add_trace(go.Bar(x=by_channel["channel"], y=by_channel["arpu"], name=label(sg.LABELS, "arpu"),
-                             marker_color="#1f77b4", text=[fmt.money(v, digits=1) for v in by_channel["arpu"]],
-                             textposition="inside", insidetextanchor="end"), secondary_y=False)
-        fig.add_trace(go.Scatter(x=by_channel["channel"], y=by_channel["paying_rate"], mode="markers",
+        # the values go into the axis labels: bar texts would collide with the diamonds
+        x = [f"{c}<br>{fmt.money(a, digits=1)}<br>{fmt.pct(r)}"
+             for c, a, r in zip(by_channel["channel"], by_channel["arpu"], by_channel["paying_rate"])]
+        fig.add_trace(go.Bar(x=x, y=by_channel["arpu"], name=label(sg.LABELS, "arpu"), marker_color="#1f77b4"),
+                      secondary_y=False)
+        fig.add_trace(go.Scatter(x=x, y=by_channel["paying_rate"], mode="markers",
                                  marker={"size": 11, "color": "#ff7f0e", "symbol": "diamond"},
                                  name=label(sg.LABELS, "paying_rate")), secondary_y=True)
         fig.update_yaxes(title_text=label(sg.LABELS, "arpu"), secondary_y=False,
                          range=[0, 1.2 * max(float(by_channel["arpu"].max()), 1e-9)])
         fig.update_yaxes(title_text=label(sg.LABELS, "paying_rate"), tickformat=".0%", showgrid=False,
                          range=[0, 1.2 * max(float(by_channel["paying_rate"].max()), 1e-9)], secondary_y=True)
-        fig.update_layout(height=380, margin={"t": 30, "b": 10}, legend_orientation="h", legend_y=1.12,
-                          xaxis_title=tr("First-touch channel", "首次触达渠道"))
+        fig.update_layout(height=400, margin={"t": 30, "b": 10}, legend_orientation="h", legend_y=1.12,
+                          xaxis={"title": tr("First-touch channel", "首次触达渠道"), "tickangle": 0,
+                                 "tickfont": {"size": 10}})
         chart_block(fig, by_channel, key="revref_channel", name="revenue_by_channel",
                     caption=tr("ARPU (net revenue ÷ acquired users, bars) and paying conversion (paying ÷ acquired, "
                                "diamonds) per first-touch channel. ", "各首次触达渠道的 ARPU（净收入 ÷ 新用户，柱）"

@@ -224,7 +224,8 @@ def test_revenue_and_referral_numbers(monkeypatch, log_db):
                             "K-factor": "0.200"}
     channel, cohorts, k_week, k_channel = _charts(at)
     # ARPU by channel, highest first: direct (u5) 50; wechat (u1, u2) 80 / 2 = 40; douyin (u3, u4) 0.
-    assert channel["data"][0]["x"] == ["direct", "wechat", "douyin"]
+    assert channel["data"][0]["x"] == ["direct<br>¥50.0<br>100.0%", "wechat<br>¥40.0<br>50.0%",
+                                       "douyin<br>¥0.0<br>0.0%"]
     np.testing.assert_allclose(_arr(channel["data"][0]["y"]), [50.0, 40.0, 0.0])
     # Revenue by acquisition week: W0 (u1, u2, u3) 80; W1 (u5) 50; W2 none; W3 (u4) 0; W4 none.
     np.testing.assert_allclose(_arr(cohorts["data"][0]["y"]), [80.0, 50.0, 0.0, 0.0, 0.0])
