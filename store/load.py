@@ -11,8 +11,14 @@ Query intuition. A load is two passes inside DuckDB, never a Python loop over ro
    the load report are recorded. Any error rolls the whole load back, so a failed load leaves the
    database exactly as it was.
 
-Row numbers: ``line`` in a report is the file line of the row (header = line 1), assuming one
-line per record; for a DataFrame it is the 1-based row position.
+Row numbers: ``line`` in a report is the file line where the row starts (header = line 1; line
+breaks inside quoted cells of earlier rows are counted); for a DataFrame it is the 1-based row
+position.
+
+Size: the file is never held in Python. ``_parsed`` is the only full copy; duplicates are found as
+a (usually empty) list of row numbers to skip, and new rows are read from ``_parsed`` in place.
+DuckDB's memory is capped during a load (``OPSFUNNEL_LOAD_MEMORY``, default 2 GB) and it spills
+to disk beyond that, so a 10-million-row file loads in well under 3 GB.
 """
 from __future__ import annotations
 
@@ -337,8 +343,9 @@ def _run_load(con, source, kind: str, mapping, name, build_parsed: Callable[...,
               write: Callable[[LoadReport, int], None]) -> LoadReport:
     started = time.perf_counter()
     with _load_settings(con):
-        src, cols = _parse_source(con, source, kind, mapping, name, build_parsed)
+        src = None
         try:
+            src, cols = _parse_source(con, source, kind, mapping, name, build_parsed)
             report = LoadReport(source=src.name, kind=kind, mapping=cols)
             reader_rejected = _reader_reject_rows(con, src)
             parsed_rows, parse_rejected = con.execute(
@@ -368,7 +375,8 @@ def _run_load(con, source, kind: str, mapping, name, build_parsed: Callable[...,
             con.execute("DROP VIEW IF EXISTS _new_events; DROP TABLE IF EXISTS _skip; DROP TABLE IF EXISTS _parsed; "
                         "DROP TABLE IF EXISTS _batch_users; DROP TABLE IF EXISTS _reader_rejects; "
                         "DROP TABLE IF EXISTS _reader_scans")
-            src.cleanup()
+            if src is not None:
+                src.cleanup()
 
 
 # --------------------------------------------------------------------------------------------

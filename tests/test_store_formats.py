@@ -280,6 +280,9 @@ def test_invalid_utf8_after_the_sample_refuses_the_file(con, tmp_path):
         store.load_events(con, str(path))
     assert str(err.value).startswith("mixed.csv: line 30,002 is not valid UTF-8 text (1 line(s) affected)")
     assert con.execute("SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM loads)").fetchone()[0] == 0
+    # no staging tables or views are left behind
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM duckdb_views() WHERE temporary AND NOT internal").fetchone()[0] == 0
 
 
 def test_gbk_file_with_an_ascii_start_is_read_as_gbk(con, tmp_path):

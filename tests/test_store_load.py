@@ -160,6 +160,7 @@ def test_failure_injected_mid_load_leaves_database_unchanged(con, tmp_path, monk
         store.load_events(con, b)
     assert dump(con) == before
     assert store.data_version(con) == version
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()[0] == 0
     # spend goes through the same transaction machinery
     if stage != "after_users":
         with pytest.raises(RuntimeError, match=f"injected at {stage}"):
