@@ -447,3 +447,20 @@ def test_segment_filter_keeps_matching_users_and_events(con, journeys):
     got = campaign_economics(con, EconomicsParams(filters=f, data_end=END)).iloc[0]
     # users with an ios event: i1, i2; revenue from ios events only: 10 (i2's android purchase is left out)
     assert (got["new_users"], got["paying"], got["revenue"], got["arppu"]) == (2, 1, 10.0, 10.0)
+
+
+def test_campaign_filter_and_channel_level_view(world):
+    # a campaign filter keeps spring's users and spend; the channel-level wechat spend row has no campaign
+    got = campaign_economics(world, EconomicsParams(filters=Filters(campaigns=("Spring",)), data_end=END))
+    assert got[["channel", "campaign", "spend", "new_users", "cac"]].values.tolist() == [
+        ["wechat", "spring", 200.0, 2, 100.0]]
+    view = campaign_vs_retention(world, EconomicsParams(level="channel", data_end=END))
+    assert view["channel"].tolist() == ["direct", "douyin", "wechat", "weibo"] and "campaign" not in view.columns
+    wechat = view[view["channel"] == "wechat"].iloc[0]
+    # 3 users: activation 1/3 with its Wilson bounds; 30-day LTV (100 + 80 - 80 + 50) / 3 = 50; ROAS 150 / 240
+    assert (wechat["new_users"], wechat["cac"], wechat["ltv_30"], wechat["roas_30"]) == (
+        3, 80.0, pytest.approx(50.0), pytest.approx(150 / 240))
+    assert (wechat["activation_rate_low"], wechat["activation_rate_high"]) == tuple(
+        pytest.approx(v) for v in wilson_interval(1, 3))
+    # the channel's value - cost score: 50/9 - 163/63 (see test_value_cost)
+    assert wechat["value_cost_score"] == pytest.approx(187 / 63)
