@@ -8,11 +8,13 @@ Query intuition (cohort matrix)
    is a member of the cohort of every period in which they did a start event, with t0 = their first
    start event in that period. Only members whose cohort is one of the report's ``periods`` cohort
    periods (ending with the one containing ``end``) are kept; filters apply to the start event.
-2. **Returns, aggregated early.** Calendar alignment: return events are reduced to distinct
-   (user_key, period index[, breakdown value]) with an event count *before* any join, so the join with
-   the members touches one row per user-period instead of one per event. Rolling alignment: the
-   offset k = floor((t - t0) / len) depends on t0, so events of members are joined to their membership
-   and counted per (member, k).
+2. **Returns, aggregated early.** The events are reduced to as few rows as possible before any cell is
+   counted. ``first_time`` (one membership per user): each return event is joined to its user's single
+   membership and counted per (member, offset k) -- calendar k = period index - cohort index, rolling
+   k = floor((t - t0) / len) -- so the join never multiplies events. ``recurring`` + calendar: one pass over
+   the events counts start and return events per (user_key, period[, value]); memberships and returns both
+   come from that table, and memberships meet returns per user-period, not per event. ``recurring`` +
+   rolling joins events to every membership (at most ``periods`` per user), since k depends on each t0.
 3. **Cells.** ``on``: a member is retained in period k when they have at least ``minimum_occurrences``
    return events in period k. ``on_or_after``: the occurrences are counted per period and a member is
    retained in k when some period k' >= k (any later period in the data, also beyond the report's

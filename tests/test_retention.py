@@ -356,6 +356,23 @@ def test_global_filters(con, journeys, case):
     assert_frame_equal(got, frame(rows))
 
 
+def test_recurring_with_a_segment(con, journeys):
+    journeys(BREAKDOWN_LOG)
+    # segment platform=ios, recurring, any event: 07-01 members u1, u3 (ios events that day); 07-02 members
+    # u3, u4 (u1's 07-02 event is android). Returns must be ios: of 07-01, only u3 is back on 07-02 -> 1/2.
+    got = retention(con, RetentionParams(period="day", periods=2, mode="recurring",
+                                         filters=Filters(segment={"platform": "ios"})))
+    expected = frame([("2024-07-01", 2, 0, 2, 1.0, True), ("2024-07-01", 2, 1, 1, 0.5, False),
+                      ("2024-07-02", 2, 0, 2, 1.0, False), ("2024-07-02", 2, 1, NA, NA, False)])
+    assert_frame_equal(got, expected)
+
+
+def test_a_date_range_without_cohorts_gives_an_empty_frame(con, journeys):
+    journeys(BREAKDOWN_LOG)
+    got = retention(con, RetentionParams(period="week", filters=Filters(start=date(2024, 7, 3), end=date(2024, 7, 5))))
+    assert got.empty and list(got.columns) == ["cohort", "cohort_size", "period", "retained", "rate", "complete"]
+
+
 def test_recurring_rolling_starts_each_membership_at_its_first_start_event(con, journeys):
     # u1 signs up 01-01 10:00 and 01-02 09:00 and 01-02 20:00; opens 01-03 08:00 and 01-03 12:00.
     # day cohorts; 01-01 membership t0 01-01 10:00: k1 = [01-02 10:00, 01-03 10:00) holds 01-03 08:00 (and the
