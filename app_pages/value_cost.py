@@ -16,6 +16,11 @@ from ui.context import data_version, db, filters, lang, run, tr
 
 SEGMENTS = {"channel": ("First-touch channel", "首次触达渠道"), "campaign": ("First-touch campaign", "首次触达活动"),
             "survey": ("Survey segment", "调研细分")}
+# The metric writes its verdict and diagnosis in English; these phrases make them Chinese (order matters).
+ZH_PHRASES = (("no dimension trails the rival; ", "没有维度落后于竞品；"), (" is the largest weighted cost", " 为加权最大的成本"),
+              ("no cost data", "无成本数据"), ("does not adopt", "不采用"), ("adopts", "采用"), ("no data", "无数据"),
+              ("beats ", "胜过 "), ("loses to ", "不敌 "), ("ties with ", "持平 "), ("no ratings of ", "无评分："),
+              (" vs rival ", " 对比竞品 "), (" cost ", " 成本 "), (" value ", " 价值 "), (", ", "，"))
 EDITABLE = ("name", "kind", "weight", "source", "metric", "transform")
 
 
@@ -23,6 +28,15 @@ EDITABLE = ("name", "kind", "weight", "source", "metric", "transform")
 def _survey_products(version: int) -> list[str]:
     """The products rated in the survey table (``ours`` and the rivals), for the rival picker."""
     return [r[0] for r in db().execute("SELECT DISTINCT product FROM survey ORDER BY product").fetchall()]
+
+
+def _words(text) -> str:
+    """A verdict or diagnosis of the metric in the chosen language."""
+    if not isinstance(text, str) or lang() != "zh":
+        return text
+    for en, zh in ZH_PHRASES:
+        text = text.replace(en, zh)
+    return text
 
 
 def _sources_sql(model, segment_by: str, flt) -> str:
@@ -154,7 +168,8 @@ cfg["segment"] = st.column_config.TextColumn(tr(*SEGMENTS[segment_by]))
 for c in ("value", "cost", "score", "rival_value", "rival_cost", "rival_score"):
     if c in scores:
         cfg[c] = st.column_config.NumberColumn(_lab(c), help=_help(c), format="%.2f")
-table_block(scores, key="value_cost_table", name=f"value_cost_scorecard_{segment_by}", column_config=cfg,
+shown = scores.assign(verdict=scores["verdict"].map(_words), diagnosis=scores["diagnosis"].map(_words))
+table_block(shown, key="value_cost_table", name=f"value_cost_scorecard_{segment_by}", column_config=cfg,
             caption=tr("Missing = dimensions with no data for the segment: they are left out and the remaining "
                        "weights renormalised, never counted as zero. ",
                        "缺失 = 该细分没有数据的维度：它们被排除、其余权重重新归一化，绝不计为 0。") + options,
@@ -164,9 +179,9 @@ table_block(scores, key="value_cost_table", name=f"value_cost_scorecard_{segment
 st.subheader(tr("One segment in detail", "单个细分详情"))
 segment = st.selectbox(tr("Segment", "细分"), list(scores["segment"]), key="value_cost_segment")
 row = scores[scores["segment"] == segment].iloc[0]
-verdict = f"**{row['verdict']}**"
-st.markdown(tr(f"{segment}: score {fmt.number(row['score'], 2)} → {verdict}. Diagnosis: {row['diagnosis']}",
-               f"{segment}：得分 {fmt.number(row['score'], 2)} → {verdict}。诊断：{row['diagnosis']}"))
+verdict, diagnosis = f"**{_words(row['verdict'])}**", _words(row["diagnosis"])
+st.markdown(tr(f"{segment}: score {fmt.number(row['score'], 2)} → {verdict}. Diagnosis: {diagnosis}",
+               f"{segment}：得分 {fmt.number(row['score'], 2)} → {verdict}。诊断：{diagnosis}"))
 
 ours = dims[(dims["segment"] == segment) & (dims["product"] == "ours")].copy()
 left, right = st.columns(2)
