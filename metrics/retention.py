@@ -217,13 +217,16 @@ def _breakdown_kind(p: RetentionParams) -> str | None:
 
 
 def _cohort_range(p: RetentionParams, end_data: datetime) -> tuple[int, int]:
+    """First and last cohort period index: ``periods`` periods ending with the one containing the end."""
     f = p.filters or Filters()
     end = p.end if p.end is not None else (f.end if f.end is not None else _to_local(end_data, p.timezone))
     last = period_index(end, p.period, p.week_start)
     first = last - p.periods + 1
-    if f.start is not None:  # only cohorts starting within the date range
-        first = max(first, period_index(f.start, p.period, p.week_start)
-                    + (period_start(period_index(f.start, p.period, p.week_start), p.period, p.week_start) < f.start))
+    if f.start is not None:  # only cohorts whose period starts within the date range
+        start_idx = period_index(f.start, p.period, p.week_start)
+        if period_start(start_idx, p.period, p.week_start) < f.start:
+            start_idx += 1
+        first = max(first, start_idx)
     if f.end is not None:
         last = min(last, period_index(f.end, p.period, p.week_start))
     return first, last
