@@ -213,17 +213,23 @@ else:
                              hovertemplate="%{x}<br>%{y:,} " + _lab("users") + " (%{text})<br>" + _lab("dropped")
                              + " %{customdata[0]:,} · " + _lab("in_progress") + " %{customdata[1]:,}<extra>"
                              + str(value) + "</extra>"))
-    fig.update_layout(barmode="group", legend={"title": breakdown})
+    fig.update_layout(barmode="group", legend={"title": breakdown}, uniformtext={"minsize": 8, "mode": "hide"})
 fig.update_layout(height=420, margin={"t": 30, "b": 10}, yaxis_title=_lab("users"),
                   legend_orientation="h", legend_y=1.1)
-chart_block(fig, result, key="funnel_chart", name="funnel",
-            caption=tr("Bars: users who reached each step within one attempt's window, labelled with the conversion "
-                       "from step 1. Above them, the previous step's users who did not reach this step: dropped (window "
-                       "closed) and in progress (hatched: window still open at the end of the data — not counted as "
-                       "drop-off). ",
-                       "柱：在一次尝试的窗口内到达各步骤的用户数，标注相对第 1 步的转化率。其上为到达上一步但未到达本步的"
-                       "用户：流失（窗口已结束）与进行中（斜线：数据截止时窗口仍未结束，不计为流失）。") + options,
-            sql=funnel_sql)
+if bd_col:
+    chart_text = tr("Bars: users who reached each step within one attempt's window, per breakdown value, labelled with "
+                    "the conversion from step 1; dropped (window closed) and in progress (window still open at the "
+                    "end of the data, never counted as drop-off) are in the hover and the table. ",
+                    "柱：各细分值在一次尝试的窗口内到达各步骤的用户数，标注相对第 1 步的转化率；流失（窗口已结束）与"
+                    "进行中（数据截止时窗口仍未结束，不计为流失）见悬停提示和明细表。")
+else:
+    chart_text = tr("Bars: users who reached each step within one attempt's window; the axis labels give users and "
+                    "the conversion from step 1. Above them, the previous step's users who did not reach this step: "
+                    "dropped (window closed) and in progress (hatched: window still open at the end of the data — "
+                    "not counted as drop-off). ",
+                    "柱：在一次尝试的窗口内到达各步骤的用户数；坐标轴标签给出用户数和相对第 1 步的转化率。其上为到达"
+                    "上一步但未到达本步的用户：流失（窗口已结束）与进行中（斜线：数据截止时窗口仍未结束，不计为流失）。")
+chart_block(fig, result, key="funnel_chart", name="funnel", caption=chart_text + options, sql=funnel_sql)
 
 # Time to convert ---------------------------------------------------------------------------------------
 st.subheader(tr("Time to convert", "转化耗时"))
