@@ -126,6 +126,8 @@ for i, value in enumerate(order):
                          marker_color=PALETTE[i % len(PALETTE)]))
 fig.update_layout(barmode="stack", height=420, margin={"t": 30, "b": 10}, xaxis_title=tr("Period start", "周期开始"),
                   yaxis_title=_lab("new_users"), legend={"title": tr(*BY[by])})
+if lang() == "zh":
+    fig.update_xaxes(tickformat="%m月%d日")
 chart_block(fig, new, key="acquisition_series", name=f"new_users_by_{by}_{period}",
             caption=tr("New users = users whose first event over all data (first seen) falls in the period, by "
                        "the channel/campaign of their earliest event that has one (none → direct). Whole periods "

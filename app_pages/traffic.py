@@ -102,6 +102,8 @@ fig.update_yaxes(title_text=_lab("bounce_rate"), tickformat=".0%", secondary_y=T
                  range=[0, max(0.05, float(series["bounce_rate"].max() or 0) * 1.3)])
 fig.update_layout(height=380, margin={"t": 30, "b": 10}, legend={"orientation": "h", "y": 1.12},
                   xaxis_title=_lab("period_start"), hovermode="x unified")
+if lang() == "zh":
+    fig.update_xaxes(tickformat="%m月%d日")
 chart_block(fig, series, key="traffic_series", name="traffic_over_time",
             caption=tr("PV = page-view events; UV = distinct users with a page view in the period — a week's UV "
                        "is not the sum of its days' UV (a user visiting on three days is one weekly visitor). "
@@ -146,6 +148,8 @@ else:
     fig.update_layout(barmode="stack", height=360, margin={"t": 30, "b": 10},
                       xaxis_title=_lab("period_start"), yaxis_title=_lab(measure),
                       legend={"title": _lab("channel")})
+    if lang() == "zh":
+        fig.update_xaxes(tickformat="%m月%d日")
     chart_block(fig, ch, key="traffic_channel", name="traffic_by_channel",
                 caption=tr("Channel = the channel of the session's first event (none → direct). Stacked PV "
                            "adds up to the total; stacked UV does not need to (a visitor may arrive through "
