@@ -284,6 +284,12 @@ def test_breakdown_by_first_touch_channel(con, journeys):
         ("wechat", "2024-07-02", 0, 0, 0, NA, False), ("wechat", "2024-07-02", 0, 1, NA, NA, False),
     ], breakdown=True)
     assert_frame_equal(got, expected)
+    # average per channel: only the 07-01 k0 cells are complete (1 user each); no k1 cell is complete.
+    average = pd.DataFrame({"breakdown": ["ads", "ads", "direct", "direct", "wechat", "wechat"],
+                            "period": [0, 1] * 3, "cohort_size": [1, 0] * 3,
+                            "retained": pd.array([1, 0] * 3, dtype="Int64"), "rate": [1.0, None] * 3})
+    average["breakdown"] = average["breakdown"].astype(object)
+    assert_frame_equal(retention_average(got), average.astype({"rate": "float64"}))
 
 
 @pytest.mark.parametrize("returning", [None, Step("open")])
