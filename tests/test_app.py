@@ -96,7 +96,7 @@ def test_overview_numbers_equal_the_metrics(app, sample_db):
         rev = stages.revenue_summary(con, stages.AarrrParams(filters=flt)).iloc[0]
         ts = traffic.traffic_summary(con, traffic.TrafficParams(filters=flt)).iloc[0]
         spend, users = ch["spend"].fillna(0).sum(), ch["new_users"].sum()
-        out = {"Spend": spend, "New users": users, "CAC": spend / users,
+        out = {"Spend": spend, "New users": users, "CAC (paid)": paid["spend"].sum() / paid["new_users"].sum(),
                "ROAS (30 days)": paid["revenue_h"].fillna(0).sum() / paid["spend"].sum(),
                "Visitors (UV)": ts["uv"], "Activation rate": a1["activation"],
                "Week-4 retention": a4["retention"], "Paying rate": rev["paying_rate"], "ARPU": rev["arpu"]}
@@ -108,7 +108,7 @@ def test_overview_numbers_equal_the_metrics(app, sample_db):
     now, before = numbers(f), numbers(prev)
     con.close()
     shown = _metric_values(at)
-    formats = {"Spend": fmt.money, "New users": fmt.number, "CAC": lambda x: fmt.money(x, digits=2),
+    formats = {"Spend": fmt.money, "New users": fmt.number, "CAC (paid)": lambda x: fmt.money(x, digits=2),
                "ROAS (30 days)": fmt.ratio, "Visitors (UV)": fmt.number, "Activation rate": fmt.pct,
                "Week-4 retention": fmt.pct, "Paying rate": fmt.pct, "ARPU": lambda x: fmt.money(x, digits=2),
                "K-factor": fmt.ratio}
@@ -177,7 +177,9 @@ def test_upload_with_mapping_fix(empty_app):
         "edited_rows": {1: {"header": "member"}, 3: {"header": "when"}}, "added_rows": [], "deleted_rows": []}
     at.run()
     assert not at.error, [e.value for e in at.error]
-    preview = at.dataframe(key="data_preview_0").value
+    tables = [d for d in at.dataframe if d.key != "data_map_0_events"]  # the empty database has no other table
+    assert len(tables) == 1
+    preview = tables[0].value
     # four rows parsed; the fourth would be rejected for its time
     assert list(preview["user_id"]) == ["m1", "m1", "m2", "m2"]
     assert preview["reason"].isna().tolist() == [True, True, True, False]

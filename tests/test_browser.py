@@ -174,12 +174,15 @@ def test_5_chinese_labels(page):
     page.get_by_text("简体中文").click()
     wait_idle(page)
     assert page.locator("h1").first.inner_text().strip() == "总览"
+    header = page.locator("[data-testid=stCaptionContainer]").first.inner_text()
+    assert header.startswith("筛选：") and "douyin" not in header, header  # the reset filters stay reset
     sidebar = page.locator("[data-testid=stSidebar]")
     assert sidebar.get_by_text("渠道", exact=True).is_visible()
     assert sidebar.get_by_text("报告时区", exact=True).is_visible()
     assert page.get_by_text("市场", exact=True).first.is_visible()
     assert page.locator("[data-testid=stMetric]").filter(has_text="新用户").count() == 1
     no_exception(page)
+    page.locator("h1").first.scroll_into_view_if_needed()
     screenshot(page, "overview_zh")
     go(page, "数据")
     assert page.get_by_text("上传文件", exact=True).is_visible()

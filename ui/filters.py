@@ -27,9 +27,20 @@ def full_range(tz: str) -> tuple[date, date] | None:
 
 
 def reset_filters() -> None:
-    """Back to all data, all channels and campaigns, UTC (an ``on_click`` callback)."""
-    for key in KEYS + ("_flt_default",):
-        st.session_state.pop(key, None)
+    """Back to all data, all channels and campaigns, UTC (an ``on_click`` callback).
+
+    The values are assigned rather than deleted: an assigned value is sent to the browser, while a
+    deleted key can come back from the browser's copy of the widget on the next rerun."""
+    state = st.session_state
+    state["flt_channels"] = []
+    state["flt_campaigns"] = []
+    state["flt_timezone"] = "UTC"
+    rng = full_range("UTC")
+    if rng:
+        state["flt_dates"] = rng
+    else:
+        state.pop("flt_dates", None)
+    state["_flt_default"] = tuple(rng) if rng else None
 
 
 def _sync(version: int, tz: str, rng: tuple[date, date] | None) -> None:

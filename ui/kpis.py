@@ -51,20 +51,26 @@ def new_users(f):
     return _sum(_channel_economics(f), "new_users")
 
 
+def _paid(f):
+    """Channels with spend in the range (organic, direct and referral users have no cost to divide)."""
+    df = _channel_economics(f)
+    return None if df is None or df.empty else df[df["spend"].fillna(0) > 0]
+
+
 def cac(f):
-    """Blended CAC: all spend over all new users (organic included)."""
-    s, n = spend(f), new_users(f)
-    return s / n if s is not None and n else None
+    """Spend over the new users of the channels with spend."""
+    paid = _paid(f)
+    if paid is None or paid.empty or not paid["new_users"].sum():
+        return None
+    return float(paid["spend"].sum() / paid["new_users"].sum())
 
 
 def roas_30(f):
     """30-day revenue of the users of channels with spend, over that spend."""
-    df = _channel_economics(f)
-    if df is None or df.empty:
+    paid = _paid(f)
+    if paid is None or paid.empty or not paid["spend"].sum():
         return None
-    paid = df[df["spend"].fillna(0) > 0]
-    total = paid["spend"].sum()
-    return float(paid["revenue_h"].fillna(0).sum() / total) if total else None
+    return float(paid["revenue_h"].fillna(0).sum() / paid["spend"].sum())
 
 
 def uv(f):
@@ -128,7 +134,7 @@ class Kpi:
 KPIS: tuple[Kpi, ...] = (
     Kpi("spend", "economics", "marketing", spend, "money", "Spend", "花费", higher_is_better=False),
     Kpi("new_users", "economics", "marketing", new_users, "number", "New users", "新用户"),
-    Kpi("cac", "economics", "marketing", cac, "money", "CAC", "获客成本", higher_is_better=False),
+    Kpi("cac", "economics", "marketing", cac, "money", "CAC (paid)", "获客成本（付费）", higher_is_better=False),
     Kpi("roas_h", "economics", "marketing", roas_30, "ratio", "ROAS (30 days)", "ROAS（30 天）"),
     Kpi("uv", "traffic", "marketing", uv, "number", "Visitors (UV)", "访客 (UV)"),
     Kpi("activation_rate", "stages", "operations", activation, "pct", "Activation rate", "激活率"),
