@@ -15,7 +15,7 @@ from ui.components import chart_block, empty_state, label, page_header, table_bl
 from ui.context import data_version, db, db_path, filters, frame_download, lang, run, tr
 
 DEFAULT_STEPS = ("page_view", "signup", "activate", "purchase")
-ANY = "(any event)"
+ANY_LABELS = ("(any event)", "（任意事件）")  # the "any event" choice in either language
 ORDERS = {"ordered": ("ordered", "有序"), "strict": ("strict", "严格"), "any": ("any order", "任意顺序")}
 ATTEMPTS = {"best": ("best attempt", "最佳尝试"), "first": ("first attempt", "首次尝试")}
 BREAKDOWNS = {"none": ("none", "无"), "channel": ("channel", "渠道"), "campaign": ("campaign", "活动"),
@@ -79,7 +79,7 @@ def _steps_from(editor: pd.DataFrame) -> tuple[fm.Step, ...]:
         if prop and not value:
             raise UserInputError(tr(f"Give a value for the property '{prop}' of step {event}, or clear the property.",
                                     f"请为步骤 {event} 的属性“{prop}”填写取值，或清空该属性。"))
-        steps.append(fm.Step(None if event == ANY else event, {prop: value} if prop else {}))
+        steps.append(fm.Step(None if event in ANY_LABELS else event, {prop: value} if prop else {}))
     return tuple(steps)
 
 
@@ -108,7 +108,7 @@ with left:
         pd.DataFrame({"event": defaults, "property": [""] * len(defaults), "value": [""] * len(defaults)}),
         num_rows="dynamic", hide_index=False, width="stretch", key="funnel_steps",
         column_config={
-            "event": st.column_config.SelectboxColumn(tr("Event", "事件"), options=[ANY] + names, required=True,
+            "event": st.column_config.SelectboxColumn(tr("Event", "事件"), options=[_word(ANY_LABELS)] + names, required=True,
                                                       help=tr("The event this step matches.", "该步骤匹配的事件。")),
             "property": st.column_config.TextColumn(tr("Property (optional)", "属性（可选）"),
                                                     help=tr("A column (channel, campaign, page, …) or a key of the "

@@ -151,10 +151,12 @@ with right:
                     caption=tr(f"Revenue over time, by acquisition {period}: the net revenue to date (bars) and ARPU "
                                f"(line) of the users first seen in each {period} (Monday weeks; the first and last are "
                                "clipped to the date range). Older cohorts have had longer to pay, so the latest bars "
-                               "are still growing. ",
+                               "are still growing. Each bar is the revenue summary run with the cohort's days as the "
+                               "range (the SQL shown is the whole range's). ",
                                f"按获客{tr(*PERIODS[period])}的收入趋势：每{tr(*PERIODS[period])}首次出现的用户迄今的净收入"
                                "（柱）与 ARPU（线）（周从周一开始；首尾按日期范围截断）。越早的同期群付费时间越长，"
-                               "最近的柱仍在增长。") + rev_scope,
+                               "最近的柱仍在增长。每根柱是以该同期群的日期为范围运行的收入汇总（所示 SQL 为整个范围的）。")
+                    + rev_scope,
                     sql=_sql(sg.revenue_summary_sql(rev_params)))
 
 # Referral ----------------------------------------------------------------------------------------------
@@ -218,8 +220,11 @@ with right:
     fig.update_layout(height=380, margin={"t": 30, "b": 10}, yaxis_title=label(L, "k_factor"),
                       xaxis_title=tr("First-touch channel of the acting users", "行为用户的首次触达渠道"))
     chart_block(fig, per_channel, key="revref_k_channel", name="k_factor_by_channel",
-                caption=tr("K-factor over the whole range per first-touch channel (of the inviters and active users). ",
-                           "整个范围内按首次触达渠道（邀请人及活跃用户）的 K 因子。") + ref_scope,
+                caption=tr("K-factor over the whole range per first-touch channel (of the inviters and active users): the "
+                           "summary query run once per channel with that channel as the filter (the SQL shown is the "
+                           "first channel's). ",
+                           "整个范围内按首次触达渠道（邀请人及活跃用户）的 K 因子：每个渠道以该渠道为筛选条件各运行一次汇总查询"
+                           "（所示 SQL 为第一个渠道的）。") + ref_scope,
                 sql=_sql(rf.referral_sql(replace(ref_params, filters=replace(flt, channels=tuple(channels[:1]))),
                                          grouped=False)))
 
