@@ -152,7 +152,8 @@ with left:
                 caption=tr("New users in the date range per first-touch channel, with that channel's spend and "
                            "CAC (blank when the channel has no spend). ",
                            "日期范围内各首次触达渠道的新用户，以及该渠道的花费和获客成本（无花费则为空）。") + options,
-                sql=_sql(em.campaign_economics, em.EconomicsParams(level="channel", filters=flt, timezone=flt.timezone)))
+                sql=_sql(em.campaign_economics, em.EconomicsParams(level="channel", filters=flt,
+                                                                   timezone=flt.timezone)))
 with right:
     st.subheader(tr("By campaign", "按活动"))
     cols = ["channel", "campaign", "new_users", "spend", "cac", "activation_rate", "paying_rate"]

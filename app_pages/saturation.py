@@ -95,7 +95,8 @@ for i, ch in enumerate(shown):
         xs = np.linspace(part["spend"].min() * 0.8, part["spend"].max() * 1.2, 60)
         flag = bool(fit["saturated"].iloc[0])
         fig.add_trace(go.Scatter(x=xs, y=a * xs ** b, mode="lines", legendgroup=ch, showlegend=False,
-                                 line={"color": colour, "width": 3 if flag else 1.5, "dash": "solid" if flag else "dot"},
+                                 line={"color": colour, "width": 3 if flag else 1.5,
+                                       "dash": "solid" if flag else "dot"},
                                  hovertemplate=f"{a:.3g}·spend^{b:.2f}<extra>{ch}</extra>"))
 fig.update_layout(height=460, margin={"t": 30, "b": 10}, xaxis_title=tr("Weekly spend (¥)", "每周花费（¥）"),
                   yaxis_title=tr("New users that week (first touch)", "当周新用户（首次触达）"),
@@ -119,9 +120,9 @@ for c in ("a", "b", "r2"):
 cfg["saturated"] = st.column_config.CheckboxColumn(_lab("saturated"), help=_help("saturated"))
 table_block(fits, key="saturation_table", name="channel_saturation", column_config=cfg,
             caption=tr("Fitted in Python (least squares on log spend, log users) over the weekly points whose SQL is "
-                       "shown. Marginal CAC at current spend s = 1 ÷ (a·b·s^(b−1)), with s = mean weekly spend of the last "
-                       "4 weeks; blended CAC = total spend ÷ total new users. Channels that cannot be fitted (too few "
-                       "weeks, or spend that never varies) have no curve and say why in the note column. ",
+                       "shown. Marginal CAC at current spend s = 1 ÷ (a·b·s^(b−1)), with s = mean weekly spend of the "
+                       "last 4 weeks; blended CAC = total spend ÷ total new users. Channels that cannot be fitted "
+                       "(too few weeks, or spend that never varies) have no curve and say why in the note column. ",
                        "在下方 SQL 产生的每周数据点上用 Python 拟合（对 log 花费与 log 用户做最小二乘）。"
                        "当前花费 s 下的边际获客成本 = 1 ÷ (a·b·s^(b−1))，s 为最近 4 周的平均周花费；综合获客成本 = "
                        "总花费 ÷ 总新用户。无法拟合的渠道（周数太少或花费从不变化）没有曲线，备注列说明原因。")

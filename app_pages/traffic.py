@@ -133,32 +133,38 @@ else:
                 sql=_sql(tm.top_pages_sql, base))
 
 # By channel --------------------------------------------------------------------------------------------
-st.subheader(tr("By channel", "按渠道"))
-by_channel = tm.TrafficParams(period=period, breakdown="channel", pageview_events=pv_events, filters=flt,
+st.subheader(tr("By channel or campaign", "按渠道或活动"))
+b1, b2 = st.columns(2)
+dim = _pick(b1, "radio", tr("Break down by", "拆分维度"), ["channel", "campaign"], "traffic_breakdown",
+            {d: _lab(d) for d in ("channel", "campaign")}, horizontal=True)
+by_channel = tm.TrafficParams(period=period, breakdown=dim, pageview_events=pv_events, filters=flt,
                               timezone=flt.timezone, top_n=int(top_n))
 ch = run(tm.pv_uv, by_channel)
 if ch.empty:
     empty_state("No page views in this range.", "该范围内没有页面浏览。")
 else:
-    measure = _pick(st, "radio", tr("Measure", "指标"), ["pv", "uv"], "traffic_channel_measure",
+    measure = _pick(b2, "radio", tr("Measure", "指标"), ["pv", "uv"], "traffic_channel_measure",
                     {m: _lab(m) for m in ("pv", "uv")}, horizontal=True)
     fig = go.Figure()
-    for name, part in ch.groupby("channel", sort=False):
+    for name, part in ch.groupby(dim, sort=False):
         fig.add_trace(go.Bar(x=part["period_start"], y=part[measure], name=str(name)))
     fig.update_layout(barmode="stack", height=360, margin={"t": 30, "b": 10},
                       xaxis_title=_lab("period_start"), yaxis_title=_lab(measure),
-                      legend={"title": _lab("channel")})
+                      legend={"title": _lab(dim)})
     if lang() == "zh":
         fig.update_xaxes(tickformat="%m月%d日")
-    chart_block(fig, ch, key="traffic_channel", name="traffic_by_channel",
-                caption=tr("Channel = the channel of the session's first event (none → direct). Stacked PV "
+    chart_block(fig, ch, key="traffic_channel", name=f"traffic_by_{dim}",
+                caption=tr("Channel / campaign = those of the session's first event (no channel → direct, no "
+                           f"campaign → (not set)); the top {int(top_n)} by PV are kept, the rest are 'Other'. "
+                           "Stacked PV "
                            "adds up to the total; stacked UV does not need to (a visitor may arrive through "
                            "two channels in one period). ",
-                           "渠道 = 会话第一个事件的渠道（无则为 direct）。堆叠的 PV 之和等于总数；堆叠的 UV "
+                           f"渠道/活动 = 会话第一个事件的渠道/活动（无渠道为 direct，无活动为 (not set)）；保留 PV 最高的 {int(top_n)} 个，"
+                           "其余归为 Other。堆叠的 PV 之和等于总数；堆叠的 UV "
                            "不一定（同一访客可能在同一周期经由两个渠道到达）。") + options,
                 sql=_sql(tm.pv_uv_sql, by_channel))
 
-st.subheader(tr("Sessions by channel", "各渠道会话"))
+st.subheader(tr(f"Sessions by {dim}", "各渠道会话" if dim == "channel" else "各活动会话"))
 ch_sess = run(tm.sessions, by_channel)
 if ch_sess.empty:
     empty_state("No sessions in this range.", "该范围内没有会话。")
@@ -167,12 +173,12 @@ else:
            for c in ("sessions", "avg_duration_s", "median_duration_s")}
     cfg.update({
         "period_start": st.column_config.DateColumn(_lab("period_start"), help=_help("period_start")),
-        "channel": st.column_config.TextColumn(_lab("channel"), help=_help("channel")),
+        dim: st.column_config.TextColumn(_lab(dim), help=_help(dim)),
         "bounce_rate": st.column_config.NumberColumn(_lab("bounce_rate"), help=_help("bounce_rate"),
                                                      format="percent"),
         "pages_per_session": st.column_config.NumberColumn(_lab("pages_per_session"),
                                                            help=_help("pages_per_session"), format="%.2f"),
     })
-    table_block(ch_sess, key="traffic_channel_sessions", name="sessions_by_channel", column_config=cfg,
-                caption=tr("One row per period and session channel. ", "每个周期和会话渠道一行。") + options,
+    table_block(ch_sess, key="traffic_channel_sessions", name=f"sessions_by_{dim}", column_config=cfg,
+                caption=tr(f"One row per period and session {dim}. ", "每个周期和会话渠道/活动一行。") + options,
                 sql=_sql(tm.sessions_sql, by_channel))
