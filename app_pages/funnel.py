@@ -136,7 +136,7 @@ with right:
     window_days = c1.number_input(tr("Window (days)", "转化窗口（天）"), min_value=1, max_value=365, value=14, step=1,
                                   key="funnel_window",
                                   help=tr("Measured from the step-1 event, inclusive.", "自第 1 步事件起算，含边界。"))
-    in_range = c2.checkbox(tr("All steps inside the date range", "所有步骤须在日期范围内"), value=False,
+    in_range = c2.checkbox(tr("All steps in range", "全部步骤在范围内"), value=False,
                            key="funnel_in_range",
                            help=tr("Off: later steps may land up to one window after the range end.",
                                    "关闭时，后续步骤可在范围结束后一个窗口内完成。"))
