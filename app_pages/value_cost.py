@@ -145,9 +145,11 @@ options = tr(f"Segments: {SEGMENTS[segment_by][0].lower()}; rival: {rival or 'no
              f"细分：{SEGMENTS[segment_by][1]}；竞品：{rival or '无'}；维度：{weights}。")
 definition = tr("Score = Σ w·value − Σ w·cost on a 0–10 scale per dimension, weights normalised within each kind, so "
                 "the score lies in [−10, 10]; a segment adopts when the score > 0 and beats the rival when its score "
-                "is higher on the same (survey) dimensions. ",
+                "is higher on the same (survey) dimensions. Survey ratings are not narrowed by the date range or the "
+                "channel/campaign filters; behaviour dimensions are (users acquired in the range). ",
                 "得分 = Σ w·价值 − Σ w·成本（每个维度 0–10 分，权重在同类型内归一化），范围 [−10, 10]；得分 > 0 即会"
-                "采用，在相同（调研）维度上得分高于竞品即胜出。")
+                "采用，在相同（调研）维度上得分高于竞品即胜出。调研评分不受日期范围和渠道/活动筛选影响；行为维度受其影响"
+                "（范围内获取的用户）。")
 
 # Scorecard ---------------------------------------------------------------------------------------------
 st.subheader(tr("Scorecard", "评分卡"))
