@@ -49,7 +49,8 @@ def _choose(box, kind: str, label: str, options: list, *, key: str, index: int =
 @st.cache_data(ttl=3600, max_entries=16, show_spinner=False)
 def _event_names(version: int, path: str | None) -> list[str]:
     """Event names in the data, most frequent first (widget options only)."""
-    rows = db().execute("SELECT event_name FROM events GROUP BY event_name ORDER BY count(*) DESC, event_name").fetchall()
+    rows = db().execute("SELECT event_name FROM events GROUP BY event_name "
+                        "ORDER BY count(*) DESC, event_name").fetchall()
     return [r[0] for r in rows]
 
 
@@ -108,7 +109,8 @@ with left:
         pd.DataFrame({"event": defaults, "property": [""] * len(defaults), "value": [""] * len(defaults)}),
         num_rows="dynamic", hide_index=False, width="stretch", key="funnel_steps",
         column_config={
-            "event": st.column_config.SelectboxColumn(tr("Event", "事件"), options=[_word(ANY_LABELS)] + names, required=True,
+            "event": st.column_config.SelectboxColumn(tr("Event", "事件"), options=[_word(ANY_LABELS)] + names,
+                                                      required=True,
                                                       help=tr("The event this step matches.", "该步骤匹配的事件。")),
             "property": st.column_config.TextColumn(tr("Property (optional)", "属性（可选）"),
                                                     help=tr("A column (channel, campaign, page, …) or a key of the "
@@ -122,7 +124,8 @@ with left:
                   "每行是一个步骤，按顺序排列（在底部添加行，勾选行后删除）。属性筛选只保留该属性等于给定值的事件。"))
 with right:
     c1, c2 = st.columns(2)
-    order = _choose(c1, "radio", tr("Order", "顺序"), list(ORDERS), key="funnel_order", format_func=lambda v: _word(ORDERS[v]),
+    order = _choose(c1, "radio", tr("Order", "顺序"), list(ORDERS), key="funnel_order",
+                    format_func=lambda v: _word(ORDERS[v]),
                      help=tr("Ordered: each step after the previous, other events may come between. Strict: no other "
                              "event in between. Any order: k different steps within one window.",
                              "有序：每步在上一步之后，中间可有其他事件；严格：中间不能有其他事件；任意顺序："
@@ -147,7 +150,8 @@ with right:
         breakdown = c2.text_input(tr("Property name", "属性名"), value="platform", key="funnel_breakdown_property").strip()
     attribution = "acquisition"
     if breakdown:
-        attribution = _choose(st, "radio", tr("Breakdown value taken from", "细分值取自"), list(ATTRIBUTIONS), horizontal=True,
+        attribution = _choose(st, "radio", tr("Breakdown value taken from", "细分值取自"), list(ATTRIBUTIONS),
+                              horizontal=True,
                                key="funnel_attribution", format_func=lambda v: _word(ATTRIBUTIONS[v]))
 
 try:
@@ -296,8 +300,9 @@ except UserInputError as exc:
 else:
     st.caption(tr(f"Users who {'reached' if status == 'reached' else 'dropped at'} step {step_no}: "
                   f"{fmt.number(len(users))}"
-                  f"{' (dropped = reached the previous step, window closed, not this step)' if status == 'dropped' else ''}"
-                  ". The CSV lists their user ids.",
+                  + (" (dropped = reached the previous step, window closed, not this step)"
+                     if status == "dropped" else "")
+                  + ". The CSV lists their user ids.",
                   f"{'到达' if status == 'reached' else '流失于'}第 {step_no} 步的用户：{fmt.number(len(users))}"
                   f"{'（流失 = 到达上一步、窗口已结束且未到达本步）' if status == 'dropped' else ''}。CSV 列出其用户 ID。"))
     frame_download(users, f"funnel_step{step_no}_{status}_users", key="funnel_users_csv")

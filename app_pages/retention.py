@@ -50,7 +50,8 @@ def _choose(box, kind: str, label: str, options: list, *, key: str, index: int =
 @st.cache_data(ttl=3600, max_entries=16, show_spinner=False)
 def _event_names(version: int, path: str | None) -> list[str]:
     """Event names in the data, most frequent first (widget options only)."""
-    rows = db().execute("SELECT event_name FROM events GROUP BY event_name ORDER BY count(*) DESC, event_name").fetchall()
+    rows = db().execute("SELECT event_name FROM events GROUP BY event_name "
+                        "ORDER BY count(*) DESC, event_name").fetchall()
     return [r[0] for r in rows]
 
 
@@ -88,7 +89,8 @@ period = _choose(c[0], "radio", tr("Period", "周期"), list(PERIODS), index=1, 
                     format_func=lambda v: _word(PERIODS[v]))
 periods = c[0].number_input(tr("Cohorts / periods shown", "显示的同期群/期数"), min_value=2, max_value=60, value=8,
                             step=1, key="retention_periods")
-mode = _choose(c[1], "radio", tr("Cohort mode", "同期群方式"), list(MODES), key="retention_mode", format_func=lambda v: _word(MODES[v]),
+mode = _choose(c[1], "radio", tr("Cohort mode", "同期群方式"), list(MODES), key="retention_mode",
+               format_func=lambda v: _word(MODES[v]),
                   help=tr("First time: a user's cohort is the period of their first-ever start event. Recurring: a "
                           "user joins every period's cohort in which they did the start event.",
                           "首次：用户归入其首次完成起始事件的周期；重复：用户归入每个完成起始事件的周期。"))
@@ -164,8 +166,9 @@ else:
                       xaxis_title=tr("Periods since the cohort period", "距同期群周期的期数"))
     table = matrix.copy()
     chart_block(fig, table, key="retention_heatmap", name="retention_cohorts",
-                caption=tr("Rows: cohorts (the period of the start event) with their size n; columns: periods since then "
-                           "(0 = the cohort period, 100 %). Colour and text = retained users ÷ cohort size. Blank cells "
+                caption=tr("Rows: cohorts (the period of the start event) with their size n; columns: periods since "
+                           "then (0 = the cohort period, 100 %). Colour and text = retained users ÷ cohort size. "
+                           "Blank cells "
                            "have not started by the end of the data; * marks a period still running (its number can "
                            "still grow). The average row on top is weighted by cohort size over complete cells only "
                            "(the colour scale is fitted to periods 1 and later). ",
@@ -208,7 +211,8 @@ else:
     chart_block(fig, curves, key="retention_curves", name=f"retention_by_{bd}",
                 caption=tr(f"Each line is the size-weighted average retention of the cohorts of one first-touch "
                            f"{bd} (complete cells only), so a period still running is left out. The {len(shown)} "
-                           f"largest values by users are drawn" + (f"; the CSV has all {len(sizes)}. " if more else ". "),
+                           f"largest values by users are drawn"
+                           + (f"; the CSV has all {len(sizes)}. " if more else ". "),
                            f"每条线是某一首次触达{tr(*BREAKDOWNS[bd])}各同期群按人数加权的平均留存（只计已结束的单元格）。"
                            f"图中为用户数最多的 {len(shown)} 个取值" + (f"；CSV 含全部 {len(sizes)} 个。" if more else "。"))
                 + options,
@@ -233,7 +237,8 @@ else:
     last_day = rm.period_index(active["date"].iloc[-1].date(), "day")
     latest = active.iloc[-1]
     chart_block(fig, active, key="retention_active", name="dau_wau_mau",
-                caption=tr(f"DAU = distinct users with an event on the day; WAU / MAU = distinct users in the 7 / 30 days "
+                caption=tr(f"DAU = distinct users with an event on the day; WAU / MAU = distinct users in the "
+                           f"7 / 30 days "
                            f"ending that day (the windows look back before the range start); stickiness = DAU ÷ MAU "
                            f"(right axis). Last day: DAU {fmt.number(latest['dau'])}, MAU {fmt.number(latest['mau'])}, "
                            f"stickiness {fmt.pct(latest['stickiness'])}. Local days in {flt.timezone}.",
@@ -259,7 +264,8 @@ else:
     last_p = rm.period_index(pd.Timestamp(life["period_start"].iloc[-1]).date(), period, week_start)
     chart_block(fig, life, key="retention_lifecycle", name="lifecycle",
                 caption=tr(f"Active users per {pw}: new (first-ever event in the {pw}), returning (active in the "
-                           f"previous {pw} too), resurrecting (inactive in the previous {pw}, active before); below the "
+                           f"previous {pw} too), resurrecting (inactive in the previous {pw}, active before); "
+                           f"below the "
                            f"axis, dormant = active in the previous {pw} but not in this one (the CSV counts them "
                            f"positively). The last {pw} may still be running. ",
                            f"每{pw}活跃用户：新增（首次事件在本{pw}）、留存（上一{pw}也活跃）、回流（上一{pw}不活跃但更早活跃过）；"

@@ -57,7 +57,10 @@ def _periods(start, end, period: str) -> list[tuple]:
     first = start - timedelta(days=start.weekday()) if period == "week" else start.replace(day=1)
     out = []
     while first <= end:
-        nxt = first + timedelta(days=7) if period == "week" else (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+        if period == "week":
+            nxt = first + timedelta(days=7)
+        else:
+            nxt = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
         out.append((first, max(first, start), min(nxt - timedelta(days=1), end)))
         first = nxt
     return out
@@ -91,7 +94,8 @@ k[2].metric(label(sg.LABELS, "net_revenue"), fmt.money(row["revenue"]), help=_he
 k[3].metric(label(sg.LABELS, "gmv"), fmt.money(row["gmv"]), help=_help(sg.LABELS, "gmv"))
 k[4].metric(label(sg.LABELS, "arpu"), fmt.money(row["arpu"], digits=2), help=_help(sg.LABELS, "arpu"))
 k[5].metric(label(sg.LABELS, "arppu"), fmt.money(row["arppu"], digits=2), help=_help(sg.LABELS, "arppu"))
-rev_scope = tr(f"Acquired users = first seen in the sidebar date range ({flt.timezone}); their revenue counts up to the "
+rev_scope = tr(f"Acquired users = first seen in the sidebar date range ({flt.timezone}); their revenue counts up to "
+               f"the "
                f"end of the data, refunds (negative revenue) subtracted; paying = at least one event with revenue > 0.",
                f"新用户 = 首次出现在侧栏日期范围内（{flt.timezone}）的用户；其收入计至数据截止，已扣除退款（负收入）；"
                f"付费 = 至少一笔收入 > 0 的事件。")
@@ -188,7 +192,8 @@ with left:
     if per_period.empty:
         empty_state("No activity in the selected range.", "所选范围内没有活动。")
     else:
-        totals = per_period.groupby("period_start", as_index=False)[["active_users", "invites", "invited_signups"]].sum()
+        totals = per_period.groupby("period_start", as_index=False)[
+            ["active_users", "invites", "invited_signups"]].sum()
         totals["k_factor"] = totals["invited_signups"] / totals["active_users"].where(totals["active_users"] > 0)
         fig = go.Figure(go.Scatter(x=totals["period_start"], y=totals["k_factor"], mode="lines+markers",
                                    name=tr("All channels", "全部渠道"), line={"color": "#111111", "width": 3}))
@@ -220,7 +225,8 @@ with right:
     fig.update_layout(height=380, margin={"t": 30, "b": 10}, yaxis_title=label(L, "k_factor"),
                       xaxis_title=tr("First-touch channel of the acting users", "行为用户的首次触达渠道"))
     chart_block(fig, per_channel, key="revref_k_channel", name="k_factor_by_channel",
-                caption=tr("K-factor over the whole range per first-touch channel (of the inviters and active users): the "
+                caption=tr("K-factor over the whole range per first-touch channel (of the inviters and active users): "
+                           "the "
                            "summary query run once per channel with that channel as the filter (the SQL shown is the "
                            "first channel's). ",
                            "整个范围内按首次触达渠道（邀请人及活跃用户）的 K 因子：每个渠道以该渠道为筛选条件各运行一次汇总查询"
