@@ -13,7 +13,7 @@ from metrics import UserInputError
 from metrics import saturation as sm
 from ui import format as fmt
 from ui.components import chart_block, empty_state, label, page_header, table_block
-from ui.context import filters, run, tr
+from ui.context import filters, lang, run, tr
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
@@ -26,6 +26,20 @@ def _sql(fn, params) -> str | None:
         return None
     sql, values = builder(params)
     return f"{sql.strip()}\n-- bound values: {values!r}"
+
+
+def _note_zh(r, min_weeks: int) -> str:
+    """The metric's note (English) restated in Chinese from the row's numbers."""
+    if pd.isna(r["b"]):
+        if r["weeks"] < min_weeks:
+            return f"仅 {int(r['weeks'])} 周同时有花费和新用户；拟合至少需要 {min_weeks} 周。"
+        return "每周花费从未变化，无法衡量用户对花费的反应。"
+    if r["b"] <= 0:
+        return f"新用户不随花费增长（b = {r['b']:.2f}），边际获客成本无定义。"
+    shape = "边际递减" if r["b"] < 1 else "无边际递减"
+    state = "已饱和" if bool(r["saturated"]) else "未饱和"
+    return (f"用户 ≈ {r['a']:.3g} · 花费^{r['b']:.2f}（{shape}，R² {r['r2']:.2f}）；{state}：边际获客成本 "
+            f"{r['marginal_cac']:,.1f}，综合获客成本 {r['blended_cac']:,.1f}。")
 
 
 def _lab(key: str) -> str:
@@ -118,6 +132,8 @@ for c in ("current_spend", "marginal_cac", "blended_cac"):
 for c in ("a", "b", "r2"):
     cfg[c] = st.column_config.NumberColumn(_lab(c), help=_help(c), format="%.3f")
 cfg["saturated"] = st.column_config.CheckboxColumn(_lab("saturated"), help=_help("saturated"))
+if lang() == "zh" and len(fits):
+    fits = fits.assign(note=[_note_zh(r, int(min_weeks)) for _, r in fits.iterrows()])
 table_block(fits, key="saturation_table", name="channel_saturation", column_config=cfg,
             caption=tr("Fitted in Python (least squares on log spend, log users) over the weekly points whose SQL is "
                        "shown. Marginal CAC at current spend s = 1 ÷ (a·b·s^(b−1)), with s = mean weekly spend of the "

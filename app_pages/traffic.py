@@ -169,7 +169,7 @@ ch_sess = run(tm.sessions, by_channel)
 if ch_sess.empty:
     empty_state("No sessions in this range.", "该范围内没有会话。")
 else:
-    cfg = {c: st.column_config.NumberColumn(_lab(c), help=_help(c), format="localized")
+    cfg = {c: st.column_config.NumberColumn(_lab(c), help=_help(c), format="%,.0f" if c == "sessions" else "%.0f")
            for c in ("sessions", "avg_duration_s", "median_duration_s")}
     cfg.update({
         "period_start": st.column_config.DateColumn(_lab("period_start"), help=_help("period_start")),

@@ -167,6 +167,13 @@ def test_saturation_flags_the_metric_channels(sample_db, monkeypatch):
                                                             timezone=flt.timezone))
     assert {m.label: m.value for m in at.metric}["Saturated channels"] == str(int(strict["saturated"].sum()))
     assert int(strict["saturated"].sum()) <= len(saturated)
+    # asking for more weeks than the sample has (16) leaves every channel without a curve, each with its note
+    at.number_input(key="saturation_min_weeks").set_value(20).run()
+    unfit = sm.channel_saturation(con, sm.SaturationParams(min_weeks=20, saturation_factor=3.0, filters=flt,
+                                                           timezone=flt.timezone))
+    assert unfit["b"].isna().all() and not at.warning
+    listed = [m.value for m in at.markdown if m.value.startswith("- **")]
+    assert listed == [f"- **{r.channel}** — {r.note}" for r in unfit.itertuples()]
 
 
 def test_quadrant_axes_follow_the_chosen_measures(sample_db, monkeypatch):
