@@ -155,7 +155,7 @@ else:
     ranked = econ.assign(segment=_segment(econ, level)).sort_values(["spend", "new_users"], ascending=False)
     choices = [s for s in ranked["segment"] if s in set(ltv["segment"])]
     picked = st.multiselect(tr("Curves shown (default: the five largest spenders)", "显示的曲线（默认：花费最多的五个）"),
-                            choices, default=choices[:5], key="campaigns_ltv_pick")
+                            choices, default=choices[:5], key=f"campaigns_ltv_pick_{level}_{lang()}")
     fig = go.Figure()
     for i, seg in enumerate(picked):
         part = ltv[ltv["segment"] == seg].sort_values("day")
