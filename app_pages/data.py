@@ -178,9 +178,9 @@ if stages is not None and facts["events"]:
             st.session_state["data_stage_saved"] = len(changed)
             st.session_state.pop("data_stage_map", None)
             st.rerun()
-    if st.session_state.get("data_stage_saved"):
-        st.success(tr(f"Saved {st.session_state.pop('data_stage_saved')} stage change(s).",
-                      f"已保存 {st.session_state.pop('data_stage_saved')} 处阶段修改。"))
+    saved = st.session_state.pop("data_stage_saved", 0)
+    if saved:
+        st.success(tr(f"Saved {saved} stage change(s).", f"已保存 {saved} 处阶段修改。"))
 else:
     empty_state("Load events to edit which AARRR stage each event belongs to.", "加载事件后即可编辑各事件所属的 AARRR 阶段。")
 

@@ -164,36 +164,58 @@ def test_empty_database_offers_sample_data(empty_app):
     assert any(b.key == "overview_load_sample" for b in at.button)
 
 
+SPEND_CSV = (b"date,channel,campaign,spend\n"
+             b"2026-03-01,WeChat,spring,100\n"
+             b"2026-03-01,baidu,brand,50\n")
+
+
 def test_upload_with_mapping_fix(empty_app):
     at, path = empty_app
     at.switch_page("app_pages/data.py").run()
-    at.file_uploader[0].upload("events_march.csv", EVENTS_CSV, "text/csv").run()
+    at.file_uploader[0].set_value([("events_march.csv", EVENTS_CSV, "text/csv"),
+                                   ("spend_march.csv", SPEND_CSV, "text/csv")]).run()
     assert not at.exception, [e.value for e in at.exception]
+    assert [s.value for s in at.selectbox if s.key and s.key.startswith("data_kind_")] == ["events", "spend"]
     # 'member' and 'when' match no alias: the store's message names what is missing, nothing loads.
     assert any("no column for user_id, event_time" in e.value for e in at.error), [e.value for e in at.error]
-    assert not [b for b in at.button if b.key == "data_load"]
+    assert not [b for b in at.button if b.key == "data_load"] or at.button(key="data_load").label == "Load 1 file(s)"
     # Fix the mapping in the editor: rows follow ALIASES["events"] order (user_id = row 1, event_time = row 3).
     at.session_state["data_map_0_events"] = {
         "edited_rows": {1: {"header": "member"}, 3: {"header": "when"}}, "added_rows": [], "deleted_rows": []}
     at.run()
     assert not at.error, [e.value for e in at.error]
-    tables = [d for d in at.dataframe if d.key != "data_map_0_events"]  # the empty database has no other table
-    assert len(tables) == 1
-    preview = tables[0].value
+    editors = {"data_map_0_events", "data_map_1_spend"}
+    previews = [d.value for d in at.dataframe if d.key not in editors]  # the empty database has no other table
+    assert len(previews) == 2
     # four rows parsed; the fourth would be rejected for its time
-    assert list(preview["user_id"]) == ["m1", "m1", "m2", "m2"]
-    assert preview["reason"].isna().tolist() == [True, True, True, False]
+    assert list(previews[0]["user_id"]) == ["m1", "m1", "m2", "m2"]
+    assert previews[0]["reason"].isna().tolist() == [True, True, True, False]
+    assert list(previews[1]["spend"]) == [100.0, 50.0]
+    assert at.button(key="data_load").label == "Load 2 file(s)"
     at.button(key="data_load").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    warn = [w.value for w in at.warning]
-    assert any("4 rows read, 3 loaded" in w and "1 rejected" in w for w in warn), warn
+    warn = [w.value.replace("*", "") for w in at.warning]
+    assert any("events_march.csv (Events): 4 rows read, 3 loaded" in w and "1 rejected" in w for w in warn), warn
+    assert any("spend_march.csv (Ad spend): 2 rows read, 2 loaded" in s.value.replace("*", "") for s in at.success)
     con = store.connect(path)
     assert con.execute("SELECT count(*), count(DISTINCT user_id), sum(revenue) FROM events").fetchone() == (3, 2, 12.5)
     assert con.execute("SELECT line, reason FROM rejected_rows").fetchall() == [
         (5, "event_time 'not a time' is not a date-time")]
-    con.close()
     # the sidebar's options follow the new data
     assert at.multiselect(key="flt_channels").options == ["douyin", "wechat"]
+    # data health: no user came from campaign wechat/spring or baidu/brand (the events have no campaign)
+    assert any("0.0% of ¥150; 2 unmatched spend key(s)" in m.value for m in at.markdown), [m.value for m in at.markdown]
+
+    # The stage map editor: rows by event count (signup 2, purchase 1); make signup an activation event.
+    at.session_state["data_stage_map"] = {"edited_rows": {0: {"stage": "activation"}}, "added_rows": [],
+                                          "deleted_rows": []}
+    at.run()
+    at.button(key="data_stage_save").click().run()
+    assert not at.exception
+    assert any("Saved 1 stage change" in s.value for s in at.success)
+    assert dict(con.execute("SELECT event_name, stage FROM stage_map").fetchall()) == {
+        "signup": "activation", "purchase": "revenue"}
+    con.close()
 
 
 def test_bad_upload_shows_the_stores_message(empty_app, tmp_path):
