@@ -174,7 +174,7 @@ def test_5_chinese_labels(page):
     page.get_by_text("简体中文").click()
     wait_idle(page)
     assert page.locator("h1").first.inner_text().strip() == "总览"
-    header = page.locator("[data-testid=stCaptionContainer]").first.inner_text()
+    header = page.locator("[data-testid=stMain] [data-testid=stCaptionContainer]").first.inner_text()
     assert header.startswith("筛选：") and "douyin" not in header, header  # the reset filters stay reset
     sidebar = page.locator("[data-testid=stSidebar]")
     assert sidebar.get_by_text("渠道", exact=True).is_visible()
