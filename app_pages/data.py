@@ -18,6 +18,14 @@ from ui.uploads import KINDS, auto_mapping, forget, guess_kind, headers_of, temp
 
 KIND_NAMES = {"events": ("Events", "事件"), "spend": ("Ad spend", "广告花费"), "survey": ("Survey", "问卷")}
 NONE = "—"
+STAGE_NAMES = {"acquisition": ("acquisition", "获客"), "activation": ("activation", "激活"),
+               "retention": ("retention", "留存"), "revenue": ("revenue", "收入"), "referral": ("referral", "推荐"),
+               "none": ("none", "无")}
+OWNER_NAMES = {"marketing": ("marketing", "市场"), "operations": ("operations", "运营")}
+
+
+def stage_name(stage) -> str:
+    return tr(*STAGE_NAMES[stage]) if stage in STAGE_NAMES else str(stage)
 
 
 def kind_name(kind: str) -> str:
@@ -155,6 +163,8 @@ stages = _module("stages")
 st.header(tr("Stage map", "阶段映射"))
 if stages is not None and facts["events"]:
     current = run(stages.stage_map)
+    current = current.assign(owner=[tr(*OWNER_NAMES[o]) if o in OWNER_NAMES else "" for o in current["owner"]],
+                             guessed_stage=[stage_name(g) for g in current["guessed_stage"]])
     st.caption(tr("Which AARRR stage each event belongs to (owner follows the stage). Guessed from the event name "
                   "when first loaded; change a stage and save.",
                   "每个事件所属的 AARRR 阶段（负责方由阶段决定）。首次加载时按事件名推测；修改阶段后保存。"))
@@ -162,8 +172,8 @@ if stages is not None and facts["events"]:
         current, key="data_stage_map", hide_index=True, width="stretch",
         disabled=[c for c in current.columns if c != "stage"],
         column_config={"event_name": st.column_config.TextColumn(tr("Event", "事件")),
-                       "stage": st.column_config.SelectboxColumn(tr("Stage", "阶段"),
-                                                                 options=list(STAGES), required=True),
+                       "stage": st.column_config.SelectboxColumn(tr("Stage", "阶段"), options=list(STAGES),
+                                                                 format_func=stage_name, required=True),
                        "owner": st.column_config.TextColumn(tr("Owner", "负责方")),
                        "events": st.column_config.NumberColumn(tr("Events", "事件数"), format="localized"),
                        "guessed_stage": st.column_config.TextColumn(tr("Guessed stage", "推测阶段"))})

@@ -20,7 +20,7 @@ STAGE_NAMES = {"awareness": ("Awareness", "认知"), "acquisition": ("Acquisitio
 def kpi_label(k) -> str:
     module = _module(k.module)
     entry = getattr(module, "LABELS", {}).get(k.key) if module else None
-    if entry and k.key not in ("cac", "roas_h", "uv"):  # the Overview's own, shorter definitions
+    if entry and k.key not in ("cac", "roas_h", "uv", "arpu"):  # the Overview's own, shorter definitions
         return entry.get(lang(), entry.get("en"))
     return tr(k.en, k.zh)
 
@@ -29,6 +29,7 @@ OWN_HELP = {
     "cac": ("Spend in the range / new users of the channels with spend.", "区间内花费 / 有花费渠道的新用户数。"),
     "roas_h": ("Revenue within 30 days of first visit from the paid channels' new users / their spend.",
                "付费渠道新用户在首次访问后 30 天内的收入 / 其花费。"),
+    "arpu": ("Net revenue of users acquired in the range / those users.", "区间内获客用户的净收入 / 用户数。"),
     "uv": ("Distinct users with a page view in the range.", "区间内有页面浏览的去重用户数。"),
     "activation_rate": ("Share of users acquired in the range who did an activation event within 7 days.",
                         "区间内获客用户中，7 天内完成激活事件的比例。"),
@@ -108,7 +109,7 @@ for col, owner, title in ((cols[0], "marketing", tr("Marketing", "市场")),
 st.caption(tr("CAC (paid) = spend / new users of the channels with spend; ROAS (30 days) = revenue within 30 days "
               "of first visit from those users / that spend; rates are over users acquired in the "
               "range (first visit in the range); week-4 retention = active 28–35 days after first visit.",
-              "获客成本（付费）= 花费 / 有花费渠道的新用户；ROAS（30 天）= 这些用户在首次访问后 30 天内的"
+              "付费获客成本 = 花费 / 有花费渠道的新用户；30 天 ROAS = 这些用户在首次访问后 30 天内的"
               "收入 / 该花费；各比率以区间内获客（首次访问在区间内）的用户为分母；第 4 周留存 = 首次访问后第 28–35 天活跃。"))
 
 # The AARRR funnel, one bar per stage, coloured by the team that owns it (SPEC §3).

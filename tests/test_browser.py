@@ -110,6 +110,7 @@ def test_1_empty_database_then_an_upload_with_a_fixed_mapping(page, tmp_path):
         pytest.fail("the mapping editor did not take the edit")
     wait_idle(page)
     assert page.get_by_text("Parsed preview (first 20 rows)").is_visible()
+    screenshot(page, "data_upload_mapping")
     page.get_by_role("button", name="Load 1 file(s)").click()
     report = page.get_by_text(re.compile(r"events_export\.csv \(Events\): 4 rows read, 3 loaded"))
     report.wait_for()
@@ -117,6 +118,7 @@ def test_1_empty_database_then_an_upload_with_a_fixed_mapping(page, tmp_path):
     assert "1 rejected" in report.inner_text()
     assert page.get_by_text("Rejected rows of events_export.csv").is_visible()
     assert page.get_by_text("3 events · 2 users loaded").is_visible()
+    screenshot(page, "data_load_report")
     no_exception(page)
 
 

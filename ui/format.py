@@ -14,7 +14,7 @@ def number(x, digits: int = 0) -> str:
     if _missing(x):
         return "–"
     if lang() == "zh" and abs(x) >= 10_000 and digits == 0:
-        return f"{x / 10_000:,.1f} 万" if abs(x) < 100_000_000 else f"{x / 100_000_000:,.2f} 亿"
+        return f"{x / 10_000:,.2f} 万" if abs(x) < 100_000_000 else f"{x / 100_000_000:,.2f} 亿"
     return f"{x:,.{digits}f}"
 
 

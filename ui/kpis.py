@@ -134,8 +134,8 @@ class Kpi:
 KPIS: tuple[Kpi, ...] = (
     Kpi("spend", "economics", "marketing", spend, "money", "Spend", "花费", higher_is_better=False),
     Kpi("new_users", "economics", "marketing", new_users, "number", "New users", "新用户"),
-    Kpi("cac", "economics", "marketing", cac, "money", "CAC (paid)", "获客成本（付费）", higher_is_better=False),
-    Kpi("roas_h", "economics", "marketing", roas_30, "ratio", "ROAS (30 days)", "ROAS（30 天）"),
+    Kpi("cac", "economics", "marketing", cac, "money", "CAC (paid)", "付费获客成本", higher_is_better=False),
+    Kpi("roas_h", "economics", "marketing", roas_30, "ratio", "ROAS (30 days)", "30 天 ROAS"),
     Kpi("uv", "traffic", "marketing", uv, "number", "Visitors (UV)", "访客 (UV)"),
     Kpi("activation_rate", "stages", "operations", activation, "pct", "Activation rate", "激活率"),
     Kpi("retention_w4", "economics", "operations", retention_w4, "pct", "Week-4 retention", "第 4 周留存"),
