@@ -161,7 +161,12 @@ def test_empty_database_offers_sample_data(empty_app):
     at, _ = empty_app
     assert not at.exception
     assert any("database is empty" in i.value for i in at.info)
-    assert any(b.key == "overview_load_sample" for b in at.button)
+    at.button(key="overview_load_sample").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.info or not any("database is empty" in i.value for i in at.info)
+    assert len(at.metric) == 10
+    new_users = next(m.value for m in at.metric if m.label == "New users")
+    assert int(new_users.replace(",", "")) > 1000
 
 
 SPEND_CSV = (b"date,channel,campaign,spend\n"

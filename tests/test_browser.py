@@ -118,6 +118,7 @@ def test_1_empty_database_then_an_upload_with_a_fixed_mapping(page, tmp_path):
     assert "1 rejected" in report.inner_text()
     assert page.get_by_text("Rejected rows of events_export.csv").is_visible()
     assert page.get_by_text("3 events · 2 users loaded").is_visible()
+    report.scroll_into_view_if_needed()
     screenshot(page, "data_load_report")
     no_exception(page)
 
