@@ -136,8 +136,12 @@ if stages is not None:
     awareness = df[df["stage"].str.lower() == "awareness"]
     aware_text = ""
     if len(awareness):
-        aware_text = tr(f" Awareness (marketing): {fmt.number(awareness['value'].iloc[0])} impressions in the range.",
-                        f" 认知（市场）：区间内曝光 {fmt.number(awareness['value'].iloc[0])} 次。")
+        imp = awareness["value"].iloc[0]
+        clicks = awareness["clicks"].iloc[0] if "clicks" in awareness else None
+        aware_text = tr(f" Awareness (marketing, from the spend file, not drawn to keep the user stages readable): "
+                        f"{fmt.number(imp)} impressions and {fmt.number(clicks)} clicks in the range.",
+                        f" 认知（市场，来自投放文件，为保持用户阶段清晰未画出）：区间内曝光 {fmt.number(imp)} 次，"
+                        f"点击 {fmt.number(clicks)} 次。")
     sql_fn = getattr(stages, "aarrr_sql", None)
     chart_block(fig, df, name="aarrr_funnel", key="overview_aarrr",
                 sql=sql_fn(params)[0] if sql_fn else None,
@@ -152,7 +156,10 @@ if prev is not None:
     movers = sorted((r for r in rows if r[3] is not None), key=lambda r: abs(r[3]), reverse=True)[:5]
     st.subheader(tr("What changed most", "变化最大的指标"))
     if not movers:
-        empty_state("The previous period has no data to compare with.", "上一周期没有可对比的数据。")
+        empty_state(f"The previous period ({fmt.date(prev.start)} – {fmt.date(prev.end)}) has no data to compare "
+                    "with. Narrow the date range in the sidebar, e.g. to the last four weeks, to see what changed.",
+                    f"上一周期（{fmt.date(prev.start)} – {fmt.date(prev.end)}）没有可对比的数据。请在侧边栏缩小日期"
+                    "范围（例如最近四周）以查看变化。")
     for k, now, before, change in movers:
         up = change >= 0
         verb = tr("rose" if up else "fell", "上升" if up else "下降")

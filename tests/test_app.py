@@ -235,3 +235,49 @@ def test_bad_upload_shows_the_stores_message(empty_app, tmp_path):
     assert not at.exception
     assert [e.value for e in at.error] == [str(refused.value)]
     assert "events_bad.csv" in str(refused.value)
+
+
+def test_concurrent_reads_and_serialised_writes(tmp_path, monkeypatch):
+    """Sessions are threads of one server: reads use their own cursors while loads queue on one lock."""
+    import threading
+
+    import pandas as pd
+
+    from ui import context
+
+    monkeypatch.setenv("OPSFUNNEL_DB", str(tmp_path / "concurrent.duckdb"))
+    monkeypatch.setenv("OPSFUNNEL_NO_SAMPLE", "1")
+    before = context.data_version()
+    inside, peak, errors = [0], [0], []
+
+    def load(i: int) -> None:
+        # 50 distinct events of user w<i>, one a minute from 10:00
+        df = pd.DataFrame({"user_id": f"w{i}", "event_name": "page_view",
+                           "event_time": pd.date_range("2026-01-01 10:00", periods=50, freq="min").astype(str)})
+        try:
+            with context.write() as con:
+                inside[0] += 1
+                peak[0] = max(peak[0], inside[0])
+                store.load_events(con, df)
+                inside[0] -= 1
+        except Exception as exc:  # collected: a failure in a thread must fail the test
+            errors.append(exc)
+
+    def read() -> None:
+        try:
+            for _ in range(30):
+                n = context.db().execute("SELECT count(*) FROM events").fetchone()[0]
+                assert n % 50 == 0  # a reader never sees half a load
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load, args=(i,)) for i in range(4)]
+    threads += [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert peak[0] == 1  # the lock let one load in at a time
+    assert context.db().execute("SELECT count(*), count(DISTINCT user_id) FROM events").fetchone() == (200, 4)
+    assert context.data_version() != before
