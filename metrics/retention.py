@@ -342,82 +342,87 @@ def retention_sql(params: RetentionParams, data_end: datetime) -> tuple[str, lis
     ),"""
         member_args = starts_args + [first, last]
 
-    match_b = "AND a.bval IS NOT DISTINCT FROM m.bval" if kind == "event" else ""
-    k_cap = f"AND k < {p.periods}" if p.criterion == "on" else ""
-    if p.alignment == "calendar":
-        if p.mode == "recurring":
-            if p.criterion == "on":
-                calendar_hits = f"""-- hits: member x later period with enough return events
-    hits AS (
-        SELECT m.user_key, m.c, m.bval, a.p - m.c AS k
-        FROM members m JOIN activity a ON a.user_key = m.user_key AND a.p > m.c {match_b}
-        WHERE a.n >= ? AND a.p - m.c < {p.periods}
-    ),"""
-            else:
-                calendar_hits = f"""-- last_hit: each member's last period with enough return events (one row per user first)
-    user_last AS (SELECT user_key, bval, max(p) AS p FROM activity WHERE n >= ? GROUP BY user_key, bval),
-    last_hit AS (
-        SELECT m.user_key, m.c, m.bval, a.p - m.c AS last_k
-        FROM members m JOIN user_last a ON a.user_key = m.user_key AND a.p > m.c {match_b}
-    ),"""
-            activity = """activity AS (SELECT user_key, p, bval, n FROM user_periods WHERE n > 0 AND p > ?),"""
-            hit_args = [first, p.minimum_occurrences]
-            hits = f"""
-    -- returns: distinct (user, period[, value]) with event counts, aggregated before the join
-    {activity}
-    {calendar_hits}"""
-        else:
-            # one membership per user: join events to it directly and count per (member, k)
-            hits = f"""
-    -- returns: return events of each member at calendar offset k, counted per k
-    activity AS (
-        SELECT m.user_key, m.c, m.bval, {pidx} - m.c AS k, count(*) AS n
-        FROM members m JOIN events e ON e.user_key = m.user_key
-        WHERE {ret_pred} AND {filt_sql} AND {pidx} > m.c
-          {('AND ' + bexpr + ' IS NOT DISTINCT FROM m.bval') if kind == 'event' else ''}
-        GROUP BY 1, 2, 3, 4
-    ),
-    -- hits: member x offset with enough return events
-    hits AS (SELECT user_key, c, bval, k FROM activity WHERE n >= ? {k_cap}),"""
-            hit_args = ret_args + filt_args + bargs + [p.minimum_occurrences]
-    else:
-        length = ROLLING_US[p.period]
-        hits = f"""
-    -- returns: events of each membership at offset k = floor((t - t0) / len), counted per k
-    activity AS (
-        SELECT m.user_key, m.c, m.bval,
-               CAST(floor(date_diff('microsecond', m.t0, e.event_time) / {length}.0) AS BIGINT) AS k,
-               count(*) AS n
-        FROM members m JOIN events e ON e.user_key = m.user_key
-        WHERE {ret_pred} AND {filt_sql}
-          AND e.event_time >= m.t0 AND date_diff('microsecond', m.t0, e.event_time) >= {length}
-          {('AND ' + bexpr + ' IS NOT DISTINCT FROM m.bval') if kind == 'event' else ''}
-        GROUP BY 1, 2, 3, 4
-    ),
-    -- hits: member x offset with enough return events
-    hits AS (
-        SELECT user_key, c, bval, k FROM activity WHERE n >= ? {k_cap}
-    ),"""
-        hit_args = ret_args + filt_args + bargs + [p.minimum_occurrences]
-
-    if p.criterion == "on":
-        cells = """
-    -- cells: members retained in period k
-    cells AS (SELECT c, bval, k, count(*) AS retained FROM hits GROUP BY c, bval, k),"""
-    else:
-        rolling_last = ("" if p.alignment == "calendar" and p.mode == "recurring" else
-                        "last_hit AS (SELECT user_key, c, bval, max(k) AS last_k FROM hits GROUP BY user_key, c, bval),")
-        cells = f"""
-    -- cells: a member whose last qualifying period is L is retained in every period 1..L
-    {rolling_last}
-    last_counts AS (
+    last_counts = f"""last_counts AS (
         SELECT c, bval, least(last_k, {p.periods - 1}) AS last_k, count(*) AS n FROM last_hit GROUP BY 1, 2, 3
     ),
+    -- cells: a member whose last qualifying period is L is retained in every period 1..L
     cells AS (
         SELECT l.c, l.bval, o.k, sum(l.n) AS retained
         FROM last_counts l JOIN offsets o ON o.k BETWEEN 1 AND l.last_k
         GROUP BY l.c, l.bval, o.k
     ),"""
+    if p.mode == "recurring" and p.alignment == "calendar":
+        # memberships meet returns per user-period (both from user_periods)
+        match_b = "AND a.bval IS NOT DISTINCT FROM m.bval" if kind == "event" else ""
+        if p.criterion == "on":
+            hits = f"""
+    -- returns: user-periods with enough return events
+    activity AS (SELECT user_key, p, bval FROM user_periods WHERE n >= ? AND p > ?),
+    -- cells: members retained in period k
+    cells AS (
+        SELECT m.c, m.bval, a.p - m.c AS k, count(*) AS retained
+        FROM members m JOIN activity a ON a.user_key = m.user_key AND a.p > m.c {match_b}
+        WHERE a.p - m.c < {p.periods}
+        GROUP BY 1, 2, 3
+    ),"""
+        else:
+            hits = f"""
+    -- last_hit: each member's last period with enough return events (one row per user first)
+    user_last AS (SELECT user_key, bval, max(p) AS p FROM user_periods WHERE n >= ? AND p > ? GROUP BY 1, 2),
+    last_hit AS (
+        SELECT m.user_key, m.c, m.bval, a.p - m.c AS last_k
+        FROM members m JOIN user_last a ON a.user_key = m.user_key AND a.p > m.c {match_b}
+    ),
+    {last_counts}"""
+        hit_args = [p.minimum_occurrences, first]
+    else:
+        # events are joined to each membership: first-time (one per user) or rolling (k depends on t0)
+        if p.alignment == "calendar":
+            kexpr, kwhere = f"({pidx} - m.c)", f"{pidx} > m.c"
+        else:
+            length = ROLLING_US[p.period]
+            kexpr = f"CAST(floor(date_diff('microsecond', m.t0, e.event_time) / {length}.0) AS BIGINT)"
+            kwhere = f"e.event_time >= m.t0 AND date_diff('microsecond', m.t0, e.event_time) >= {length}"
+        bmatch = f"AND {bexpr} IS NOT DISTINCT FROM m.bval" if kind == "event" else ""
+        join = f"""FROM members m JOIN events e ON e.user_key = m.user_key
+        WHERE {ret_pred} AND {filt_sql} AND {kwhere} {bmatch}"""
+        hit_args = ret_args + filt_args + bargs
+        if p.minimum_occurrences == 1 and p.criterion == "on" and p.periods <= 62:
+            hits = f"""
+    -- masks: one row per member, bit k set when they returned in period k (grouped by member only)
+    masks AS (
+        SELECT m.user_key, m.c, m.bval, bit_or(CAST(1 AS BIGINT) << CAST({kexpr} AS INTEGER)) AS mask
+        {join} AND {kexpr} < {p.periods}
+        GROUP BY 1, 2, 3
+    ),
+    mask_counts AS (SELECT c, bval, mask, count(*) AS n FROM masks GROUP BY 1, 2, 3),
+    -- cells: members whose mask has bit k
+    cells AS (
+        SELECT mc.c, mc.bval, o.k, sum(mc.n) AS retained
+        FROM mask_counts mc JOIN offsets o ON o.k >= 1 AND ((mc.mask >> o.k) & 1) = 1
+        GROUP BY 1, 2, 3
+    ),"""
+        elif p.minimum_occurrences == 1:  # on_or_after: only the last period with a return matters
+            hits = f"""
+    -- last_hit: each member's last period with a return event
+    last_hit AS (SELECT m.user_key, m.c, m.bval, max({kexpr}) AS last_k {join} GROUP BY 1, 2, 3),
+    {last_counts}"""
+        else:
+            k_cap = f"AND k < {p.periods}" if p.criterion == "on" else ""
+            hits = f"""
+    -- activity: return events per member and offset k
+    activity AS (SELECT m.user_key, m.c, m.bval, {kexpr} AS k, count(*) AS n {join} GROUP BY 1, 2, 3, 4),
+    -- hits: member x offset with enough return events
+    hits AS (SELECT user_key, c, bval, k FROM activity WHERE n >= ? {k_cap}),"""
+            if p.criterion == "on":
+                hits += """
+    -- cells: members retained in period k
+    cells AS (SELECT c, bval, k, count(*) AS retained FROM hits GROUP BY c, bval, k),"""
+            else:
+                hits += f"""
+    last_hit AS (SELECT user_key, c, bval, max(k) AS last_k FROM hits GROUP BY user_key, c, bval),
+    {last_counts}"""
+            hit_args = hit_args + [p.minimum_occurrences]
 
     if p.alignment == "calendar":
         started = f"(g.c + o.k <= {de_idx})"
@@ -436,7 +441,6 @@ WITH
     offsets AS (SELECT CAST(generate_series AS INTEGER) AS k FROM generate_series(0, {p.periods - 1})),
     {members.strip()}
     {hits.strip()}
-    {cells.strip()}
     -- sizes: members per cohort, with the spread of their start times (rolling censoring)
     sizes AS (SELECT c, bval, count(*) AS cohort_size, min(t0) AS t0_min, max(t0) AS t0_max
               FROM members GROUP BY c, bval),
