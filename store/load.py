@@ -459,8 +459,13 @@ def load_events(con: duckdb.DuckDBPyConnection, source, mapping: Mapping[str, st
         # _parsed in place, so a big file is never copied a second time.
         con.execute("""
             CREATE TEMP TABLE _skip AS
-            WITH repeated AS (                              -- event_ids occurring more than once
-                SELECT event_id, min(rowid) AS keep FROM _parsed WHERE reason IS NULL
+            WITH candidates AS (                            -- 64-bit hashes seen more than once (cheap)
+                SELECT hash(event_id) AS h FROM _parsed WHERE reason IS NULL
+                GROUP BY hash(event_id) HAVING count(*) > 1
+            ),
+            repeated AS (                                   -- event_ids occurring more than once (exact)
+                SELECT event_id, min(rowid) AS keep FROM _parsed
+                WHERE reason IS NULL AND hash(event_id) IN (SELECT h FROM candidates)
                 GROUP BY event_id HAVING count(*) > 1
             )
             SELECT p.rowid AS rid FROM _parsed p JOIN repeated r ON r.event_id = p.event_id
@@ -544,7 +549,8 @@ def _guess_stages(con) -> None:
     con.execute(f"""
         INSERT INTO stage_map
         SELECT event_name, stage FROM (
-            SELECT DISTINCT event_name, coalesce({guess_stage_sql("event_name")}, 'none') AS stage FROM _parsed WHERE reason IS NULL)
+            SELECT event_name, coalesce({guess_stage_sql("event_name")}, 'none') AS stage
+            FROM (SELECT DISTINCT event_name FROM _parsed WHERE reason IS NULL))   -- guess once per name
         WHERE event_name NOT IN (SELECT event_name FROM stage_map)
     """)
 
