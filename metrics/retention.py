@@ -15,6 +15,9 @@ Query intuition (cohort matrix)
    the events counts start and return events per (user_key, period[, value]); memberships and returns both
    come from that table, and memberships meet returns per user-period, not per event. ``recurring`` +
    rolling joins events to every membership (at most ``periods`` per user), since k depends on each t0.
+   With one required occurrence (the default), the joined returns are grouped by member only: a bit mask
+   of the offsets k with a return (``bit_or(1 << k)``, the shape of ClickHouse's ``retention()``), or, for
+   ``on_or_after``, the largest k; so the hash aggregate has one group per member, not per member-period.
 3. **Cells.** ``on``: a member is retained in period k when they have at least ``minimum_occurrences``
    return events in period k. ``on_or_after``: the occurrences are counted per period and a member is
    retained in k when some period k' >= k (any later period in the data, also beyond the report's
