@@ -249,8 +249,8 @@ def _position(q: _Query, name: str, cand: str, probes: str, probe_params: Sequen
     q.add(name, f"position of each probe among {cand} (searchsorted{', strictly after' if strictly_after else ''})", f"""
 SELECT user_key, a, pos, lim FROM (
     SELECT user_key, a, lim, is_probe,
-           SUM(1 - is_probe) OVER (PARTITION BY user_key ORDER BY t, ord
-                                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS pos
+           CAST(SUM(1 - is_probe) OVER (PARTITION BY user_key ORDER BY t, ord
+                                        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS pos
     FROM (
         SELECT user_key, CAST(NULL AS BIGINT) AS a, t, CAST(NULL AS TIMESTAMP) AS lim, 0 AS is_probe, {cand_ord} AS ord
         FROM {cand}
@@ -417,17 +417,14 @@ SELECT a1.* FROM a1 JOIN grp g ON g.user_key = a1.user_key AND g.a = a1.a WHERE 
         conds = ["c.t <= pp.lim"] + [f"c.id <> x.s{j}" for j in used]
         if strict:
             conds.append(f"c.t <= COALESCE(x.nt{k - 1}, x.t{k - 1})")
-        off_join = ""
-        if offsets > 1:
-            values = ", ".join(f"({o})" for o in range(1, offsets + 1))
-            off_join = f"\nCROSS JOIN (VALUES {values}) o(off)"
-        rn_expr = "pp.pos + o.off" if offsets > 1 else "pp.pos + 1"
+        values = ", ".join(f"({o})" for o in range(1, offsets + 1))
         q.add(f"n{k}", f"step {k}: the first usable candidate after step {k - 1}"
               + (" (strictly later: its filter covers step {})".format(k - 1) if later else ""), f"""
 SELECT x.user_key, x.a, MIN(c.rn) AS rn
 FROM {src} x
-JOIN p{k} pp ON pp.user_key = x.user_key AND pp.a = x.a{off_join}
-JOIN c{k} c ON c.user_key = x.user_key AND c.rn = {rn_expr}
+JOIN (SELECT p.user_key, p.a, p.lim, p.pos + o.off AS target FROM p{k} p CROSS JOIN (VALUES {values}) o(off)) pp
+  ON pp.user_key = x.user_key AND pp.a = x.a
+JOIN c{k} c ON c.user_key = pp.user_key AND c.rn = pp.target
 WHERE {' AND '.join(conds)}{end_cond}
 GROUP BY x.user_key, x.a""", end_prm)
         q.add(f"a{k}", f"attempts with step {k}'s time and event", f"""
@@ -455,11 +452,11 @@ def _any_order(q: _Query, p: FunnelParams, end_cond: str, end_prm: list) -> None
     step_any = " OR ".join(f"m{k}" for k in range(1, n + 1))
     flags = ", ".join(f"CASE WHEN m{k} THEN 1 ELSE 0 END AS f{k}" for k in range(1, n + 1))
     zeros = ", ".join(f"0 AS f{k}" for k in range(1, n + 1))
-    sums = ", ".join(f"SUM(f{k}) OVER w AS pos{k}" for k in range(1, n + 1))
+    sums = ", ".join(f"CAST(SUM(f{k}) OVER w AS BIGINT) AS pos{k}" for k in range(1, n + 1))
     pos = ", ".join(f"pos{k}" for k in range(1, n + 1))
     q.add("p_all", "each attempt's position among every step's candidates and among all step events (one sort)", f"""
 SELECT user_key, a, lim, {pos}, pos_any FROM (
-    SELECT user_key, a, lim, is_probe, {sums}, SUM(1 - is_probe) OVER w AS pos_any
+    SELECT user_key, a, lim, is_probe, {sums}, CAST(SUM(1 - is_probe) OVER w AS BIGINT) AS pos_any
     FROM (
         SELECT user_key, CAST(NULL AS BIGINT) AS a, t, CAST(NULL AS TIMESTAMP) AS lim, 0 AS is_probe, 1 AS ord, {flags}
         FROM matched WHERE {step_any}
@@ -477,11 +474,13 @@ FROM p_all pp JOIN c{k} c ON c.user_key = pp.user_key AND c.rn = pp.pos{k} + 1
 WHERE c.t <= pp.lim{end_cond}""", end_prm)
         hits.append(f"SELECT * FROM h{k}")
     ks = ", ".join(f"({k})" for k in range(1, n + 1))
+    q.add("nth_target", "the numbers of the first N step events from t1 (targets of an equi-join)", f"""
+SELECT pp.user_key, pp.a, pp.lim, o.k, pp.pos_any + o.k AS target
+FROM p_all pp CROSS JOIN (VALUES {ks}) o(k)""")
     q.add("nth_event", "the k-th step event from t1 within the window: k steps need k distinct events", f"""
-SELECT pp.user_key, pp.a, o.k, c.t
-FROM p_all pp CROSS JOIN (VALUES {ks}) o(k)
-JOIN c_any c ON c.user_key = pp.user_key AND c.rn = pp.pos_any + o.k
-WHERE c.t <= pp.lim{end_cond}""", end_prm)
+SELECT nt.user_key, nt.a, nt.k, c.t
+FROM nth_target nt JOIN c_any c ON c.user_key = nt.user_key AND c.rn = nt.target
+WHERE c.t <= nt.lim{end_cond}""", end_prm)
     q.add("hits", "steps reached per attempt, ranked by time", f"""
 SELECT h.user_key, h.a, h.t, ROW_NUMBER() OVER (PARTITION BY h.user_key, h.a ORDER BY h.t, h.id, h.j) AS k
 FROM ({' UNION ALL '.join(hits)}) h""")
