@@ -117,6 +117,7 @@ def test_overview_numbers_equal_the_metrics(app, sample_db):
         assert shown[label][0] == formats[name](value), (name, shown[label], value)
         if before[name]:
             assert shown[label][1] == fmt.signed_pct((value - before[name]) / abs(before[name])), name
+            assert shown[label][1].startswith("-" if value < before[name] else "+")  # st.metric's arrow
     assert now["New users"] > 100 and now["Spend"] > 0  # a real comparison, not of empty numbers
     # the movers list names the biggest relative change first
     changes = {n: abs((now[n] - before[n]) / before[n]) for n in now if before[n]}

@@ -40,10 +40,10 @@ def date(d) -> str:
 
 
 def signed_pct(x, digits: int = 1) -> str:
-    """A relative change such as +12.3% / −4.0%."""
+    """A relative change such as +12.3% / -4.0% (an ASCII minus: ``st.metric`` reads it as a fall)."""
     if _missing(x) or (isinstance(x, float) and math.isinf(x)):
         return "–"
-    return f"{'+' if x >= 0 else '−'}{abs(x) * 100:.{digits}f}%"
+    return f"{'+' if x >= 0 else '-'}{abs(x) * 100:.{digits}f}%"
 
 
 def seconds(x) -> str:
