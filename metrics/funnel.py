@@ -31,6 +31,8 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    event is taken even when it ties with the previous step and a later one would carry the chain
    further (a@0, b@0, b@5, c@10 stops at b@0: level 2, not 3); without ties within a user the
    result equals an exhaustive search (``tests/test_funnel_oracle.py``).
+   Ordered funnels with the best attempt build each chain once per group of step-1 events that
+   share their next step-2 event, then cut it at every attempt's own deadline (same result).
 5. **any order** — every event matching any step in range starts an attempt; for each step the
    next matching event at or after t1 is found the same way, and sorted ascending; the attempt
    reaches level k when the k-th of those times and the k-th step event from t1 both lie in the
