@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from store.sqlutil import normalise_key
 
-from .selectors import property_sql
+from .selectors import equals_sql
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,9 @@ class Filters:
         """Predicate over events: the segment's property values and the users selection (no date range)."""
         parts, params = [], []
         for key, value in sorted(self.segment.items()):
-            expr, p = property_sql(key, alias)
-            parts.append(f"{expr} = ?")
-            params += p + [str(value)]
+            sql, p = equals_sql(key, value, alias)
+            parts.append(sql)
+            params += p
         if self.has_user_filter:
             users, p = self.users_sql("fu")
             parts.append(f"{alias}.user_key IN (SELECT fu.user_key FROM users fu WHERE {users})")

@@ -50,6 +50,13 @@ def property_sql(key: str, alias: str = "e") -> tuple[str, list]:
     return f"json_extract_string({alias}.properties, ?)", [path]
 
 
+def equals_sql(key: str, value, alias: str = "e") -> tuple[str, list]:
+    """``key = value`` over events, compared as text; channel and campaign as trimmed, case-folded keys."""
+    expr, params = property_sql(key, alias)
+    rhs = "lower(trim(?))" if key in KEY_COLUMNS else "?"
+    return f"{expr} = {rhs}", params + [str(value)]
+
+
 def step_sql(step: Step | None, alias: str = "e") -> tuple[str, list]:
     """A boolean SQL predicate for ``step`` over events aliased ``alias`` (None = any event)."""
     if step is None:
@@ -59,11 +66,7 @@ def step_sql(step: Step | None, alias: str = "e") -> tuple[str, list]:
         parts.append(f"{alias}.event_name = ?")
         params.append(step.event)
     for key, value in sorted(step.where.items()):
-        expr, p = property_sql(key, alias)
+        sql, p = equals_sql(key, value, alias)
+        parts.append(sql)
         params += p
-        if key in KEY_COLUMNS:
-            parts.append(f"{expr} = lower(trim(?))")
-        else:
-            parts.append(f"{expr} = ?")
-        params.append(str(value))
     return ("(" + " AND ".join(parts) + ")") if parts else "TRUE", params

@@ -1,0 +1,42 @@
+"""The global filter object: one meaning for channels, campaigns, segments and dates everywhere."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from metrics import Filters, Step
+from metrics.selectors import step_sql
+
+
+def _count(con, where_params):
+    where, params = where_params
+    return con.execute(f"SELECT count(*) FROM events e WHERE {where}", params).fetchone()[0]
+
+
+def test_segment_on_channel_compares_keys_like_steps(con, journeys):
+    journeys({"u1": [("page_view", "2024-01-01 10:00", {"channel": "WeChat", "platform": "ios"})],
+              "u2": [("page_view", "2024-01-01 11:00", {"channel": "douyin", "platform": "ios"})]})
+    # Stored keys are case-folded; a user typing "WeChat " must still match (SPEC §1).
+    assert _count(con, Filters(segment={"channel": "WeChat "}).events_sql()) == 1
+    assert _count(con, step_sql(Step(None, {"channel": "WeChat "}))) == 1
+    # Properties compare as text, exactly.
+    assert _count(con, Filters(segment={"platform": "ios"}).events_sql()) == 2
+    assert _count(con, Filters(segment={"platform": "IOS"}).events_sql()) == 0
+
+
+def test_channel_and_campaign_select_users_by_first_touch(con, journeys):
+    journeys({"u1": [("page_view", "2024-01-01 10:00", {"channel": "wechat", "campaign": "Spring"}),
+                     ("purchase", "2024-01-03 10:00", {"channel": "douyin"})],
+              "u2": [("page_view", "2024-01-02 10:00", {"channel": "douyin"})]})
+    # u1's later douyin visit does not make u1 a douyin user: first touch is fixed.
+    assert _count(con, Filters(channels=("Douyin",)).events_sql()) == 1
+    assert _count(con, Filters(channels=("wechat",)).events_sql()) == 2
+    assert _count(con, Filters(campaigns=(" SPRING",)).events_sql()) == 2
+    assert _count(con, Filters(channels=("wechat",), campaigns=("other",)).events_sql()) == 0
+
+
+def test_date_range_is_inclusive_local_days():
+    f = Filters(start=date(2024, 3, 1), end=date(2024, 3, 31), timezone="Asia/Shanghai")
+    # 2024-03-01 00:00 +08:00 = 2024-02-29 16:00 UTC; the day after the end, 04-01 00:00 +08:00.
+    assert f.utc_range() == (datetime(2024, 2, 29, 16, 0), datetime(2024, 3, 31, 16, 0))
+    assert Filters().utc_range() == (None, None)
+    assert Filters().describe() == "all data"
