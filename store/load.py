@@ -597,7 +597,8 @@ def _build_spend(con, src: _Source, cols: dict, base: str) -> None:
             SELECT {c['date']} AS _d, {key_sql(c['channel'])} AS channel,
                    coalesce({key_sql(c['campaign'])}, '') AS campaign, {c['spend']} AS _s,
                    {c['impressions']} AS _i, {c['clicks']} AS _c, upper({c['currency']}) AS currency,
-                   {_newlines_sql(src)} AS _nl, {_raw_json(src.headers)} AS _raw
+                   {_newlines_sql(src)} AS _nl, {_raw_json(src.headers)} AS _raw,
+                   row_number() OVER () AS _row          -- file order, kept through the rate join
             FROM {src.relation_sql}
         ),
         typed AS (
@@ -623,6 +624,7 @@ def _build_spend(con, src: _Source, cols: dict, base: str) -> None:
                CAST(clicks AS BIGINT) AS clicks, currency, spend_original, reason,
                CASE WHEN reason IS NOT NULL THEN _raw END AS raw, CAST(_nl AS INTEGER) AS _nl
         FROM checked
+        ORDER BY _row                                 -- so _parsed.rowid follows the file
     """, [base])
 
 

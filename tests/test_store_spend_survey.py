@@ -149,3 +149,16 @@ def test_survey_rejects(con, tmp_path):
     assert con.execute("SELECT line, reason FROM rejected_rows ORDER BY line").fetchall() == [
         (2, "score 11 is outside 0..10"), (3, "kind 'benefit' is not value or cost"),
         (4, "score '' is not a number"), (5, "no segment"), (6, "score -0.5 is outside 0..10")]
+
+
+def test_spend_reject_lines_follow_the_file_through_the_rate_join(con, tmp_path):
+    # 3,000 rows alternating USD (rate known) and GBP (no rate): the GBP rows are the even lines
+    # 3, 5, ..., 3001 (line 2 is the first data row)
+    store.set_currency_rate(con, "USD", 7.0)
+    rows = "".join(f"2024-01-01,c{i},{i},{'USD' if i % 2 == 0 else 'GBP'}\n" for i in range(3000))
+    r = store.load_spend(con, write(tmp_path, "s.csv", "date,channel,spend,currency\n" + rows))
+    assert (r.loaded, r.rejected) == (1500, 1500)
+    lines = [x[0] for x in con.execute("SELECT line FROM rejected_rows ORDER BY line").fetchall()]
+    assert lines == list(range(3, 3002, 2))
+    assert con.execute("SELECT raw FROM rejected_rows WHERE line = 3001").fetchone()[0] == (
+        '{"date":"2024-01-01","channel":"c2999","spend":"2999","currency":"GBP"}')
