@@ -61,7 +61,7 @@ def test_gbk_semicolon_chinese_headers_load_without_mapping(con, tmp_path):
     ]
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030", "utf-16"])
 def test_encodings_detected_without_being_told(con, tmp_path, encoding):
     text = "uid,event_name,timestamp,utm_source\n李四,访问,2024-02-01T00:00:00Z,抖音\n"
     path = write(tmp_path, "e.csv", text, encoding)
