@@ -42,8 +42,8 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    (both reached) taints the attempt, found with the same searchsorted on exclusion events.
 7. **per user** — a user's level is the furthest any attempt reached; the counted attempt is the
    earliest untainted one at that level (plain GROUP BY aggregates, no window sorts) (times-to-convert come from it); a user whose every
-   furthest attempt is tainted is dropped from all steps. A user is *in progress* when some
-   untainted attempt's window is still open at the end of the data (``dl`` > latest event, and
+   furthest attempt is tainted is dropped from all steps. A user is *in progress* when an
+   untainted attempt at their furthest level still has its window open at the end of the data (``dl`` > latest event, and
    ``end`` > latest event when ``conversion_in_range``): they show at the next step as
    ``in_progress``, never as ``dropped``.
 8. **output** — users at step k = users with level >= k; dropped = users(k-1) − users(k) −
@@ -112,8 +112,8 @@ LABELS: dict[str, dict[str, str]] = {
               "help_en": "90th percentile (interpolated) of seconds from the previous step, over users who reached this step.",
               "help_zh": "到达该步骤的用户从上一步起所用秒数的第 90 百分位（插值）。"},
     "in_progress": {"en": "In progress", "zh": "进行中",
-                    "help_en": "Users at the previous step whose window is still open at the end of the data; not counted as dropped.",
-                    "help_zh": "已到达上一步、且在数据截止时时间窗口仍未结束的用户；不计为流失。"},
+                    "help_en": "Users at the previous step whose attempt that got them there still has an open window at the end of the data; not counted as dropped.",
+                    "help_zh": "已到达上一步、且到达该步的那次尝试在数据截止时窗口仍未结束的用户；不计为流失。"},
 }
 
 
@@ -372,9 +372,11 @@ SELECT att.user_key, att.a, {', '.join('att.' + c.strip() for c in t_cols.split(
        att.lvl, CASE WHEN {taint_expr} THEN 1 ELSE 0 END AS tainted,
        CASE WHEN att.dl > b.data_end{open_end} THEN 1 ELSE 0 END AS is_open
 FROM att CROSS JOIN bounds b{taint_join}""", open_prm)
-    q.add("levels", "per user: the furthest level any attempt reached; open if an untainted attempt still is", """
-SELECT user_key, MAX(lvl) AS ulvl, MAX(CASE WHEN tainted = 0 THEN is_open ELSE 0 END) AS is_open
-FROM scored GROUP BY user_key""")
+    q.add("levels", "per user: the furthest level any attempt reached; open if an untainted attempt AT that "
+                    "level still is (an attempt stuck lower cannot make the user's next step pending)", """
+SELECT s.user_key, m.ulvl, MAX(CASE WHEN s.tainted = 0 AND s.lvl = m.ulvl THEN s.is_open ELSE 0 END) AS is_open
+FROM scored s JOIN (SELECT user_key, MAX(lvl) AS ulvl FROM scored GROUP BY user_key) m ON m.user_key = s.user_key
+GROUP BY s.user_key, m.ulvl""")
     q.add("picked", "the counted attempt: the earliest untainted one at that level (a follows step-1 time)", """
 SELECT s.user_key, MIN(s.a) AS a
 FROM scored s JOIN levels l ON l.user_key = s.user_key AND s.lvl = l.ulvl

@@ -337,6 +337,28 @@ def test_in_progress_is_apart_from_dropped(con, journeys):
     ])
 
 
+def test_a_newer_attempt_stuck_lower_does_not_make_the_next_step_pending(con, journeys):
+    journeys({
+        # reached b on Jan 2 (window closed Jan 15); a new a on Jan 25 is an open attempt, but it is
+        # at step 1, below the user's furthest step 2: at c the user has dropped, not in progress.
+        "s1": [("a", "2024-01-01 00:00"), ("b", "2024-01-02 00:00"), ("a", "2024-01-25 00:00")],
+        # reached b on Jan 26 (window open until Feb 9): in progress at c
+        "s2": [("a", "2024-01-26 00:00"), ("b", "2024-01-26 12:00")],
+        # at step 1 with an open window: in progress at b
+        "s3": [("a", "2024-01-30 00:00")],
+        "zz": [("x", "2024-02-01 00:00")],          # the latest event: end of the data
+    })
+    p = FunnelParams(steps=(Step("a"), Step("b"), Step("c")))
+    # step 2: s1, s2 reached; s3 in progress. step 3: none reached; s2 in progress, s1 dropped.
+    # a→b times: s1 86400 s, s2 43200 s; median = mean = 64800; p90 = 43200 + 0.9 × 43200 = 82080.
+    check(con, p, [
+        (1, "a", 3, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 2, 2 / 3, 2 / 3, 0, 64800.0, 64800.0, 82080.0, 1),
+        (3, "c", 0, 0.0, 0.0, 1, N, N, N, 1),
+    ])
+    assert users(con, p, 3, "dropped") == ["s1"]
+
+
 # --------------------------------------------------------------------------------------------
 # breakdowns, property filters, global filters
 # --------------------------------------------------------------------------------------------
