@@ -8,7 +8,7 @@ import streamlit as st
 from store.errors import UserInputError
 from ui import format as fmt
 from ui.components import chart_block, empty_state, page_header
-from ui.context import data_facts, filters, lang, run, tr, write
+from ui.context import data_facts, filters, lang, local_date, run, tr, write
 from ui.kpis import KPIS, _module, relative_change, shifted
 
 OWNER_COLOURS = {"marketing": "#1f77b4", "operations": "#ff7f0e"}
@@ -33,8 +33,9 @@ OWN_HELP = {
     "uv": ("Distinct users with a page view in the range.", "区间内有页面浏览的去重用户数。"),
     "activation_rate": ("Share of users acquired in the range who did an activation event within 7 days.",
                         "区间内获客用户中，7 天内完成激活事件的比例。"),
-    "retention_w4": ("Share of users acquired in the range active again 28–35 days after their first visit.",
-                     "区间内获客用户中，首次访问后第 28–35 天再次活跃的比例。"),
+    "retention_w4": ("Users active again 28–35 days after their first event, over the weekly cohorts starting in "
+                     "the range whose week 4 has ended (younger cohorts are not counted as lost).",
+                     "首次事件后第 28–35 天再次活跃的用户占比，只计区间内开始且第 4 周已结束的周队列（较新的队列不算流失）。"),
 }
 
 
@@ -107,10 +108,19 @@ for col, owner, title in ((cols[0], "marketing", tr("Marketing", "市场")),
                 c.metric(kpi_label(k), formatted(k, now), delta=delta, help=kpi_help(k), border=True,
                          delta_color="normal" if k.higher_is_better else "inverse")
 st.caption(tr("CAC (paid) = spend / new users of the channels with spend; ROAS (30 days) = revenue within 30 days "
-              "of first visit from those users / that spend; rates are over users acquired in the "
-              "range (first visit in the range); week-4 retention = active 28–35 days after first visit.",
-              "付费获客成本 = 花费 / 有花费渠道的新用户；30 天 ROAS = 这些用户在首次访问后 30 天内的"
-              "收入 / 该花费；各比率以区间内获客（首次访问在区间内）的用户为分母；第 4 周留存 = 首次访问后第 28–35 天活跃。"))
+              "of first visit from those users / that spend; rates are over users acquired in the range (first "
+              "visit in the range); week-4 retention = active 28–35 days after the first event, over the weekly "
+              "cohorts whose week 4 has ended.",
+              "付费获客成本 = 花费 / 有花费渠道的新用户；30 天 ROAS = 这些用户在首次访问后 30 天内的收入 / 该花费；"
+              "各比率以区间内获客（首次访问在区间内）的用户为分母；第 4 周留存 = 首次事件后第 28–35 天活跃，"
+              "只计第 4 周已结束的周队列。"))
+data_end = local_date(facts["last"], f.timezone)
+if f.end is not None and data_end is not None and (data_end - f.end).days < 30:
+    st.caption(tr(f"⚠️ The data ends {fmt.date(data_end)}: users acquired in the last 30 days of the range have "
+                  "not had their full 30 days yet, so ROAS (30 days), ARPU and paying conversion are still growing "
+                  "for them — compare with care.",
+                  f"⚠️ 数据截至 {fmt.date(data_end)}：区间最后 30 天获客的用户尚未满 30 天，其 30 天 ROAS、ARPU 和"
+                  "付费转化仍在增长，对比时请注意。"))
 
 # The AARRR funnel, one bar per stage, coloured by the team that owns it (SPEC §3).
 stages = _module("stages")

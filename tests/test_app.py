@@ -12,6 +12,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -72,14 +73,15 @@ def _metric_values(at) -> dict[str, tuple[str, str]]:
 def test_overview_numbers_equal_the_metrics(app, sample_db):
     import importlib.util
 
-    from metrics import economics, stages, traffic
+    from metrics import economics, retention, stages, traffic
     referral = importlib.import_module("metrics.referral") if importlib.util.find_spec("metrics.referral") else None
     from ui import format as fmt
 
     at = app()
-    # The last 28 days of the data, so the previous period (the 28 days before) has data too.
+    # 28 days ending five weeks before the data ends: week 4 of their first cohorts has ended, and the
+    # previous period (the 28 days before) has data too.
     start, end = at.date_input(key="flt_dates").value
-    last28 = (end - timedelta(days=27), end)
+    last28 = (end - timedelta(days=27 + 35), end - timedelta(days=35))
     at.date_input(key="flt_dates").set_value(last28).run()
     assert not at.exception
     f = Filters(start=last28[0], end=last28[1], timezone="UTC")
@@ -92,14 +94,18 @@ def test_overview_numbers_equal_the_metrics(app, sample_db):
         ch = economics.campaign_economics(con, economics.EconomicsParams(level="channel", filters=flt, timezone="UTC"))
         paid = ch[ch["spend"].fillna(0) > 0]
         a1 = stages.aarrr(con, stages.AarrrParams(filters=flt)).set_index("stage")["rate_of_acquired"]
-        a4 = stages.aarrr(con, stages.AarrrParams(filters=flt, retention_k=4)).set_index("stage")["rate_of_acquired"]
+        # week-4 retention: rolling weekly cohorts starting in the range (28 days → 4 + 2 periods kept),
+        # averaged over the cohorts whose week 4 has ended
+        cohorts = retention.retention(con, retention.RetentionParams(
+            period="week", periods=6, alignment="rolling", filters=flt))
+        avg = retention.retention_average(cohorts).set_index("period")["rate"]
         rev = stages.revenue_summary(con, stages.AarrrParams(filters=flt)).iloc[0]
         ts = traffic.traffic_summary(con, traffic.TrafficParams(filters=flt)).iloc[0]
         spend, users = ch["spend"].fillna(0).sum(), ch["new_users"].sum()
         out = {"Spend": spend, "New users": users, "CAC (paid)": paid["spend"].sum() / paid["new_users"].sum(),
                "ROAS (30 days)": paid["revenue_h"].fillna(0).sum() / paid["spend"].sum(),
                "Visitors (UV)": ts["uv"], "Activation rate": a1["activation"],
-               "Week-4 retention": a4["retention"], "Paying rate": rev["paying_rate"], "ARPU": rev["arpu"]}
+               "Week-4 retention": avg.get(4), "Paying rate": rev["paying_rate"], "ARPU": rev["arpu"]}
         if referral is not None:
             out["K-factor"] = referral.referral_summary(
                 con, referral.ReferralParams(filters=flt)).iloc[0]["k_factor"]
@@ -115,12 +121,13 @@ def test_overview_numbers_equal_the_metrics(app, sample_db):
     for name, value in now.items():
         label = next(lbl for lbl in shown if lbl.startswith(name.split(" (")[0]) or lbl == name)
         assert shown[label][0] == formats[name](value), (name, shown[label], value)
-        if before[name]:
+        if before[name] and not pd.isna(before[name]) and not pd.isna(value):
             assert shown[label][1] == fmt.signed_pct((value - before[name]) / abs(before[name])), name
             assert shown[label][1].startswith("-" if value < before[name] else "+")  # st.metric's arrow
     assert now["New users"] > 100 and now["Spend"] > 0  # a real comparison, not of empty numbers
     # the movers list names the biggest relative change first
-    changes = {n: abs((now[n] - before[n]) / before[n]) for n in now if before[n]}
+    assert not any(pd.isna(v) for v in now.values())  # every KPI has a value in this range
+    changes = {n: abs((now[n] - before[n]) / before[n]) for n in now if before[n] and not pd.isna(before[n])}
     top = max(changes, key=changes.get)
     movers = [m.value for m in at.markdown if m.value.startswith(("🟢", "🔴"))]
     assert 3 <= len(movers) <= 5 and top.split(" (")[0] in movers[0], movers

@@ -94,7 +94,16 @@ def activation(f):
 
 
 def retention_w4(f):
-    return _aarrr_rate(f, "retention", retention_k=4)
+    """Week-4 retention from the cohort metric: rolling weeks from each user's first event, cohorts of the
+    weeks that start in the range, averaged over the cohorts whose week 4 has fully ended (censored)."""
+    ret = _module("retention")
+    if ret is None:
+        return None
+    weeks = (f.end - f.start).days // 7 + 2 if f.start and f.end else 20
+    df = run(ret.retention, ret.RetentionParams(period="week", periods=max(5, weeks), alignment="rolling",
+                                                filters=f, timezone=f.timezone))
+    avg = ret.retention_average(df)
+    return _value(avg[avg["period"] == 4].reset_index(drop=True), "rate")
 
 
 def _revenue(f, column):
@@ -138,7 +147,7 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("roas_h", "economics", "marketing", roas_30, "ratio", "ROAS (30 days)", "30 天 ROAS"),
     Kpi("uv", "traffic", "marketing", uv, "number", "Visitors (UV)", "访客 (UV)"),
     Kpi("activation_rate", "stages", "operations", activation, "pct", "Activation rate", "激活率"),
-    Kpi("retention_w4", "economics", "operations", retention_w4, "pct", "Week-4 retention", "第 4 周留存"),
+    Kpi("retention_w4", "retention", "operations", retention_w4, "pct", "Week-4 retention", "第 4 周留存"),
     Kpi("paying_rate", "stages", "operations", paying_rate, "pct", "Paying conversion", "付费转化率"),
     Kpi("arpu", "stages", "operations", arpu, "money", "ARPU", "ARPU"),
     Kpi("k_factor", "referral", "operations", k_factor, "ratio", "K-factor", "K 因子"),
