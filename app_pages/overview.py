@@ -77,9 +77,12 @@ f = filters()
 prev = shifted(f)
 try:
     rows = []
+    # Nobody acquired in the previous period: nothing to compare with (a cohort week that straddles the
+    # range start would otherwise give week-4 retention a spurious delta).
+    baseline = prev if prev is not None and next(k for k in KPIS if k.key == "new_users").compute(prev) else None
     for k in KPIS:
         now = k.compute(f)
-        before = k.compute(prev) if prev is not None else None
+        before = k.compute(baseline) if baseline is not None else None
         rows.append((k, now, before, relative_change(now, before)))
 except UserInputError as exc:
     st.error(str(exc))
