@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
+from store.parse import check_timezone
 from store.sqlutil import normalise_key
 
 from .selectors import equals_sql
@@ -96,7 +97,12 @@ def to_utc(value: date | datetime | None, tz: str) -> datetime | None:
 
 
 def local_sql(column: str, tz: str) -> str:
-    """SQL for a stored UTC timestamp ``column`` as naive local time in ``tz`` (validated name)."""
+    """SQL for a stored UTC timestamp ``column`` as naive local time in ``tz``.
+
+    ``tz`` is checked against the IANA names before it is inlined (DuckDB's ``timezone`` needs a
+    literal here), so an unknown or hostile name raises ``UserInputError`` instead of reaching SQL.
+    """
+    tz = check_timezone(tz)
     if tz == "UTC":
         return column
     return f"timezone('{tz}', {column} AT TIME ZONE 'UTC')"

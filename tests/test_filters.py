@@ -40,3 +40,15 @@ def test_date_range_is_inclusive_local_days():
     assert f.utc_range() == (datetime(2024, 2, 29, 16, 0), datetime(2024, 3, 31, 16, 0))
     assert Filters().utc_range() == (None, None)
     assert Filters().describe() == "all data"
+
+
+def test_local_sql_refuses_a_name_that_is_not_a_time_zone():
+    import pytest
+
+    from metrics.filters import local_sql
+    from store.errors import UserInputError
+
+    assert local_sql("e.event_time", "UTC") == "e.event_time"
+    assert local_sql("e.event_time", "Asia/Shanghai") == "timezone('Asia/Shanghai', e.event_time AT TIME ZONE 'UTC')"
+    with pytest.raises(UserInputError, match="Unknown time zone"):
+        local_sql("e.event_time", "UTC') ; DROP TABLE events; --")
