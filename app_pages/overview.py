@@ -139,7 +139,8 @@ if stages is not None:
     for owner in ("marketing", "operations"):
         part = chart[chart["owner"] == owner]
         fig.add_trace(go.Bar(
-            x=part["users"], y=part["stage_label"], orientation="h", name=part["owner_label"].iloc[0] if len(part) else owner,
+            x=part["users"], y=part["stage_label"], orientation="h",
+            name=part["owner_label"].iloc[0] if len(part) else owner,
             marker_color=OWNER_COLOURS[owner],
             text=[f"{fmt.number(u)} · {fmt.pct(r)}" for u, r in zip(part["users"], part["rate_of_acquired"])],
             textposition="auto"))

@@ -20,8 +20,8 @@ import pytest
 
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, screenshot, start_server, wait_idle
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} is missing (install Debian's chromium: apt-get install -y chromium)")
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (install Debian's chromium: apt-get install -y chromium)")
 
 # (file stem for the screenshot, English title in the navigation)
 PAGES = [("overview", "Overview"), ("traffic", "Traffic"), ("acquisition", "Acquisition"),

@@ -74,9 +74,12 @@ def auto_mapping(kind: str, headers: list[str]) -> dict[str, str]:
 
 
 def guess_kind(name: str, headers: list[str]) -> str:
-    """spend / survey by the file name, else the first kind whose required columns all map."""
+    """The kind named in the file name (events / spend / survey words), else the kind whose required
+    columns the headers map best (events on a tie)."""
     lowered = name.lower()
-    for kind, words in (("events", ("event", "事件", "行为")), ("spend", ("spend", "cost", "花费", "投放")), ("survey", ("survey", "问卷", "调研"))):
+    by_name = (("events", ("event", "事件", "行为")), ("spend", ("spend", "cost", "花费", "投放")),
+               ("survey", ("survey", "问卷", "调研")))
+    for kind, words in by_name:
         if any(w in lowered for w in words):
             return kind
     scores = {k: sum(c in auto_mapping(k, headers) for c in REQUIRED[k]) / len(REQUIRED[k]) for k in KINDS}
