@@ -7,6 +7,13 @@
   UTF-8 file in a streaming pass, so DuckDB's own reader does the parsing;
 - delimiter: comma, semicolon, tab or pipe, the one that splits the sampled lines into the
   same number of fields (>1) most consistently.
+
+Hostile files are refused here, before DuckDB reads a byte: a header line over 1 MB or with more
+than ``MAX_COLUMNS`` columns; a gzip file that expands more than ``MAX_GZIP_RATIO`` times its size
+(at least 100 MB allowed) or beyond ``MAX_UNCOMPRESSED`` bytes — counted by streaming through the
+whole file once, since a gzip trailer only states the last member's size modulo 4 GiB and can be
+forged; an XLSX whose members claim the same; a start that is UTF-8 with non-ASCII text followed
+by a line that is not (mixed encodings).
 """
 from __future__ import annotations
 
@@ -15,7 +22,9 @@ import csv
 import gzip
 import io
 import os
+import zlib
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +33,16 @@ from .errors import LoadRefused
 SAMPLE_BYTES = 1 << 20
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+MAX_COLUMNS = 1000
+MAX_GZIP_RATIO = float(os.environ.get("OPSFUNNEL_MAX_GZIP_RATIO", "200"))
+MAX_UNCOMPRESSED = int(float(os.environ.get("OPSFUNNEL_MAX_UNCOMPRESSED", str(20 * 10**9))))
+MIN_EXPANSION_ALLOWED = 100 * 10**6   # any compressed file may expand to 100 MB
+
+
+def headers_shown(headers: list, limit: int = 30) -> str:
+    """Headers for a message: the first ``limit``, then how many more."""
+    shown = ", ".join(map(str, headers[:limit])) or "(none)"
+    return shown + (f", … and {len(headers) - limit:,} more" if len(headers) > limit else "")
 
 
 @dataclass
@@ -62,6 +81,64 @@ def _read_sample(path: str, compression: str, name: str) -> bytes:
         raise LoadRefused(f"{name}: the file looks gzip-compressed but cannot be decompressed ({exc}).") from exc
 
 
+def _expansion_allowed(compressed: int) -> int:
+    return int(min(MAX_UNCOMPRESSED, max(MAX_GZIP_RATIO * compressed, MIN_EXPANSION_ALLOWED)))
+
+
+def _refuse_bomb(name: str, compressed: int, allowed: int) -> LoadRefused:
+    return LoadRefused(
+        f"{name}: the compressed file expands to more than {allowed / 1e6:,.0f} MB "
+        f"(over {allowed / max(compressed, 1):,.0f} times its {compressed / 1e6:,.1f} MB); it looks like a "
+        f"decompression bomb and was refused. Limits: OPSFUNNEL_MAX_GZIP_RATIO (ratio, default 200) and "
+        f"OPSFUNNEL_MAX_UNCOMPRESSED (bytes, default 20 GB).")
+
+
+def _check_gzip(path: str, name: str) -> None:
+    """Stream through the whole gzip file (bounded memory) and refuse a bomb or a broken stream."""
+    compressed = os.path.getsize(path)
+    allowed = _expansion_allowed(compressed)
+    total = 0
+    try:
+        with gzip.open(path, "rb") as f:
+            while True:
+                chunk = f.read(4 << 20)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > allowed:
+                    raise _refuse_bomb(name, compressed, allowed)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise LoadRefused(f"{name}: the file looks gzip-compressed but cannot be decompressed ({exc}).") from exc
+
+
+def _check_zip(path: str, name: str) -> None:
+    """Refuse a zip (XLSX) that is not a zip, or whose members claim a bomb's expansion."""
+    compressed = os.path.getsize(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            total = sum(i.file_size for i in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise LoadRefused(f"{name}: not a readable XLSX workbook ({exc}).") from exc
+    allowed = _expansion_allowed(compressed)
+    if total > allowed:
+        raise _refuse_bomb(name, compressed, allowed)
+
+
+def _mixed_utf8(sample: bytes, exc: UnicodeDecodeError, name: str) -> None:
+    """Refuse a sample whose first lines are UTF-8 with CJK-size (3-byte+) characters and a later
+    line is not: the file mixes encodings (decoding it all as GB18030 would garble the UTF-8 part)."""
+    prefix = sample[: exc.start]
+    complete = prefix[: prefix.rfind(b"\n") + 1]          # whole lines before the bad one
+    if not complete or complete.isascii():
+        return
+    if not any(ord(ch) >= 0x800 for ch in complete.decode("utf-8", errors="ignore")):
+        return
+    line = prefix.count(b"\n") + 1
+    raise LoadRefused(
+        f"{name}: line {line:,} is not valid UTF-8 text but the lines before it are; the file mixes "
+        f"encodings. Save it in one encoding, preferably UTF-8, and load it again.")
+
+
 def _detect_encoding(sample: bytes, name: str) -> str:
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -74,7 +151,9 @@ def _detect_encoding(sample: bytes, name: str) -> str:
         try:
             decoder.decode(sample, final=len(sample) < SAMPLE_BYTES)
             return encoding
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as exc:
+            if encoding == "utf-8":
+                _mixed_utf8(sample, exc, name)
             continue
     raise LoadRefused(f"{name}: the text cannot be decoded as UTF-8 or GBK/GB18030; save it as UTF-8 CSV.")
 
@@ -99,9 +178,20 @@ def _detect_delimiter(text: str, name: str) -> str:
     return best
 
 
-def _headers(text: str, delimiter: str) -> list[str]:
-    first = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+def _headers(text: str, delimiter: str, name: str = "file") -> list[str]:
+    try:
+        first = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    except csv.Error as exc:
+        raise LoadRefused(f"{name}: the first line is not a CSV header line ({exc}).") from exc
     return unique_headers(first)
+
+
+def check_column_count(headers: list, name: str) -> None:
+    """Refuse more than :data:`MAX_COLUMNS` columns (no event export needs more; each costs SQL)."""
+    if len(headers) > MAX_COLUMNS:
+        raise LoadRefused(
+            f"{name}: the file has {len(headers):,} columns; at most {MAX_COLUMNS:,} are supported. "
+            f"Drop the columns you do not need and load it again.")
 
 
 def unique_headers(raw: list) -> list[str]:
@@ -161,6 +251,7 @@ def inspect(path: str | os.PathLike, display_name: str | None = None, *, encodin
     if magic.startswith(b"PAR1"):
         return FileInfo(path, name, "parquet")
     if magic.startswith(b"PK\x03\x04"):
+        _check_zip(path, name)
         return FileInfo(path, name, "xlsx")
     if magic.startswith(b"\x89PNG") or magic.startswith(b"\xff\xd8\xff") or magic.startswith(b"%PDF"):
         raise LoadRefused(f"{name}: this is an image or PDF, not a CSV, Parquet or XLSX file.")
@@ -168,10 +259,17 @@ def inspect(path: str | os.PathLike, display_name: str | None = None, *, encodin
     sample = _read_sample(path, compression, name)
     if not sample.strip():
         raise LoadRefused(f"{name}: the file is empty.")
+    if len(sample) == SAMPLE_BYTES and b"\n" not in sample and b"\r" not in sample:
+        raise LoadRefused(f"{name}: the first line is longer than {SAMPLE_BYTES // (1 << 20)} MB, so it is not a "
+                          f"CSV header line.")
+    if compression == "gzip":
+        _check_gzip(path, name)
     encoding = encoding or _detect_encoding(sample, name)
     text = sample.decode(encoding, errors="ignore")
     delimiter = _detect_delimiter(text, name)
-    info = FileInfo(path, name, "csv", compression, encoding, delimiter, _headers(text, delimiter))
+    headers = _headers(text, delimiter, name)
+    check_column_count(headers, name)
+    info = FileInfo(path, name, "csv", compression, encoding, delimiter, headers)
     info.ascii_sample = sample.isascii()
     if encoding not in ("utf-8", "utf-8-sig"):
         try:

@@ -121,12 +121,12 @@ def _open_source(con, source, name: str | None, kind: str, *, encoding: str | No
         try:
             headers = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
         except duckdb.Error as exc:
-            raise LoadRefused(f"{info.display_name}: not a readable Parquet file ({exc}).") from exc
+            raise LoadRefused(f"{info.display_name}: not a readable Parquet file ({str(exc).splitlines()[0]}).") from exc
         return _Source(f"read_parquet('{path}')", headers, info.display_name, None, 0, info.cleanup)
     if len(info.headers) < 2:
         info.cleanup()
         raise LoadRefused(
-            f"{info.display_name}: found only one column ({', '.join(info.headers) or 'none'}); "
+            f"{info.display_name}: found only one column ({formats.headers_shown(info.headers)}); "
             f"expected a header line separated by comma, semicolon, tab or pipe."
         )
     path = str(info.path).replace("'", "''")
@@ -145,7 +145,8 @@ def _text(header: str | None) -> str:
     """SQL for a trimmed text cell, or NULL when unmapped or blank."""
     if header is None:
         return "NULL"
-    return f"NULLIF(trim(CAST({quote_ident(header)} AS VARCHAR)), '')"
+    # a byte-order mark inside a cell (files concatenated after their BOM) is invisible: drop it
+    return f"NULLIF(trim(replace(CAST({quote_ident(header)} AS VARCHAR), chr(65279), '')), '')"
 
 
 def _raw_json(headers: list[str], carried: bool = False) -> str:
@@ -170,7 +171,15 @@ def _newlines_sql(src: _Source) -> str:
         return "0"
     terms = [f"CASE WHEN contains({quote_ident(h)}, chr(10)) THEN length({quote_ident(h)}) - "
              f"length(replace({quote_ident(h)}, chr(10), '')) ELSE 0 END" for h in src.headers]
-    return "(" + " + ".join(terms) + ")"
+    return _balanced_sum(terms)
+
+
+def _balanced_sum(terms: list[str]) -> str:
+    """``a + b + ...`` as a balanced tree, so a wide file stays within SQL expression-depth limits."""
+    if len(terms) == 1:
+        return f"({terms[0]})"
+    mid = len(terms) // 2
+    return f"({_balanced_sum(terms[:mid])} + {_balanced_sum(terms[mid:])})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -313,6 +322,7 @@ def _parse_source(con, source, kind: str, mapping, name, build_parsed, *, limit_
                 raise
             raise utf8_error from None
         try:
+            formats.check_column_count(src.headers, src.name)
             if limit_rows is not None:
                 src.relation_sql = f"(SELECT * FROM {src.relation_sql} LIMIT {int(limit_rows)})"
             cols = detect_mapping(kind, src.headers, mapping, src.name)
@@ -424,6 +434,8 @@ def _build_events(con, src: _Source, cols: dict, tz: str = "UTC") -> None:
                 WHEN event_name IS NULL THEN 'no event_name'
                 WHEN _t IS NULL THEN 'no event_time'
                 WHEN event_time IS NULL THEN 'event_time ''' || left(_t, 60) || ''' is not a date-time'
+                WHEN event_time < TIMESTAMP '1970-01-01' OR event_time >= TIMESTAMP '2101-01-01'
+                    THEN 'event_time ''' || left(_t, 60) || ''' is outside 1970–2100'
                 WHEN _rev IS NOT NULL AND revenue IS NULL THEN 'revenue ''' || left(_rev, 60) || ''' is not a finite number'
             END AS reason
             FROM typed

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from .errors import LoadRefused
+from .formats import headers_shown
 
 ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     "events": {
@@ -76,7 +77,7 @@ def detect_mapping(kind: str, headers: Sequence[str], explicit: Mapping[str, str
         if header not in headers:
             raise LoadRefused(
                 f"{source}: the mapping names column '{header}' for {canonical}, but the file has no such "
-                f"column. Columns found: {', '.join(map(str, headers))}."
+                f"column. Columns found: {headers_shown(list(headers))}."
             )
         mapping[canonical] = header
     taken = set(mapping.values())
@@ -96,7 +97,7 @@ def detect_mapping(kind: str, headers: Sequence[str], explicit: Mapping[str, str
     if missing:
         raise LoadRefused(
             f"{source}: no column for {', '.join(missing)} (required for {kind}). "
-            f"Columns found: {', '.join(map(str, headers)) or '(none)'}. "
+            f"Columns found: {headers_shown(list(headers))}. "
             f"Rename the column or give a mapping such as {missing[0]}=<your column>."
         )
     return mapping

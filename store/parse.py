@@ -5,6 +5,8 @@ loaders turns "non-empty input but NULL output" into a rejected row with a reaso
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
 from .errors import UserInputError
@@ -36,7 +38,7 @@ def timestamp_sql(raw: str, tz: str) -> str:
     """
     formats = "[" + ", ".join(f"'{f}'" for f in NAIVE_FORMATS) + "]"
     naive = f"coalesce(TRY_CAST({raw} AS TIMESTAMP), try_strptime({raw}, {formats}))"
-    local = naive if tz == "UTC" else f"(timezone('{tz}', {naive}) AT TIME ZONE 'UTC')"
+    local = naive if tz == "UTC" else local_to_utc_sql(naive, tz)
     return f"""(CASE
         WHEN regexp_full_match({raw}, '{EPOCH_S_RE}')
             THEN TRY_CAST(to_timestamp(TRY_CAST({raw} AS DOUBLE)) AT TIME ZONE 'UTC' AS TIMESTAMP)
@@ -45,6 +47,49 @@ def timestamp_sql(raw: str, tz: str) -> str:
             THEN TRY_CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)
         ELSE {local}
     END)"""
+
+
+@lru_cache(maxsize=64)
+def fall_back_dates(tz: str) -> tuple[str, ...]:
+    """Local dates (1970–2100) around each moment ``tz`` turns its clocks back, as 'YYYY-MM-DD'.
+
+    Found by comparing the UTC offset at noon UTC of consecutive days, so a call costs ~50 ms once
+    per zone. A window of one day either side covers transitions near midnight.
+    """
+    zone = ZoneInfo(tz)
+    day = datetime(1970, 1, 1, 12, tzinfo=timezone.utc)
+    prev = day.astimezone(zone).utcoffset()
+    out: set[str] = set()
+    while day.year <= 2100:
+        day += timedelta(days=1)
+        off = day.astimezone(zone).utcoffset()
+        if off < prev:
+            for k in (-2, -1, 0, 1):
+                out.add((day + timedelta(days=k)).date().isoformat())
+        prev = off
+    return tuple(sorted(out))
+
+
+def local_to_utc_sql(naive: str, tz: str) -> str:
+    """UTC TIMESTAMP for the naive local time ``naive`` in ``tz``, with the daylight-saving edges fixed:
+
+    - a time that does not exist (spring-forward gap, 02:30 on 2024-03-31 in Europe/Berlin) is
+      shifted forward by the gap (read with the offset before it: 01:30 UTC = 03:30 CEST), as ICU
+      and Python's zoneinfo do;
+    - a time that exists twice (fall-back, 02:30 on 2024-10-27 in Europe/Berlin) is the first
+      occurrence (00:30 UTC, still summer time), like zoneinfo's ``fold=0``. ICU picks the second,
+      so on the few dates around a fall-back, when the offset six hours earlier also maps back to
+      the same local time, that earlier instant is taken. Other dates take ICU's answer as is.
+    """
+    u = f"(timezone('{tz}', {naive}) AT TIME ZONE 'UTC')"
+    dates = fall_back_dates(tz)
+    if not dates:
+        return u
+    before = f"({u} - INTERVAL 6 HOUR)"
+    earlier = f"({naive} - (timezone('{tz}', CAST({before} AS TIMESTAMPTZ)) - {before}))"
+    listed = ", ".join(f"DATE '{d}'" for d in dates)
+    return (f"(CASE WHEN CAST({naive} AS DATE) IN ({listed}) AND {earlier} < {u} "
+            f"AND timezone('{tz}', CAST({earlier} AS TIMESTAMPTZ)) = {naive} THEN {earlier} ELSE {u} END)")
 
 
 def number_sql(raw: str) -> str:
