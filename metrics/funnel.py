@@ -33,6 +33,13 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    result equals an exhaustive search (``tests/test_funnel_oracle.py``).
    Ordered funnels with the best attempt build each chain once per group of step-1 events that
    share their next step-2 event, then cut it at every attempt's own deadline (same result).
+   **Chain path** (``_chains``): ordered funnels without exclusions whose steps no single event can
+   match twice (the common case) skip the per-attempt joins. Passes run from the last step back:
+   each step-j event inherits, from the first step-(j+1) event at or after it (one running count
+   + an equi-join), the times at which its greedy chain reaches every later step. Step-1 rows are
+   the attempts; the counted attempt's times are the per-user minimum over the attempts at the
+   furthest level (chain times only grow with t1). ``tests/test_funnel_chains.py`` checks it
+   equals the general path user by user on random logs.
 5. **any order** — every event matching any step in range starts an attempt; for each step the
    next matching event at or after t1 is found the same way, and sorted ascending; the attempt
    reaches level k when the k-th of those times and the k-th step event from t1 both lie in the
@@ -308,6 +315,10 @@ FROM (SELECT DISTINCT user_key, t FROM scope) d""")
 SELECT s.*{', nx.nt' if strict else ''}
 FROM scope s{' JOIN next_times nx ON nx.user_key = s.user_key AND nx.t = s.t' if strict else ''}
 WHERE {any_flag}""")
+    if _chain_ok(p):
+        _chains(q, p, start, end, cir_end, entry_bd)
+        _breakdown(q, p, entry_bd)
+        return q
     extra = (", nt" if strict else "") + (", bd" if entry_bd else "")
     for k in range(1, n + 1):
         q.add(f"c{k}", f"step-{k} candidates numbered in time order", f"""
@@ -389,6 +400,104 @@ JOIN scored s ON s.user_key = pk.user_key AND s.a = pk.a
 JOIN levels l ON l.user_key = pk.user_key""")
     _breakdown(q, p, entry_bd)
     return q
+
+
+def _chain_ok(p: FunnelParams) -> bool:
+    """The latest-chain path applies: ordered, no exclusions, and no event can match two steps."""
+    return (p.order == "ordered" and not p.exclusions
+            and not any(_compatible(a, b) for i, a in enumerate(p.steps) for b in p.steps[i + 1:]))
+
+
+def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> None:
+    """Ordered funnels whose steps no single event can share: one pass per step, last step first.
+
+    For a step-j event e, ``r<k>`` (k > j) is the time the greedy chain from e reaches step k:
+    the earliest step-(j+1) event at or after e, then the earliest step-(j+2) event at or after
+    that, ... Since a later step-(j+1) event never reaches step k sooner, e simply inherits the
+    r<k> of the first step-(j+1) event at or after it (same timestamp allowed: consecutive steps
+    may share one). That event is found with one running count over the two steps' events sorted
+    by time (a searchsorted) and an equi-join on its number. Passes run from the last step back to
+    step 1; the step-1 rows are the attempts, and an attempt reaches step k when r<k> <= its
+    deadline — the same greedy chain the general path builds, but each step's chain is computed
+    once and shared by all earlier events. The counted attempt (earliest at the user's furthest
+    level) has the smallest time at every step among those attempts, since chain times only grow
+    with t1 — so a GROUP BY MIN gives its times.
+    """
+    n = p.n
+    cir = " AND t < ?" if cir_end is not None else ""
+    cir_prm = [cir_end] if cir_end is not None else []
+    rs = lambda lo, pre="": ", ".join(f"{pre}r{k}" for k in range(lo, n + 1))  # noqa: E731
+    q.add(f"l{n}", f"step-{n} events numbered in time order",
+          f"SELECT user_key, t, t AS r{n}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t) AS rn "
+          f"FROM matched WHERE m{n}{cir}", cir_prm)
+    for j in range(n - 1, 0, -1):
+        bd = ", bd" if entry_bd and j == 1 else ""
+        if j == 1:
+            rng, prm = [], []
+            if start is not None:
+                rng.append("t >= ?")
+                prm.append(start)
+            if end is not None:
+                rng.append("t < ?")
+                prm.append(end)
+            where = " AND ".join(["m1"] + rng)
+            cur = f"SELECT user_key, t, event_id AS id{bd} FROM matched WHERE {where}"
+            if p.attempt == "first":
+                cur = f"""SELECT user_key, t, id{bd} FROM (
+        SELECT user_key, t, event_id AS id{bd}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
+        FROM matched WHERE {where}) f WHERE nth = 1"""
+            ids = ", id"
+            nids = ", CAST(NULL AS BIGINT)" + (", CAST(NULL AS VARCHAR)" if entry_bd else "")
+        else:
+            cur, prm = f"SELECT user_key, t FROM matched WHERE m{j}{cir}", list(cir_prm)
+            ids = nids = ""
+        q.add(f"q{j}", f"step-{j} events: how many step-{j + 1} events come strictly before each (searchsorted)", f"""
+SELECT user_key, t{ids}{bd}, pos FROM (
+    SELECT user_key, t{ids}{bd}, cur,
+           CAST(SUM(1 - cur) OVER (PARTITION BY user_key ORDER BY t, cur DESC
+                                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS pos
+    FROM (
+        SELECT user_key, t{ids}{bd}, 1 AS cur FROM ({cur}) c
+        UNION ALL
+        SELECT user_key, t{nids}, 0 FROM l{j + 1}
+    ) u
+) s
+WHERE cur = 1""", prm)
+        if j == 1:
+            q.add("l1", "attempts: step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
+                  + ", with the time their greedy chain reaches each later step", f"""
+SELECT x.user_key, x.id, x.t AS t1{', x.bd' if entry_bd else ''}, {rs(2, 'l.')}
+FROM q1 x LEFT JOIN l2 l ON l.user_key = x.user_key AND l.rn = x.pos + 1""")
+        else:
+            q.add(f"l{j}", f"step-{j} events with the time their greedy chain reaches each later step, numbered", f"""
+SELECT x.user_key, x.t, x.t AS r{j}, {rs(j + 1, 'l.')}, ROW_NUMBER() OVER (PARTITION BY x.user_key ORDER BY x.t) AS rn
+FROM q{j} x LEFT JOIN l{j + 1} l ON l.user_key = x.user_key AND l.rn = x.pos + 1""")
+    lvl = " + ".join(["1"] + [f"CASE WHEN r{k} <= dl THEN 1 ELSE 0 END" for k in range(2, n + 1)])
+    t_cols = ", ".join(f"CASE WHEN r{k} <= dl THEN r{k} END AS t{k}" for k in range(2, n + 1))
+    bd = ", bd" if entry_bd else ""
+    q.add("att", "every attempt: deadline, step times within it, level", f"""
+SELECT user_key, id, t1, dl{bd}, {t_cols}, {lvl} AS lvl
+FROM (SELECT l1.*, t1 + CAST(? AS INTERVAL) AS dl FROM l1) a""", [p.window])
+    q.add("ulv", "per user: the furthest level any attempt reached",
+          "SELECT user_key, MAX(lvl) AS ulvl FROM att GROUP BY user_key")
+    q.add("top", "the attempts at the user's furthest level", """
+SELECT a.*, u.ulvl FROM att a JOIN ulv u ON u.user_key = a.user_key AND a.lvl = u.ulvl""")
+    open_end, open_prm = ("", [])
+    if cir_end is not None:
+        open_end, open_prm = " AND ? > b.data_end", [cir_end]
+    mins = ", ".join(f"MIN(t.t{k}) AS t{k}" for k in range(1, n + 1))
+    q.add("cnt" if entry_bd else "counted",
+          "one row per user: the earliest furthest attempt's times (the smallest), open if any such window is", f"""
+SELECT t.user_key, t.ulvl, MAX(CASE WHEN t.dl > b.data_end{open_end} THEN 1 ELSE 0 END) AS is_open, {mins}
+FROM top t CROSS JOIN bounds b
+GROUP BY t.user_key, t.ulvl""", open_prm)
+    if entry_bd:
+        q.add("first_id", "the counted attempt's step-1 event: the earliest, lowest id on ties", """
+SELECT t.user_key, MIN(t.id) AS id FROM top t JOIN cnt c ON c.user_key = t.user_key AND t.t1 = c.t1
+GROUP BY t.user_key""")
+        q.add("counted", "one row per counted user, with the entry value of the counted attempt", """
+SELECT c.*, t.bd FROM cnt c JOIN first_id f ON f.user_key = c.user_key
+JOIN top t ON t.user_key = f.user_key AND t.id = f.id""")
 
 
 def _sequential(q: _Query, p: FunnelParams, strict: bool, end_cond: str, end_prm: list) -> None:
