@@ -154,7 +154,18 @@ def _scope_sql(p: TrafficParams) -> tuple[str, list]:
 
 
 def _with_sql(p: TrafficParams) -> tuple[str, list]:
-    """The shared CTEs: ``sev`` (in-scope events with their session) and ``sessions`` (one row each)."""
+    """The shared CTEs: ``ev`` (in-scope events, page views flagged), ``tagged`` (each event with its
+    session key ``(session_id, session_no)``), ``sessions`` (one row each) and ``sev`` (events with
+    their session's channel, campaign and entry page — only breakdowns of page views by channel or
+    campaign read it).
+
+    Events carrying a session id need no sort at all; only id-less events go through the gap passes
+    (a LAG to mark starts, a running SUM to number sessions). Sessions are then one GROUP BY: the
+    first event's channel / campaign and the first page view's page are ``min_by`` the
+    (time, event_id) pair (``min_by`` / ``arg_min`` exist in DuckDB, ClickHouse, Trino, Spark and
+    Snowflake; a window numbering per session would need a sort by user and session id string,
+    several times slower).
+    """
     scope, params = _scope_sql(p)
     pv_marks = ", ".join("?" * len(p.pageview_events))
     sql = f"""
@@ -167,39 +178,38 @@ WITH ev AS (              -- events in scope (filters + date range), page views 
 ),
 marked AS (              -- id-less events: a session starts at the first one and after a gap > session_gap
     SELECT ev.*,
-           CASE WHEN session_id IS NOT NULL THEN 0
-                WHEN lag(event_time) OVER w IS NULL THEN 1
+           CASE WHEN lag(event_time) OVER w IS NULL THEN 1
                 WHEN event_time - lag(event_time) OVER w > ? THEN 1
                 ELSE 0 END AS starts
     FROM ev
-    WINDOW w AS (PARTITION BY user_key, session_id IS NULL ORDER BY event_time, event_id)
+    WHERE session_id IS NULL
+    WINDOW w AS (PARTITION BY user_key ORDER BY event_time, event_id)
 ),
-keyed AS (               -- derived session number (NULL for events carrying a file session id)
-    SELECT marked.*,
-           CASE WHEN session_id IS NULL THEN sum(starts) OVER (
-               PARTITION BY user_key, session_id IS NULL ORDER BY event_time, event_id
-               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) END AS session_no
+tagged AS (              -- every event in scope with its session: file session id, or derived number
+    SELECT ev.*, CAST(NULL AS BIGINT) AS session_no FROM ev WHERE session_id IS NOT NULL
+    UNION ALL
+    SELECT event_id, user_key, event_time, session_id, page, channel, campaign, is_pv,
+           CAST(sum(starts) OVER (PARTITION BY user_key ORDER BY event_time, event_id
+                                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT)
     FROM marked
 ),
-sev AS (                 -- each event with its session's first-event channel/campaign and first page view
-    SELECT keyed.*,
-           first_value(channel) OVER s AS s_channel,
-           first_value(campaign) OVER s AS s_campaign,
-           first_value(CASE WHEN is_pv = 1 THEN coalesce(page, '{NOT_SET}') END IGNORE NULLS) OVER s AS s_entry
-    FROM keyed
-    WINDOW s AS (PARTITION BY user_key, session_id, session_no ORDER BY event_time, event_id)
-),
 sessions AS (            -- one row per session: (user, file session id) or (user, derived number)
-    SELECT user_key,
-           CASE WHEN session_id IS NOT NULL THEN 'id:' || session_id
-                ELSE 'gap:' || CAST(session_no AS VARCHAR) END AS session_key,
+    SELECT user_key, session_id, session_no,
            min(event_time) AS session_start, max(event_time) AS session_end,
-           min(s_channel) AS channel, min(s_campaign) AS campaign,
-           coalesce(max(s_entry), '{NO_PAGE_VIEW}') AS entry_page,
+           min_by(channel, (event_time, event_id)) AS channel,
+           min_by(campaign, (event_time, event_id)) AS campaign,
+           coalesce(min_by(coalesce(page, '{NOT_SET}'), CASE WHEN is_pv = 1 THEN (event_time, event_id) END),
+                    '{NO_PAGE_VIEW}') AS entry_page,
            count(*) AS events, CAST(sum(is_pv) AS BIGINT) AS pageviews,
            date_diff('microsecond', min(event_time), max(event_time)) / 1000000.0 AS duration_s
-    FROM sev
+    FROM tagged
     GROUP BY user_key, session_id, session_no
+),
+sev AS (                 -- each event with its session's first-event channel/campaign and entry page
+    SELECT t.*, s.channel AS s_channel, s.campaign AS s_campaign, s.entry_page AS s_entry
+    FROM tagged t
+    JOIN sessions s ON s.user_key = t.user_key AND s.session_id IS NOT DISTINCT FROM t.session_id
+                   AND s.session_no IS NOT DISTINCT FROM t.session_no
 )"""
     return sql, list(p.pageview_events) + params + [p.session_gap]  # in the order the ? appear
 
@@ -208,7 +218,15 @@ def session_table_sql(p: TrafficParams) -> tuple[str, list]:
     """One row per session: user_key, session_key, session_start, session_end (UTC), channel, campaign,
     entry_page, events, pageviews, duration_s — the one derivation every traffic number reads."""
     with_sql, params = _with_sql(p)
-    return with_sql + "\nSELECT * FROM sessions ORDER BY user_key, session_start, session_key", params
+    return with_sql + """,
+keyed_sessions AS (      -- the public session key: 'id:' + file session id, or 'gap:' + derived number
+    SELECT user_key,
+           CASE WHEN session_id IS NOT NULL THEN 'id:' || session_id
+                ELSE 'gap:' || CAST(session_no AS VARCHAR) END AS session_key,
+           session_start, session_end, channel, campaign, entry_page, events, pageviews, duration_s
+    FROM sessions
+)
+SELECT * FROM keyed_sessions ORDER BY user_key, session_start, session_key""", params
 
 
 def session_table(con, p: TrafficParams) -> pd.DataFrame:
@@ -232,11 +250,12 @@ topped AS (              -- values outside the top grouped as Other
 def pv_uv_sql(p: TrafficParams) -> tuple[str, list]:
     with_sql, params = _with_sql(p)
     dim = {"page": f"coalesce(page, '{NOT_SET}')", "channel": "s_channel", "campaign": "s_campaign"}.get(p.breakdown)
+    src = "sev" if p.breakdown in ("channel", "campaign") else "ev"   # only these need the session
     period = period_sql("event_time", p.period, p.timezone, p.week_start)
     cols = "period_start" + (", dim" if p.breakdown else "")
     sql = f"""{with_sql},
 pvs AS (                 -- page views with their period
-    SELECT sev.*, {period} AS period_start FROM sev WHERE is_pv = 1
+    SELECT {src}.*, {period} AS period_start FROM {src} WHERE is_pv = 1
 ),
 {_topped(dim, p, 'pvs', 'count(*)')}
 SELECT {cols}, count(*) AS pv, count(DISTINCT user_key) AS uv
@@ -303,7 +322,7 @@ def top_pages_sql(p: TrafficParams) -> tuple[str, list]:
     sql = f"""{with_sql},
 page_views AS (          -- page views and visitors per page
     SELECT coalesce(page, '{NOT_SET}') AS page, count(*) AS pv, count(DISTINCT user_key) AS uv
-    FROM sev WHERE is_pv = 1 GROUP BY 1
+    FROM ev WHERE is_pv = 1 GROUP BY 1
 ),
 entries AS (             -- sessions entering on each page, and how many of them bounced
     SELECT entry_page AS page, count(*) AS entries,
@@ -329,7 +348,7 @@ def traffic_summary_sql(p: TrafficParams) -> tuple[str, list]:
     with_sql, params = _with_sql(p)
     sql = f"""{with_sql},
 visits AS (              -- page views and visitors over the whole range
-    SELECT count(*) AS pv, count(DISTINCT user_key) AS uv FROM sev WHERE is_pv = 1
+    SELECT count(*) AS pv, count(DISTINCT user_key) AS uv FROM ev WHERE is_pv = 1
 ),
 session_totals AS (      -- session measures over the whole range
     SELECT {_SESSION_MEASURES} FROM sessions
