@@ -1,4 +1,5 @@
-"""opsfunnel — the Streamlit entrypoint: page config, session defaults, sidebar, navigation."""
+"""opsfunnel — the Streamlit entrypoint: page config, session defaults, the password gate, sidebar,
+navigation, and the page boundary (``ui.guard``: unexpected errors are logged, not shown)."""
 from __future__ import annotations
 
 import streamlit as st
@@ -6,6 +7,7 @@ import streamlit as st
 from ui.context import data_facts, tr
 from ui.filters import sidebar_filters
 from ui.format import number
+from ui.guard import gate, report_error, run_page
 
 st.set_page_config(page_title="opsfunnel", page_icon="📊", layout="wide")
 st.session_state.setdefault("lang", "en")
@@ -15,10 +17,17 @@ st.html("<style>[data-testid='stMetricValue'] {font-size: 1.7rem;} "
 with st.sidebar:
     st.radio("Language / 语言", ["en", "zh"], format_func=lambda v: {"en": "English", "zh": "简体中文"}[v],
              key="lang", horizontal=True)
-    sidebar_filters()
-    facts = data_facts()
-    st.caption(tr(f"{number(facts['events'])} events · {number(facts['users'])} users loaded",
-                  f"已加载 {number(facts['events'])} 个事件 · {number(facts['users'])} 位用户"))
+if not gate():
+    st.stop()
+
+with st.sidebar:
+    try:
+        sidebar_filters()
+        facts = data_facts()
+        st.caption(tr(f"{number(facts['events'])} events · {number(facts['users'])} users loaded",
+                      f"已加载 {number(facts['events'])} 个事件 · {number(facts['users'])} 位用户"))
+    except Exception as exc:  # noqa: BLE001 — same boundary as the pages
+        report_error(exc, "the sidebar")
 
 P = st.Page
 pages = {
@@ -40,4 +49,4 @@ pages = {
     ],
     tr("Data", "数据"): [P("app_pages/data.py", title=tr("Data", "数据"), icon="🗂️")],
 }
-st.navigation(pages).run()
+run_page(st.navigation(pages))

@@ -12,8 +12,9 @@ from metrics import UserInputError
 from metrics import economics as em
 from metrics import retention as rm
 from ui import format as fmt
-from ui.components import chart_block, empty_state, label, page_header, table_block
+from ui.components import choice, chart_block, empty_state, label, page_header, table_block
 from ui.context import data_facts, filters, lang, local_date, run, tr
+from ui.safe import md_escape
 
 PERIOD_NAMES = {"day": ("day", "日"), "week": ("week", "周"), "month": ("month", "月")}
 BY = {"channel": ("First-touch channel", "首次触达渠道"), "campaign": ("First-touch campaign", "首次触达活动")}
@@ -29,18 +30,6 @@ def _sql(fn, *args) -> str | None:
     sql, values = builder(*args)
     return f"{sql.strip()}\n-- bound values: {values!r}"
 
-
-def _pick(container, widget: str, label_text: str, options: list, key: str, names: dict, index: int = 0, **kw):
-    """A radio / selectbox whose option names follow the language. The widget key carries the language, so a
-    language switch draws a fresh widget with translated options (a keyed widget keeps its old option names
-    otherwise); the choice itself lives on under ``key`` and seeds the new widget."""
-    chosen = st.session_state.get(key)
-    if chosen in options:
-        index = options.index(chosen)
-    value = getattr(container, widget)(label_text, options, index=index, key=f"{key}_{lang()}",
-                                       format_func=names.get, **kw)
-    st.session_state[key] = value
-    return value
 
 
 def _lab(key: str) -> str:
@@ -71,10 +60,9 @@ if start is None or end is None or not facts["users"]:
     st.stop()
 
 c1, c2 = st.columns(2)
-period = _pick(c1, "radio", tr("Period", "周期"), list(PERIOD_NAMES), "acquisition_period",
-               {p: tr(*n) for p, n in PERIOD_NAMES.items()}, index=1, horizontal=True)
-by = _pick(c2, "radio", tr("Split by", "拆分维度"), list(BY), "acquisition_by", {v: tr(*n) for v, n in BY.items()},
-           horizontal=True)
+period = choice("radio", tr("Period", "周期"), PERIOD_NAMES, key="acquisition_period", container=c1, index=1,
+                horizontal=True)
+by = choice("radio", tr("Split by", "拆分维度"), BY, key="acquisition_by", container=c2, horizontal=True)
 # Cohort sizes (period 0 of a first-time, any-event retention matrix split by first touch) are the new users
 # per period. The date range is turned into whole periods ending with the one holding ``end``: the
 # retention metric itself would drop a period that starts before the range.
@@ -86,7 +74,7 @@ try:
     by_campaign = run(em.campaign_economics, em.EconomicsParams(level="campaign", filters=flt, timezone=flt.timezone))
     by_channel = run(em.campaign_economics, em.EconomicsParams(level="channel", filters=flt, timezone=flt.timezone))
 except UserInputError as exc:
-    st.error(str(exc))
+    st.error(md_escape(str(exc)))
     st.stop()
 
 new = sizes[sizes["period"] == 0][["breakdown", "cohort", "cohort_size"]].rename(

@@ -11,8 +11,9 @@ import streamlit as st
 from metrics import UserInputError
 from metrics import economics as em
 from ui import format as fmt
-from ui.components import chart_block, empty_state, label, page_header, show_sql
-from ui.context import filters, frame_download, lang, run, tr
+from ui.components import choice, chart_block, empty_state, label, page_header, show_sql
+from ui.context import filters, frame_download, run, tr
+from ui.safe import md_escape
 
 LEVELS = {"campaign": ("Per campaign", "按活动"), "channel": ("Per channel", "按渠道")}
 MARKETING = ("spend", "impressions", "clicks", "ctr", "new_users", "cac")
@@ -38,18 +39,6 @@ def _cvr_sql(params) -> str | None:
     return sql and ("-- campaign_vs_retention = this query + Wilson 95 % bounds + LTV_30 (ltv_curves) + value − cost "
                     "score (value_cost.score)\n" + sql)
 
-
-def _pick(container, widget: str, label_text: str, options: list, key: str, names: dict, index: int = 0, **kw):
-    """A radio / selectbox whose option names follow the language. The widget key carries the language, so a
-    language switch draws a fresh widget with translated options (a keyed widget keeps its old option names
-    otherwise); the choice itself lives on under ``key`` and seeds the new widget."""
-    chosen = st.session_state.get(key)
-    if chosen in options:
-        index = options.index(chosen)
-    value = getattr(container, widget)(label_text, options, index=index, key=f"{key}_{lang()}",
-                                       format_func=names.get, **kw)
-    st.session_state[key] = value
-    return value
 
 
 def _lab(key: str) -> str:
@@ -102,19 +91,18 @@ page_header("Campaign vs retention", "活动 vs 留存")
 flt = filters()
 
 c1, c2, c3 = st.columns([2, 2, 2])
-level = _pick(c1, "radio", tr("Rows", "行"), list(LEVELS), "cvr_level", {v: tr(*n) for v, n in LEVELS.items()},
-              horizontal=True)
-x_measure = _pick(c2, "selectbox", tr("Cost axis (x)", "成本轴（x）"), list(X_MEASURES), "cvr_x",
-                  {m: _lab(m) for m in X_MEASURES})
-y_measure = _pick(c3, "selectbox", tr("Retention axis (y)", "留存轴（y）"), list(Y_MEASURES), "cvr_y",
-                  {m: _lab(m) for m in Y_MEASURES})
+level = choice("radio", tr("Rows", "行"), LEVELS, key="cvr_level", container=c1, horizontal=True)
+x_measure = choice("selectbox", tr("Cost axis (x)", "成本轴（x）"), {m: _lab(m) for m in X_MEASURES}, key="cvr_x",
+                   container=c2)
+y_measure = choice("selectbox", tr("Retention axis (y)", "留存轴（y）"), {m: _lab(m) for m in Y_MEASURES}, key="cvr_y",
+                   container=c3)
 
 try:
     params = em.EconomicsParams(level=level, filters=flt, timezone=flt.timezone)
     cvr = run(em.campaign_vs_retention, params)
     econ = run(em.campaign_economics, params)
 except UserInputError as exc:
-    st.error(str(exc))
+    st.error(md_escape(str(exc)))
     st.stop()
 
 if cvr.empty:

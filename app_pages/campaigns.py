@@ -10,8 +10,9 @@ import streamlit as st
 from metrics import UserInputError
 from metrics import economics as em
 from ui import format as fmt
-from ui.components import chart_block, empty_state, label, page_header, table_block
+from ui.components import choice, chart_block, empty_state, label, page_header, table_block
 from ui.context import filters, lang, run, tr
+from ui.safe import md_escape
 
 LEVELS = {"campaign": ("Per campaign", "按活动"), "channel": ("Per channel", "按渠道")}
 HORIZONS = (7, 14, 30, 60, 90)
@@ -34,18 +35,6 @@ def _sql(fn, params) -> str | None:
     sql, values = builder(params)
     return f"{sql.strip()}\n-- bound values: {values!r}"
 
-
-def _pick(container, widget: str, label_text: str, options: list, key: str, names: dict, index: int = 0, **kw):
-    """A radio / selectbox whose option names follow the language. The widget key carries the language, so a
-    language switch draws a fresh widget with translated options (a keyed widget keeps its old option names
-    otherwise); the choice itself lives on under ``key`` and seeds the new widget."""
-    chosen = st.session_state.get(key)
-    if chosen in options:
-        index = options.index(chosen)
-    value = getattr(container, widget)(label_text, options, index=index, key=f"{key}_{lang()}",
-                                       format_func=names.get, **kw)
-    st.session_state[key] = value
-    return value
 
 
 def _lab(key: str) -> str:
@@ -87,15 +76,14 @@ page_header("Campaigns & ROI", "活动与 ROI", owner="marketing")
 flt = filters()
 
 c1, c2 = st.columns([2, 3])
-level = _pick(c1, "radio", tr("Rows", "行"), list(LEVELS), "campaigns_level", {v: tr(*n) for v, n in LEVELS.items()},
-              horizontal=True)
+level = choice("radio", tr("Rows", "行"), LEVELS, key="campaigns_level", container=c1, horizontal=True)
 horizon = c2.select_slider(tr("Revenue horizon h (days after first seen)", "收入窗口 h（首次出现后的天数）"),
                            options=HORIZONS, value=30, key="campaigns_horizon")
 try:
     params = em.EconomicsParams(level=level, horizon_days=int(horizon), filters=flt, timezone=flt.timezone)
     econ = run(em.campaign_economics, params)
 except UserInputError as exc:
-    st.error(str(exc))
+    st.error(md_escape(str(exc)))
     st.stop()
 
 if econ.empty:

@@ -14,7 +14,8 @@ from ui.components import empty_state, page_header
 from ui.context import data_facts, data_version, db, db_path, frame_download, local_date, run, tr, write
 from ui.filters import TIMEZONES
 from ui.kpis import _module
-from ui.uploads import KINDS, auto_mapping, forget, guess_kind, headers_of, temp_path
+from ui.safe import md_escape
+from ui.uploads import KINDS, auto_mapping, forget, guess_kind, headers_of, max_upload_bytes, max_upload_mb, temp_path
 
 KIND_NAMES = {"events": ("Events", "事件"), "spend": ("Ad spend", "广告花费"), "survey": ("Survey", "问卷")}
 NONE = "—"
@@ -60,16 +61,17 @@ def preview(path: str, name: str, kind: str, mapping: dict, tz: str) -> pd.DataF
 
 
 def show_report(r: dict) -> None:
-    text = tr(f"**{r['source']}** ({kind_name(r['kind'])}): {fmt.number(r['rows_read'])} rows read, "
+    source = md_escape(r["source"])
+    text = tr(f"**{source}** ({kind_name(r['kind'])}): {fmt.number(r['rows_read'])} rows read, "
               f"{fmt.number(r['loaded'])} loaded, {fmt.number(r['duplicates'])} duplicates skipped, "
               f"{fmt.number(r['replaced'])} earlier rows replaced, {fmt.number(r['rejected'])} rejected "
               f"in {r['seconds']:.1f} s.",
-              f"**{r['source']}**（{kind_name(r['kind'])}）：读取 {fmt.number(r['rows_read'])} 行，加载 "
+              f"**{source}**（{kind_name(r['kind'])}）：读取 {fmt.number(r['rows_read'])} 行，加载 "
               f"{fmt.number(r['loaded'])} 行，跳过重复 {fmt.number(r['duplicates'])} 行，替换旧行 "
               f"{fmt.number(r['replaced'])} 行，拒绝 {fmt.number(r['rejected'])} 行，用时 {r['seconds']:.1f} 秒。")
     (st.warning if r["rejected"] else st.success)(text)
     if r["rejected"]:
-        with st.expander(tr(f"Rejected rows of {r['source']}", f"{r['source']} 的拒绝行")):
+        with st.expander(tr(f"Rejected rows of {source}", f"{source} 的拒绝行")):
             st.dataframe(r["rejected_samples"], hide_index=True, width="stretch")
             frame_download(r["rejected_samples"], f"rejected_{r['source']}", key=f"data_rejected_csv_{r['load_id']}")
 
@@ -101,12 +103,18 @@ tz = st.selectbox(tr("Time zone of times without an offset", "无时区偏移的
 plans = []
 for i, up in enumerate(uploads or []):
     with st.container(border=True):
-        st.subheader(up.name)
+        st.subheader(md_escape(up.name))
+        if up.size > max_upload_bytes():
+            st.error(tr(f"This file is {fmt.number(up.size / 2**20, 1)} MB, over the {fmt.number(max_upload_mb())} MB "
+                        "upload limit, so it was refused. Split it, or raise server.maxUploadSize.",
+                        f"此文件为 {fmt.number(up.size / 2**20, 1)} MB，超过上传上限 {fmt.number(max_upload_mb())} MB，"
+                        "已被拒绝。请拆分文件，或调大 server.maxUploadSize。"))
+            continue
         try:
             path = temp_path(up)
             headers = headers_of(path, up.name)
         except UserInputError as exc:
-            st.error(str(exc))
+            st.error(md_escape(str(exc)))
             continue
         kind = st.selectbox(tr("File contains", "文件内容"), KINDS, index=KINDS.index(guess_kind(up.name, headers)),
                             format_func=kind_name, key=f"data_kind_{i}")
@@ -118,7 +126,7 @@ for i, up in enumerate(uploads or []):
             store.detect_mapping(kind, headers, mapping, up.name)
             rows = preview(path, up.name, kind, mapping, tz)
         except UserInputError as exc:
-            st.error(str(exc))
+            st.error(md_escape(str(exc)))
             continue
         if rows is not None:
             st.caption(tr("Parsed preview (first 20 rows); a reason marks a row that would be rejected.",
@@ -132,7 +140,7 @@ if plans and st.button(tr(f"Load {len(plans)} file(s)", f"加载 {len(plans)} �
     reports, loaded_ids = [], []
     with write() as con:
         for n, (up, path, kind, mapping) in enumerate(plans):
-            bar.progress(n / len(plans), text=tr(f"Loading {up.name}…", f"正在加载 {up.name}…"))
+            bar.progress(n / len(plans), text=tr(f"Loading {md_escape(up.name)}…", f"正在加载 {md_escape(up.name)}…"))
             explicit = {c: h for c, h in mapping.items()}
             try:
                 kwargs = {"source_timezone": tz} if kind == "events" else {}
@@ -152,7 +160,7 @@ if plans and st.button(tr(f"Load {len(plans)} file(s)", f"加载 {len(plans)} �
     st.rerun()  # the sidebar's filter options and every cached metric follow the new data version
 
 for message in st.session_state.pop("data_errors", []):
-    st.error(message)
+    st.error(md_escape(message))
 if st.session_state.get("data_reports"):
     st.subheader(tr("Load report", "加载报告"))
     for r in st.session_state["data_reports"]:
@@ -183,7 +191,7 @@ if stages is not None and facts["events"]:
             with write() as con:
                 stages.set_stage_map(con, changed)
         except UserInputError as exc:
-            st.error(str(exc))
+            st.error(md_escape(str(exc)))
         else:
             st.session_state["data_stage_saved"] = len(changed)
             st.session_state.pop("data_stage_map", None)

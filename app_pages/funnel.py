@@ -11,8 +11,9 @@ import streamlit as st
 from metrics import UserInputError
 from metrics import funnel as fm
 from ui import format as fmt
-from ui.components import chart_block, empty_state, label, page_header, table_block
+from ui.components import choice, chart_block, empty_state, label, page_header, table_block
 from ui.context import data_version, db, db_path, filters, frame_download, lang, run, tr
+from ui.safe import md_escape
 
 DEFAULT_STEPS = ("page_view", "signup", "activate", "purchase")
 ANY_LABELS = ("(any event)", "（任意事件）")  # the "any event" choice in either language
@@ -33,17 +34,6 @@ def _word(pair: tuple) -> str:
 
 _LANG = 1 if lang() == "zh" else 0
 
-
-def _choose(box, kind: str, label: str, options: list, *, key: str, index: int = 0, **kwargs):
-    """``box.radio`` / ``box.selectbox`` whose choice survives a language switch. The browser keeps a
-    choice by its shown label, which changes with the language, so the widget key carries the language
-    and a new widget starts from the last choice made in either language."""
-    memory = f"{key}_last"
-    if memory in st.session_state and st.session_state[memory] in options:
-        index = options.index(st.session_state[memory])
-    value = getattr(box, kind)(label, options, index=index, key=f"{key}_{'zh' if _LANG else 'en'}", **kwargs)
-    st.session_state[memory] = value
-    return value
 
 
 @st.cache_data(ttl=3600, max_entries=16, show_spinner=False)
@@ -124,14 +114,12 @@ with left:
                   "每行是一个步骤，按顺序排列（在底部添加行，勾选行后删除）。属性筛选只保留该属性等于给定值的事件。"))
 with right:
     c1, c2 = st.columns(2)
-    order = _choose(c1, "radio", tr("Order", "顺序"), list(ORDERS), key="funnel_order",
-                    format_func=lambda v: _word(ORDERS[v]),
+    order = choice("radio", tr("Order", "顺序"), ORDERS, key="funnel_order", container=c1,
                      help=tr("Ordered: each step after the previous, other events may come between. Strict: no other "
                              "event in between. Any order: k different steps within one window.",
                              "有序：每步在上一步之后，中间可有其他事件；严格：中间不能有其他事件；任意顺序："
                              "一个窗口内完成 k 个不同步骤。"))
-    attempt = _choose(c2, "radio", tr("Attempt", "尝试"), list(ATTEMPTS), key="funnel_attempt",
-                       format_func=lambda v: _word(ATTEMPTS[v]),
+    attempt = choice("radio", tr("Attempt", "尝试"), ATTEMPTS, key="funnel_attempt", container=c2,
                        help=tr("Best: every step-1 event starts an attempt and the user counts at the furthest step. "
                                "First: only the user's first step-1 event in the range.",
                                "最佳：每个第 1 步事件都开启一次尝试，用户按最远到达的步骤计；首次：只看用户在范围内的"
@@ -143,16 +131,14 @@ with right:
                            key="funnel_in_range",
                            help=tr("Off: later steps may land up to one window after the range end.",
                                    "关闭时，后续步骤可在范围结束后一个窗口内完成。"))
-    breakdown_kind = _choose(c1, "selectbox", tr("Breakdown", "细分"), list(BREAKDOWNS), key="funnel_breakdown",
-                                  format_func=lambda v: _word(BREAKDOWNS[v]))
+    breakdown_kind = choice("selectbox", tr("Breakdown", "细分"), BREAKDOWNS, key="funnel_breakdown", container=c1)
     breakdown = None if breakdown_kind == "none" else breakdown_kind
     if breakdown_kind == "property":
         breakdown = c2.text_input(tr("Property name", "属性名"), value="platform", key="funnel_breakdown_property").strip()
     attribution = "acquisition"
     if breakdown:
-        attribution = _choose(st, "radio", tr("Breakdown value taken from", "细分值取自"), list(ATTRIBUTIONS),
-                              horizontal=True,
-                               key="funnel_attribution", format_func=lambda v: _word(ATTRIBUTIONS[v]))
+        attribution = choice("radio", tr("Breakdown value taken from", "细分值取自"), ATTRIBUTIONS, horizontal=True,
+                             key="funnel_attribution")
 
 try:
     steps = _steps_from(editor)
@@ -161,7 +147,7 @@ try:
                              breakdown_attribution=attribution, filters=flt, timezone=flt.timezone)
     result = run(fm.funnel, params)
 except UserInputError as exc:
-    st.error(str(exc))
+    st.error(md_escape(str(exc)))
     st.stop()
 
 bd_col = "breakdown" in result.columns
@@ -283,20 +269,20 @@ with st.expander(tr("Funnel table", "漏斗明细表"), expanded=False):
 # Users at a step ---------------------------------------------------------------------------------------
 st.subheader(tr("Users at a step", "某一步的用户"))
 u1, u2, u3 = st.columns([2, 2, 2])
-step_no = _choose(u1, "selectbox", tr("Step", "步骤"), list(range(1, params.n + 1)), key="funnel_users_step",
-                       format_func=lambda i: f"{i}. {params.steps[i - 1].label}")
-status = _choose(u2, "radio", tr("Users who", "用户"), ["reached", "dropped"], horizontal=True, key="funnel_users_status",
-                  format_func=lambda s: _word(("reached this step", "到达此步") if s == "reached"
-                                              else ("dropped at this step", "在此步流失")))
+step_no = choice("selectbox", tr("Step", "步骤"), list(range(1, params.n + 1)), key="funnel_users_step", container=u1,
+                 format_func=lambda i: f"{i}. {params.steps[i - 1].label}")
+status = choice("radio", tr("Users who", "用户"), {"reached": ("reached this step", "到达此步"),
+                                                  "dropped": ("dropped at this step", "在此步流失")},
+                horizontal=True, key="funnel_users_status", container=u2)
 bd_value = None
 if bd_col:
     values = list(dict.fromkeys(result["breakdown"]))
-    bd_value = _choose(u3, "selectbox", tr("Breakdown value", "细分值"), [None] + values, key="funnel_users_bd",
-                            format_func=lambda v: _word(("all", "全部")) if v is None else str(v))
+    bd_value = choice("selectbox", tr("Breakdown value", "细分值"), [None] + values, key="funnel_users_bd",
+                      container=u3, format_func=lambda v: _word(("all", "全部")) if v is None else str(v))
 try:
     users = run(fm.funnel_users, params, int(step_no), status, bd_value)
 except UserInputError as exc:
-    st.error(str(exc))
+    st.error(md_escape(str(exc)))
 else:
     st.caption(tr(f"Users who {'reached' if status == 'reached' else 'dropped at'} step {step_no}: "
                   f"{fmt.number(len(users))}"

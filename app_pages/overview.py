@@ -10,6 +10,7 @@ from ui import format as fmt
 from ui.components import chart_block, empty_state, page_header
 from ui.context import data_facts, filters, lang, local_date, run, tr, write
 from ui.kpis import KPIS, _module, relative_change, shifted
+from ui.safe import md_escape
 
 OWNER_COLOURS = {"marketing": "#1f77b4", "operations": "#ff7f0e"}
 STAGE_NAMES = {"awareness": ("Awareness", "认知"), "acquisition": ("Acquisition", "获客"),
@@ -85,7 +86,7 @@ try:
         before = k.compute(baseline) if baseline is not None else None
         rows.append((k, now, before, relative_change(now, before)))
 except UserInputError as exc:
-    st.error(str(exc))
+    st.error(md_escape(str(exc)))
     st.stop()
 
 counted = [now for k, now, _, _ in rows if k.key in ("new_users", "uv") and now is not None]

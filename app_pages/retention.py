@@ -11,8 +11,9 @@ from plotly.subplots import make_subplots
 from metrics import UserInputError
 from metrics import retention as rm
 from ui import format as fmt
-from ui.components import chart_block, empty_state, label, page_header
+from ui.components import choice, chart_block, empty_state, label, page_header
 from ui.context import data_version, db, db_path, filters, lang, run, tr
+from ui.safe import md_escape
 
 ANY = "(any event)"
 PERIODS = {"day": ("day", "日"), "week": ("week", "周"), "month": ("month", "月")}
@@ -34,17 +35,6 @@ def _word(pair: tuple) -> str:
 
 _LANG = 1 if lang() == "zh" else 0
 
-
-def _choose(box, kind: str, label: str, options: list, *, key: str, index: int = 0, **kwargs):
-    """``box.radio`` / ``box.selectbox`` whose choice survives a language switch. The browser keeps a
-    choice by its shown label, which changes with the language, so the widget key carries the language
-    and a new widget starts from the last choice made in either language."""
-    memory = f"{key}_last"
-    if memory in st.session_state and st.session_state[memory] in options:
-        index = options.index(st.session_state[memory])
-    value = getattr(box, kind)(label, options, index=index, key=f"{key}_{'zh' if _LANG else 'en'}", **kwargs)
-    st.session_state[memory] = value
-    return value
 
 
 @st.cache_data(ttl=3600, max_entries=16, show_spinner=False)
@@ -85,26 +75,24 @@ if not names:
 
 # Controls ----------------------------------------------------------------------------------------------
 c = st.columns(4)
-period = _choose(c[0], "radio", tr("Period", "周期"), list(PERIODS), index=1, horizontal=True, key="retention_period",
-                    format_func=lambda v: _word(PERIODS[v]))
+period = choice("radio", tr("Period", "周期"), PERIODS, index=1, horizontal=True, key="retention_period",
+                container=c[0])
 periods = c[0].number_input(tr("Cohorts / periods shown", "显示的同期群/期数"), min_value=2, max_value=60, value=8,
                             step=1, key="retention_periods")
-mode = _choose(c[1], "radio", tr("Cohort mode", "同期群方式"), list(MODES), key="retention_mode",
-               format_func=lambda v: _word(MODES[v]),
+mode = choice("radio", tr("Cohort mode", "同期群方式"), MODES, key="retention_mode", container=c[1],
                   help=tr("First time: a user's cohort is the period of their first-ever start event. Recurring: a "
                           "user joins every period's cohort in which they did the start event.",
                           "首次：用户归入其首次完成起始事件的周期；重复：用户归入每个完成起始事件的周期。"))
-criterion = _choose(c[1], "radio", tr("Counted as retained", "留存口径"), list(CRITERIA), key="retention_criterion",
-                       format_func=lambda v: _word(CRITERIA[v]))
-alignment = _choose(c[2], "radio", tr("Alignment", "对齐方式"), list(ALIGNMENTS), key="retention_alignment",
-                       format_func=lambda v: _word(ALIGNMENTS[v]))
-week_start = _choose(c[2], "radio", tr("Weeks start on", "每周起始日"), list(WEEK_STARTS), horizontal=True,
-                        key="retention_week_start", format_func=lambda v: _word(WEEK_STARTS[v]),
+criterion = choice("radio", tr("Counted as retained", "留存口径"), CRITERIA, key="retention_criterion",
+                   container=c[1])
+alignment = choice("radio", tr("Alignment", "对齐方式"), ALIGNMENTS, key="retention_alignment", container=c[2])
+week_start = choice("radio", tr("Weeks start on", "每周起始日"), WEEK_STARTS, horizontal=True,
+                    key="retention_week_start", container=c[2],
                         disabled=period != "week")
-start_event = _choose(c[3], "selectbox", tr("Start event", "起始事件"), [ANY] + names, key="retention_start",
-                      format_func=_event_word)
-return_event = _choose(c[3], "selectbox", tr("Return event", "回访事件"), [ANY] + names, key="retention_return",
-                       format_func=_event_word)
+start_event = choice("selectbox", tr("Start event", "起始事件"), [ANY] + names, key="retention_start",
+                     container=c[3], format_func=_event_word)
+return_event = choice("selectbox", tr("Return event", "回访事件"), [ANY] + names, key="retention_return",
+                      container=c[3], format_func=_event_word)
 min_occ = c[3].number_input(tr("Minimum occurrences", "最少次数"), min_value=1, max_value=100, value=1, step=1,
                             key="retention_min_occ")
 
@@ -120,19 +108,19 @@ try:
                                 timezone=flt.timezone, filters=flt)
     matrix = run(rm.retention, params)
 except UserInputError as exc:
-    st.error(str(exc))
+    st.error(md_escape(str(exc)))
     st.stop()
 
 pw = tr(*PERIODS[period])
 options = tr(f"Period: {pw}"
              f"{f' (weeks start on {tr(*WEEK_STARTS[week_start])})' if period == 'week' else ''}; "
-             f"{tr(*MODES[mode])} cohorts of '{_event_word(start_event)}'; "
-             f"return event '{_event_word(return_event)}' "
+             f"{tr(*MODES[mode])} cohorts of '{md_escape(_event_word(start_event))}'; "
+             f"return event '{md_escape(_event_word(return_event))}' "
              f"{tr(*CRITERIA[criterion])}, at least {int(min_occ)}×; {tr(*ALIGNMENTS[alignment])} alignment; "
              f"time zone {flt.timezone}.",
              f"周期：{pw}{f'（每周从{tr(*WEEK_STARTS[week_start])}开始）' if period == 'week' else ''}；"
-             f"以“{_event_word(start_event)}”划分{tr(*MODES[mode])}同期群；"
-             f"回访事件“{_event_word(return_event)}”{tr(*CRITERIA[criterion])}，"
+             f"以“{md_escape(_event_word(start_event))}”划分{tr(*MODES[mode])}同期群；"
+             f"回访事件“{md_escape(_event_word(return_event))}”{tr(*CRITERIA[criterion])}，"
              f"至少 {int(min_occ)} 次；{tr(*ALIGNMENTS[alignment])}对齐；时区 {flt.timezone}。")
 
 # Heatmap -----------------------------------------------------------------------------------------------
@@ -179,8 +167,7 @@ else:
 
 # Curves by channel / campaign --------------------------------------------------------------------------
 st.subheader(tr("Retention curves by acquisition", "按获客来源的留存曲线"))
-bd = _choose(st, "radio", tr("Split by", "拆分维度"), list(BREAKDOWNS), horizontal=True, key="retention_curve_by",
-              format_func=lambda v: _word(BREAKDOWNS[v]))
+bd = choice("radio", tr("Split by", "拆分维度"), BREAKDOWNS, horizontal=True, key="retention_curve_by")
 try:
     bd_params = rm.RetentionParams(start=_step(start_event), returning=_step(return_event), period=period,
                                    periods=int(periods), mode=mode, criterion=criterion,
@@ -188,7 +175,7 @@ try:
                                    timezone=flt.timezone, filters=flt, breakdown=bd)
     bd_matrix = run(rm.retention, bd_params)
 except UserInputError as exc:
-    st.error(str(exc))
+    st.error(md_escape(str(exc)))
     bd_matrix = pd.DataFrame()
 if bd_matrix.empty:
     empty_state("No cohort to split in the selected range.", "所选范围内没有可拆分的同期群。")

@@ -14,32 +14,12 @@ from metrics import UserInputError
 from metrics import referral as rf
 from metrics import stages as sg
 from ui import format as fmt
-from ui.components import chart_block, empty_state, label, page_header, table_block
-from ui.context import data_facts, filters, lang, run, tr
+from ui.components import choice, chart_block, empty_state, label, page_header, table_block
+from ui.context import data_facts, filters, run, tr
+from ui.safe import md_escape
 
 PERIODS = {"week": ("week", "周"), "month": ("month", "月")}
 MAX_COHORTS = 30
-
-
-def _word(pair: tuple) -> str:
-    """``pair`` (en, zh) in the language of this run; option labels must not read the session while
-    widgets are re-described between runs, so the language is fixed when the page starts."""
-    return pair[_LANG]
-
-
-_LANG = 1 if lang() == "zh" else 0
-
-
-def _choose(box, kind: str, label: str, options: list, *, key: str, index: int = 0, **kwargs):
-    """``box.radio`` / ``box.selectbox`` whose choice survives a language switch. The browser keeps a
-    choice by its shown label, which changes with the language, so the widget key carries the language
-    and a new widget starts from the last choice made in either language."""
-    memory = f"{key}_last"
-    if memory in st.session_state and st.session_state[memory] in options:
-        index = options.index(st.session_state[memory])
-    value = getattr(box, kind)(label, options, index=index, key=f"{key}_{'zh' if _LANG else 'en'}", **kwargs)
-    st.session_state[memory] = value
-    return value
 
 
 def _sql(sql_and_values) -> str:
@@ -75,7 +55,7 @@ try:
     ref_params = rf.ReferralParams(period="week", filters=flt, timezone=flt.timezone)
     ref_summary = run(rf.referral_summary, ref_params)
 except UserInputError as exc:
-    st.error(str(exc))
+    st.error(md_escape(str(exc)))
     st.stop()
 
 row = summary.iloc[0]
@@ -132,8 +112,7 @@ with left:
 
 # Revenue by acquisition cohort -------------------------------------------------------------------------
 with right:
-    period = _choose(st, "radio", tr("Cohort period", "同期群周期"), list(PERIODS), horizontal=True, key="revref_period",
-                      format_func=lambda v: _word(PERIODS[v]))
+    period = choice("radio", tr("Cohort period", "同期群周期"), PERIODS, horizontal=True, key="revref_period")
     if flt.start is None or flt.end is None:
         empty_state("Choose a date range in the sidebar to see revenue by cohort.", "请在侧栏选择日期范围以查看同期群收入。")
     else:

@@ -14,6 +14,7 @@ from metrics import saturation as sm
 from ui import format as fmt
 from ui.components import chart_block, empty_state, label, page_header, table_block
 from ui.context import filters, lang, run, tr
+from ui.safe import md_escape
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
@@ -65,7 +66,7 @@ try:
     points = run(sm.saturation_points, params)
     fits = run(sm.channel_saturation, params)
 except UserInputError as exc:
-    st.error(str(exc))
+    st.error(md_escape(str(exc)))
     st.stop()
 
 paid = points[points["spend"].fillna(0) > 0] if len(points) else points
@@ -148,9 +149,9 @@ unfit = fits[fits["b"].isna()] if len(fits) else fits
 if len(unfit):
     st.markdown(tr("**Channels without a curve**", "**没有曲线的渠道**"))
     for _, r in unfit.iterrows():
-        st.markdown(f"- **{r['channel']}** — {r['note']}")
+        st.markdown(f"- **{md_escape(r['channel'])}** — {md_escape(r['note'])}")
 if len(saturated):
     st.warning(tr("Saturated: ", "已饱和：") + "; ".join(
-        tr(f"{r.channel} (marginal CAC {fmt.money(r.marginal_cac)} vs blended {fmt.money(r.blended_cac)})",
-           f"{r.channel}（边际获客成本 {fmt.money(r.marginal_cac)}，综合 {fmt.money(r.blended_cac)}）")
+        tr(f"{md_escape(r.channel)} (marginal CAC {fmt.money(r.marginal_cac)} vs blended {fmt.money(r.blended_cac)})",
+           f"{md_escape(r.channel)}（边际获客成本 {fmt.money(r.marginal_cac)}，综合 {fmt.money(r.blended_cac)}）")
         for r in saturated.itertuples()))

@@ -8,8 +8,9 @@ from plotly.subplots import make_subplots
 from metrics import UserInputError
 from metrics import traffic as tm
 from ui import format as fmt
-from ui.components import chart_block, empty_state, label, page_header, table_block
+from ui.components import choice, chart_block, empty_state, label, page_header, table_block
 from ui.context import filters, lang, run, tr
+from ui.safe import md_escape
 
 PERIOD_NAMES = {"day": ("day", "日"), "week": ("week", "周"), "month": ("month", "月")}
 
@@ -19,18 +20,6 @@ def _sql(builder, params) -> str:
     sql, values = builder(params)
     return f"{sql.strip()}\n-- bound values: {values!r}"
 
-
-def _pick(container, widget: str, label_text: str, options: list, key: str, names: dict, index: int = 0, **kw):
-    """A radio / selectbox whose option names follow the language. The widget key carries the language, so a
-    language switch draws a fresh widget with translated options (a keyed widget keeps its old option names
-    otherwise); the choice itself lives on under ``key`` and seeds the new widget."""
-    chosen = st.session_state.get(key)
-    if chosen in options:
-        index = options.index(chosen)
-    value = getattr(container, widget)(label_text, options, index=index, key=f"{key}_{lang()}",
-                                       format_func=names.get, **kw)
-    st.session_state[key] = value
-    return value
 
 
 def _lab(key: str) -> str:
@@ -46,8 +35,8 @@ page_header("Traffic", "流量", owner="marketing")
 flt = filters()
 
 c1, c2, c3 = st.columns([2, 2, 3])
-period = _pick(c1, "radio", tr("Period", "周期"), list(PERIOD_NAMES), "traffic_period",
-               {p: tr(*n) for p, n in PERIOD_NAMES.items()}, index=1, horizontal=True)
+period = choice("radio", tr("Period", "周期"), PERIOD_NAMES, key="traffic_period", container=c1, index=1,
+                horizontal=True)
 top_n = c2.number_input(tr("Top pages / channels shown", "显示的页面/渠道数"), min_value=3, max_value=50, value=10,
                         step=1, key="traffic_top_n")
 events_text = c3.text_input(tr("Page-view events (comma-separated)", "页面浏览事件（逗号分隔）"),
@@ -59,7 +48,7 @@ try:
                             top_n=int(top_n))
     summary = run(tm.traffic_summary, base)
 except UserInputError as exc:
-    st.error(str(exc))
+    st.error(md_escape(str(exc)))
     st.stop()
 
 row = summary.iloc[0] if len(summary) else None
@@ -79,9 +68,9 @@ k[4].metric(_lab("pages_per_session"), fmt.number(row["pages_per_session"], 2), 
 k[5].metric(_lab("avg_duration_s"), fmt.number(row["avg_duration_s"], 0), help=_help("avg_duration_s"))
 
 period_word = tr(*PERIOD_NAMES[period])
-options = tr(f"Period: {period_word}; page-view events: {', '.join(pv_events)}; session gap 30 min; "
+options = tr(f"Period: {period_word}; page-view events: {md_escape(', '.join(pv_events))}; session gap 30 min; "
              f"time zone {flt.timezone}.",
-             f"周期：{period_word}；页面浏览事件：{', '.join(pv_events)}；会话间隔 30 分钟；时区 {flt.timezone}。")
+             f"周期：{period_word}；页面浏览事件：{md_escape(', '.join(pv_events))}；会话间隔 30 分钟；时区 {flt.timezone}。")
 
 # Time series -------------------------------------------------------------------------------------------
 st.subheader(tr("Over time", "趋势"))
@@ -135,16 +124,16 @@ else:
 # By channel --------------------------------------------------------------------------------------------
 st.subheader(tr("By channel or campaign", "按渠道或活动"))
 b1, b2 = st.columns(2)
-dim = _pick(b1, "radio", tr("Break down by", "拆分维度"), ["channel", "campaign"], "traffic_breakdown",
-            {d: _lab(d) for d in ("channel", "campaign")}, horizontal=True)
+dim = choice("radio", tr("Break down by", "拆分维度"), {d: _lab(d) for d in ("channel", "campaign")},
+             key="traffic_breakdown", container=b1, horizontal=True)
 by_channel = tm.TrafficParams(period=period, breakdown=dim, pageview_events=pv_events, filters=flt,
                               timezone=flt.timezone, top_n=int(top_n))
 ch = run(tm.pv_uv, by_channel)
 if ch.empty:
     empty_state("No page views in this range.", "该范围内没有页面浏览。")
 else:
-    measure = _pick(b2, "radio", tr("Measure", "指标"), ["pv", "uv"], "traffic_channel_measure",
-                    {m: _lab(m) for m in ("pv", "uv")}, horizontal=True)
+    measure = choice("radio", tr("Measure", "指标"), {m: _lab(m) for m in ("pv", "uv")},
+                     key="traffic_channel_measure", container=b2, horizontal=True)
     fig = go.Figure()
     for name, part in ch.groupby(dim, sort=False):
         fig.add_trace(go.Bar(x=part["period_start"], y=part[measure], name=str(name)))

@@ -11,8 +11,9 @@ import streamlit as st
 from metrics import UserInputError
 from metrics import value_cost as vm
 from ui import format as fmt
-from ui.components import chart_block, empty_state, label, page_header, table_block
+from ui.components import choice, chart_block, empty_state, label, page_header, table_block
 from ui.context import data_version, db, filters, lang, run, tr
+from ui.safe import md_escape
 
 SEGMENTS = {"channel": ("First-touch channel", "首次触达渠道"), "campaign": ("First-touch campaign", "首次触达活动"),
             "survey": ("Survey segment", "调研细分")}
@@ -46,18 +47,6 @@ def _sources_sql(model, segment_by: str, flt) -> str:
     return (f"-- survey means (0–10) per segment, product and dimension\n{survey.strip()}\n\n"
             f"-- behaviour proxies per segment\n{behaviour.strip()}\n-- bound values: {values!r}")
 
-
-def _pick(container, widget: str, label_text: str, options: list, key: str, names: dict, index: int = 0, **kw):
-    """A radio / selectbox whose option names follow the language. The widget key carries the language, so a
-    language switch draws a fresh widget with translated options (a keyed widget keeps its old option names
-    otherwise); the choice itself lives on under ``key`` and seeds the new widget."""
-    chosen = st.session_state.get(key)
-    if chosen in options:
-        index = options.index(chosen)
-    value = getattr(container, widget)(label_text, options, index=index, key=f"{key}_{lang()}",
-                                       format_func=names.get, **kw)
-    st.session_state[key] = value
-    return value
 
 
 def _lab(key: str) -> str:
@@ -120,10 +109,10 @@ if not products:
 
 rivals = [p for p in products if p != "ours"]
 c1, c2 = st.columns(2)
-segment_by = _pick(c1, "radio", tr("Segments", "细分"), list(SEGMENTS), "value_cost_segment_by",
-                   {v: tr(*n) for v, n in SEGMENTS.items()}, horizontal=True)
-rival = _pick(c2, "selectbox", tr("Rival", "竞品"), [""] + rivals, "value_cost_rival",
-              {"": tr("(none)", "（无）"), **{r: r for r in rivals}}, index=1 if rivals else 0) or None
+segment_by = choice("radio", tr("Segments", "细分"), SEGMENTS, key="value_cost_segment_by", container=c1,
+                    horizontal=True)
+rival = choice("selectbox", tr("Rival", "竞品"), {"": ("(none)", "（无）"), **{r: (r, r) for r in rivals}},
+               key="value_cost_rival", container=c2, index=1 if rivals else 0) or None
 
 try:
     with st.expander(tr("Model: dimensions, weights and sources (editable)", "模型：维度、权重与来源（可编辑）")):
@@ -131,7 +120,7 @@ try:
     scores = run(vm.score, model, segment_by=segment_by, rival=rival, filters=flt)
     dims = run(vm.dimension_scores, model, segment_by=segment_by, rival=rival, filters=flt)
 except UserInputError as exc:
-    st.error(str(exc))
+    st.error(md_escape(str(exc)))
     st.stop()
 
 if scores.empty:
@@ -181,9 +170,9 @@ table_block(shown, key="value_cost_table", name=f"value_cost_scorecard_{segment_
 st.subheader(tr("One segment in detail", "单个细分详情"))
 segment = st.selectbox(tr("Segment", "细分"), list(scores["segment"]), key="value_cost_segment")
 row = scores[scores["segment"] == segment].iloc[0]
-verdict, diagnosis = f"**{_words(row['verdict'])}**", _words(row["diagnosis"])
-st.markdown(tr(f"{segment}: score {fmt.number(row['score'], 2)} → {verdict}. Diagnosis: {diagnosis}",
-               f"{segment}：得分 {fmt.number(row['score'], 2)} → {verdict}。诊断：{diagnosis}"))
+verdict, diagnosis = f"**{md_escape(_words(row['verdict']))}**", md_escape(_words(row["diagnosis"]))
+st.markdown(tr(f"{md_escape(segment)}: score {fmt.number(row['score'], 2)} → {verdict}. Diagnosis: {diagnosis}",
+               f"{md_escape(segment)}：得分 {fmt.number(row['score'], 2)} → {verdict}。诊断：{diagnosis}"))
 
 ours = dims[(dims["segment"] == segment) & (dims["product"] == "ours")].copy()
 left, right = st.columns(2)

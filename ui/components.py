@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from .context import filters, frame_download, lang, tr
+from .safe import md_escape
 
 OWNER_BADGE = {"marketing": ("Marketing", "市场"), "operations": ("Operations", "运营")}
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -23,18 +24,18 @@ def page_header(title_en: str, title_zh: str, owner: str | None = None) -> None:
 
 
 def describe_filters(f) -> str:
-    """The active global filters in words, in the chosen language."""
+    """The active global filters in words, in the chosen language (values escaped for Markdown)."""
     from .format import date as fmt_date
 
     bits = []
     if f.start or f.end:
         bits.append(f"{fmt_date(f.start) if f.start else '…'} – {fmt_date(f.end) if f.end else '…'} ({f.timezone})")
     if f.channels:
-        bits.append(tr("channels: ", "渠道：") + ", ".join(f.channels))
+        bits.append(tr("channels: ", "渠道：") + ", ".join(md_escape(c) for c in f.channels))
     if f.campaigns:
-        bits.append(tr("campaigns: ", "活动：") + ", ".join(f.campaigns))
+        bits.append(tr("campaigns: ", "活动：") + ", ".join(md_escape(c) for c in f.campaigns))
     if f.segment:
-        bits.append(tr("segment: ", "细分：") + ", ".join(f"{k}={v}" for k, v in f.segment.items()))
+        bits.append(tr("segment: ", "细分：") + ", ".join(f"{md_escape(k)}={md_escape(v)}" for k, v in f.segment.items()))
     return "; ".join(bits) or tr("all data", "全部数据")
 
 
@@ -72,6 +73,67 @@ def table_block(df: pd.DataFrame, *, caption: str, name: str, key: str, sql: str
         frame_download(df, name, key=f"{key}_csv")
     with cols[1]:
         show_sql(sql, key)
+
+
+def _widget_key(key: str, language: str | None = None) -> str:
+    return f"{key}_{language or lang()}"
+
+
+def chosen(key: str, default=None):
+    """The value of the :func:`choice` ``key`` as the user left it, readable before the widget is drawn
+    in this run (the current language's widget holds a change the user just made)."""
+    state = st.session_state
+    wkey = _widget_key(key)
+    if wkey in state:
+        return state[wkey]
+    return state.get(key, default)
+
+
+def set_choice(key: str, value) -> None:
+    """Set the :func:`choice` ``key`` from code (e.g. an ``on_click`` callback resetting it)."""
+    st.session_state[key] = value
+    st.session_state[_widget_key(key)] = value
+    for language in ("en", "zh"):
+        if language != lang():
+            st.session_state.pop(_widget_key(key, language), None)
+
+
+def choice(kind: str, label: str, options, *, key: str, default=None, container=None, index: int | None = None,
+           format_func=None, **kwargs):
+    """A radio (``kind="radio"``) or selectbox (``"selectbox"``) whose choice survives a language switch.
+
+    ``options`` is a dict ``{value: (en, zh)}`` (or ``{value: text}``), or a list of values shown through
+    ``format_func`` (``str`` by default). Streamlit keeps a keyed widget's choice by its shown label, so a
+    widget whose labels change with the language would lose it: the widget is keyed per language
+    (``{key}_en`` / ``{key}_zh``) and the chosen *value* lives under the language-independent ``key`` in
+    ``st.session_state``, seeding the other language's widget. The first choice is ``default`` (a value;
+    or the option at ``index``; else the first option). Returns the chosen value."""
+    names = None
+    if isinstance(options, dict):
+        pick = 1 if lang() == "zh" else 0  # fixed for this run: labels must not change while Streamlit re-reads them
+        names = {v: (n[pick] if isinstance(n, (tuple, list)) else str(n)) for v, n in options.items()}
+        values = list(options)
+    else:
+        values = list(options)
+    if format_func is None:
+        format_func = names.__getitem__ if names is not None else str
+    if not values:
+        raise ValueError(f"choice {key!r} has no options")
+    wkey = _widget_key(key)
+    state = st.session_state
+    if default not in values:
+        default = values[index] if index is not None and 0 <= index < len(values) else values[0]
+    remembered = state.get(key)
+    start = values.index(remembered) if remembered in values else values.index(default)
+    if wkey in state:
+        # The widget's own state wins; index 0 is Streamlit's "no default", which never clashes with it.
+        start = 0 if state[wkey] in values else start
+        if state[wkey] not in values:
+            state.pop(wkey)
+    box = container if container is not None else st
+    value = getattr(box, kind)(label, values, index=start, key=wkey, format_func=format_func, **kwargs)
+    state[key] = value
+    return value
 
 
 def empty_state(en: str, zh: str) -> None:

@@ -6,20 +6,58 @@ temporary tables or transactions). Writes (loads, resets, stage-map edits) go th
 :func:`write`, which serialises them with one process-wide lock and bumps the data version.
 :func:`run` calls a metric through ``st.cache_data`` keyed by the metric, its arguments and the
 data version, so an upload invalidates exactly the results computed on older data.
+
+Queries are bounded: the connection has a DuckDB ``memory_limit`` ($OPSFUNNEL_MEMORY_LIMIT, default
+half the machine's memory), and :func:`run` interrupts a metric still running after
+$OPSFUNNEL_QUERY_TIMEOUT seconds (default 60). Either way the caller gets a :class:`QueryLimitError`
+(a ``UserInputError``) with a sentence saying what to narrow; the connection stays usable.
 """
 from __future__ import annotations
 
 import os
+import re
 import threading
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+import duckdb
 import pandas as pd
 import streamlit as st
 
 import store
+from store.errors import UserInputError
+
+
+class QueryLimitError(UserInputError):
+    """A query stopped for taking too long or needing too much memory (the message says which)."""
+
+
+_MEMORY_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.IGNORECASE)
+
+
+def memory_limit() -> str:
+    """DuckDB's ``memory_limit`` for the app: $OPSFUNNEL_MEMORY_LIMIT (e.g. ``4GB``), else half the RAM."""
+    env = os.environ.get("OPSFUNNEL_MEMORY_LIMIT", "").strip()
+    if env:
+        if not _MEMORY_RE.match(env):
+            raise ValueError(f"OPSFUNNEL_MEMORY_LIMIT must look like 4GB or 512MB, not {env!r}")
+        return env.replace(" ", "").upper()
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "4GB"
+    return f"{max(total // 2 // 2**20, 256)}MB"
+
+
+def query_timeout() -> float:
+    """Seconds a metric may run before it is interrupted ($OPSFUNNEL_QUERY_TIMEOUT, default 60)."""
+    try:
+        value = float(os.environ.get("OPSFUNNEL_QUERY_TIMEOUT", "60"))
+    except ValueError:
+        return 60.0
+    return value if value > 0 else 60.0
 
 
 def db_path() -> str | None:
@@ -30,6 +68,7 @@ def db_path() -> str | None:
 @st.cache_resource(show_spinner=False)
 def _connection(path: str | None):
     con = store.connect(path)
+    con.execute(f"SET memory_limit = '{memory_limit()}'")  # validated by memory_limit(): digits and a unit
     if os.environ.get("OPSFUNNEL_NO_SAMPLE") != "1":
         store.ensure_sample_data(con)
     return con
@@ -72,16 +111,53 @@ def data_version() -> int:
     return stored * 100_000 + _write_state()["writes"]
 
 
+def call_with_timeout(fn: Callable, timeout: float, *args, **kwargs) -> Any:
+    """``fn(cursor, *args, **kwargs)`` on a fresh cursor that is interrupted once ``timeout`` seconds
+    have passed (and again every 0.2 s until ``fn`` gives up, in case the first interrupt fell between
+    two of its queries). Raises ``duckdb.InterruptException`` when it was stopped."""
+    cur = db()
+    done = threading.Event()
+
+    def watchdog() -> None:
+        if done.wait(timeout):
+            return
+        while not done.is_set():
+            cur.interrupt()
+            done.wait(0.2)
+
+    threading.Thread(target=watchdog, name="opsfunnel-query-timeout", daemon=True).start()
+    try:
+        return fn(cur, *args, **kwargs)
+    finally:
+        done.set()
+        cur.close()
+
+
 @st.cache_data(ttl=3600, max_entries=512, show_spinner=False)
-def _cached(name: str, key: str, version: int, path: str | None, _fn: Callable, _args: tuple, _kwargs: dict) -> Any:
-    return _fn(db(), *_args, **_kwargs)
+def _cached(name: str, key: str, version: int, path: str | None, timeout: float, _fn: Callable, _args: tuple,
+            _kwargs: dict) -> Any:
+    return call_with_timeout(_fn, timeout, *_args, **_kwargs)
 
 
 def run(fn: Callable, *args, **kwargs) -> Any:
     """``fn(con, *args, **kwargs)``, cached until the data changes. Arguments are keyed by ``repr``
-    (frozen params dataclasses have a faithful one)."""
+    (frozen params dataclasses have a faithful one). A call that runs past :func:`query_timeout` or
+    over the memory limit raises :class:`QueryLimitError` (nothing is cached for it)."""
     name = f"{fn.__module__}.{fn.__qualname__}"
-    return _cached(name, repr((args, sorted(kwargs.items()))), data_version(), db_path(), fn, args, kwargs)
+    timeout = query_timeout()
+    try:
+        return _cached(name, repr((args, sorted(kwargs.items()))), data_version(), db_path(), timeout, fn, args,
+                       kwargs)
+    except duckdb.InterruptException:
+        raise QueryLimitError(tr(
+            f"This query took longer than {timeout:g} s and was stopped; narrow the date range or the filters "
+            "and try again.",
+            f"此查询超过 {timeout:g} 秒，已被停止；请缩小日期范围或筛选条件后重试。")) from None
+    except duckdb.OutOfMemoryException:
+        raise QueryLimitError(tr(
+            f"This query needed more than the {memory_limit()} of memory allowed and was stopped; narrow the "
+            "date range or the filters and try again.",
+            f"此查询所需内存超过允许的 {memory_limit()}，已被停止；请缩小日期范围或筛选条件后重试。")) from None
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
@@ -128,6 +204,10 @@ def filters():
 
 
 def frame_download(df: pd.DataFrame, name: str, key: str) -> None:
-    """A CSV download button for ``df``."""
-    st.download_button(tr("Download CSV", "下载 CSV"), df.to_csv(index=False).encode("utf-8-sig"),
-                       file_name=f"{name}.csv", mime="text/csv", key=key)
+    """A CSV download button for ``df``: spreadsheet formulas in text cells neutralised
+    (:func:`ui.safe.csv_bytes`), the file name reduced to safe characters."""
+    from .safe import csv_bytes
+
+    safe_name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in str(name))[:120] or "table"
+    st.download_button(tr("Download CSV", "下载 CSV"), csv_bytes(df), file_name=f"{safe_name}.csv",
+                       mime="text/csv", key=key)

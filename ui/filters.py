@@ -11,11 +11,21 @@ from datetime import date
 
 import streamlit as st
 
+from .components import choice, chosen, set_choice
 from .context import data_facts, data_version, local_date, tr
 
 TIMEZONES = ("UTC", "Asia/Shanghai", "Asia/Hong_Kong", "Asia/Singapore", "Asia/Tokyo", "Europe/London",
              "Europe/Berlin", "America/New_York", "America/Los_Angeles")
-KEYS = ("flt_dates", "flt_channels", "flt_campaigns", "flt_timezone")
+TIMEZONE_NAMES = {
+    "UTC": ("UTC", "UTC（协调世界时）"), "Asia/Shanghai": ("Shanghai (Asia/Shanghai)", "上海（Asia/Shanghai）"),
+    "Asia/Hong_Kong": ("Hong Kong (Asia/Hong_Kong)", "香港（Asia/Hong_Kong）"),
+    "Asia/Singapore": ("Singapore (Asia/Singapore)", "新加坡（Asia/Singapore）"),
+    "Asia/Tokyo": ("Tokyo (Asia/Tokyo)", "东京（Asia/Tokyo）"), "Europe/London": ("London (Europe/London)", "伦敦（Europe/London）"),
+    "Europe/Berlin": ("Berlin (Europe/Berlin)", "柏林（Europe/Berlin）"),
+    "America/New_York": ("New York (America/New_York)", "纽约（America/New_York）"),
+    "America/Los_Angeles": ("Los Angeles (America/Los_Angeles)", "洛杉矶（America/Los_Angeles）"),
+}
+KEYS = ("flt_dates", "flt_channels", "flt_campaigns", "flt_timezone")  # flt_timezone: a ui.components.choice
 
 
 def full_range(tz: str) -> tuple[date, date] | None:
@@ -34,7 +44,7 @@ def reset_filters() -> None:
     state = st.session_state
     state["flt_channels"] = []
     state["flt_campaigns"] = []
-    state["flt_timezone"] = "UTC"
+    set_choice("flt_timezone", "UTC")
     rng = full_range("UTC")
     if rng:
         state["flt_dates"] = rng
@@ -76,7 +86,7 @@ def sidebar_filters():
     from metrics import Filters
 
     st.session_state.setdefault("flt_timezone", "UTC")
-    tz = st.session_state["flt_timezone"]
+    tz = chosen("flt_timezone", "UTC")  # a change made in the widget counts in this run already
     rng = full_range(tz)
     _sync(data_version(), tz, rng)
     facts = data_facts()
@@ -102,8 +112,8 @@ def sidebar_filters():
     campaigns = st.multiselect(tr("Campaigns", "活动"), campaign_options, key="flt_campaigns",
                                placeholder=tr("All campaigns", "全部活动"),
                                help=tr("Users' first-touch acquisition campaign.", "用户首次触达的获客活动。"))
-    st.selectbox(tr("Report time zone", "报告时区"), TIMEZONES, key="flt_timezone",
-                 help=tr("Days, weeks and months are counted in this time zone.", "日、周、月按此时区划分。"))
+    choice("selectbox", tr("Report time zone", "报告时区"), TIMEZONE_NAMES, key="flt_timezone", default="UTC",
+           help=tr("Days, weeks and months are counted in this time zone.", "日、周、月按此时区划分。"))
     st.button(tr("Reset filters", "重置筛选"), on_click=reset_filters, key="flt_reset")
     result = Filters(start=start, end=end, channels=tuple(channels), campaigns=tuple(campaigns), timezone=tz)
     st.session_state["filters"] = result

@@ -15,6 +15,19 @@ from store.mapping import ALIASES, REQUIRED, normalise_header
 KINDS = ("events", "spend", "survey")
 
 
+def max_upload_mb() -> float:
+    """The upload limit in MB: Streamlit's ``server.maxUploadSize`` (the uploader refuses bigger files
+    itself; the Data page checks again so a file that slipped through is refused with a sentence)."""
+    try:
+        return float(st.get_option("server.maxUploadSize"))
+    except Exception:  # an option this runtime does not know
+        return 200.0
+
+
+def max_upload_bytes() -> int:
+    return int(max_upload_mb() * 2**20)
+
+
 def temp_path(upload) -> str:
     """The temporary file holding ``upload`` (written once per upload and session)."""
     files = st.session_state.setdefault("_data_tmp", {})
