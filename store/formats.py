@@ -262,7 +262,7 @@ def inspect(path: str | os.PathLike, display_name: str | None = None, *, encodin
     if len(sample) == SAMPLE_BYTES and b"\n" not in sample and b"\r" not in sample:
         raise LoadRefused(f"{name}: the first line is longer than {SAMPLE_BYTES // (1 << 20)} MB, so it is not a "
                           f"CSV header line.")
-    if compression == "gzip":
+    if compression == "gzip" and limit_bytes is None:   # a preview reads only the first rows
         _check_gzip(path, name)
     encoding = encoding or _detect_encoding(sample, name)
     text = sample.decode(encoding, errors="ignore")

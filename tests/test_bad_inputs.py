@@ -399,3 +399,32 @@ def test_overlapping_spend_upload_replaces_the_shared_keys(db):
                    ("2024-01-03", "wechat", "spring", 125.0, "spend_overlap.csv"),
                    ("2024-01-04", "wechat", "spring", 130.0, "spend_overlap.csv"),
                    ("2024-01-05", "wechat", "spring", 140.0, "spend_overlap.csv")]
+
+
+def test_preview_of_a_gzip_bomb_reads_only_its_first_rows(tmp_path):
+    # a preview never streams the whole file: DuckDB stops after the first rows
+    bomb = write_gzip_bomb(tmp_path / "bomb.csv.gz")
+    started = time.perf_counter()
+    mapping, frame = store.preview(bomb, "events")
+    assert mapping == {"user_id": "user_id", "event_name": "event_name", "event_time": "event_time"}
+    assert len(frame) == 20 and set(frame["user_id"]) == {"u1"}
+    assert time.perf_counter() - started < 10
+
+
+def test_zip_bomb_spend_workbook_refused(db, tmp_path):
+    import zipfile
+    path = tmp_path / "spend.xlsx"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/worksheets/sheet1.xml", b"\0" * (160 << 20))     # 160 MiB of zeros, ~160 KB stored
+    assert path.stat().st_size < 1 << 20
+    # allowed: max(200 x ~0.16 MB, 100 MB) = 100 MB < 168 MB declared
+    refused(db, path, "decompression bomb", kind="spend")
+
+
+def test_dataframe_with_too_many_columns_refused(db):
+    df = pd.DataFrame({"user_id": ["u1"], "event_name": ["a"], "event_time": ["2024-01-01"]}
+                      | {f"c{i}": ["x"] for i in range(1_000)})
+    before = dump(db)
+    with pytest.raises(store.LoadRefused, match=r"^DataFrame: the file has 1,003 columns; at most 1,000"):
+        store.load_events(db, df)
+    assert dump(db) == before
