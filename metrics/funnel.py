@@ -33,13 +33,15 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    result equals an exhaustive search (``tests/test_funnel_oracle.py``).
    Ordered funnels with the best attempt build each chain once per group of step-1 events that
    share their next step-2 event, then cut it at every attempt's own deadline (same result).
-   **Chain path** (``_chains``): ordered funnels without exclusions whose steps no single event can
+   **Chain path** (``_chains``): ordered and strict funnels without exclusions whose steps no single event can
    match twice (the common case) skip the per-attempt joins. Passes run from the last step back:
    each step-j event inherits, from the first step-(j+1) event at or after it (one running count
    + an equi-join), the times at which its greedy chain reaches every later step. Step-1 rows are
    the attempts; the counted attempt's times are the per-user minimum over the attempts at the
    furthest level (chain times only grow with t1). ``tests/test_funnel_chains.py`` checks it
-   equals the general path user by user on random logs.
+   equals the general path user by user on random logs. Strict chains compare ranks of event times
+   (``DENSE_RANK`` over the user's scoped events): the next step's rank may exceed the previous
+   step's by at most one — the same test as "no later than the next distinct event time".
 5. **any order** — every event matching any step in range starts an attempt; for each step the
    next matching event at or after t1 is found the same way, and sorted ascending; the attempt
    reaches level k when the k-th of those times and the k-th step event from t1 both lie in the
@@ -307,6 +309,16 @@ WHERE {where}""", params + wprm)
 
     any_flag = " OR ".join([f"m{k}" for k in range(1, n + 1)] + [f"x{i}" for i in range(1, len(p.exclusions) + 1)])
     strict = p.order == "strict"
+    if _chain_ok(p):
+        if strict:
+            q.add("ranked", "step events with the rank of their time among all the user's scoped event times "
+                            "(a strict step must be at most one rank later than the previous step)", f"""
+SELECT * FROM (SELECT s.*, DENSE_RANK() OVER (PARTITION BY user_key ORDER BY t) AS d FROM scope s) r
+WHERE {any_flag}""")
+        q.add("matched", "only events matching a step", f"SELECT * FROM {'ranked' if strict else 'scope'} WHERE {any_flag}")
+        _chains(q, p, start, end, cir_end, entry_bd)
+        _breakdown(q, p, entry_bd)
+        return q
     if strict:
         q.add("next_times", "per user and event time, the next distinct event time (any event breaks a strict chain)", """
 SELECT user_key, t, LEAD(t) OVER (PARTITION BY user_key ORDER BY t) AS nt
@@ -315,10 +327,6 @@ FROM (SELECT DISTINCT user_key, t FROM scope) d""")
 SELECT s.*{', nx.nt' if strict else ''}
 FROM scope s{' JOIN next_times nx ON nx.user_key = s.user_key AND nx.t = s.t' if strict else ''}
 WHERE {any_flag}""")
-    if _chain_ok(p):
-        _chains(q, p, start, end, cir_end, entry_bd)
-        _breakdown(q, p, entry_bd)
-        return q
     extra = (", nt" if strict else "") + (", bd" if entry_bd else "")
     for k in range(1, n + 1):
         q.add(f"c{k}", f"step-{k} candidates numbered in time order", f"""
@@ -403,8 +411,8 @@ JOIN levels l ON l.user_key = pk.user_key""")
 
 
 def _chain_ok(p: FunnelParams) -> bool:
-    """The latest-chain path applies: ordered, no exclusions, and no event can match two steps."""
-    return (p.order == "ordered" and not p.exclusions
+    """The chain path applies: ordered or strict, no exclusions, and no event can match two steps."""
+    return (p.order in ("ordered", "strict") and not p.exclusions
             and not any(_compatible(a, b) for i, a in enumerate(p.steps) for b in p.steps[i + 1:]))
 
 
@@ -415,7 +423,8 @@ def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> 
     the earliest step-(j+1) event at or after e, then the earliest step-(j+2) event at or after
     that, ... Since a later step-(j+1) event never reaches step k sooner, e simply inherits the
     r<k> of the first step-(j+1) event at or after it (same timestamp allowed: consecutive steps
-    may share one). That event is found with one running count over the two steps' events sorted
+    may share one; a strict funnel also needs it no later than the user's next distinct event time
+    after e, else e's chain stops). That event is found with one running count over the two steps' events sorted
     by time (a searchsorted) and an equi-join on its number. Passes run from the last step back to
     step 1; the step-1 rows are the attempts, and an attempt reaches step k when r<k> <= its
     deadline — the same greedy chain the general path builds, but each step's chain is computed
@@ -424,11 +433,15 @@ def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> 
     with t1 — so a GROUP BY MIN gives its times.
     """
     n = p.n
+    nt = ", d" if p.order == "strict" else ""
     cir = " AND t < ?" if cir_end is not None else ""
     cir_prm = [cir_end] if cir_end is not None else []
+    # strict: the next step must come no later than the user's next distinct event time after this one,
+    # i.e. its time's rank among the user's event times (d) is at most one more
+    adjacent = " AND l.d <= x.d + 1" if nt else ""
     rs = lambda lo, pre="": ", ".join(f"{pre}r{k}" for k in range(lo, n + 1))  # noqa: E731
     q.add(f"l{n}", f"step-{n} events numbered in time order",
-          f"SELECT user_key, t, t AS r{n}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t) AS rn "
+          f"SELECT user_key, t{nt}, t AS r{n}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t) AS rn "
           f"FROM matched WHERE m{n}{cir}", cir_prm)
     for j in range(n - 1, 0, -1):
         bd = ", bd" if entry_bd and j == 1 else ""
@@ -441,25 +454,25 @@ def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> 
                 rng.append("t < ?")
                 prm.append(end)
             where = " AND ".join(["m1"] + rng)
-            cur = f"SELECT user_key, t, event_id AS id{bd} FROM matched WHERE {where}"
+            cur = f"SELECT user_key, t, event_id AS id{bd}{nt} FROM matched WHERE {where}"
             if p.attempt == "first":
-                cur = f"""SELECT user_key, t, id{bd} FROM (
-        SELECT user_key, t, event_id AS id{bd}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
+                cur = f"""SELECT user_key, t, id{bd}{nt} FROM (
+        SELECT user_key, t, event_id AS id{bd}{nt}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
         FROM matched WHERE {where}) f WHERE nth = 1"""
             ids = ", id"
-            nids = ", CAST(NULL AS BIGINT)" + (", CAST(NULL AS VARCHAR)" if entry_bd else "")
+            nids = ", NULL" + (", NULL" if entry_bd else "")
         else:
-            cur, prm = f"SELECT user_key, t FROM matched WHERE m{j}{cir}", list(cir_prm)
+            cur, prm = f"SELECT user_key, t{nt} FROM matched WHERE m{j}{cir}", list(cir_prm)
             ids = nids = ""
         q.add(f"q{j}", f"step-{j} events: how many step-{j + 1} events come strictly before each (searchsorted)", f"""
-SELECT user_key, t{ids}{bd}, pos FROM (
-    SELECT user_key, t{ids}{bd}, cur,
+SELECT user_key, t{ids}{bd}{nt}, pos FROM (
+    SELECT user_key, t{ids}{bd}{nt}, cur,
            CAST(SUM(1 - cur) OVER (PARTITION BY user_key ORDER BY t, cur DESC
                                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS pos
     FROM (
-        SELECT user_key, t{ids}{bd}, 1 AS cur FROM ({cur}) c
+        SELECT user_key, t{ids}{bd}{nt}, 1 AS cur FROM ({cur}) c
         UNION ALL
-        SELECT user_key, t{nids}, 0 FROM l{j + 1}
+        SELECT user_key, t{nids}{', NULL' if nt else ''}, 0 FROM l{j + 1}
     ) u
 ) s
 WHERE cur = 1""", prm)
@@ -467,11 +480,11 @@ WHERE cur = 1""", prm)
             q.add("l1", "attempts: step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
                   + ", with the time their greedy chain reaches each later step", f"""
 SELECT x.user_key, x.id, x.t AS t1{', x.bd' if entry_bd else ''}, {rs(2, 'l.')}
-FROM q1 x LEFT JOIN l2 l ON l.user_key = x.user_key AND l.rn = x.pos + 1""")
+FROM q1 x LEFT JOIN l2 l ON l.user_key = x.user_key AND l.rn = x.pos + 1{adjacent}""")
         else:
             q.add(f"l{j}", f"step-{j} events with the time their greedy chain reaches each later step, numbered", f"""
-SELECT x.user_key, x.t, x.t AS r{j}, {rs(j + 1, 'l.')}, ROW_NUMBER() OVER (PARTITION BY x.user_key ORDER BY x.t) AS rn
-FROM q{j} x LEFT JOIN l{j + 1} l ON l.user_key = x.user_key AND l.rn = x.pos + 1""")
+SELECT x.user_key, x.t{', x.d' if nt else ''}, x.t AS r{j}, {rs(j + 1, 'l.')}, ROW_NUMBER() OVER (PARTITION BY x.user_key ORDER BY x.t) AS rn
+FROM q{j} x LEFT JOIN l{j + 1} l ON l.user_key = x.user_key AND l.rn = x.pos + 1{adjacent}""")
     lvl = " + ".join(["1"] + [f"CASE WHEN r{k} <= dl THEN 1 ELSE 0 END" for k in range(2, n + 1)])
     t_cols = ", ".join(f"CASE WHEN r{k} <= dl THEN r{k} END AS t{k}" for k in range(2, n + 1))
     bd = ", bd" if entry_bd else ""
