@@ -42,6 +42,9 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    equals the general path user by user on random logs. Strict chains compare ranks of event times
    (``DENSE_RANK`` over the user's scoped events): the next step's rank may exceed the previous
    step's by at most one — the same test as "no later than the next distinct event time".
+   Any-order funnels on that path (``_any_chains``) take one window pass over the step events
+   (time descending, a running MIN per step = each step's first event at or after the attempt);
+   the k-th smallest of those within the deadline is t_k.
 5. **any order** — every event matching any step in range starts an attempt; for each step the
    next matching event at or after t1 is found the same way, and sorted ascending; the attempt
    reaches level k when the k-th of those times and the k-th step event from t1 both lie in the
@@ -316,7 +319,7 @@ WHERE {where}""", params + wprm)
 SELECT * FROM (SELECT s.*, DENSE_RANK() OVER (PARTITION BY user_key ORDER BY t) AS d FROM scope s) r
 WHERE {any_flag}""")
         q.add("matched", "only events matching a step", f"SELECT * FROM {'ranked' if strict else 'scope'} WHERE {any_flag}")
-        _chains(q, p, start, end, cir_end, entry_bd)
+        (_any_chains if p.order == "any" else _chains)(q, p, start, end, cir_end, entry_bd)
         _breakdown(q, p, entry_bd)
         return q
     if strict:
@@ -411,8 +414,8 @@ JOIN levels l ON l.user_key = pk.user_key""")
 
 
 def _chain_ok(p: FunnelParams) -> bool:
-    """The chain path applies: ordered or strict, no exclusions, and no event can match two steps."""
-    return (p.order in ("ordered", "strict") and not p.exclusions
+    """The chain path applies: no exclusions, and no event can match two steps."""
+    return (not p.exclusions
             and not any(_compatible(a, b) for i, a in enumerate(p.steps) for b in p.steps[i + 1:]))
 
 
@@ -491,6 +494,66 @@ FROM q{j} x LEFT JOIN l{j + 1} l ON l.user_key = x.user_key AND l.rn = x.pos + 1
     q.add("att", "every attempt: deadline, step times within it, level", f"""
 SELECT user_key, id, t1, dl{bd}, {t_cols}, {lvl} AS lvl
 FROM (SELECT l1.*, t1 + CAST(? AS INTERVAL) AS dl FROM l1) a""", [p.window])
+    _chain_users(q, p, cir_end, entry_bd)
+
+
+def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> None:
+    """Any order, steps no single event can share: one window pass over the step events.
+
+    Every step event in the entry range is an attempt. Walking each user's step events from the
+    latest back (time descending, ties together), a running MIN per step gives ``f<j>``: the first
+    step-j event at or after the attempt. The attempt reaches level k when k of those lie within
+    its deadline; t_k is the k-th smallest of them (ranked by comparing the N values pairwise, ties
+    broken by step number). With no event matching two steps these are k distinct events, so this
+    equals the general path (its "k-th step event from t1" is never later than the k-th of the f's).
+    """
+    n = p.n
+    cir = " AND t < ?" if cir_end is not None else ""
+    bd = ", bd" if entry_bd else ""
+    firsts = ", ".join(f"MIN(CASE WHEN m{j}{cir} THEN t END) OVER w AS f{j}" for j in range(1, n + 1))
+    rng, prm = [], []
+    if start is not None:
+        rng.append("t >= ?")
+        prm.append(start)
+    if end is not None:
+        rng.append("t < ?")
+        prm.append(end)
+    q.add("firsts", "every step event with the first event of each step at or after it", f"""
+SELECT user_key, t, event_id AS id{bd}, {firsts}
+FROM matched
+WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)""",
+          [cir_end] * n if cir_end is not None else [])
+    where = " AND ".join(rng) or "TRUE"
+    src = f"SELECT * FROM firsts WHERE {where}"
+    if p.attempt == "first":
+        src = f"""SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, id) AS nth
+    FROM firsts WHERE {where}) f WHERE nth = 1"""
+    valid = ", ".join(f"CASE WHEN f{j} <= dl THEN f{j} END AS v{j}" for j in range(1, n + 1))
+    q.add("valid", "attempts: step events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
+          + "; each step's first event kept when within the deadline", f"""
+SELECT user_key, id, t AS t0, dl{bd}, {valid}
+FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.window] + prm)
+
+    def before(i: int, j: int) -> str:   # v_i sorts before v_j (ties: lower step number first)
+        return f"v{i} < v{j}" if i > j else f"v{i} <= v{j}"
+    ranks = ", ".join(
+        f"CASE WHEN v{j} IS NOT NULL THEN 1" + "".join(
+            f" + CASE WHEN {before(i, j)} THEN 1 ELSE 0 END" for i in range(1, n + 1) if i != j) + f" END AS k{j}"
+        for j in range(1, n + 1))
+    t_cols = ", ".join("CASE " + " ".join(f"WHEN k{j} = {k} THEN v{j}" for j in range(1, n + 1)) + f" END AS t{k}"
+                       for k in range(1, n + 1))
+    lvl = " + ".join(f"CASE WHEN v{j} IS NOT NULL THEN 1 ELSE 0 END" for j in range(1, n + 1))
+    q.add("ranked_v", "each kept time's rank among the attempt's kept times", f"SELECT *, {ranks} FROM valid")
+    q.add("att", "every attempt: its k-th kept time is step k's; level = how many were kept", f"""
+SELECT user_key, id, dl{bd}, {t_cols}, {lvl} AS lvl FROM ranked_v""")
+    _chain_users(q, p, cir_end, entry_bd)
+
+
+def _chain_users(q: _Query, p: FunnelParams, cir_end, entry_bd: bool) -> None:
+    """``counted`` from ``att``(user_key, id, dl, t1..tN, lvl[, bd]): per user the furthest level, the
+    earliest attempt there (its times are the smallest: they only grow with t1) and whether any
+    attempt there is still open at the end of the data."""
+    n = p.n
     q.add("ulv", "per user: the furthest level any attempt reached",
           "SELECT user_key, MAX(lvl) AS ulvl FROM att GROUP BY user_key")
     q.add("top", "the attempts at the user's furthest level", """

@@ -2,7 +2,7 @@
 general path (per-attempt searchsorted joins) on random logs — per user: furthest level, in-progress
 flag, every step time of the counted attempt and, with an entry breakdown, its entry value.
 
-Ordered and strict funnels. One database holds 400 independent random users (1–12 events of a, b, c, d, x over 40 s, many ties,
+Ordered, strict and any-order funnels. One database holds 400 independent random users (1–12 events of a, b, c, d, x over 40 s, many ties,
 random entry values); each definition is one query per path over all of them.
 """
 from __future__ import annotations
@@ -70,6 +70,14 @@ DEFINITIONS = [
     dict(steps=("a", "b", "c"), order="strict", data_end=BASE + timedelta(seconds=30), window=timedelta(seconds=10),
          start=BASE + timedelta(seconds=3), end=BASE + timedelta(seconds=33), conversion_in_range=True),
     dict(steps=("a", "b", "c"), order="strict", breakdown="v", breakdown_attribution="entry"),
+    dict(steps=("a", "b"), order="any"),
+    dict(steps=("a", "b", "c"), order="any", window=timedelta(seconds=6)),
+    dict(steps=("d", "c", "b", "a"), order="any", window=timedelta(seconds=10)),
+    dict(steps=("a", "b", "c", "d"), order="any", attempt="first", window=timedelta(seconds=20)),
+    dict(steps=("a", "b", "c"), order="any", data_end=BASE + timedelta(seconds=30), window=timedelta(seconds=10),
+         start=BASE + timedelta(seconds=3), end=BASE + timedelta(seconds=33), conversion_in_range=True),
+    dict(steps=("a", "b", "c"), order="any", breakdown="v", breakdown_attribution="entry", window=timedelta(seconds=8)),
+    dict(steps=(Step("a", {"v": "1"}), Step("a", {"v": "2"}), "b"), order="any", window=timedelta(seconds=12)),
 ]
 
 
@@ -92,7 +100,7 @@ def test_chain_path_equals_general_path(log_con, spec, monkeypatch):
 
 
 def test_chain_path_only_where_it_is_exact():
-    """Shared steps, exclusions and any order take the general path."""
+    """Shared steps and exclusions take the general path."""
     ab = (Step("a"), Step("b"))
     assert fm._chain_ok(FunnelParams(steps=ab))
     assert not fm._chain_ok(FunnelParams(steps=(Step("a"), Step("a"))))
@@ -101,5 +109,6 @@ def test_chain_path_only_where_it_is_exact():
     assert not fm._chain_ok(FunnelParams(steps=(Step("a"), Step("a", {"v": "1"}))))
     assert fm._chain_ok(FunnelParams(steps=ab, order="strict"))
     assert not fm._chain_ok(FunnelParams(steps=(Step("a"), Step("a")), order="strict"))
-    assert not fm._chain_ok(FunnelParams(steps=ab, order="any"))
+    assert fm._chain_ok(FunnelParams(steps=ab, order="any"))
+    assert not fm._chain_ok(FunnelParams(steps=(Step("a"), Step(None)), order="any"))
     assert not fm._chain_ok(FunnelParams(steps=ab, exclusions=(Exclusion("x"),)))
