@@ -139,6 +139,30 @@ def _mixed_utf8(sample: bytes, exc: UnicodeDecodeError, name: str) -> None:
         f"encodings. Save it in one encoding, preferably UTF-8, and load it again.")
 
 
+def _utf8_lines_in_gbk(sample: bytes, name: str) -> None:
+    """Refuse a sample that is not UTF-8 as a whole but has, after a line that is not UTF-8, a line
+    that is UTF-8 whose non-ASCII characters are all Chinese (at least three): GBK lines followed by
+    UTF-8 ones. Random GBK text decodes that way in none of a million simulated lines of 1–8
+    characters, so a GBK-only file is not refused."""
+    lines = sample.split(b"\n")
+    if len(sample) == SAMPLE_BYTES:
+        lines = lines[:-1]                      # the last line may be cut short
+    gbk_line = None
+    for number, line in enumerate(lines, start=1):
+        if line.isascii():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            gbk_line = gbk_line or number
+            continue
+        wide = [ch for ch in text if ord(ch) > 127]
+        if gbk_line and len(wide) >= 3 and all("\u4e00" <= ch <= "\u9fff" for ch in wide):
+            raise LoadRefused(
+                f"{name}: line {number:,} is UTF-8 text but line {gbk_line:,} is not (GBK?); the file mixes "
+                f"encodings. Save it in one encoding, preferably UTF-8, and load it again.")
+
+
 def _detect_encoding(sample: bytes, name: str) -> str:
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -150,6 +174,8 @@ def _detect_encoding(sample: bytes, name: str) -> str:
         decoder = codecs.getincrementaldecoder(encoding)()
         try:
             decoder.decode(sample, final=len(sample) < SAMPLE_BYTES)
+            if encoding == "gb18030":
+                _utf8_lines_in_gbk(sample, name)
             return encoding
         except UnicodeDecodeError as exc:
             if encoding == "utf-8":
@@ -245,6 +271,8 @@ def inspect(path: str | os.PathLike, display_name: str | None = None, *, encodin
     name = display_name or Path(path).name
     if not os.path.exists(path):
         raise LoadRefused(f"{name}: no such file.")
+    if not os.path.isfile(path):
+        raise LoadRefused(f"{name}: not a file (a directory or a device); choose a CSV, Parquet or XLSX file.")
     if os.path.getsize(path) == 0:
         raise LoadRefused(f"{name}: the file is empty.")
     magic = _magic(path)

@@ -107,7 +107,8 @@ REFUSED = [
     ("xlsx_events.csv", ["events must be CSV or Parquet"]),
     ("parquet_truncated.parquet", ["not a readable Parquet file"]),
     ("gzip_truncated.csv.gz", ["gzip-compressed but cannot be decompressed"]),
-    ("mixed_encodings.csv", ["line 4 is not valid UTF-8 text", "mixes encodings"]),
+    ("mixed_encodings.csv", ["line 4 is not valid UTF-8 text", "mixes encodings"]),      # UTF-8, then GBK
+    ("gbk_then_utf8.csv", ["line 4 is UTF-8 text but line 2 is not (GBK?)", "mixes encodings"]),
     ("missing_user_id.csv", ["no column for user_id (required for events)", "Columns found: event_name, event_time"]),
     ("missing_all_required.csv", ["no column for user_id, event_name, event_time", "Columns found: a, b, c"]),
 ]
@@ -428,3 +429,30 @@ def test_dataframe_with_too_many_columns_refused(db):
     with pytest.raises(store.LoadRefused, match=r"^DataFrame: the file has 1,003 columns; at most 1,000"):
         store.load_events(db, df)
     assert dump(db) == before
+
+
+def test_headers_that_look_like_code_are_plain_property_names(db):
+    report = store.load_events(db, bad("hostile_headers.csv"))
+    assert counts(report) == (2, 1, 1, 0)
+    assert rejects(report) == [(3, "event_time 'nope' is not a date-time")]
+    assert json.loads(report.rejected_samples["raw"][0]) == {
+        "user_id": "u2", "event_name": "click", "event_time": "nope", 'a"b': "1",
+        "'); DROP TABLE events;--": "2", "{x}": "3", "%s": "4", '"': "5"}
+    assert json.loads(db.execute("SELECT properties FROM events WHERE user_id = 'u1'").fetchone()[0]) == {
+        'a"b': "1", "'); DROP TABLE events;--": "2", "{x}": "3", "%s": "4", '"': "5"}
+    assert store.inspect_headers(bad("hostile_headers.csv")) == [
+        "user_id", "event_name", "event_time", 'a"b', "'); DROP TABLE events;--", "{x}", "%s", '"']
+
+
+def test_file_name_with_quotes_and_sql_loads_under_its_name(db, tmp_path):
+    path = tmp_path / "o'brien \"x\"; DROP TABLE events;--.csv"
+    path.write_bytes(bad("semicolon.csv").read_bytes())
+    report = store.load_events(db, path)
+    assert counts(report) == (2, 2, 0, 0) and report.source == path.name
+    assert db.execute("SELECT DISTINCT source_file FROM events WHERE user_id = 'u1'").fetchall() == [(path.name,)]
+
+
+def test_a_directory_is_refused(db, tmp_path):
+    folder = tmp_path / "exports.csv"
+    folder.mkdir()
+    refused(db, folder, "not a file (a directory or a device)")

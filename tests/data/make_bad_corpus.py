@@ -47,6 +47,8 @@ def small_files() -> dict[str, bytes]:
     f["parquet_truncated.parquet"] = b"PAR1\x15\x04\x15\x10\x15\x14L\x15\x02\x15\x00"
     f["gzip_truncated.csv.gz"] = gzip.compress(u(_rows(*[f"u{i},click,2024-01-01 00:00:{i % 60:02d}"
                                                           for i in range(2000)])), mtime=0)[:300]
+    f["gbk_then_utf8.csv"] = _rows("u1,点击,2024-01-01 00:00:00", "u2,购买,2024-01-02 00:00:00").encode("gb18030") + \
+        u("u3,注册成功,2024-01-03 00:00:00\n")
     f["mixed_encodings.csv"] = u(_rows("u1,点击,2024-01-01 00:00:00", "u2,购买,2024-01-02 00:00:00")) + \
         "u3,注册,2024-01-03 00:00:00\n".encode("gb18030")
 
@@ -80,6 +82,8 @@ def small_files() -> dict[str, bytes]:
         u(_rows("u2,click,2024-01-02 00:00:00")) + b"\xef\xbb\xbfu3,click,2024-01-03 00:00:00\n"
     f["utf16le_bom.csv"] = b"\xff\xfe" + _rows("u1,点击,2024-01-01 00:00:00", "u2,购买,2024-01-02 00:00:00").encode("utf-16-le")
     f["utf16be_bom.csv"] = b"\xfe\xff" + _rows("u1,点击,2024-01-01 00:00:00").encode("utf-16-be")
+    f["hostile_headers.csv"] = u('user_id,event_name,event_time,"a""b","\'); DROP TABLE events;--",{x},%s,""""\n'
+                                 "u1,click,2024-01-01 00:00:00,1,2,3,4,5\nu2,click,nope,1,2,3,4,5\n")
     f["blank_required_cells.csv"] = u(_rows(" ,click,2024-01-01 00:00:00", "u2,  ,2024-01-01 00:00:00",
                                             "u3,click,", "u4,click,2024-01-01 00:00:00"))
 
