@@ -45,10 +45,12 @@ class Server:
                 self.proc.wait(timeout=5)
 
 
-def start_server(db_path: Path, log_path: Path, *, no_sample: bool = True, timeout: float = 60) -> Server:
-    """``streamlit run app.py`` on a free port against ``db_path``; returns once healthy."""
+def start_server(db_path: Path, log_path: Path, *, no_sample: bool = True, timeout: float = 60,
+                 env_extra: dict[str, str] | None = None) -> Server:
+    """``streamlit run app.py`` on a free port against ``db_path``; returns once healthy.
+    ``env_extra`` adds environment variables (e.g. ``OPSFUNNEL_PASSWORD``)."""
     port = free_port()
-    env = dict(os.environ, OPSFUNNEL_DB=str(db_path))
+    env = dict(os.environ, OPSFUNNEL_DB=str(db_path), **(env_extra or {}))
     if no_sample:
         env["OPSFUNNEL_NO_SAMPLE"] = "1"
     log = open(log_path, "wb")
