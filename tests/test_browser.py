@@ -190,3 +190,65 @@ def test_5_chinese_labels(page):
     go(page, "数据")
     assert page.get_by_text("上传文件", exact=True).is_visible()
     screenshot(page, "data_zh")
+
+
+def test_6_password_gate_and_names_shown_as_text(page, tmp_path):
+    """A second server with a password: the sign-in form comes first, a wrong password is refused, the right one
+    opens the app; a channel named like a Markdown link and an event named like a script stay text. (A new
+    context of the module's Chromium: Playwright's sync API runs one instance per thread.)"""
+    import pandas as pd
+
+    import store
+
+    db = tmp_path / "gated.duckdb"
+    con = store.connect(str(db))
+    store.load_events(con, pd.DataFrame({
+        "user_id": ["u1", "u1", "u2"], "event_name": ["signup", "<script>alert(1)</script>", "signup"],
+        "event_time": ["2026-03-02 09:00:00", "2026-03-02 09:05:00", "2026-03-02 10:00:00"],
+        "channel": ["[click](javascript:alert(1))", "[click](javascript:alert(1))", "**bold**"]}))
+    con.close()
+    srv = start_server(db, tmp_path / "streamlit.log", no_sample=True,
+                       env_extra={"OPSFUNNEL_PASSWORD": "open sesame", "OPSFUNNEL_LOG": str(tmp_path / "app.log")})
+    context = page.context.browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        pg = context.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(srv.url)
+        box = pg.get_by_label("Password", exact=True)
+        box.wait_for()
+        wait_idle(pg)
+        assert pg.locator("[data-testid=stSidebarNav]").count() == 0  # nothing of the app yet
+        assert pg.locator("[data-testid=stMetric]").count() == 0
+        screenshot(pg, "signin")
+        box.fill("not it")
+        pg.get_by_role("button", name="Sign in").click()
+        pg.get_by_text("Wrong password.").wait_for()
+        wait_idle(pg)
+        assert pg.locator("[data-testid=stMetric]").count() == 0
+        pg.get_by_label("Password", exact=True).fill("open sesame")
+        pg.get_by_role("button", name="Sign in").click()
+        pg.locator("h1").filter(has_text="Overview").wait_for()
+        wait_idle(pg)
+        # choose both hostile channels in the sidebar filter; the page header lists them literally
+        sidebar = pg.locator("[data-testid=stSidebar]")
+        header = pg.locator("[data-testid=stMain] [data-testid=stCaptionContainer]").first
+        for name in ("[click](javascript:alert(1))", "**bold**"):
+            box = sidebar.locator("[data-testid=stMultiSelect] input").first
+            box.click()
+            box.fill(name)  # typing filters the options to this one; Enter picks it
+            pg.get_by_role("option", name=name, exact=True).wait_for()
+            pg.keyboard.press("Enter")
+            pg.keyboard.press("Escape")
+            wait_idle(pg)
+            pg.wait_for_function("([el, t]) => el.innerText.includes(t)", arg=[header.element_handle(), name],
+                                 timeout=30_000)
+        assert "channels: [click](javascript:alert(1)), **bold**" in header.inner_text(), header.inner_text()
+        assert pg.locator("a[href^='javascript']").count() == 0
+        assert header.locator("strong, a").count() == 0
+        go(pg, "Retention")  # the script-like event is an option of the start event box, as text
+        assert pg.locator("script", has_text="alert(1)").count() == 0
+        no_exception(pg)
+        screenshot(pg, "hostile_names")
+    finally:
+        context.close()
+        srv.stop()
