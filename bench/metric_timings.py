@@ -1,9 +1,11 @@
 """Time every public metric function on the bundled sample data (median of N runs, cold DuckDB caches
 aside — metrics keep no caches of their own).
 
-    python bench/metric_timings.py [--runs 5] [--db PATH]
+    python bench/metric_timings.py [--runs 5] [--db PATH] [--only funnel]
 
 Loads the sample data into a temporary database unless ``--db`` names one that already holds it.
+Besides wall time each line shows the process CPU time (all DuckDB threads): on a busy machine wall
+times swing with the other load, CPU time much less.
 """
 from __future__ import annotations
 
@@ -43,6 +45,10 @@ def calls():
         "funnel.funnel (strict)": lambda c: funnel.funnel(c, funnel.FunnelParams(steps=fp.steps, order="strict")),
         "funnel.funnel (any order)": lambda c: funnel.funnel(c, funnel.FunnelParams(steps=fp.steps, order="any")),
         "funnel.funnel (breakdown channel)": lambda c: funnel.funnel(c, funnel.FunnelParams(steps=fp.steps, breakdown="channel")),
+        "funnel.funnel (entry breakdown)": lambda c: funnel.funnel(c, funnel.FunnelParams(
+            steps=fp.steps, breakdown="channel", breakdown_attribution="entry")),
+        "funnel.funnel (exclusion, general path)": lambda c: funnel.funnel(c, funnel.FunnelParams(
+            steps=fp.steps, exclusions=(funnel.Exclusion("refund", from_step=1, to_step=3),))),
         "funnel.funnel_users (dropped at 2)": lambda c: funnel.funnel_users(c, fp, 2, "dropped"),
         "retention.retention (week)": lambda c: retention.retention(c, rp),
         "retention.retention (day, rolling)": lambda c: retention.retention(c, retention.RetentionParams(period="day", periods=30, alignment="rolling")),
@@ -51,6 +57,9 @@ def calls():
         "retention.lifecycle": lambda c: retention.lifecycle(c),
         "traffic.pv_uv (day)": lambda c: traffic.pv_uv(c, tp),
         "traffic.pv_uv (week, by page)": lambda c: traffic.pv_uv(c, traffic.TrafficParams(period="week", breakdown="page")),
+        "traffic.pv_uv (day, by channel)": lambda c: traffic.pv_uv(c, traffic.TrafficParams(period="day", breakdown="channel")),
+        "traffic.sessions (by channel)": lambda c: traffic.sessions(c, traffic.TrafficParams(breakdown="channel")),
+        "traffic.session_table": lambda c: traffic.session_table(c, tp),
         "traffic.sessions": lambda c: traffic.sessions(c, tp),
         "traffic.top_pages": lambda c: traffic.top_pages(c, tp),
         "traffic.traffic_summary": lambda c: traffic.traffic_summary(c, tp),
@@ -77,6 +86,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--db", default=None)
+    parser.add_argument("--only", default="", help="time only the calls whose name contains this text")
     args = parser.parse_args()
     path = args.db or str(Path(tempfile.mkdtemp()) / "sample.duckdb")
     con_ = store.connect(path)
@@ -85,14 +95,17 @@ def main() -> int:
     print(f"{events:,} events; median of {args.runs} runs")
     worst = 0.0
     for name, fn in calls().items():
-        times = []
+        if args.only not in name:
+            continue
+        times, cpu = [], []
         for _ in range(args.runs):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             fn(con_)
             times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
         med = statistics.median(times)
         worst = max(worst, med)
-        print(f"{name:<42} {med * 1000:8.0f} ms")
+        print(f"{name:<42} {med * 1000:8.0f} ms   cpu {statistics.median(cpu) * 1000:6.0f} ms")
     print(f"slowest: {worst * 1000:.0f} ms")
     return 0
 
