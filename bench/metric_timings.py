@@ -47,7 +47,7 @@ def calls():
         "funnel.funnel (breakdown channel)": lambda c: funnel.funnel(c, funnel.FunnelParams(steps=fp.steps, breakdown="channel")),
         "funnel.funnel (entry breakdown)": lambda c: funnel.funnel(c, funnel.FunnelParams(
             steps=fp.steps, breakdown="channel", breakdown_attribution="entry")),
-        "funnel.funnel (exclusion, general path)": lambda c: funnel.funnel(c, funnel.FunnelParams(
+        "funnel.funnel (exclusion)": lambda c: funnel.funnel(c, funnel.FunnelParams(
             steps=fp.steps, exclusions=(funnel.Exclusion("refund", from_step=1, to_step=3),))),
         "funnel.funnel_users (dropped at 2)": lambda c: funnel.funnel_users(c, fp, 2, "dropped"),
         "retention.retention (week)": lambda c: retention.retention(c, rp),

@@ -33,16 +33,19 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    result equals an exhaustive search (``tests/test_funnel_oracle.py``).
    Ordered funnels with the best attempt build each chain once per group of step-1 events that
    share their next step-2 event, then cut it at every attempt's own deadline (same result).
-   **Chain path** (``_chains``): ordered and strict funnels without exclusions whose steps no single event can
-   match twice (the common case) skip the per-attempt joins. Passes run from the last step back:
+   **Chain path** (``_chains``): ordered and strict funnels whose steps no single event can match
+   twice (the common case) skip the per-attempt joins. Passes run from the last step back:
    each step-j event inherits, from the first step-(j+1) event at or after it (one running count
    + an equi-join), the times at which its greedy chain reaches every later step. Step-1 rows are
-   the attempts; the counted attempt's times are the per-user minimum over the attempts at the
-   furthest level (chain times only grow with t1). ``tests/test_funnel_chains.py`` checks it
+   the attempts; the counted attempt's times are the per-user minimum over the untainted attempts
+   at the furthest level (chain times only grow with t1). An exclusion is checked the same way:
+   the step-f events (f = its from-step) look up the first exclusion event strictly after them,
+   earlier steps inherit that time along the chain, and the attempt is tainted when it comes
+   before its (reached) to-step time. ``tests/test_funnel_chains.py`` checks it
    equals the general path user by user on random logs. Strict chains compare ranks of event times
    (``DENSE_RANK`` over the user's scoped events): the next step's rank may exceed the previous
    step's by at most one — the same test as "no later than the next distinct event time".
-   Any-order funnels on that path (``_any_chains``) take one window pass over the step events
+   Any-order funnels without exclusions on that path (``_any_chains``) take one window pass over the step events
    (time descending, a running MIN per step = each step's first event at or after the attempt);
    the k-th smallest of those within the deadline is t_k.
 5. **any order** — every event matching any step in range starts an attempt; for each step the
@@ -414,8 +417,8 @@ JOIN levels l ON l.user_key = pk.user_key""")
 
 
 def _chain_ok(p: FunnelParams) -> bool:
-    """The chain path applies: no exclusions, and no event can match two steps."""
-    return (not p.exclusions
+    """The chain path applies: no event can match two steps, and no exclusions in an any-order funnel."""
+    return ((not p.exclusions or p.order != "any")
             and not any(_compatible(a, b) for i, a in enumerate(p.steps) for b in p.steps[i + 1:]))
 
 
@@ -443,6 +446,12 @@ def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> 
     # i.e. its time's rank among the user's event times (d) is at most one more
     adjacent = " AND l.d <= x.d + 1" if nt else ""
     rs = lambda lo, pre="": ", ".join(f"{pre}r{k}" for k in range(lo, n + 1))  # noqa: E731
+    # exclusion i: xa<i> = the first exclusion-i event strictly after the chain's from-step time,
+    # computed on the from-step's events and inherited by earlier steps like the r's
+    excl = [(i, x.from_step + 1, x.to_step + 1) for i, x in enumerate(p.exclusions, start=1)]
+    for i, _, _ in excl:
+        q.add(f"xc{i}", f"exclusion {i} events numbered in time order",
+              f"SELECT user_key, t, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t) AS rn FROM matched WHERE x{i}")
     q.add(f"l{n}", f"step-{n} events numbered in time order",
           f"SELECT user_key, t{nt}, t AS r{n}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t) AS rn "
           f"FROM matched WHERE m{n}{cir}", cir_prm)
@@ -467,32 +476,55 @@ def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> 
         else:
             cur, prm = f"SELECT user_key, t{nt} FROM matched WHERE m{j}{cir}", list(cir_prm)
             ids = nids = ""
+        cols = ["user_key", "t"] + (["id"] if j == 1 else []) + (["bd"] if bd else []) + (["d"] if nt else [])
+        src = f"({cur}) c"
+        for i, f, _ in excl:
+            if f != j:
+                continue
+            nulls = "".join(", NULL" for _ in cols[2:])
+            q.add(f"x{j}_{i}", f"step-{j} events with the first exclusion-{i} event strictly after each", f"""
+SELECT y.*, xc.t AS xa{i} FROM (
+    SELECT {', '.join(cols)}, pos FROM (
+        SELECT {', '.join(cols)}, cur,
+               CAST(SUM(1 - cur) OVER (PARTITION BY user_key ORDER BY t, cur
+                                       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS pos
+        FROM (SELECT {', '.join(cols)}, 1 AS cur FROM {src} UNION ALL SELECT user_key, t{nulls}, 0 FROM xc{i}) u
+    ) s WHERE cur = 1
+) y
+LEFT JOIN xc{i} xc ON xc.user_key = y.user_key AND xc.rn = y.pos + 1""", prm)
+            prm, src = [], f"x{j}_{i}"
+            cols.append(f"xa{i}")
+        own = "".join(f", x.xa{i}" for i, f, _ in excl if f == j)
+        inherited = "".join(f", l.xa{i}" for i, f, _ in excl if f > j)
+        nulls = "".join(", NULL" for _ in cols[2:])
         q.add(f"q{j}", f"step-{j} events: how many step-{j + 1} events come strictly before each (searchsorted)", f"""
-SELECT user_key, t{ids}{bd}{nt}, pos FROM (
-    SELECT user_key, t{ids}{bd}{nt}, cur,
+SELECT {', '.join(cols)}, pos FROM (
+    SELECT {', '.join(cols)}, cur,
            CAST(SUM(1 - cur) OVER (PARTITION BY user_key ORDER BY t, cur DESC
                                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS pos
     FROM (
-        SELECT user_key, t{ids}{bd}{nt}, 1 AS cur FROM ({cur}) c
+        SELECT {', '.join(cols)}, 1 AS cur FROM {src}
         UNION ALL
-        SELECT user_key, t{nids}{', NULL' if nt else ''}, 0 FROM l{j + 1}
+        SELECT user_key, t{nulls}, 0 FROM l{j + 1}
     ) u
 ) s
 WHERE cur = 1""", prm)
         if j == 1:
             q.add("l1", "attempts: step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
                   + ", with the time their greedy chain reaches each later step", f"""
-SELECT x.user_key, x.id, x.t AS t1{', x.bd' if entry_bd else ''}, {rs(2, 'l.')}
+SELECT x.user_key, x.id, x.t AS t1{', x.bd' if entry_bd else ''}, {rs(2, 'l.')}{own}{inherited}
 FROM q1 x LEFT JOIN l2 l ON l.user_key = x.user_key AND l.rn = x.pos + 1{adjacent}""")
         else:
             q.add(f"l{j}", f"step-{j} events with the time their greedy chain reaches each later step, numbered", f"""
-SELECT x.user_key, x.t{', x.d' if nt else ''}, x.t AS r{j}, {rs(j + 1, 'l.')}, ROW_NUMBER() OVER (PARTITION BY x.user_key ORDER BY x.t) AS rn
+SELECT x.user_key, x.t{', x.d' if nt else ''}, x.t AS r{j}, {rs(j + 1, 'l.')}{own}{inherited}, ROW_NUMBER() OVER (PARTITION BY x.user_key ORDER BY x.t) AS rn
 FROM q{j} x LEFT JOIN l{j + 1} l ON l.user_key = x.user_key AND l.rn = x.pos + 1{adjacent}""")
     lvl = " + ".join(["1"] + [f"CASE WHEN r{k} <= dl THEN 1 ELSE 0 END" for k in range(2, n + 1)])
     t_cols = ", ".join(f"CASE WHEN r{k} <= dl THEN r{k} END AS t{k}" for k in range(2, n + 1))
     bd = ", bd" if entry_bd else ""
-    q.add("att", "every attempt: deadline, step times within it, level", f"""
-SELECT user_key, id, t1, dl{bd}, {t_cols}, {lvl} AS lvl
+    # tainted: an exclusion event strictly between the from-step and the (reached) to-step
+    taint = " OR ".join(f"(r{to} <= dl AND xa{i} < r{to})" for i, _, to in excl) or "FALSE"
+    q.add("att", "every attempt: deadline, step times within it, level, taint", f"""
+SELECT user_key, id, t1, dl{bd}, {t_cols}, {lvl} AS lvl, CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
 FROM (SELECT l1.*, t1 + CAST(? AS INTERVAL) AS dl FROM l1) a""", [p.window])
     _chain_users(q, p, cir_end, entry_bd)
 
@@ -545,7 +577,7 @@ FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.windo
     lvl = " + ".join(f"CASE WHEN v{j} IS NOT NULL THEN 1 ELSE 0 END" for j in range(1, n + 1))
     q.add("ranked_v", "each kept time's rank among the attempt's kept times", f"SELECT *, {ranks} FROM valid")
     q.add("att", "every attempt: its k-th kept time is step k's; level = how many were kept", f"""
-SELECT user_key, id, dl{bd}, {t_cols}, {lvl} AS lvl FROM ranked_v""")
+SELECT user_key, id, dl{bd}, {t_cols}, {lvl} AS lvl, 0 AS tainted FROM ranked_v""")
     _chain_users(q, p, cir_end, entry_bd)
 
 
@@ -556,8 +588,9 @@ def _chain_users(q: _Query, p: FunnelParams, cir_end, entry_bd: bool) -> None:
     n = p.n
     q.add("ulv", "per user: the furthest level any attempt reached",
           "SELECT user_key, MAX(lvl) AS ulvl FROM att GROUP BY user_key")
-    q.add("top", "the attempts at the user's furthest level", """
-SELECT a.*, u.ulvl FROM att a JOIN ulv u ON u.user_key = a.user_key AND a.lvl = u.ulvl""")
+    q.add("top", "the untainted attempts at the user's furthest level (none: the user is dropped from all steps)", """
+SELECT a.*, u.ulvl FROM att a JOIN ulv u ON u.user_key = a.user_key AND a.lvl = u.ulvl
+WHERE a.tainted = 0""")
     open_end, open_prm = ("", [])
     if cir_end is not None:
         open_end, open_prm = " AND ? > b.data_end", [cir_end]

@@ -2,7 +2,7 @@
 general path (per-attempt searchsorted joins) on random logs — per user: furthest level, in-progress
 flag, every step time of the counted attempt and, with an entry breakdown, its entry value.
 
-Ordered, strict and any-order funnels. One database holds 400 independent random users (1–12 events of a, b, c, d, x over 40 s, many ties,
+Ordered and strict funnels (with and without exclusions) and any-order funnels. One database holds 400 independent random users (1–12 events of a, b, c, d, x over 40 s, many ties,
 random entry values); each definition is one query per path over all of them.
 """
 from __future__ import annotations
@@ -70,6 +70,16 @@ DEFINITIONS = [
     dict(steps=("a", "b", "c"), order="strict", data_end=BASE + timedelta(seconds=30), window=timedelta(seconds=10),
          start=BASE + timedelta(seconds=3), end=BASE + timedelta(seconds=33), conversion_in_range=True),
     dict(steps=("a", "b", "c"), order="strict", breakdown="v", breakdown_attribution="entry"),
+    dict(steps=("a", "b"), exclusions=(Exclusion("x"),)),
+    dict(steps=("a", "b", "c", "d"), exclusions=(Exclusion("x", from_step=1, to_step=3),), window=timedelta(seconds=20)),
+    dict(steps=("a", "b", "c", "d"), exclusions=(Exclusion("x", from_step=0, to_step=2), Exclusion("d", from_step=1, to_step=2),
+                                                 Exclusion("x", from_step=2, to_step=3))),
+    dict(steps=("a", "b", "c"), exclusions=(Exclusion("x", from_step=0, to_step=1),), attempt="first"),
+    dict(steps=("a", "b", "c"), exclusions=(Exclusion("x", from_step=1, to_step=2),), breakdown="v",
+         breakdown_attribution="entry", data_end=BASE + timedelta(seconds=30), window=timedelta(seconds=10)),
+    dict(steps=("a", "b", "c"), order="strict", exclusions=(Exclusion("x", from_step=0, to_step=2),), window=timedelta(seconds=30)),
+    dict(steps=("a", "b", "c"), exclusions=(Exclusion("x", {"v": "1"}, from_step=0, to_step=2),),
+         start=BASE + timedelta(seconds=3), end=BASE + timedelta(seconds=33), conversion_in_range=True),
     dict(steps=("a", "b"), order="any"),
     dict(steps=("a", "b", "c"), order="any", window=timedelta(seconds=6)),
     dict(steps=("d", "c", "b", "a"), order="any", window=timedelta(seconds=10)),
@@ -100,7 +110,7 @@ def test_chain_path_equals_general_path(log_con, spec, monkeypatch):
 
 
 def test_chain_path_only_where_it_is_exact():
-    """Shared steps and exclusions take the general path."""
+    """Shared steps, and exclusions in any-order funnels, take the general path."""
     ab = (Step("a"), Step("b"))
     assert fm._chain_ok(FunnelParams(steps=ab))
     assert not fm._chain_ok(FunnelParams(steps=(Step("a"), Step("a"))))
@@ -111,4 +121,5 @@ def test_chain_path_only_where_it_is_exact():
     assert not fm._chain_ok(FunnelParams(steps=(Step("a"), Step("a")), order="strict"))
     assert fm._chain_ok(FunnelParams(steps=ab, order="any"))
     assert not fm._chain_ok(FunnelParams(steps=(Step("a"), Step(None)), order="any"))
-    assert not fm._chain_ok(FunnelParams(steps=ab, exclusions=(Exclusion("x"),)))
+    assert fm._chain_ok(FunnelParams(steps=ab, exclusions=(Exclusion("x"),)))
+    assert not fm._chain_ok(FunnelParams(steps=ab, order="any", exclusions=(Exclusion("x"),)))
