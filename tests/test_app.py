@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 import store
 from metrics import Filters
+from ui.safe import md_escape
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted(p.name for p in (ROOT / "app_pages").glob("*.py") if p.name != "__init__.py")
@@ -241,7 +242,7 @@ def test_bad_upload_shows_the_stores_message(empty_app, tmp_path):
     at.switch_page("app_pages/data.py").run()
     at.file_uploader[0].upload("events_bad.csv", png, "text/csv").run()
     assert not at.exception
-    assert [e.value for e in at.error] == [str(refused.value)]
+    assert [e.value for e in at.error] == [md_escape(str(refused.value))]  # shown as text, not Markdown
     assert "events_bad.csv" in str(refused.value)
 
 
