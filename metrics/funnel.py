@@ -33,8 +33,10 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    result equals an exhaustive search (``tests/test_funnel_oracle.py``).
    Ordered funnels with the best attempt build each chain once per group of step-1 events that
    share their next step-2 event, then cut it at every attempt's own deadline (same result).
-   **Chain path** (``_chains``): ordered and strict funnels whose steps no single event can match
-   twice (the common case) skip the per-attempt joins. Passes run from the last step back:
+   **Chain path** (``_chains``): ordered and strict funnels in which no event can fill two steps of
+   one chain (distinct steps — the common case — or a repeated step separated by a step that covers
+   its predecessor and so must be strictly later, e.g. page_view → page_view) skip the per-attempt
+   joins. Passes run from the last step back:
    each step-j event inherits, from the first step-(j+1) event at or after it (one running count
    + an equi-join), the times at which its greedy chain reaches every later step. Step-1 rows are
    the attempts; the counted attempt's times are the per-user minimum over the untainted attempts
@@ -417,9 +419,15 @@ JOIN levels l ON l.user_key = pk.user_key""")
 
 
 def _chain_ok(p: FunnelParams) -> bool:
-    """The chain path applies: no event can match two steps, and no exclusions in an any-order funnel."""
-    return ((not p.exclusions or p.order != "any")
-            and not any(_compatible(a, b) for i, a in enumerate(p.steps) for b in p.steps[i + 1:]))
+    """The chain path applies: no event can fill two steps of one chain, and no exclusions in an
+    any-order funnel. Ordered and strict chains may repeat a step when a step between the two
+    repeats covers its predecessor (``Step.covers``): that step must be strictly later, so the
+    chain's times rise strictly across it and one event cannot fill both (e.g. page_view, page_view)."""
+    steps = p.steps
+    if p.order == "any":
+        return not p.exclusions and not any(_compatible(a, b) for i, a in enumerate(steps) for b in steps[i + 1:])
+    return all(not _compatible(steps[i], steps[j]) or any(steps[m].covers(steps[m - 1]) for m in range(i + 1, j + 1))
+               for i in range(len(steps)) for j in range(i + 1, len(steps)))
 
 
 def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> None:
@@ -497,10 +505,12 @@ LEFT JOIN xc{i} xc ON xc.user_key = y.user_key AND xc.rn = y.pos + 1""", prm)
         own = "".join(f", x.xa{i}" for i, f, _ in excl if f == j)
         inherited = "".join(f", l.xa{i}" for i, f, _ in excl if f > j)
         nulls = "".join(", NULL" for _ in cols[2:])
-        q.add(f"q{j}", f"step-{j} events: how many step-{j + 1} events come strictly before each (searchsorted)", f"""
+        later = p.steps[j].covers(p.steps[j - 1])   # step j+1 covers step j: strictly later
+        q.add(f"q{j}", f"step-{j} events: how many step-{j + 1} events come "
+              + ("at or " if later else "strictly ") + "before each (searchsorted)", f"""
 SELECT {', '.join(cols)}, pos FROM (
     SELECT {', '.join(cols)}, cur,
-           CAST(SUM(1 - cur) OVER (PARTITION BY user_key ORDER BY t, cur DESC
+           CAST(SUM(1 - cur) OVER (PARTITION BY user_key ORDER BY t, cur{'' if later else ' DESC'}
                                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS pos
     FROM (
         SELECT {', '.join(cols)}, 1 AS cur FROM {src}

@@ -80,6 +80,13 @@ DEFINITIONS = [
     dict(steps=("a", "b", "c"), order="strict", exclusions=(Exclusion("x", from_step=0, to_step=2),), window=timedelta(seconds=30)),
     dict(steps=("a", "b", "c"), exclusions=(Exclusion("x", {"v": "1"}, from_step=0, to_step=2),),
          start=BASE + timedelta(seconds=3), end=BASE + timedelta(seconds=33), conversion_in_range=True),
+    dict(steps=("a", "a")),
+    dict(steps=("a", "a", "a", "b"), window=timedelta(seconds=20)),
+    dict(steps=("a", Step("a", {"v": "1"}), "b", "b"), attempt="first"),
+    dict(steps=(Step(None), Step("b"), Step("b", {"v": "2"})), window=timedelta(seconds=10)),
+    dict(steps=("a", "a", "b"), order="strict", window=timedelta(seconds=30)),
+    dict(steps=("a", "a", "b"), exclusions=(Exclusion("x", from_step=0, to_step=2),), breakdown="v",
+         breakdown_attribution="entry"),
     dict(steps=("a", "b"), order="any"),
     dict(steps=("a", "b", "c"), order="any", window=timedelta(seconds=6)),
     dict(steps=("d", "c", "b", "a"), order="any", window=timedelta(seconds=10)),
@@ -110,15 +117,20 @@ def test_chain_path_equals_general_path(log_con, spec, monkeypatch):
 
 
 def test_chain_path_only_where_it_is_exact():
-    """Shared steps, and exclusions in any-order funnels, take the general path."""
+    """Steps that could share an event (no strictly-later step between them), and any-order funnels with
+    shared steps or exclusions, take the general path."""
     ab = (Step("a"), Step("b"))
     assert fm._chain_ok(FunnelParams(steps=ab))
-    assert not fm._chain_ok(FunnelParams(steps=(Step("a"), Step("a"))))
+    assert fm._chain_ok(FunnelParams(steps=(Step("a"), Step("a"))))   # step 2 strictly later
+    assert fm._chain_ok(FunnelParams(steps=(Step("a"), Step("a", {"v": "1"}), Step("b"))))
+    assert not fm._chain_ok(FunnelParams(steps=(Step("a", {"v": "1"}), Step("a"))))   # may share a tied event
     assert not fm._chain_ok(FunnelParams(steps=(Step("a"), Step("b"), Step("a"))))
-    assert not fm._chain_ok(FunnelParams(steps=(Step(None), Step("b"))))
-    assert not fm._chain_ok(FunnelParams(steps=(Step("a"), Step("a", {"v": "1"}))))
+    assert fm._chain_ok(FunnelParams(steps=(Step(None), Step("b"))))     # b covers "any event"
+    assert not fm._chain_ok(FunnelParams(steps=(Step("b"), Step(None))))
+    assert not fm._chain_ok(FunnelParams(steps=(Step("a"), Step("a")), order="any"))
     assert fm._chain_ok(FunnelParams(steps=ab, order="strict"))
-    assert not fm._chain_ok(FunnelParams(steps=(Step("a"), Step("a")), order="strict"))
+    assert fm._chain_ok(FunnelParams(steps=(Step("a"), Step("a")), order="strict"))
+    assert not fm._chain_ok(FunnelParams(steps=(Step("b"), Step("a"), Step("b")), order="strict"))
     assert fm._chain_ok(FunnelParams(steps=ab, order="any"))
     assert not fm._chain_ok(FunnelParams(steps=(Step("a"), Step(None)), order="any"))
     assert fm._chain_ok(FunnelParams(steps=ab, exclusions=(Exclusion("x"),)))
