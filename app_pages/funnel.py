@@ -115,15 +115,15 @@ with left:
 with right:
     c1, c2 = st.columns(2)
     order = choice("radio", tr("Order", "顺序"), ORDERS, key="funnel_order", container=c1,
-                     help=tr("Ordered: each step after the previous, other events may come between. Strict: no other "
-                             "event in between. Any order: k different steps within one window.",
-                             "有序：每步在上一步之后，中间可有其他事件；严格：中间不能有其他事件；任意顺序："
-                             "一个窗口内完成 k 个不同步骤。"))
+                   help=tr("Ordered: each step after the previous, other events may come between. Strict: no other "
+                           "event in between. Any order: k different steps within one window.",
+                           "有序：每步在上一步之后，中间可有其他事件；严格：中间不能有其他事件；任意顺序："
+                           "一个窗口内完成 k 个不同步骤。"))
     attempt = choice("radio", tr("Attempt", "尝试"), ATTEMPTS, key="funnel_attempt", container=c2,
-                       help=tr("Best: every step-1 event starts an attempt and the user counts at the furthest step. "
-                               "First: only the user's first step-1 event in the range.",
-                               "最佳：每个第 1 步事件都开启一次尝试，用户按最远到达的步骤计；首次：只看用户在范围内的"
-                               "第一个第 1 步事件。"))
+                     help=tr("Best: every step-1 event starts an attempt and the user counts at the furthest step. "
+                             "First: only the user's first step-1 event in the range.",
+                             "最佳：每个第 1 步事件都开启一次尝试，用户按最远到达的步骤计；首次：只看用户在范围内的"
+                             "第一个第 1 步事件。"))
     window_days = c1.number_input(tr("Window (days)", "转化窗口（天）"), min_value=1, max_value=365, value=14, step=1,
                                   key="funnel_window",
                                   help=tr("Measured from the step-1 event, inclusive.", "自第 1 步事件起算，含边界。"))

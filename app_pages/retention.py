@@ -80,15 +80,15 @@ period = choice("radio", tr("Period", "周期"), PERIODS, index=1, horizontal=Tr
 periods = c[0].number_input(tr("Cohorts / periods shown", "显示的同期群/期数"), min_value=2, max_value=60, value=8,
                             step=1, key="retention_periods")
 mode = choice("radio", tr("Cohort mode", "同期群方式"), MODES, key="retention_mode", container=c[1],
-                  help=tr("First time: a user's cohort is the period of their first-ever start event. Recurring: a "
-                          "user joins every period's cohort in which they did the start event.",
-                          "首次：用户归入其首次完成起始事件的周期；重复：用户归入每个完成起始事件的周期。"))
+              help=tr("First time: a user's cohort is the period of their first-ever start event. Recurring: a "
+                      "user joins every period's cohort in which they did the start event.",
+                      "首次：用户归入其首次完成起始事件的周期；重复：用户归入每个完成起始事件的周期。"))
 criterion = choice("radio", tr("Counted as retained", "留存口径"), CRITERIA, key="retention_criterion",
                    container=c[1])
 alignment = choice("radio", tr("Alignment", "对齐方式"), ALIGNMENTS, key="retention_alignment", container=c[2])
 week_start = choice("radio", tr("Weeks start on", "每周起始日"), WEEK_STARTS, horizontal=True,
                     key="retention_week_start", container=c[2],
-                        disabled=period != "week")
+                    disabled=period != "week")
 start_event = choice("selectbox", tr("Start event", "起始事件"), [ANY] + names, key="retention_start",
                      container=c[3], format_func=_event_word)
 return_event = choice("selectbox", tr("Return event", "回访事件"), [ANY] + names, key="retention_return",

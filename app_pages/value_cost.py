@@ -129,9 +129,10 @@ if scores.empty:
     st.stop()
 
 sources_sql = _sources_sql(model, segment_by, flt)
-weights = "; ".join(f"{d.name} ({d.kind}, {d.source}, w={d.weight:g})" for d in model.dimensions)
-options = tr(f"Segments: {SEGMENTS[segment_by][0].lower()}; rival: {rival or 'none'}; dimensions: {weights}.",
-             f"细分：{SEGMENTS[segment_by][1]}；竞品：{rival or '无'}；维度：{weights}。")
+weights = md_escape("; ".join(f"{d.name} ({d.kind}, {d.source}, w={d.weight:g})" for d in model.dimensions))
+options = tr(f"Segments: {SEGMENTS[segment_by][0].lower()}; rival: {md_escape(rival) or 'none'}; "
+             f"dimensions: {weights}.",
+             f"细分：{SEGMENTS[segment_by][1]}；竞品：{md_escape(rival) or '无'}；维度：{weights}。")
 definition = tr("Score = Σ w·value − Σ w·cost on a 0–10 scale per dimension, weights normalised within each kind, so "
                 "the score lies in [−10, 10]; a segment adopts when the score > 0 and beats the rival when its score "
                 "is higher on the same (survey) dimensions. Survey ratings are not narrowed by the date range or the "

@@ -25,6 +25,7 @@ LINK = "[click](javascript:alert(1))"
 BOLD = "**bold**"
 SCRIPT = "<script>alert(1)</script>"
 FORMULA_PAGE = '=HYPERLINK("http://x.example","x")'
+QUOTE = "x' or '1'='1"
 
 
 def _events() -> pd.DataFrame:
@@ -35,6 +36,7 @@ def _events() -> pd.DataFrame:
         ("u2", "page_view", "2026-03-02 10:00:00", BOLD, FORMULA_PAGE),
         ("u3", "page_view", "2026-03-03 11:00:00", "@evil", "-5"),
         ("u4", "page_view", "2026-03-03 12:00:00", "wechat", "/home"),
+        ("u5", "page_view", "2026-03-03 13:00:00", QUOTE, "/home"),
     ]
     return pd.DataFrame(rows, columns=["user_id", "event_name", "event_time", "channel", "page"])
 
@@ -130,7 +132,7 @@ def test_user_names_are_shown_as_text(hostile_db, make_app):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     # channel keys are trimmed and lower-cased by the store; these are already lower case
-    assert set(at.multiselect(key="flt_channels").options) == {LINK, BOLD, "@evil", "wechat"}
+    assert set(at.multiselect(key="flt_channels").options) == {LINK, BOLD, "@evil", "wechat", QUOTE}
     at.multiselect(key="flt_channels").set_value([LINK, BOLD]).run()
     assert not at.exception, [e.value for e in at.exception]
     header = next(c.value for c in at.caption if "Filters:" in c.value)
@@ -164,11 +166,24 @@ def test_downloads_neutralise_formulas_end_to_end(hostile_db, make_app, monkeypa
     top = [data for data, name in saved if name == "top_pages.csv"]
     assert top, [name for _, name in saved]
     table = pd.read_csv(io.BytesIO(top[-1]), encoding="utf-8-sig", dtype=str)
-    # page views by page: the formula page twice (u1, u2), '-5' once (u3), /home once (u4)
-    assert table[["page", "pv"]].values.tolist() == [["'" + FORMULA_PAGE, "2"], ["'-5", "1"], ["/home", "1"]]
+    # page views by page: the formula page twice (u1, u2), /home twice (u4, u5), '-5' once (u3)
+    assert sorted(table[["page", "pv"]].values.tolist()) == sorted([["'" + FORMULA_PAGE, "2"], ["/home", "2"],
+                                                                   ["'-5", "1"]])
     for data, name in saved:  # no CSV the app offers has a cell a spreadsheet would run
-        for row in pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", dtype=str, keep_default_na=False).itertuples(index=False):
+        frame = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", dtype=str, keep_default_na=False)
+        for row in frame.itertuples(index=False):
             assert not any(str(v).startswith(("=", "+", "@", "\t", "\r")) for v in row), (name, row)
+
+
+def test_filter_values_are_bound_not_spliced(hostile_db, make_app):
+    """A channel whose name is an SQL fragment filters to exactly its own user (u5), and the data stays."""
+    at = make_app(hostile_db).run()
+    assert {m.label: m.value for m in at.metric}["New users"] == "5"
+    at.multiselect(key="flt_channels").set_value([QUOTE]).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert {m.label: m.value for m in at.metric}["New users"] == "1"
+    at.multiselect(key="flt_channels").set_value([QUOTE, "wechat"]).run()
+    assert {m.label: m.value for m in at.metric}["New users"] == "2"
 
 
 # ---------------------------------------------------------------- password gate

@@ -36,9 +36,11 @@ pytestmark = [
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"),
 ]
 
-BROWSERS = 4          # sessions browsing pages (2 cores: more sessions only queue behind each other)
+# Sessions browsing pages (2 cores: more sessions only queue behind each other) and seconds of browsing;
+# OPSFUNNEL_LOAD_BROWSERS / OPSFUNNEL_LOAD_SECONDS raise them on a bigger machine.
+BROWSERS = int(os.environ.get("OPSFUNNEL_LOAD_BROWSERS", "4"))
 UPLOADERS = 2         # sessions uploading at the same moment
-DURATION = 40.0       # seconds of browsing
+DURATION = float(os.environ.get("OPSFUNNEL_LOAD_SECONDS", "40"))
 UPLOAD_AT = 8.0       # seconds into the run when both uploads start
 VISIT_TIMEOUT = 60_000
 PAGES = ["Overview", "Traffic", "Acquisition", "Campaigns & ROI", "Channel saturation", "Funnel", "Retention",
