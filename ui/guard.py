@@ -19,6 +19,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from .context import tr
 from .safe import md_escape
 
 LOGGER_NAME = "opsfunnel.app"
+WRONG_PASSWORD_DELAY = 1.0  # seconds
 _log_lock = threading.Lock()
 
 
@@ -98,6 +100,7 @@ def gate() -> bool:
         if password_ok(typed or "", password):
             st.session_state["_auth_ok"] = True
             st.rerun()
+        time.sleep(WRONG_PASSWORD_DELAY)  # slows guessing down; only this session waits
         st.error(tr("Wrong password.", "密码错误。"))
     return False
 
