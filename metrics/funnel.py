@@ -47,9 +47,11 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    equals the general path user by user on random logs. Strict chains compare ranks of event times
    (``DENSE_RANK`` over the user's scoped events): the next step's rank may exceed the previous
    step's by at most one — the same test as "no later than the next distinct event time".
-   Any-order funnels without exclusions on that path (``_any_chains``) take one window pass over the step events
-   (time descending, a running MIN per step = each step's first event at or after the attempt);
-   the k-th smallest of those within the deadline is t_k.
+   Any-order funnels of steps no event can share (``_any_chains``) take one window pass over the
+   step events (time descending, a running MIN per step = each step's first event at or after the
+   attempt); the k-th smallest of those within the deadline is t_k. An exclusion adds one pass
+   (the first exclusion event strictly after each event) whose value rides along to each step's
+   first event.
 5. **any order** — every event matching any step in range starts an attempt; for each step the
    next matching event at or after t1 is found the same way, and sorted ascending; the attempt
    reaches level k when the k-th of those times and the k-th step event from t1 both lie in the
@@ -419,13 +421,13 @@ JOIN levels l ON l.user_key = pk.user_key""")
 
 
 def _chain_ok(p: FunnelParams) -> bool:
-    """The chain path applies: no event can fill two steps of one chain, and no exclusions in an
-    any-order funnel. Ordered and strict chains may repeat a step when a step between the two
+    """The chain path applies: no event can fill two steps of one chain (any order: no event can
+    match two steps). Ordered and strict chains may repeat a step when a step between the two
     repeats covers its predecessor (``Step.covers``): that step must be strictly later, so the
     chain's times rise strictly across it and one event cannot fill both (e.g. page_view, page_view)."""
     steps = p.steps
     if p.order == "any":
-        return not p.exclusions and not any(_compatible(a, b) for i, a in enumerate(steps) for b in steps[i + 1:])
+        return not any(_compatible(a, b) for i, a in enumerate(steps) for b in steps[i + 1:])
     return all(not _compatible(steps[i], steps[j]) or any(steps[m].covers(steps[m - 1]) for m in range(i + 1, j + 1))
                for i in range(len(steps)) for j in range(i + 1, len(steps)))
 
@@ -540,7 +542,8 @@ FROM (SELECT l1.*, t1 + CAST(? AS INTERVAL) AS dl FROM l1) a""", [p.window])
 
 
 def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> None:
-    """Any order, steps no single event can share: one window pass over the step events.
+    """Any order, steps no single event can share: one window pass over the step events (two with
+    exclusions: the first exclusion event strictly after each event, then per step at its first event).
 
     Every step event in the entry range is an attempt. Walking each user's step events from the
     latest back (time descending, ties together), a running MIN per step gives ``f<j>``: the first
@@ -552,7 +555,19 @@ def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool)
     n = p.n
     cir = " AND t < ?" if cir_end is not None else ""
     bd = ", bd" if entry_bd else ""
+    excl = [(i, x.from_step + 1, x.to_step + 1) for i, x in enumerate(p.exclusions, start=1)]
     firsts = ", ".join(f"MIN(CASE WHEN m{j}{cir} THEN t END) OVER w AS f{j}" for j in range(1, n + 1))
+    # exclusions: xf<j>_<i> = the first exclusion-i event strictly after step j's first event (xa<i> is
+    # that time for every event; it never decreases with time, so the MIN picks the first event's)
+    firsts += "".join(f", MIN(CASE WHEN m{j}{cir} THEN xa{i} END) OVER w AS xf{j}_{i}"
+                      for j in range(1, n + 1) for i, _, _ in excl)
+    source = "matched"
+    if excl:
+        xa = ", ".join(f"MIN(CASE WHEN x{i} THEN t END) OVER (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN "
+                       f"UNBOUNDED PRECEDING AND CURRENT ROW EXCLUDE GROUP) AS xa{i}" for i, _, _ in excl)
+        q.add("xafter", "every step or exclusion event with the first exclusion event strictly after it",
+              f"SELECT *, {xa} FROM matched")
+        source = "xafter"
     rng, prm = [], []
     if start is not None:
         rng.append("t >= ?")
@@ -561,11 +576,11 @@ def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool)
         rng.append("t < ?")
         prm.append(end)
     q.add("firsts", "every step event with the first event of each step at or after it", f"""
-SELECT user_key, t, event_id AS id{bd}, {firsts}
-FROM matched
+SELECT user_key, t, event_id AS id{bd}, {' OR '.join(f'm{j}' for j in range(1, n + 1))} AS is_step, {firsts}
+FROM {source}
 WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)""",
-          [cir_end] * n if cir_end is not None else [])
-    where = " AND ".join(rng) or "TRUE"
+          [cir_end] * (n * (1 + len(excl))) if cir_end is not None else [])
+    where = " AND ".join(["is_step"] + rng)
     src = f"SELECT * FROM firsts WHERE {where}"
     if p.attempt == "first":
         src = f"""SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, id) AS nth
@@ -573,7 +588,7 @@ WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECE
     valid = ", ".join(f"CASE WHEN f{j} <= dl THEN f{j} END AS v{j}" for j in range(1, n + 1))
     q.add("valid", "attempts: step events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
           + "; each step's first event kept when within the deadline", f"""
-SELECT user_key, id, t AS t0, dl{bd}, {valid}
+SELECT user_key, id, t AS t0, dl{bd}, {valid}{''.join(f', xf{j}_{i}' for j in range(1, n + 1) for i, _, _ in excl)}
 FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.window] + prm)
 
     def before(i: int, j: int) -> str:   # v_i sorts before v_j (ties: lower step number first)
@@ -586,8 +601,15 @@ FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.windo
                        for k in range(1, n + 1))
     lvl = " + ".join(f"CASE WHEN v{j} IS NOT NULL THEN 1 ELSE 0 END" for j in range(1, n + 1))
     q.add("ranked_v", "each kept time's rank among the attempt's kept times", f"SELECT *, {ranks} FROM valid")
-    q.add("att", "every attempt: its k-th kept time is step k's; level = how many were kept", f"""
-SELECT user_key, id, dl{bd}, {t_cols}, {lvl} AS lvl, 0 AS tainted FROM ranked_v""")
+    # tainted: the first exclusion event after the from-step's time (that of the step ranked there)
+    # comes before the reached to-step
+    taint = " OR ".join(
+        f"(t{to} IS NOT NULL AND CASE " + " ".join(f"WHEN k{j} = {f} THEN xf{j}_{i}" for j in range(1, n + 1))
+        + f" END < t{to})" for i, f, to in excl) or "FALSE"
+    q.add("att", "every attempt: its k-th kept time is step k's; level = how many were kept; taint", f"""
+SELECT user_key, id, dl{bd}, {', '.join(f't{k}' for k in range(1, n + 1))}, {lvl} AS lvl,
+       CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
+FROM (SELECT *, {t_cols} FROM ranked_v) r""")
     _chain_users(q, p, cir_end, entry_bd)
 
 
