@@ -13,7 +13,7 @@ from metrics import funnel as fm
 from ui import format as fmt
 from ui.components import choice, chart_block, empty_state, label, page_header, table_block
 from ui.context import data_version, db, db_path, filters, frame_download, lang, run, tr
-from ui.safe import md_escape
+from ui.safe import md_escape, plot_escape
 
 DEFAULT_STEPS = ("page_view", "signup", "activate", "purchase")
 ANY_LABELS = ("(any event)", "（任意事件）")  # the "any event" choice in either language
@@ -183,7 +183,7 @@ step_names = [f"{i}. {lab}" for i, lab in zip(result["step"], result["label"])]
 fig = go.Figure()
 if not bd_col:
     # users and the conversion from step 1 in the axis labels, so small bars stay readable
-    x = [f"{name}<br><b>{fmt.number(u)}</b> · {fmt.pct(c)}"
+    x = [f"{plot_escape(name)}<br><b>{fmt.number(u)}</b> · {fmt.pct(c)}"
          for name, u, c in zip(step_names, result["users"], result["conv_from_first"])]
     fig.add_trace(go.Bar(x=x, y=result["users"], name=_lab("users"), marker_color=COLOURS["users"],
                          text=[fmt.pct(c) for c in result["conv_from_first"]], textposition="inside",

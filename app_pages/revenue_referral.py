@@ -16,7 +16,7 @@ from metrics import stages as sg
 from ui import format as fmt
 from ui.components import choice, chart_block, empty_state, label, page_header, table_block
 from ui.context import data_facts, filters, run, tr
-from ui.safe import md_escape
+from ui.safe import md_escape, plot_escape
 
 PERIODS = {"week": ("week", "周"), "month": ("month", "月")}
 MAX_COHORTS = 30
@@ -90,7 +90,7 @@ with left:
     else:
         fig = make_subplots(specs=[[{"secondary_y": True}]])
         # the values go into the axis labels: bar texts would collide with the diamonds
-        x = [f"{c}<br>{fmt.money(a, digits=1)}<br>{fmt.pct(r)}"
+        x = [f"{plot_escape(c)}<br>{fmt.money(a, digits=1)}<br>{fmt.pct(r)}"
              for c, a, r in zip(by_channel["channel"], by_channel["arpu"], by_channel["paying_rate"])]
         fig.add_trace(go.Bar(x=x, y=by_channel["arpu"], name=label(sg.LABELS, "arpu"), marker_color="#1f77b4"),
                       secondary_y=False)

@@ -14,7 +14,7 @@ from metrics import saturation as sm
 from ui import format as fmt
 from ui.components import chart_block, empty_state, label, page_header, table_block
 from ui.context import filters, lang, run, tr
-from ui.safe import md_escape
+from ui.safe import md_escape, plot_escape
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
@@ -103,7 +103,7 @@ for i, ch in enumerate(shown):
     fig.add_trace(go.Scatter(x=part["spend"], y=part["new_users"], mode="markers", name=ch, legendgroup=ch,
                              marker={"color": colour, "size": 8, "opacity": 0.7},
                              customdata=part["week_start"].astype(str),
-                             hovertemplate="%{customdata}<br>¥%{x:,.0f} → %{y} <extra>" + ch + "</extra>"))
+                             hovertemplate="%{customdata}<br>¥%{x:,.0f} → %{y} <extra>" + plot_escape(ch) + "</extra>"))
     fit = fits[fits["channel"] == ch]
     if len(fit) and pd.notna(fit["b"].iloc[0]):
         a, b = float(fit["a"].iloc[0]), float(fit["b"].iloc[0])

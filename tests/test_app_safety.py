@@ -127,6 +127,27 @@ def test_md_escape(raw, escaped):
     assert md_escape(raw) == escaped
 
 
+def test_plotly_markup_from_data_is_drawn_literally():
+    import numpy as np
+    import plotly.graph_objects as go
+
+    from ui.safe import safe_figure
+
+    numbers = np.array([[1, 2], [3, 4]])
+    fig = go.Figure([go.Bar(x=["<b>x</b>", "R&D"], y=[1, 2], name='<a href="https://x.example">n</a>',
+                            customdata=np.array([["<i>c</i>", 1], ["d", 2]], dtype=object)),
+                     go.Scatter(x=[1, 2], y=[3, 4], text=["plain", "a<b"], customdata=numbers)])
+    safe_figure(fig)
+    assert fig.data[0].x == ("&lt;b&gt;x&lt;/b&gt;", "R&D")  # '&' is only touched where markup was
+    assert fig.data[0].name == '&lt;a href="https://x.example"&gt;n&lt;/a&gt;'
+    assert [list(r) for r in fig.data[0].customdata] == [["&lt;i&gt;c&lt;/i&gt;", 1], ["d", 2]]
+    assert fig.data[1].text == ("plain", "a&lt;b")
+    assert fig.data[1].x == (1, 2) and fig.data[1].customdata.tolist() == [[1, 2], [3, 4]]
+    # a label a page composed with <br> stays as composed (the page escaped its data part with plot_escape)
+    composed = go.Figure([go.Bar(x=["&lt;b&gt;ch<br>¥5.0"], y=[1])])
+    assert safe_figure(composed).data[0].x == ("&lt;b&gt;ch<br>¥5.0",)
+
+
 def test_user_names_are_shown_as_text(hostile_db, make_app):
     at = make_app(hostile_db)
     at.run()

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from .context import filters, frame_download, lang, tr
-from .safe import md_escape
+from .safe import md_escape, safe_figure
 
 OWNER_BADGE = {"marketing": ("Marketing", "市场"), "operations": ("Operations", "运营")}
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -54,8 +54,9 @@ def show_sql(sql: str | None, key: str) -> None:
 
 
 def chart_block(fig, df: pd.DataFrame, *, caption: str, name: str, key: str, sql: str | None = None) -> None:
-    """A plotly chart with its caption (definition and active options), SQL and CSV of its table."""
-    st.plotly_chart(fig, width="stretch", config=PLOTLY_CONFIG, key=f"{key}_chart")
+    """A plotly chart with its caption (definition and active options), SQL and CSV of its table. Names
+    from the data are drawn as text (:func:`ui.safe.safe_figure`), never as plotly markup."""
+    st.plotly_chart(safe_figure(fig), width="stretch", config=PLOTLY_CONFIG, key=f"{key}_chart")
     st.caption(caption)
     cols = st.columns([1, 3])
     with cols[0]:

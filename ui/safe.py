@@ -9,11 +9,15 @@
 * :func:`md_escape` — user-supplied strings (channel, campaign and event names, file names, cells
   quoted in error messages) shown inside Markdown (``st.markdown``, ``st.caption``, ``st.info`` …)
   are escaped so they appear literally: no links, images, emphasis or HTML from data.
+* :func:`safe_figure` / :func:`plot_escape` — plotly reads a small HTML subset in labels (``<b>``,
+  ``<span style>``, ``<a href>``); names from data in a chart's traces are turned into entities so they are
+  drawn as typed. ``ui.components.chart_block`` applies it to every chart.
 """
 from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -67,3 +71,58 @@ def md_escape(text) -> str:
     s = _MD_UNDERSCORE.sub(r"\\_", s)
     s = _MD_COLON.sub(r"\\:", s)
     return _MD_LINE_START.sub(r"\1\\\2", s)
+
+
+# ---------------------------------------------------------------- plotly
+_PLOT_FIELDS = ("x", "y", "labels", "parents", "ids", "text", "hovertext", "name", "customdata", "legendgroup")
+# A label a page composed on purpose with line breaks (``f"{plot_escape(name)}<br>{value}"``) is left alone: the page
+# escapes the data inside it with :func:`plot_escape` itself.
+_COMPOSED = "<br>"
+
+
+def plot_escape(value):
+    """A string plotly would read as markup (``<b>``, ``<a href>``, ``<span style>``) with ``& < >`` as
+    entities, so it is drawn literally; other values as they are."""
+    if isinstance(value, str) and ("<" in value or ">" in value):
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value
+
+
+def _plot_data(value):
+    """:func:`plot_escape` for a value found in a figure, except a label composed with ``<br>`` by a page."""
+    if isinstance(value, str) and ("<" in value or ">" in value) and _COMPOSED not in value:
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value
+
+
+def _escape_array(values):
+    if isinstance(values, str):
+        return _plot_data(values)
+    try:
+        items = list(values)
+    except TypeError:
+        return values
+    nested = (list, tuple, np.ndarray)
+    if not any(isinstance(v, str) and ("<" in v or ">" in v) or isinstance(v, nested) for v in items):
+        return values
+    out = [_escape_array(v) if isinstance(v, nested) else _plot_data(v) for v in items]
+    return values if all(a is b for a, b in zip(out, items)) else out
+
+
+def safe_figure(fig):
+    """``fig`` with every data-derived string of its traces (categories, names, texts, custom data) escaped
+    by :func:`plot_escape`; strings without ``<`` or ``>`` — nearly all — are left exactly as they were, and
+    so are labels a page composed with ``<br>`` (it escapes their data parts itself). Hover templates,
+    titles and annotations are the page's own text and are not touched."""
+    for trace in fig.data:
+        for field in _PLOT_FIELDS:
+            try:
+                current = trace[field]
+            except (KeyError, ValueError, AttributeError):
+                continue
+            if current is None:
+                continue
+            escaped = _escape_array(current)
+            if escaped is not current:
+                trace[field] = escaped
+    return fig
