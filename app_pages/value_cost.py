@@ -146,6 +146,11 @@ st.subheader(tr("Scorecard", "评分卡"))
 fig = go.Figure(go.Bar(x=scores["segment"], y=scores["score"], name=tr("Ours", "我们"),
                        marker_color=["#2ca02c" if s > 0 else "#d62728" for s in scores["score"].fillna(0)]))
 if rival and "rival_score" in scores:
+    # The verdict compares like with like: our score on the survey dimensions both products were rated on
+    # (shared_score) against the rival's; the bars also carry behaviour dimensions a rival cannot have.
+    fig.add_trace(go.Scatter(x=scores["segment"], y=scores["shared_score"], mode="markers",
+                             name=tr("Ours on the rival's dimensions", "我方（与竞品相同维度）"),
+                             marker={"symbol": "diamond", "size": 12, "color": "#1f77b4"}))
     fig.add_trace(go.Scatter(x=scores["segment"], y=scores["rival_score"], mode="markers", name=rival,
                              marker={"symbol": "line-ew-open", "size": 28, "color": "#333",
                                      "line": {"width": 3, "color": "#333"}}))
@@ -153,11 +158,16 @@ fig.add_hline(y=0, line_color="#888")
 fig.update_layout(height=360, margin={"t": 30, "b": 10}, yaxis_title=_lab("score"), yaxis_range=[-10, 10],
                   legend={"orientation": "h", "y": 1.12})
 chart_block(fig, scores, key="value_cost_scores", name=f"value_cost_scores_{segment_by}",
-            caption=definition + tr("Bars: our score per segment; black ticks: the rival's. ",
-                                    "柱：各细分我们的得分；黑色短线：竞品得分。") + options, sql=sources_sql)
+            caption=definition + tr("Bars: our score per segment on every dimension of the model. With a rival: "
+                                    "blue diamonds are our score on the survey dimensions both products were rated "
+                                    "on, black ticks the rival's on the same dimensions — the verdict compares these "
+                                    "two. ",
+                                    "柱：各细分在模型全部维度上的我方得分。选择竞品时：蓝色菱形为我方在双方都有调研评分的"
+                                    "维度上的得分，黑色短线为竞品在同样维度上的得分——胜负按这两者比较。") + options,
+            sql=sources_sql)
 cfg = {c: st.column_config.Column(_lab(c), help=_help(c)) for c in scores.columns}
 cfg["segment"] = st.column_config.TextColumn(tr(*SEGMENTS[segment_by]))
-for c in ("value", "cost", "score", "rival_value", "rival_cost", "rival_score"):
+for c in ("value", "cost", "score", "rival_value", "rival_cost", "rival_score", "shared_score"):
     if c in scores:
         cfg[c] = st.column_config.NumberColumn(_lab(c), help=_help(c), format="%.2f")
 shown = scores.assign(verdict=scores["verdict"].map(_words), diagnosis=scores["diagnosis"].map(_words))

@@ -219,6 +219,11 @@ def test_value_cost_scores_and_diagnosis(sample_db, monkeypatch):
     first = scores.iloc[0]
     sentence = [m.value for m in at.markdown if m.value.startswith(f"{first['segment']}: score")]
     assert sentence and first["diagnosis"] in sentence[0] and "trust" in first["diagnosis"]
+    # the scorecard compares like with like: our score on the rival's dimensions next to the rival's
+    traces = {t["name"]: t for t in _figure(at, 0)["data"]}
+    np.testing.assert_allclose(_values(traces["Ours on the rival's dimensions"]["y"]).astype(float),
+                               scores["shared_score"].astype(float))
+    np.testing.assert_allclose(_values(traces["brightcart"]["y"]).astype(float), scores["rival_score"].astype(float))
     # survey segments without a rival
     at.radio(key="value_cost_segment_by_en").set_value("survey").run()
     at.selectbox(key="value_cost_rival_en").set_value("").run()
