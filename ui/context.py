@@ -65,7 +65,11 @@ def db_path() -> str | None:
     return os.environ.get("OPSFUNNEL_DB")
 
 
-@st.cache_resource(show_spinner=False)
+# Shown before a language is chosen, so in both: a first start loads the sample data (~10 s).
+_OPENING = "Opening the database; a first start loads the sample data … · 正在打开数据库，首次启动会载入示例数据……"
+
+
+@st.cache_resource(show_spinner=_OPENING)
 def _connection(path: str | None):
     con = store.connect(path)
     con.execute(f"SET memory_limit = '{memory_limit()}'")  # validated by memory_limit(): digits and a unit
