@@ -1,7 +1,6 @@
 """Acquisition (marketing): new users per period by first-touch channel or campaign, and per campaign."""
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from datetime import date
 
@@ -12,7 +11,7 @@ from metrics import UserInputError
 from metrics import economics as em
 from metrics import retention as rm
 from ui import format as fmt
-from ui.components import choice, chart_block, empty_state, label, page_header, table_block
+from ui.components import chart_block, choice, empty_state, help_text, label, metric_sql, page_header, table_block
 from ui.context import data_facts, filters, lang, local_date, run, tr
 from ui.safe import md_escape
 
@@ -22,14 +21,7 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7")
 
 
-def _sql(fn, *args) -> str | None:
-    """The SQL behind a metric (its ``<name>_sql`` builder), with the bound values underneath."""
-    builder = getattr(sys.modules[fn.__module__], f"{fn.__name__}_sql", None)
-    if builder is None:
-        return None
-    sql, values = builder(*args)
-    return f"{sql.strip()}\n-- bound values: {values!r}"
-
+_sql = metric_sql
 
 
 def _lab(key: str) -> str:
@@ -37,8 +29,7 @@ def _lab(key: str) -> str:
 
 
 def _help(key: str) -> str:
-    entry = em.LABELS.get(key, {})
-    return tr(entry.get("help_en", ""), entry.get("help_zh", ""))
+    return help_text(em.LABELS, key)
 
 
 def _periods(start: date, end: date, period: str) -> int:

@@ -2,7 +2,6 @@
 campaign or channel, and a quadrant chart that separates "cheap but churny" from "dear but loyal"."""
 from __future__ import annotations
 
-import sys
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -11,7 +10,7 @@ import streamlit as st
 from metrics import UserInputError
 from metrics import economics as em
 from ui import format as fmt
-from ui.components import choice, chart_block, empty_state, label, page_header, show_sql
+from ui.components import chart_block, choice, empty_state, help_text, label, metric_sql, page_header, show_sql
 from ui.context import filters, frame_download, run, tr
 from ui.safe import md_escape
 
@@ -24,13 +23,7 @@ X_MEASURES = ("cac", "cost_per_activated", "cost_per_retained_w4", "cost_per_pay
 Y_MEASURES = ("retention_w1", "retention_w4", "activation_rate", "paying_rate")
 
 
-def _sql(fn, params) -> str | None:
-    """The SQL behind a metric (its ``<name>_sql`` builder), with the bound values underneath."""
-    builder = getattr(sys.modules[fn.__module__], f"{fn.__name__}_sql", None)
-    if builder is None:
-        return None
-    sql, values = builder(params)
-    return f"{sql.strip()}\n-- bound values: {values!r}"
+_sql = metric_sql
 
 
 def _cvr_sql(params) -> str | None:
@@ -40,14 +33,12 @@ def _cvr_sql(params) -> str | None:
                     "score (value_cost.score)\n" + sql)
 
 
-
 def _lab(key: str) -> str:
     return label(em.LABELS, key)
 
 
 def _help(key: str) -> str:
-    entry = em.LABELS.get(key, {})
-    return tr(entry.get("help_en", ""), entry.get("help_zh", ""))
+    return help_text(em.LABELS, key)
 
 
 def _name(frame: pd.DataFrame, level: str) -> pd.Series:

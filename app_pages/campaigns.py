@@ -1,7 +1,6 @@
 """Campaigns & ROI (marketing): spend, CAC, ROAS and payback per campaign or channel, LTV curves, spend coverage."""
 from __future__ import annotations
 
-import sys
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -10,14 +9,12 @@ import streamlit as st
 from metrics import UserInputError
 from metrics import economics as em
 from ui import format as fmt
-from ui.components import choice, chart_block, empty_state, label, page_header, table_block
+from ui.components import (PALETTE, chart_block, choice, empty_state, help_text, label, metric_sql, page_header, table_block)
 from ui.context import filters, lang, run, tr
 from ui.safe import md_escape
 
 LEVELS = {"campaign": ("Per campaign", "按活动"), "channel": ("Per channel", "按渠道")}
 HORIZONS = (7, 14, 30, 60, 90)
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf")
 MONEY_COLS = ("spend", "cac", "cpc", "cost_per_activated", "cost_per_retained_w4", "cost_per_paying", "revenue",
               "arpu", "arppu", "gmv", "revenue_h", "period_revenue")
 RATE_COLS = ("ctr", "activation_rate", "retention_w1", "retention_w4", "paying_rate", "roi_h")
@@ -27,14 +24,7 @@ COUNT_COLS = ("impressions", "clicks", "new_users", "activated", "retained_w1", 
               "payback_day")
 
 
-def _sql(fn, params) -> str | None:
-    """The SQL behind a metric (its ``<name>_sql`` builder), with the bound values underneath."""
-    builder = getattr(sys.modules[fn.__module__], f"{fn.__name__}_sql", None)
-    if builder is None:
-        return None
-    sql, values = builder(params)
-    return f"{sql.strip()}\n-- bound values: {values!r}"
-
+_sql = metric_sql
 
 
 def _lab(key: str) -> str:
@@ -42,8 +32,7 @@ def _lab(key: str) -> str:
 
 
 def _help(key: str) -> str:
-    entry = em.LABELS.get(key, {})
-    return tr(entry.get("help_en", ""), entry.get("help_zh", ""))
+    return help_text(em.LABELS, key)
 
 
 def _segment(frame: pd.DataFrame, level: str) -> pd.Series:

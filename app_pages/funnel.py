@@ -11,8 +11,8 @@ import streamlit as st
 from metrics import UserInputError
 from metrics import funnel as fm
 from ui import format as fmt
-from ui.components import choice, chart_block, empty_state, label, page_header, table_block
-from ui.context import data_version, db, db_path, filters, frame_download, lang, run, tr
+from ui.components import chart_block, choice, empty_state, help_text, label, page_header, sql_text, table_block
+from ui.context import event_names, filters, frame_download, lang, run, tr
 from ui.safe import md_escape, plot_escape
 
 DEFAULT_STEPS = ("page_view", "signup", "activate", "purchase")
@@ -35,27 +35,15 @@ def _word(pair: tuple) -> str:
 _LANG = 1 if lang() == "zh" else 0
 
 
-
-@st.cache_data(ttl=3600, max_entries=16, show_spinner=False)
-def _event_names(version: int, path: str | None) -> list[str]:
-    """Event names in the data, most frequent first (widget options only)."""
-    rows = db().execute("SELECT event_name FROM events GROUP BY event_name "
-                        "ORDER BY count(*) DESC, event_name").fetchall()
-    return [r[0] for r in rows]
-
-
 def _lab(key: str) -> str:
     return label(fm.LABELS, key)
 
 
 def _help(key: str) -> str:
-    entry = fm.LABELS.get(key, {})
-    return tr(entry.get("help_en", ""), entry.get("help_zh", ""))
+    return help_text(fm.LABELS, key)
 
 
-def _sql(sql_and_values) -> str:
-    sql, values = sql_and_values
-    return f"{sql.strip()}\n-- bound values: {values!r}"
+_sql = sql_text
 
 
 def _steps_from(editor: pd.DataFrame) -> tuple[fm.Step, ...]:
@@ -84,7 +72,7 @@ def _duration_text(s) -> str:
 
 page_header("Funnel", "漏斗", owner="operations")
 flt = filters()
-names = _event_names(data_version(), db_path())
+names = event_names()
 if not names:
     empty_state("No events loaded yet: load an event file on the Data page to build a funnel.",
                 "尚未加载事件：请在“数据”页加载事件文件后再构建漏斗。")

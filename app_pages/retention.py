@@ -11,8 +11,8 @@ from plotly.subplots import make_subplots
 from metrics import UserInputError
 from metrics import retention as rm
 from ui import format as fmt
-from ui.components import choice, chart_block, empty_state, label, page_header
-from ui.context import data_version, db, db_path, filters, lang, run, tr
+from ui.components import chart_block, choice, empty_state, label, page_header, sql_text
+from ui.context import db, event_names, filters, lang, run, tr
 from ui.safe import md_escape
 
 ANY = "(any event)"
@@ -36,15 +36,6 @@ def _word(pair: tuple) -> str:
 _LANG = 1 if lang() == "zh" else 0
 
 
-
-@st.cache_data(ttl=3600, max_entries=16, show_spinner=False)
-def _event_names(version: int, path: str | None) -> list[str]:
-    """Event names in the data, most frequent first (widget options only)."""
-    rows = db().execute("SELECT event_name FROM events GROUP BY event_name "
-                        "ORDER BY count(*) DESC, event_name").fetchall()
-    return [r[0] for r in rows]
-
-
 def _event_word(name: str) -> str:
     return _word(("(any event)", "（任意事件）")) if name == ANY else name
 
@@ -53,9 +44,7 @@ def _lab(key: str) -> str:
     return label(rm.LABELS, key)
 
 
-def _sql(sql_and_values) -> str:
-    sql, values = sql_and_values
-    return f"{sql.strip()}\n-- bound values: {values!r}"
+_sql = sql_text
 
 
 def _cohort_label(ts, period: str) -> str:
@@ -67,7 +56,7 @@ def _cohort_label(ts, period: str) -> str:
 
 page_header("Retention", "留存", owner="operations")
 flt = filters()
-names = _event_names(data_version(), db_path())
+names = event_names()
 if not names:
     empty_state("No events loaded yet: load an event file on the Data page to see retention.",
                 "尚未加载事件：请在“数据”页加载事件文件后查看留存。")

@@ -14,7 +14,7 @@ from metrics import UserInputError
 from metrics import referral as rf
 from metrics import stages as sg
 from ui import format as fmt
-from ui.components import choice, chart_block, empty_state, label, page_header, table_block
+from ui.components import chart_block, choice, empty_state, help_text, label, page_header, sql_text, table_block
 from ui.context import data_facts, filters, run, tr
 from ui.safe import md_escape, plot_escape
 
@@ -22,14 +22,10 @@ PERIODS = {"week": ("week", "周"), "month": ("month", "月")}
 MAX_COHORTS = 30
 
 
-def _sql(sql_and_values) -> str:
-    sql, values = sql_and_values
-    return f"{sql.strip()}\n-- bound values: {values!r}"
+_sql = sql_text
 
 
-def _help(labels: dict, key: str) -> str:
-    entry = labels.get(key, {})
-    return tr(entry.get("help_en", ""), entry.get("help_zh", ""))
+_help = help_text
 
 
 def _periods(start, end, period: str) -> list[tuple]:

@@ -2,7 +2,6 @@
 marginal CAC at current spend, and which channels are past the point of diminishing returns."""
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 import pandas as pd
@@ -12,21 +11,12 @@ import streamlit as st
 from metrics import UserInputError
 from metrics import saturation as sm
 from ui import format as fmt
-from ui.components import chart_block, empty_state, label, page_header, table_block
+from ui.components import PALETTE, chart_block, empty_state, help_text, label, metric_sql, page_header, table_block
 from ui.context import filters, lang, run, tr
 from ui.safe import md_escape, plot_escape
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf")
 
-
-def _sql(fn, params) -> str | None:
-    """The SQL behind a metric (its ``<name>_sql`` builder), with the bound values underneath."""
-    builder = getattr(sys.modules[fn.__module__], f"{fn.__name__}_sql", None)
-    if builder is None:
-        return None
-    sql, values = builder(params)
-    return f"{sql.strip()}\n-- bound values: {values!r}"
+_sql = metric_sql
 
 
 def _note_zh(r, min_weeks: int) -> str:
@@ -48,8 +38,7 @@ def _lab(key: str) -> str:
 
 
 def _help(key: str) -> str:
-    entry = sm.LABELS.get(key, {})
-    return tr(entry.get("help_en", ""), entry.get("help_zh", ""))
+    return help_text(sm.LABELS, key)
 
 
 page_header("Channel saturation", "渠道饱和度", owner="marketing")

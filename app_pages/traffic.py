@@ -8,7 +8,7 @@ from plotly.subplots import make_subplots
 from metrics import UserInputError
 from metrics import traffic as tm
 from ui import format as fmt
-from ui.components import choice, chart_block, empty_state, label, page_header, table_block
+from ui.components import chart_block, choice, empty_state, help_text, label, page_header, sql_text, table_block
 from ui.context import filters, lang, run, tr
 from ui.safe import md_escape
 
@@ -16,10 +16,7 @@ PERIOD_NAMES = {"day": ("day", "日"), "week": ("week", "周"), "month": ("month
 
 
 def _sql(builder, params) -> str:
-    """The SQL a metric runs, with its bound values listed underneath."""
-    sql, values = builder(params)
-    return f"{sql.strip()}\n-- bound values: {values!r}"
-
+    return sql_text(builder(params))
 
 
 def _lab(key: str) -> str:
@@ -27,8 +24,7 @@ def _lab(key: str) -> str:
 
 
 def _help(key: str) -> str:
-    entry = tm.LABELS.get(key, {})
-    return tr(entry.get("help_en", ""), entry.get("help_zh", ""))
+    return help_text(tm.LABELS, key)
 
 
 page_header("Traffic", "流量", owner="marketing")

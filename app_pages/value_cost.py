@@ -11,7 +11,7 @@ import streamlit as st
 from metrics import UserInputError
 from metrics import value_cost as vm
 from ui import format as fmt
-from ui.components import choice, chart_block, empty_state, label, page_header, table_block
+from ui.components import chart_block, choice, empty_state, help_text, label, page_header, table_block
 from ui.context import data_version, db, filters, lang, run, tr
 from ui.safe import md_escape
 
@@ -48,14 +48,12 @@ def _sources_sql(model, segment_by: str, flt) -> str:
             f"-- behaviour proxies per segment\n{behaviour.strip()}\n-- bound values: {values!r}")
 
 
-
 def _lab(key: str) -> str:
     return label(vm.LABELS, key)
 
 
 def _help(key: str) -> str:
-    entry = vm.LABELS.get(key, {})
-    return tr(entry.get("help_en", ""), entry.get("help_zh", ""))
+    return help_text(vm.LABELS, key)
 
 
 def _default_model():

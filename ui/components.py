@@ -140,3 +140,26 @@ def choice(kind: str, label: str, options, *, key: str, default=None, container=
 def empty_state(en: str, zh: str) -> None:
     """A helpful sentence instead of an empty chart."""
     st.info(tr(en, zh))
+
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf")
+
+
+def sql_text(sql_and_values: tuple[str, list]) -> str:
+    """A metric's SQL for the "Show SQL" expander, with its bound values listed underneath."""
+    sql, values = sql_and_values
+    return f"{sql.strip()}\n-- bound values: {values!r}"
+
+
+def metric_sql(fn, *args) -> str | None:
+    """The SQL behind metric ``fn`` from its ``<name>_sql`` builder called with ``args`` (None if it has none)."""
+    import sys
+    builder = getattr(sys.modules[fn.__module__], f"{fn.__name__}_sql", None)
+    return None if builder is None else sql_text(builder(*args))
+
+
+def help_text(labels: dict, key: str) -> str:
+    """A metric's one-line definition from a metrics module's ``LABELS`` in the chosen language."""
+    entry = labels.get(key, {})
+    return tr(entry.get("help_en", ""), entry.get("help_zh", ""))

@@ -179,6 +179,18 @@ def _data_facts(version: int, path: str | None) -> dict:
             "channels": channels, "campaigns": campaigns}
 
 
+@st.cache_data(ttl=3600, max_entries=16, show_spinner=False)
+def _event_names(version: int, path: str | None) -> list[str]:
+    rows = db().execute("SELECT event_name FROM events GROUP BY event_name "
+                        "ORDER BY count(*) DESC, event_name").fetchall()
+    return [r[0] for r in rows]
+
+
+def event_names() -> list[str]:
+    """Event names in the data, most frequent first (for widget options), refreshed with the data version."""
+    return _event_names(data_version(), db_path())
+
+
 def data_facts() -> dict:
     """Row counts, the UTC time span of the events and the first-touch channel / campaign keys
     (``campaigns`` is a frame of channel, campaign), refreshed with the data version."""
