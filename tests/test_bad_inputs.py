@@ -1,6 +1,6 @@
 """Hostile and malformed files: every file of the corpus ``tests/data/bad/`` (written by
 ``tests/data/make_bad_corpus.py``; large cases built here in a temporary directory) has one
-documented outcome (docs/parts/data_model.md, "Hostile and malformed files"):
+documented outcome (docs/metrics.md, "Hostile and malformed files"):
 
 - a refusal: :class:`store.LoadRefused` whose message starts with the file name and states the
   reason, and every table of the database is exactly as before (a full dump compared);

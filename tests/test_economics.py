@@ -336,7 +336,7 @@ def test_labels_are_complete_and_documented():
 
     from metrics import economics, referral, saturation, value_cost
 
-    headings = [line for line in (Path(__file__).resolve().parent.parent / "docs" / "parts" / "economics.md")
+    headings = [line for line in (Path(__file__).resolve().parent.parent / "docs" / "metrics.md")
                 .read_text(encoding="utf-8").splitlines() if line.startswith("#")]
     for module in (economics, saturation, referral, value_cost):
         for key, label in module.LABELS.items():

@@ -71,7 +71,7 @@ def test_ordered_funnel_whole_frame(con, journeys):
     assert users(con, p, 2, "dropped") == ["u3", "u4"]
     assert users(con, p, 3, "dropped") == ["u2"]
     assert users(con, p, 3) == ["u1"]
-    # the variants quoted in docs/parts/funnel.md: strict stops u2 (page_view between); any order lets u4 through
+    # the variants quoted in docs/metrics.md (Funnels): strict stops u2 (page_view between); any order lets u4 through
     assert users(con, params("signup", "activate", "purchase", order="strict"), 2) == ["u1"]
     assert users(con, params("signup", "activate", "purchase", order="any"), 2) == ["u1", "u2", "u4"]
 
@@ -558,7 +558,7 @@ def test_labels_cover_every_output_column_and_appear_in_the_docs():
     assert set(COLUMNS) | {"breakdown"} <= set(LABELS)
     for key, label in LABELS.items():
         assert set(label) == {"en", "zh", "help_en", "help_zh"} and all(label.values()), key
-    doc = Path(__file__).resolve().parent.parent / "docs" / "parts" / "funnel.md"
+    doc = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
     headings = [line for line in doc.read_text(encoding="utf-8").splitlines() if line.startswith("#")]
     for key, label in LABELS.items():
         assert any(label["en"] in h for h in headings), label["en"]

@@ -536,7 +536,7 @@ def test_labels_cover_every_output_column():
 
 def test_every_english_label_is_in_a_docs_heading():
     from pathlib import Path
-    text = (Path(__file__).resolve().parent.parent / "docs" / "parts" / "retention.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parent.parent / "docs" / "metrics.md").read_text(encoding="utf-8")
     headings = [line for line in text.splitlines() if line.startswith("##")]
     missing = [v["en"] for v in LABELS.values() if not any(v["en"] in h for h in headings)]
     assert missing == []

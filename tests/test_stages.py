@@ -268,7 +268,7 @@ def test_a_stage_map_edit_moves_the_data_version(log):
 
 
 def test_labels_appear_in_the_docs_headings():
-    doc = Path(__file__).resolve().parent.parent / "docs" / "parts" / "stages.md"
+    doc = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
     headings = [line for line in doc.read_text(encoding="utf-8").splitlines() if line.startswith("#")]
     for key, label in LABELS.items():
         assert all(label.values()), key

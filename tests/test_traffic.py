@@ -262,7 +262,7 @@ def test_labels_cover_every_output_column():
 
 
 def test_labels_appear_in_the_docs_headings():
-    doc = Path(__file__).resolve().parent.parent / "docs" / "parts" / "traffic.md"
+    doc = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
     headings = [line for line in doc.read_text(encoding="utf-8").splitlines() if line.startswith("#")]
     for key, label in LABELS.items():
         assert all(label.values()), key
