@@ -420,6 +420,12 @@ JOIN levels l ON l.user_key = pk.user_key""")
     return q
 
 
+def any_order_is_exact(p: FunnelParams) -> bool:
+    """False for an any-order funnel in which one event could match two steps: its counts are then an upper
+    bound (k steps are taken as k distinct step events, not a matching of events to steps), so the UI says so."""
+    return p.order != "any" or not any(_compatible(a, b) for i, a in enumerate(p.steps) for b in p.steps[i + 1:])
+
+
 def _chain_ok(p: FunnelParams) -> bool:
     """The chain path applies: no event can fill two steps of one chain (any order: no event can
     match two steps). Ordered and strict chains may repeat a step when a step between the two

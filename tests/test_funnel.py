@@ -584,3 +584,17 @@ def test_many_attempts_per_user_stay_linear(con, order):
     store.load_events(con, frame)
     df = funnel(con, params("a", "b", "c", window=timedelta(hours=1), order=order))
     assert df["users"].tolist() == [1, 1, 1]
+
+
+def test_any_order_says_when_its_counts_are_an_upper_bound():
+    from metrics.funnel import any_order_is_exact
+    # distinct events, or steps whose filters conflict, can never share an event: exact
+    assert any_order_is_exact(params("a", "b", "c", order="any"))
+    assert any_order_is_exact(params(Step("a", {"page": "/x"}), Step("a", {"page": "/y"}), order="any"))
+    assert any_order_is_exact(params(Step("a", {"channel": "WeChat"}), Step("a", {"channel": "douyin"}), order="any"))
+    # one event could match both steps: an upper bound
+    assert not any_order_is_exact(params("a", Step("a", {"page": "/x"}), order="any"))
+    assert not any_order_is_exact(params(Step("a", {"channel": "WeChat "}), Step("a", {"channel": "wechat"}), order="any"))
+    assert not any_order_is_exact(params(Step(None), "b", order="any"))
+    # the limit is any order's only: ordered funnels require a strictly later event instead
+    assert any_order_is_exact(params("a", Step("a", {"page": "/x"})))

@@ -155,6 +155,19 @@ def test_funnel_bad_steps_show_the_metric_message(monkeypatch, log_db):
     assert any("Give a value for the property 'page'" in e.value for e in at.error)
 
 
+def test_any_order_with_steps_that_can_share_an_event_says_counts_are_an_upper_bound(monkeypatch, log_db):
+    at = _app(monkeypatch, log_db, "funnel")
+    assert not at.warning                                       # the default steps are distinct events
+    at.radio(key="funnel_order_en").set_value("any").run()
+    assert not at.warning
+    # step 2 becomes page_view too: one page view could fill both steps in any order
+    at.session_state["funnel_steps"] = {"edited_rows": {1: {"event": "page_view"}}, "added_rows": [],
+                                        "deleted_rows": []}
+    at.run()
+    assert not at.exception
+    assert [w.value for w in at.warning] and "upper bound" in at.warning[0].value
+
+
 def test_retention_heatmap_censoring_and_average(monkeypatch, log_db):
     at = _app(monkeypatch, log_db, "retention")
     heat = _charts(at)[0]["data"][0]
