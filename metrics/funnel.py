@@ -487,11 +487,8 @@ def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> 
                 cur = f"""SELECT user_key, t, id{bd}{nt} FROM (
         SELECT user_key, t, event_id AS id{bd}{nt}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
         FROM matched WHERE {where}) f WHERE nth = 1"""
-            ids = ", id"
-            nids = ", NULL" + (", NULL" if entry_bd else "")
         else:
             cur, prm = f"SELECT user_key, t{nt} FROM matched WHERE m{j}{cir}", list(cir_prm)
-            ids = nids = ""
         cols = ["user_key", "t"] + (["id"] if j == 1 else []) + (["bd"] if bd else []) + (["d"] if nt else [])
         src = f"({cur}) c"
         for i, f, _ in excl:
@@ -764,7 +761,7 @@ def _breakdown(q: _Query, p: FunnelParams, entry_bd: bool) -> None:
         return
     if entry_bd:
         q.add("bd_raw", "breakdown: the value on the counted attempt's step-1 event",
-              f"SELECT c.*, CAST(c.bd AS VARCHAR) AS raw FROM counted c")
+              "SELECT c.*, CAST(c.bd AS VARCHAR) AS raw FROM counted c")
     elif p.breakdown in KEY_COLUMNS:
         q.add("bd_raw", f"breakdown: the user's first-touch {p.breakdown}",
               f"SELECT c.*, u.{p.breakdown} AS raw FROM counted c JOIN users u ON u.user_key = c.user_key")

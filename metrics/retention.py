@@ -45,7 +45,7 @@ from store.parse import check_timezone
 from store.sqlutil import quote_ident
 
 from .filters import Filters, local_sql, to_utc
-from .selectors import CANONICAL_COLUMNS, Step, property_sql, step_sql
+from .selectors import Step, property_sql, step_sql
 
 PERIODS = ("day", "week", "month")
 MODES = ("first_time", "recurring")

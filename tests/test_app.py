@@ -7,7 +7,6 @@ data, loaded once; uploads go to a separate empty database so they never change 
 """
 from __future__ import annotations
 
-import os
 import re
 from datetime import timedelta
 from pathlib import Path
