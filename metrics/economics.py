@@ -42,6 +42,7 @@ import pandas as pd
 from store.errors import UserInputError
 
 from .filters import Filters
+from .labels import label as _label
 from .selectors import property_sql
 from .stats import SMALL_SAMPLE, wilson_interval
 
@@ -528,9 +529,6 @@ def campaign_vs_retention(con, params: EconomicsParams | None = None) -> pd.Data
     cols += [f"ltv_{h}", f"roas_{h}", "payback_day", "value_cost_score", "small_sample"]
     return out[cols].reset_index(drop=True)
 
-
-def _label(en, zh, help_en, help_zh):
-    return {"en": en, "zh": zh, "help_en": help_en, "help_zh": help_zh}
 
 
 LABELS: dict[str, dict[str, str]] = {

@@ -349,13 +349,7 @@ SELECT user_key, t, event_id AS id{extra}, ROW_NUMBER() OVER (PARTITION BY user_
 FROM matched WHERE {step_any}""")
 
     # attempts: step-1 events (any order: any step event) in the entry range
-    range_sql, range_prm = [], []
-    if start is not None:
-        range_sql.append("t >= ?")
-        range_prm.append(start)
-    if end is not None:
-        range_sql.append("t < ?")
-        range_prm.append(end)
+    range_sql, range_prm = _entry_range(start, end)
     entry_src = "c_any" if p.order == "any" else "c1"
     in_range = " AND ".join(range_sql) or "TRUE"
     bd_col = ", bd" if entry_bd else ""
@@ -420,6 +414,18 @@ JOIN levels l ON l.user_key = pk.user_key""")
     return q
 
 
+def _entry_range(start, end) -> tuple[list[str], list]:
+    """Conditions (and their bound values) keeping step-1 times ``t`` in the entry range [start, end)."""
+    conds, values = [], []
+    if start is not None:
+        conds.append("t >= ?")
+        values.append(start)
+    if end is not None:
+        conds.append("t < ?")
+        values.append(end)
+    return conds, values
+
+
 def any_order_is_exact(p: FunnelParams) -> bool:
     """False for an any-order funnel in which one event could match two steps: its counts are then an upper
     bound (k steps are taken as k distinct step events, not a matching of events to steps), so the UI says so."""
@@ -474,13 +480,7 @@ def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> 
     for j in range(n - 1, 0, -1):
         bd = ", bd" if entry_bd and j == 1 else ""
         if j == 1:
-            rng, prm = [], []
-            if start is not None:
-                rng.append("t >= ?")
-                prm.append(start)
-            if end is not None:
-                rng.append("t < ?")
-                prm.append(end)
+            rng, prm = _entry_range(start, end)
             where = " AND ".join(["m1"] + rng)
             cur = f"SELECT user_key, t, event_id AS id{bd}{nt} FROM matched WHERE {where}"
             if p.attempt == "first":

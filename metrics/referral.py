@@ -33,6 +33,7 @@ from store.errors import UserInputError
 
 from .economics import segment_sql, validate_common
 from .filters import Filters, local_sql
+from .labels import label as _label
 from .selectors import property_sql
 
 PERIODS = ("day", "week", "month")
@@ -159,9 +160,6 @@ def referral_summary(con, params: ReferralParams | None = None) -> pd.DataFrame:
                             "invited_signups": 0, "invite_conversion": float("nan"), "k_factor": float("nan")}])
     return _ints(df, ["users", "inviters", "invites", "invited_signups"])
 
-
-def _label(en, zh, help_en, help_zh):
-    return {"en": en, "zh": zh, "help_en": help_en, "help_zh": help_zh}
 
 
 LABELS: dict[str, dict[str, str]] = {

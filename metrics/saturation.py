@@ -32,6 +32,7 @@ from store.errors import UserInputError
 
 from .economics import acquired_sql, spend_where_sql, validate_common
 from .filters import Filters, local_sql
+from .labels import label as _label
 from .stats import power_fit
 
 CURRENT_WEEKS = 4
@@ -151,9 +152,6 @@ def channel_saturation(con, params: SaturationParams | None = None) -> pd.DataFr
     out["saturated"] = out["saturated"].astype("boolean")
     return out
 
-
-def _label(en, zh, help_en, help_zh):
-    return {"en": en, "zh": zh, "help_en": help_en, "help_zh": help_zh}
 
 
 LABELS: dict[str, dict[str, str]] = {

@@ -54,6 +54,7 @@ from store.sqlutil import normalise_key
 
 from .economics import DAY_S, WEEK_S, acquired_sql, segment_sql, validate_common
 from .filters import Filters
+from .labels import label as _label
 
 KINDS = ("value", "cost")
 SOURCES = ("survey", "behaviour")
@@ -396,9 +397,6 @@ def _rival_diagnosis(mine: pd.DataFrame, theirs: pd.DataFrame) -> str:
         return "no dimension trails the rival; " + _cost_diagnosis(mine)
     return f"{worst['dimension']} {worst['kind']} {worst['score']:.1f} vs rival {worst['score_r']:.1f}"
 
-
-def _label(en, zh, help_en, help_zh):
-    return {"en": en, "zh": zh, "help_en": help_en, "help_zh": help_zh}
 
 
 LABELS: dict[str, dict[str, str]] = {
