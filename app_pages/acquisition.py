@@ -11,7 +11,9 @@ from metrics import UserInputError
 from metrics import economics as em
 from metrics import retention as rm
 from ui import format as fmt
-from ui.components import chart_block, choice, empty_state, help_text, label, metric_sql, page_header, table_block
+from ui.components import (
+    campaign_label, chart_block, choice, empty_state, help_text, label, metric_sql, page_header, table_block,
+)
 from ui.context import data_facts, filters, lang, local_date, run, tr
 from ui.safe import md_escape
 
@@ -137,8 +139,7 @@ with right:
     st.subheader(tr("By campaign", "按活动"))
     cols = ["channel", "campaign", "new_users", "spend", "cac", "activation_rate", "paying_rate"]
     camp = by_campaign[cols].sort_values("new_users", ascending=False)
-    camp = camp.assign(campaign=camp["campaign"].where(camp["campaign"].fillna("") != "",
-                                                       tr("(no campaign / channel level)", "（无活动/渠道层级）")))
+    camp = camp.assign(campaign=campaign_label(camp["campaign"]))
     table_block(camp, key="acquisition_campaigns", name="new_users_by_campaign",
                 column_config={"channel": st.column_config.TextColumn(tr("Channel", "渠道")),
                                "campaign": st.column_config.TextColumn(tr("Campaign", "活动")),

@@ -10,7 +10,9 @@ import streamlit as st
 from metrics import UserInputError
 from metrics import economics as em
 from ui import format as fmt
-from ui.components import chart_block, choice, empty_state, help_text, label, metric_sql, page_header, show_sql
+from ui.components import (
+    chart_block, choice, empty_state, help_text, label, metric_sql, page_header, row_names, show_sql,
+)
 from ui.context import filters, frame_download, run, tr
 from ui.safe import md_escape
 
@@ -41,11 +43,7 @@ def _help(key: str) -> str:
     return help_text(em.LABELS, key)
 
 
-def _name(frame: pd.DataFrame, level: str) -> pd.Series:
-    if level == "channel":
-        return frame["channel"].astype(str)
-    camp = frame["campaign"].fillna("").astype(str)
-    return camp.where(camp != "", frame["channel"].astype(str) + tr(" (no campaign)", "（无活动）"))
+_name = row_names
 
 
 def _rate_text(frame: pd.DataFrame, col: str) -> pd.Series:

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from metrics import UserInputError
 from metrics import economics as em
 from ui import format as fmt
-from ui.components import (PALETTE, chart_block, choice, empty_state, help_text, label, metric_sql, page_header, table_block)
+from ui.components import (
+    PALETTE, chart_block, choice, empty_state, help_text, label, metric_sql, page_header, row_names,
+    table_block,
+)
 from ui.context import filters, lang, run, tr
 from ui.safe import md_escape
 
@@ -35,12 +37,7 @@ def _help(key: str) -> str:
     return help_text(em.LABELS, key)
 
 
-def _segment(frame: pd.DataFrame, level: str) -> pd.Series:
-    """A readable name per row: the campaign (channel-level spend shown as such) or the channel."""
-    if level == "channel":
-        return frame["channel"].astype(str)
-    camp = frame["campaign"].fillna("").astype(str)
-    return camp.where(camp != "", frame["channel"].astype(str) + tr(" (channel level / none)", "（渠道层级/无活动）"))
+_segment = row_names
 
 
 def _column_config(columns) -> dict:

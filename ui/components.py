@@ -163,3 +163,21 @@ def help_text(labels: dict, key: str) -> str:
     """A metric's one-line definition from a metrics module's ``LABELS`` in the chosen language."""
     entry = labels.get(key, {})
     return tr(entry.get("help_en", ""), entry.get("help_zh", ""))
+
+
+# Users without a campaign share the campaign key '' with channel-level spend rows (docs/metrics.md, Economics).
+NO_CAMPAIGN = ("(channel level / no campaign)", "（渠道层级/无活动）")
+
+
+def campaign_label(campaign: pd.Series) -> pd.Series:
+    """Campaign keys for display, the empty key named as channel level / no campaign."""
+    camp = campaign.fillna("").astype(str)
+    return camp.where(camp != "", tr(*NO_CAMPAIGN))
+
+
+def row_names(frame: pd.DataFrame, level: str) -> pd.Series:
+    """A readable name per economics row: the channel, or the campaign (the empty key as '<channel> (channel level / …)')."""
+    if level == "channel":
+        return frame["channel"].astype(str)
+    camp = frame["campaign"].fillna("").astype(str)
+    return camp.where(camp != "", frame["channel"].astype(str) + " " + tr(*NO_CAMPAIGN))
