@@ -1,0 +1,258 @@
+"""Time every dashboard page the way a visitor meets it: cold, warm, and the metrics behind it.
+
+    python bench/pages.py --db PATH [--runs 3] [--pages overview,funnel] [--json out.json]
+
+Each page of the app's navigation (read from ``app.py``: both the marketing and the operations
+sections, all pages, default filters, English) runs in its own process under
+``streamlit.testing.v1.AppTest`` against the database (the app reads ``$OPSFUNNEL_DB``), so the
+process's peak RSS is that page's. In that process:
+
+* **first** — the page's first run after the process started: opens the DuckDB connection (a
+  ``st.cache_resource``, paid once per server, not per visitor) and meets DuckDB's cold buffers;
+* **cold** — ``st.cache_data`` cleared (every cached metric result and the sidebar's data facts gone)
+  with the connection kept open: what the first visitor after a data load pays; median of ``--runs``;
+* **warm** — a rerun of the same page with the caches filled (what every later click costs);
+  median of ``--runs``;
+* **metric** — the part of the cold run spent inside the metric functions (``ui.context.run``,
+  timed around the call on the cursor), with the slowest call named: a page whose cold time is
+  mostly script time is slow in Python/plotly, not in SQL.
+
+Before timing, a database without spend or survey rows gets them (spend drawn per day for every
+first-touch channel/campaign in the events, seeded; the sample's survey), so the economics pages have
+work to do on a synthetic log. ``--no-prepare`` leaves the database as it is.
+
+The campaign-vs-retention table (``metrics.economics.campaign_vs_retention``, default parameters) is
+timed alone as well, without Streamlit (``campaign_task``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PY = sys.executable
+TARGETS = {"cold_s": 2.0, "warm_s": 0.1, "sample_warm_s": 0.3}
+
+
+def app_pages() -> list[tuple[str, str]]:
+    """(script path, English title) of every page in the app's navigation, in menu order."""
+    text = (ROOT / "app.py").read_text(encoding="utf-8")
+    return re.findall(r'P\("(app_pages/[a-z_]+\.py)", title=tr\("([^"]+)"', text)
+
+
+# --- data preparation -------------------------------------------------------------------------------
+
+def prepare(db: str, seed: int = 7) -> dict:
+    """Give a synthetic database spend and survey rows when it has none (idempotent)."""
+    import numpy as np
+    import pandas as pd
+
+    import store
+    from store.load import load_spend, load_survey
+
+    con = store.connect(db)
+    try:
+        done = {}
+        spend, survey = con.execute("SELECT (SELECT count(*) FROM spend), (SELECT count(*) FROM survey)").fetchone()
+        if spend == 0:
+            keys = con.execute("""SELECT channel, coalesce(campaign, '') AS campaign, count(*) AS users,
+                                         min(first_seen)::DATE AS d0, max(first_seen)::DATE AS d1
+                                  FROM users WHERE channel IS NOT NULL
+                                    AND channel NOT IN ('organic', 'referral', 'direct', '(direct)', '')
+                                  GROUP BY ALL ORDER BY 1, 2""").df()
+            rng = np.random.default_rng(seed)
+            rows = []
+            for k in keys.itertuples():
+                days = pd.date_range(k.d0, k.d1, freq="D")
+                per_user = rng.uniform(8, 40)               # CNY per acquired user, a cost level per campaign
+                daily = k.users / max(len(days), 1) * per_user
+                noise = rng.lognormal(0, 0.25, len(days))
+                cpm = rng.uniform(8, 30)
+                ctr = rng.uniform(0.008, 0.03)
+                for d, x in zip(days, noise):
+                    s = round(daily * x, 2)
+                    imp = int(s / cpm * 1000)
+                    rows.append((d.date().isoformat(), k.channel, k.campaign or None, s, imp, int(imp * ctr), "CNY"))
+            if rows:
+                path = Path(db).with_suffix(".spend.csv")
+                pd.DataFrame(rows, columns=["date", "channel", "campaign", "spend", "impressions", "clicks",
+                                            "currency"]).to_csv(path, index=False)
+                done["spend"] = load_spend(con, path).summary()
+        if survey == 0:
+            done["survey"] = load_survey(con, ROOT / "sample_data" / "survey.csv").summary()
+        return done
+    finally:
+        con.close()
+
+
+# --- one page, in its own process --------------------------------------------------------------------
+
+def _instrument() -> list:
+    """Wrap ``ui.context.call_with_timeout`` (what every cached metric call runs) to record its time."""
+    import ui.context as ctx
+
+    calls: list = []
+    inner = ctx.call_with_timeout
+
+    def timed(fn, timeout, *args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return inner(fn, timeout, *args, **kwargs)
+        finally:
+            calls.append((f"{fn.__module__}.{fn.__qualname__}", time.perf_counter() - t))
+
+    ctx.call_with_timeout = timed
+    return calls
+
+
+def measure_page(page: str, runs: int) -> dict:
+    """Time ``page`` in this process (see the module docstring); ``$OPSFUNNEL_DB`` names the database."""
+    import logging
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    logging.getLogger("streamlit").setLevel(logging.ERROR)
+    os.chdir(ROOT)  # AppTest reads .streamlit/config.toml from the working directory
+    calls = _instrument()
+
+    def one_cold() -> tuple[float, float, list, AppTest]:
+        st.cache_data.clear()
+        calls.clear()
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+        at.session_state["lang"] = "en"
+        at.switch_page(page)
+        t = time.perf_counter()
+        at.run()
+        wall = time.perf_counter() - t
+        if at.exception:
+            raise RuntimeError(f"{page}: {[e.value for e in at.exception]}")
+        return wall, sum(c for _, c in calls), list(calls), at
+
+    first, _, _, _ = one_cold()
+    cold, metric, warm, slowest = [], [], [], []
+    for _ in range(runs):
+        wall, m, made, at = one_cold()
+        cold.append(wall)
+        metric.append(m)
+        slowest.append(max(made, key=lambda c: c[1]) if made else ("", 0.0))
+        calls.clear()
+        t = time.perf_counter()
+        at.run()
+        warm.append(time.perf_counter() - t)
+        if calls:  # a cache key that missed on the rerun: the warm time includes a query
+            slowest[-1] = slowest[-1] + (f"warm rerun recomputed {[n for n, _ in calls]}",)
+    worst = max(slowest, key=lambda c: c[1])
+    return {"page": page, "first_s": first, "cold_s": cold, "warm_s": warm, "metric_s": metric,
+            "metric_calls": len(made), "slowest_metric": list(worst)}
+
+
+def campaign_task(runs: int) -> dict:
+    """The campaign-vs-retention table on its own (no Streamlit), fresh cursor per run."""
+    import store
+    from metrics import economics
+
+    con = store.connect(os.environ["OPSFUNNEL_DB"])
+    times, rows = [], 0
+    for _ in range(runs):
+        t = time.perf_counter()
+        df = economics.campaign_vs_retention(con, economics.EconomicsParams())
+        times.append(time.perf_counter() - t)
+        rows = len(df)
+    return {"times": times, "rows": rows}
+
+
+def _run_child(cmd_args: list[str], db: str) -> tuple[dict, float]:
+    env = dict(os.environ, OPSFUNNEL_DB=str(db))
+    proc = subprocess.Popen([PY, str(Path(__file__).resolve()), *cmd_args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT, text=True, env=env)
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(cmd_args)} failed:\n{err[-3000:]}")
+    return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024
+
+
+def run(db: str, runs: int = 3, pages: list[str] | None = None, prepare_data: bool = True) -> dict:
+    """Every page (or those whose file name contains one of ``pages``), each in its own process."""
+    import duckdb
+
+    prepared = prepare(db) if prepare_data else {}
+    con = duckdb.connect(db, read_only=True)
+    events = con.execute("SELECT count(*) FROM events").fetchone()[0]
+    con.close()
+    report = {"db": str(db), "events": events, "runs": runs, "prepared": prepared, "pages": {}}
+    for path, title in app_pages():
+        if pages and not any(p in path for p in pages):
+            continue
+        result, peak = _run_child(["--one", path, "--runs", str(runs)], db)
+        result.update(title=title, peak_mb=peak)
+        report["pages"][path] = result
+    task, peak = _run_child(["--task", "campaign_vs_retention", "--runs", str(runs)], db)
+    task["peak_mb"] = peak
+    report["campaign_vs_retention"] = task
+    return report
+
+
+def table(report: dict) -> str:
+    med = statistics.median
+    sample = report["events"] < 2_000_000
+    lines = [f"dashboard pages — {report['events']:,} events, median of {report['runs']} runs "
+             f"(cold: cache_data cleared, connection open; first: new process; warm: rerun with caches filled)",
+             f"{'page':<24}{'first':>8}{'cold':>8}{'metric':>8}{'warm':>8}{'peak MB':>9}  slowest metric (cold)"]
+    for r in report["pages"].values():
+        cold, warm = med(r["cold_s"]), med(r["warm_s"])
+        flag = ""
+        if sample and warm > TARGETS["sample_warm_s"]:
+            flag = "  ← over 300 ms warm"
+        elif not sample and (cold > TARGETS["cold_s"] or warm > TARGETS["warm_s"]):
+            flag = "  ← over target"
+        name, secs = r["slowest_metric"][:2]
+        lines.append(f"{r['title'][:23]:<24}{r['first_s']:>7.2f}s{cold:>7.2f}s{med(r['metric_s']):>7.2f}s"
+                     f"{warm * 1000:>6.0f}ms{r['peak_mb']:>9.0f}  {name.removeprefix('metrics.')} {secs:.2f}s{flag}")
+    t = report.get("campaign_vs_retention")
+    if t:
+        lines.append(f"campaign vs retention table (metric alone): {med(t['times']):.3f} s, {t['rows']} rows, "
+                     f"{t['peak_mb']:.0f} MB peak")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="time every dashboard page")
+    parser.add_argument("--db", default=os.environ.get("OPSFUNNEL_DB"))
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--pages", default="", help="comma-separated parts of page file names to time")
+    parser.add_argument("--json", default=None, help="also write the report here")
+    parser.add_argument("--no-prepare", action="store_true", help="do not add spend/survey rows")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--task", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure_page(args.one, args.runs)))
+        return 0
+    if args.task:
+        print(json.dumps(campaign_task(args.runs)))
+        return 0
+    if not args.db:
+        parser.error("--db (or $OPSFUNNEL_DB) is required")
+    report = run(args.db, args.runs, [p for p in args.pages.split(",") if p], not args.no_prepare)
+    text = table(report)
+    print(text)
+    if args.json:
+        report["table"] = text
+        Path(args.json).write_text(json.dumps(report, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
