@@ -47,6 +47,14 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    equals the general path user by user on random logs. Strict chains compare ranks of event times
    (``DENSE_RANK`` over the user's scoped events): the next step's rank may exceed the previous
    step's by at most one — the same test as "no later than the next distinct event time".
+   **Lookup path** (``_lookup_chains``, ordered funnels on the chain path): the same passes, but the
+   first step-(j+1) event at or after each step-j event is found by an equi-join on the user with a
+   range condition (``pt < t <= own time``, ``pt`` = the user's previous step-(j+1) time), so the
+   step-1 events — usually the most numerous — are never sorted; only attempts that reach step 2
+   within their window get a row, and one row per user stands for the rest (level 1). The join
+   compares an event with each later-step event of its user, so users with more than
+   ``LOOKUP_LIMIT`` later-step events take the window passes instead (``_split_heavy``). The
+   counted attempt is then found by one GROUP BY (``_chain_users``: times shifted by level).
    Any-order funnels of steps no event can share (``_any_chains``) take one window pass over the
    step events (time descending, a running MIN per step = each step's first event at or after the
    attempt); the k-th smallest of those within the deadline is t_k. An exclusion adds one pass
@@ -248,15 +256,18 @@ class _Query:
     """CTEs in order, with their bound values in the order they appear in the text."""
 
     def __init__(self):
-        self.ctes: list[tuple[str, str, str]] = []
+        self.ctes: list[tuple[str, str, str, bool]] = []
         self.params: list = []
 
-    def add(self, name: str, comment: str, body: str, params: Sequence = ()) -> None:
-        self.ctes.append((name, comment, body))
+    def add(self, name: str, comment: str, body: str, params: Sequence = (), inline: bool = False) -> None:
+        """``inline``: a cheap filter over the events that each reader should rescan with its own
+        predicates pushed down, rather than one materialised copy of every row it could keep."""
+        self.ctes.append((name, comment, body, inline))
         self.params += list(params)
 
     def sql(self, final: str, params: Sequence = ()) -> tuple[str, list]:
-        parts = [f"-- {comment}\n{name} AS (\n{body.strip()}\n)" for name, comment, body in self.ctes]
+        parts = [f"-- {comment}\n{name} AS {'NOT MATERIALIZED ' if inline else ''}(\n{body.strip()}\n)"
+                 for name, comment, body, inline in self.ctes]
         return "WITH\n" + ",\n".join(parts) + "\n" + final.strip(), self.params + list(params)
 
 
@@ -315,7 +326,7 @@ def _core(p: FunnelParams) -> _Query:
     q.add("scope", "events the filters keep, flagged per step and exclusion", f"""
 SELECT e.user_key, e.event_id, e.event_time AS t, {', '.join(cols)}
 FROM events e
-WHERE {where}""", params + wprm)
+WHERE {where}""", params + wprm, inline=_chain_ok(p) and p.order == "ordered")
 
     any_flag = " OR ".join([f"m{k}" for k in range(1, n + 1)] + [f"x{i}" for i in range(1, len(p.exclusions) + 1)])
     strict = p.order == "strict"
@@ -325,8 +336,16 @@ WHERE {where}""", params + wprm)
                             "(a strict step must be at most one rank later than the previous step)", f"""
 SELECT * FROM (SELECT s.*, DENSE_RANK() OVER (PARTITION BY user_key ORDER BY t) AS d FROM scope s) r
 WHERE {any_flag}""")
-        q.add("matched", "only events matching a step", f"SELECT * FROM {'ranked' if strict else 'scope'} WHERE {any_flag}")
-        (_any_chains if p.order == "any" else _chains)(q, p, start, end, cir_end, entry_bd)
+        q.add("matched", "only events matching a step", f"SELECT * FROM {'ranked' if strict else 'scope'} WHERE {any_flag}",
+              inline=not strict)
+        if p.order == "ordered":
+            _split_heavy(q, p)
+            _lookup_chains(q, p, start, end, cir_end, entry_bd, "matched_l", "k_")
+            _chains(q, p, start, end, cir_end, entry_bd, "matched_h", "h_")
+            q.add("att", "every attempt, light and heavy users together", "SELECT * FROM k_att UNION ALL SELECT * FROM h_att")
+        else:
+            (_any_chains if p.order == "any" else _chains)(q, p, start, end, cir_end, entry_bd)
+        _chain_users(q, p, cir_end, entry_bd)
         _breakdown(q, p, entry_bd)
         return q
     if strict:
@@ -444,7 +463,143 @@ def _chain_ok(p: FunnelParams) -> bool:
                for i in range(len(steps)) for j in range(i + 1, len(steps)))
 
 
-def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> None:
+# Step times shifted by (N - level) × this many days sort attempts at a higher level first; stored
+# event times span 1970-2100 (under 48,000 days), so the shifts never overlap.
+_SHIFT_DAYS = 100_000
+
+# Users with more step events than this (steps after the first, and exclusions) take the window
+# path in ordered funnels: the lookup join compares each event with every later-step event of its
+# user, so its cost per user grows with the product of the two counts.
+LOOKUP_LIMIT = 64
+
+
+def _split_heavy(q: _Query, p: FunnelParams) -> None:
+    """``matched_l`` / ``matched_h``: the step events of users with at most / more than
+    ``LOOKUP_LIMIT`` events of the steps after the first (and exclusions)."""
+    flags = [f"m{k}" for k in range(2, p.n + 1)] + [f"x{i}" for i in range(1, len(p.exclusions) + 1)]
+    # one scan per flag (an OR of flags would not push the event-name filter into the scan)
+    later = "\n    UNION ALL ".join(f"SELECT user_key FROM matched WHERE {f}" for f in flags)
+    q.add("heavy", f"users with many events of the later steps (more than {LOOKUP_LIMIT}): the window path is "
+                   "cheaper for them than a lookup join", f"""
+SELECT user_key FROM (
+    {later}
+) s GROUP BY user_key HAVING COUNT(*) > {int(LOOKUP_LIMIT)}""")
+    q.add("matched_l", "step events of every other user",
+          "SELECT * FROM matched m WHERE NOT EXISTS (SELECT 1 FROM heavy h WHERE h.user_key = m.user_key)",
+          inline=True)
+    q.add("matched_h", "step events of the heavy users",
+          "SELECT * FROM matched m WHERE m.user_key IN (SELECT user_key FROM heavy)", inline=True)
+
+
+def _lookup_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool, src_tab: str,
+                   pfx: str) -> None:
+    """Ordered funnels whose steps no single event can share, by lookup joins (same result as
+    :func:`_chains`, without sorting the step-1 events).
+
+    As in :func:`_chains`, passes run from the last step back and each step-j event inherits the
+    chain of the first step-(j+1) event at or after it (strictly after when step j+1 covers step
+    j). That event is found by an equi-join on the user plus a range condition: each step-(j+1)
+    event carries ``pt``, the time of the user's previous step-(j+1) event, and is the first at or
+    after a time t exactly when ``pt < t <= its own time`` (ties: the second of two events at one
+    time has pt equal to that time, so only the first qualifies). Only the later steps need that
+    sort (``LAG``); the step-1 events — usually the most numerous, e.g. page views — only probe.
+    Exclusions are looked up the same way (the first exclusion event strictly after each
+    from-step event). The join compares an event with every later-step event of its user, so
+    users with many such events take the window path instead (:func:`_split_heavy`).
+    """
+    n = p.n
+    cir = " AND t < ?" if cir_end is not None else ""
+    cir_prm = [cir_end] if cir_end is not None else []
+    rs = lambda lo, pre="": ", ".join(f"{pre}r{k}" for k in range(lo, n + 1))  # noqa: E731
+    excl = [(i, x.from_step + 1, x.to_step + 1) for i, x in enumerate(p.exclusions, start=1)]
+    prev = "LAG(t) OVER (PARTITION BY user_key ORDER BY t) AS pt"
+    for i, _, _ in excl:
+        q.add(f"{pfx}xc{i}", f"exclusion {i} events, each with the time of the user's previous one",
+              f"SELECT user_key, t, {prev} FROM {src_tab} WHERE x{i}")
+    q.add(f"{pfx}l{n}", f"step-{n} events, each with the time of the user's previous one",
+          f"SELECT user_key, t, t AS r{n}, {prev} FROM {src_tab} WHERE m{n}{cir}", cir_prm)
+    for j in range(n - 1, 0, -1):
+        bd = ", bd" if entry_bd and j == 1 else ""
+        if j == 1:
+            rng, prm = _entry_range(start, end)
+            where = " AND ".join(["m1"] + rng)
+            cur = f"SELECT user_key, t, event_id AS id{bd} FROM {src_tab} WHERE {where}"
+            if p.attempt == "first":
+                cur = f"""SELECT user_key, t, id{bd} FROM (
+        SELECT user_key, t, event_id AS id{bd}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
+        FROM {src_tab} WHERE {where}) f WHERE nth = 1"""
+        else:
+            cur, prm = f"SELECT user_key, t FROM {src_tab} WHERE m{j}{cir}", list(cir_prm)
+        cols = ["user_key", "t"] + (["id"] if j == 1 else []) + (["bd"] if bd else [])
+        src = f"({cur})"
+        for i, f, _ in excl:
+            if f != j or (j == 1 and not entry_bd):
+                continue
+            q.add(f"{pfx}x{j}_{i}", f"step-{j} events with the first exclusion-{i} event strictly after each", f"""
+SELECT {', '.join('y.' + c for c in cols)}, xc.t AS xa{i}
+FROM {src} y
+LEFT JOIN {pfx}xc{i} xc ON xc.user_key = y.user_key AND xc.t > y.t AND (xc.pt IS NULL OR xc.pt <= y.t)""", prm)
+            prm, src = [], f"{pfx}x{j}_{i}"
+            cols.append(f"xa{i}")
+        own = "".join(f", x.xa{i}" for i, f, _ in excl if f == j)
+        inherited = "".join(f", l.xa{i}" for i, f, _ in excl if f > j)
+        later = p.steps[j].covers(p.steps[j - 1])   # step j+1 covers step j: strictly later
+        first_after = ("l.t > x.t AND (l.pt IS NULL OR l.pt <= x.t)" if later
+                       else "l.t >= x.t AND (l.pt IS NULL OR l.pt < x.t)")
+        look = f"LEFT JOIN {pfx}l{j + 1} l ON l.user_key = x.user_key AND {first_after}"
+        if j == 1 and not entry_bd:
+            # Only attempts that reach step 2 within their window are joined (most step-1 events, e.g. page
+            # views, do not); the rest are level 1 and need no row each: one row per user stands for them,
+            # with the earliest step-1 time (the counted attempt's, when the user stays at level 1) and the
+            # latest deadline (open if any of them is). Level-1 attempts are never tainted.
+            q.add(f"{pfx}one", "per user: the step-1 events in the entry range as level-1 attempts (earliest time, "
+                               "latest deadline)", f"""
+SELECT user_key, CAST(NULL AS VARCHAR) AS id, MIN(t) AS t1, MAX(t) + CAST(? AS INTERVAL) AS dl
+FROM {src} x GROUP BY user_key""", [p.window] + prm)
+            reach = f"JOIN {pfx}l2 l ON l.user_key = x.user_key AND {first_after} AND l.t <= x.t + CAST(? AS INTERVAL)"
+            q.add(f"{pfx}r1", "attempts that reach step 2 within their window: step-1 events in the entry range"
+                  + (" (the user's first only)" if p.attempt == "first" else "") + ", with the time their greedy chain "
+                  "reaches each later step (the first step-2 event " + ("strictly after" if later else "at or after") + " each)", f"""
+SELECT x.user_key, x.id, x.t AS t1, {rs(2, 'l.')}{inherited}
+FROM {src} x {reach}""", prm + [p.window])
+            cols = ["user_key", "id", "t1"] + [f"r{k}" for k in range(2, n + 1)] + [f"xa{i}" for i, f, _ in excl if f > 1]
+            src = f"{pfx}r1"
+            for i, f, _ in excl:
+                if f != 1:
+                    continue
+                q.add(f"{pfx}x1_{i}", f"those attempts with the first exclusion-{i} event strictly after each", f"""
+SELECT {', '.join('y.' + c for c in cols)}, xc.t AS xa{i}
+FROM {src} y
+LEFT JOIN {pfx}xc{i} xc ON xc.user_key = y.user_key AND xc.t > y.t1 AND (xc.pt IS NULL OR xc.pt <= y.t1)""")
+                src = f"{pfx}x1_{i}"
+                cols.append(f"xa{i}")
+            q.add(f"{pfx}l1", "attempts reaching step 2, with every exclusion time", f"SELECT * FROM {src}")
+        elif j == 1:
+            q.add(f"{pfx}l1", "attempts: step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
+                  + ", with the time their greedy chain reaches each later step (the first step-2 event "
+                  + ("strictly after" if later else "at or after") + " each)", f"""
+SELECT x.user_key, x.id, x.t AS t1{', x.bd' if entry_bd else ''}, {rs(2, 'l.')}{own}{inherited}
+FROM {src} x {look}""", prm)
+        else:
+            q.add(f"{pfx}l{j}", f"step-{j} events with the time their greedy chain reaches each later step (the first "
+                  f"step-{j + 1} event {'strictly after' if later else 'at or after'} each), and the previous step-{j} time", f"""
+SELECT x.user_key, x.t, x.t AS r{j}, {rs(j + 1, 'l.')}{own}{inherited},
+       LAG(x.t) OVER (PARTITION BY x.user_key ORDER BY x.t) AS pt
+FROM {src} x {look}""", prm)
+    lvl = " + ".join(["1"] + [f"CASE WHEN r{k} <= dl THEN 1 ELSE 0 END" for k in range(2, n + 1)])
+    t_cols = ", ".join(f"CASE WHEN r{k} <= dl THEN r{k} END AS t{k}" for k in range(2, n + 1))
+    bd = ", bd" if entry_bd else ""
+    taint = " OR ".join(f"(r{to} <= dl AND xa{i} < r{to})" for i, _, to in excl) or "FALSE"
+    rest = "" if entry_bd else (f"\nUNION ALL\nSELECT user_key, id, t1, dl, {', '.join('NULL' for _ in range(2, n + 1))}, 1, 0 "
+                                f"FROM {pfx}one")
+    q.add(f"{pfx}att", "every attempt: deadline, step times within it, level, taint"
+          + ("" if entry_bd else "; plus each user's level-1 row"), f"""
+SELECT user_key, id, t1, dl{bd}, {t_cols}, {lvl} AS lvl, CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
+FROM (SELECT l1.*, t1 + CAST(? AS INTERVAL) AS dl FROM {pfx}l1 l1) a{rest}""", [p.window])
+
+
+def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool, src_tab: str = "matched",
+            pfx: str = "") -> None:
     """Ordered funnels whose steps no single event can share: one pass per step, last step first.
 
     For a step-j event e, ``r<k>`` (k > j) is the time the greedy chain from e reaches step k:
@@ -472,46 +627,46 @@ def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> 
     # computed on the from-step's events and inherited by earlier steps like the r's
     excl = [(i, x.from_step + 1, x.to_step + 1) for i, x in enumerate(p.exclusions, start=1)]
     for i, _, _ in excl:
-        q.add(f"xc{i}", f"exclusion {i} events numbered in time order",
-              f"SELECT user_key, t, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t) AS rn FROM matched WHERE x{i}")
-    q.add(f"l{n}", f"step-{n} events numbered in time order",
+        q.add(f"{pfx}xc{i}", f"exclusion {i} events numbered in time order",
+              f"SELECT user_key, t, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t) AS rn FROM {src_tab} WHERE x{i}")
+    q.add(f"{pfx}l{n}", f"step-{n} events numbered in time order",
           f"SELECT user_key, t{nt}, t AS r{n}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t) AS rn "
-          f"FROM matched WHERE m{n}{cir}", cir_prm)
+          f"FROM {src_tab} WHERE m{n}{cir}", cir_prm)
     for j in range(n - 1, 0, -1):
         bd = ", bd" if entry_bd and j == 1 else ""
         if j == 1:
             rng, prm = _entry_range(start, end)
             where = " AND ".join(["m1"] + rng)
-            cur = f"SELECT user_key, t, event_id AS id{bd}{nt} FROM matched WHERE {where}"
+            cur = f"SELECT user_key, t, event_id AS id{bd}{nt} FROM {src_tab} WHERE {where}"
             if p.attempt == "first":
                 cur = f"""SELECT user_key, t, id{bd}{nt} FROM (
         SELECT user_key, t, event_id AS id{bd}{nt}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
-        FROM matched WHERE {where}) f WHERE nth = 1"""
+        FROM {src_tab} WHERE {where}) f WHERE nth = 1"""
         else:
-            cur, prm = f"SELECT user_key, t{nt} FROM matched WHERE m{j}{cir}", list(cir_prm)
+            cur, prm = f"SELECT user_key, t{nt} FROM {src_tab} WHERE m{j}{cir}", list(cir_prm)
         cols = ["user_key", "t"] + (["id"] if j == 1 else []) + (["bd"] if bd else []) + (["d"] if nt else [])
         src = f"({cur}) c"
         for i, f, _ in excl:
             if f != j:
                 continue
             nulls = "".join(", NULL" for _ in cols[2:])
-            q.add(f"x{j}_{i}", f"step-{j} events with the first exclusion-{i} event strictly after each", f"""
+            q.add(f"{pfx}x{j}_{i}", f"step-{j} events with the first exclusion-{i} event strictly after each", f"""
 SELECT y.*, xc.t AS xa{i} FROM (
     SELECT {', '.join(cols)}, pos FROM (
         SELECT {', '.join(cols)}, cur,
                CAST(SUM(1 - cur) OVER (PARTITION BY user_key ORDER BY t, cur
                                        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS pos
-        FROM (SELECT {', '.join(cols)}, 1 AS cur FROM {src} UNION ALL SELECT user_key, t{nulls}, 0 FROM xc{i}) u
+        FROM (SELECT {', '.join(cols)}, 1 AS cur FROM {src} UNION ALL SELECT user_key, t{nulls}, 0 FROM {pfx}xc{i}) u
     ) s WHERE cur = 1
 ) y
-LEFT JOIN xc{i} xc ON xc.user_key = y.user_key AND xc.rn = y.pos + 1""", prm)
-            prm, src = [], f"x{j}_{i}"
+LEFT JOIN {pfx}xc{i} xc ON xc.user_key = y.user_key AND xc.rn = y.pos + 1""", prm)
+            prm, src = [], f"{pfx}x{j}_{i}"
             cols.append(f"xa{i}")
         own = "".join(f", x.xa{i}" for i, f, _ in excl if f == j)
         inherited = "".join(f", l.xa{i}" for i, f, _ in excl if f > j)
         nulls = "".join(", NULL" for _ in cols[2:])
         later = p.steps[j].covers(p.steps[j - 1])   # step j+1 covers step j: strictly later
-        q.add(f"q{j}", f"step-{j} events: how many step-{j + 1} events come "
+        q.add(f"{pfx}q{j}", f"step-{j} events: how many step-{j + 1} events come "
               + ("at or " if later else "strictly ") + "before each (searchsorted)", f"""
 SELECT {', '.join(cols)}, pos FROM (
     SELECT {', '.join(cols)}, cur,
@@ -520,28 +675,27 @@ SELECT {', '.join(cols)}, pos FROM (
     FROM (
         SELECT {', '.join(cols)}, 1 AS cur FROM {src}
         UNION ALL
-        SELECT user_key, t{nulls}, 0 FROM l{j + 1}
+        SELECT user_key, t{nulls}, 0 FROM {pfx}l{j + 1}
     ) u
 ) s
 WHERE cur = 1""", prm)
         if j == 1:
-            q.add("l1", "attempts: step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
+            q.add(f"{pfx}l1", "attempts: step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
                   + ", with the time their greedy chain reaches each later step", f"""
 SELECT x.user_key, x.id, x.t AS t1{', x.bd' if entry_bd else ''}, {rs(2, 'l.')}{own}{inherited}
-FROM q1 x LEFT JOIN l2 l ON l.user_key = x.user_key AND l.rn = x.pos + 1{adjacent}""")
+FROM {pfx}q1 x LEFT JOIN {pfx}l2 l ON l.user_key = x.user_key AND l.rn = x.pos + 1{adjacent}""")
         else:
-            q.add(f"l{j}", f"step-{j} events with the time their greedy chain reaches each later step, numbered", f"""
+            q.add(f"{pfx}l{j}", f"step-{j} events with the time their greedy chain reaches each later step, numbered", f"""
 SELECT x.user_key, x.t{', x.d' if nt else ''}, x.t AS r{j}, {rs(j + 1, 'l.')}{own}{inherited}, ROW_NUMBER() OVER (PARTITION BY x.user_key ORDER BY x.t) AS rn
-FROM q{j} x LEFT JOIN l{j + 1} l ON l.user_key = x.user_key AND l.rn = x.pos + 1{adjacent}""")
+FROM {pfx}q{j} x LEFT JOIN {pfx}l{j + 1} l ON l.user_key = x.user_key AND l.rn = x.pos + 1{adjacent}""")
     lvl = " + ".join(["1"] + [f"CASE WHEN r{k} <= dl THEN 1 ELSE 0 END" for k in range(2, n + 1)])
     t_cols = ", ".join(f"CASE WHEN r{k} <= dl THEN r{k} END AS t{k}" for k in range(2, n + 1))
     bd = ", bd" if entry_bd else ""
     # tainted: an exclusion event strictly between the from-step and the (reached) to-step
     taint = " OR ".join(f"(r{to} <= dl AND xa{i} < r{to})" for i, _, to in excl) or "FALSE"
-    q.add("att", "every attempt: deadline, step times within it, level, taint", f"""
+    q.add(f"{pfx}att", "every attempt: deadline, step times within it, level, taint", f"""
 SELECT user_key, id, t1, dl{bd}, {t_cols}, {lvl} AS lvl, CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
-FROM (SELECT l1.*, t1 + CAST(? AS INTERVAL) AS dl FROM l1) a""", [p.window])
-    _chain_users(q, p, cir_end, entry_bd)
+FROM (SELECT l1.*, t1 + CAST(? AS INTERVAL) AS dl FROM {pfx}l1 l1) a""", [p.window])
 
 
 def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> None:
@@ -613,7 +767,6 @@ FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.windo
 SELECT user_key, id, dl{bd}, {', '.join(f't{k}' for k in range(1, n + 1))}, {lvl} AS lvl,
        CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
 FROM (SELECT *, {t_cols} FROM ranked_v) r""")
-    _chain_users(q, p, cir_end, entry_bd)
 
 
 def _chain_users(q: _Query, p: FunnelParams, cir_end, entry_bd: bool) -> None:
@@ -621,16 +774,38 @@ def _chain_users(q: _Query, p: FunnelParams, cir_end, entry_bd: bool) -> None:
     earliest attempt there (its times are the smallest: they only grow with t1) and whether any
     attempt there is still open at the end of the data."""
     n = p.n
+    open_end, open_prm = ("", [])
+    if cir_end is not None:
+        open_end, open_prm = " AND ? > b.data_end", [cir_end]
+    if not entry_bd:
+        # One GROUP BY: the counted attempt's time at step k is the smallest t_k among the untainted
+        # attempts at the furthest level. Shifting t_k by (N - lvl) × SHIFT makes every attempt at a
+        # higher level sort first (stored times span far less than SHIFT), so MIN(shifted) is that
+        # time plus (N - ulvl) × SHIFT; likewise MAX(2·lvl + open) says whether an untainted attempt
+        # at the furthest untainted level is open.
+        shift = f"INTERVAL '{_SHIFT_DAYS} days'"
+        keys = ", ".join(f"MIN(CASE WHEN a.tainted = 0 THEN a.t{k} + ({n} - a.lvl) * {shift} END) AS k{k}"
+                         for k in range(1, n + 1))
+        q.add("ukeys", "per user: the furthest level, the furthest untainted level with its open flag, and the "
+                       "shifted step times of the untainted attempts", f"""
+SELECT a.user_key, MAX(a.lvl) AS ulvl,
+       MAX(CASE WHEN a.tainted = 0 THEN 2 * a.lvl + CASE WHEN a.dl > b.data_end{open_end} THEN 1 ELSE 0 END END) AS okey,
+       {keys}
+FROM att a CROSS JOIN bounds b
+GROUP BY a.user_key""", open_prm)
+        times = ", ".join(f"k{k} - ({n} - ulvl) * {shift} AS t{k}" for k in range(1, n + 1))
+        q.add("counted", "one row per user whose furthest level has an untainted attempt (the earliest one's "
+                         "times: the smallest, as chain times only grow with t1)", f"""
+SELECT user_key, ulvl, CAST(okey % 2 AS INTEGER) AS is_open, {times}
+FROM ukeys WHERE okey - okey % 2 = 2 * ulvl""")
+        return
     q.add("ulv", "per user: the furthest level any attempt reached",
           "SELECT user_key, MAX(lvl) AS ulvl FROM att GROUP BY user_key")
     q.add("top", "the untainted attempts at the user's furthest level (none: the user is dropped from all steps)", """
 SELECT a.*, u.ulvl FROM att a JOIN ulv u ON u.user_key = a.user_key AND a.lvl = u.ulvl
 WHERE a.tainted = 0""")
-    open_end, open_prm = ("", [])
-    if cir_end is not None:
-        open_end, open_prm = " AND ? > b.data_end", [cir_end]
     mins = ", ".join(f"MIN(t.t{k}) AS t{k}" for k in range(1, n + 1))
-    q.add("cnt" if entry_bd else "counted",
+    q.add("cnt",
           "one row per user: the earliest furthest attempt's times (the smallest), open if any such window is", f"""
 SELECT t.user_key, t.ulvl, MAX(CASE WHEN t.dl > b.data_end{open_end} THEN 1 ELSE 0 END) AS is_open, {mins}
 FROM top t CROSS JOIN bounds b

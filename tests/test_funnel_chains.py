@@ -44,6 +44,15 @@ def _per_user(con, p: FunnelParams) -> pd.DataFrame:
     return con.execute(sql, params).df()
 
 
+def _params(spec: dict) -> FunnelParams:
+    kw = dict(spec)
+    kw["steps"] = tuple(Step(s) if isinstance(s, str) else s for s in kw["steps"])
+    kw.setdefault("window", timedelta(seconds=15))
+    kw.setdefault("data_end", BASE + timedelta(seconds=60))
+    kw.setdefault("top_n", 100)
+    return FunnelParams(**kw)
+
+
 DEFINITIONS = [
     dict(steps=("a", "b")),
     dict(steps=("a", "b", "c")),
@@ -106,14 +115,20 @@ DEFINITIONS = [
 ]
 
 
-@pytest.mark.parametrize("spec", DEFINITIONS, ids=[str(i) for i in range(len(DEFINITIONS))])
-def test_chain_path_equals_general_path(log_con, spec, monkeypatch):
-    kw = dict(spec)
-    kw["steps"] = tuple(Step(s) if isinstance(s, str) else s for s in kw["steps"])
-    kw.setdefault("window", timedelta(seconds=15))
-    kw.setdefault("data_end", BASE + timedelta(seconds=60))
-    kw.setdefault("top_n", 100)
-    p = FunnelParams(**kw)
+# ordered funnels send users with more later-step events than LOOKUP_LIMIT to the window path:
+# 64 = every user here takes the lookup joins, 0 = every user the windows, 3 = some each way
+CASES = [(i, spec, limit) for i, spec in enumerate(DEFINITIONS)
+         for limit in ([64, 3, 0] if spec.get("order", "ordered") == "ordered" else [64])]
+
+
+@pytest.mark.parametrize("spec, limit", [(s, lim) for _, s, lim in CASES],
+                         ids=[f"{i}-{ {64: 'lookup', 3: 'mixed', 0: 'window'}[lim]}" for i, _, lim in CASES])
+def test_chain_path_equals_general_path(log_con, spec, limit, monkeypatch):
+    monkeypatch.setattr(fm, "LOOKUP_LIMIT", limit)
+    if limit == 3 and spec.get("order", "ordered") == "ordered":
+        sql, params = fm._core(_params(spec)).sql("SELECT COUNT(*) FROM heavy")
+        assert 0 < log_con.execute(sql, params).fetchall()[0][0] < N_USERS   # both kinds of user present
+    p = _params(spec)
     assert fm._chain_ok(p)
     fast, fast_steps = _per_user(log_con, p), fm.funnel(log_con, p)
     monkeypatch.setattr(fm, "_chain_ok", lambda q: False)   # force the general path
