@@ -86,6 +86,7 @@ class _Source:
     text: bool = False         # a delimited text file (embedded newlines shift line numbers)
     ascii_sample: bool = False  # the sampled start of the file was plain ASCII
     encoding: str = "utf-8"
+    reread_sql: str | None = None  # the same rows as ``relation_sql``, without recording reader rejects again
 
 
 def _register_frame(con, df: pd.DataFrame, name: str) -> _Source:
@@ -132,20 +133,25 @@ def _open_source(con, source, name: str | None, kind: str, *, encoding: str | No
     columns = "{" + ", ".join("'" + h.replace("'", "''") + "': 'VARCHAR'" for h in info.headers) + "}"
     delim = info.delimiter.replace("'", "''")
     con.execute("DROP TABLE IF EXISTS _reader_rejects; DROP TABLE IF EXISTS _reader_scans")
-    rel = (f"read_csv('{path}', delim='{delim}', header=true, columns={columns}, "
-           f"quote='\"', escape='\"', compression='{'gzip' if info.compression == 'gzip' else 'none'}', "
-           f"ignore_errors=true, store_rejects=true, rejects_table='_reader_rejects', "
-           f"rejects_scan='_reader_scans', null_padding=false, max_line_size=8388608, auto_detect=false)")
+    options = (f"delim='{delim}', header=true, columns={columns}, "
+               f"quote='\"', escape='\"', compression='{'gzip' if info.compression == 'gzip' else 'none'}', "
+               f"ignore_errors=true, null_padding=false, max_line_size=8388608, auto_detect=false")
+    rel = (f"read_csv('{path}', {options}, store_rejects=true, rejects_table='_reader_rejects', "
+           f"rejects_scan='_reader_scans')")
     return _Source(rel, info.headers, info.display_name, "_reader_rejects", 1, info.cleanup, text=True,
-                   ascii_sample=info.ascii_sample, encoding=info.encoding)
+                   ascii_sample=info.ascii_sample, encoding=info.encoding,
+                   reread_sql=f"read_csv('{path}', {options})")
 
 
 def _text(header: str | None) -> str:
     """SQL for a trimmed text cell, or NULL when unmapped or blank."""
     if header is None:
         return "NULL"
-    # a byte-order mark inside a cell (files concatenated after their BOM) is invisible: drop it
-    return f"NULLIF(trim(replace(CAST({quote_ident(header)} AS VARCHAR), chr(65279), '')), '')"
+    # a byte-order mark inside a cell (files concatenated after their BOM) is invisible: drop it.
+    # ``contains`` is a cheap byte search, so only the rare cells holding one pay for the copy.
+    cell = f"CAST({quote_ident(header)} AS VARCHAR)"
+    return (f"NULLIF(CASE WHEN contains({cell}, chr(65279)) THEN trim(replace({cell}, chr(65279), '')) "
+            f"ELSE trim({cell}) END, '')")
 
 
 def _raw_json(headers: list[str], carried: bool = False) -> str:
@@ -196,17 +202,37 @@ def _next_load_id(con) -> int:
     return con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM loads").fetchone()[0]
 
 
-def _line_sql(src: _Source) -> str:
+def _newline_rows(con, src: _Source) -> str | None:
+    """The table whose ``_nl`` column counts the line breaks inside each ``_parsed`` row (same rowid).
+
+    Spend and survey sheets carry ``_nl`` in ``_parsed`` itself. Events do not: line numbers are
+    only needed for rejected rows, so a load without any skips the count, and one with some reads
+    the file a second time for it (``_nl_rows``, one small integer per row, in file order like
+    ``_parsed``). ``None`` for a source without line breaks to count (a DataFrame, Parquet).
+    """
+    if not src.text:
+        return None
+    names = [r[0] for r in con.execute("SELECT name FROM pragma_table_info('_parsed')").fetchall()]
+    if "_nl" in names:
+        return "_parsed"
+    con.execute("DROP TABLE IF EXISTS _nl_rows")
+    con.execute(f"CREATE TEMP TABLE _nl_rows AS SELECT CAST({_newlines_sql(src)} AS INTEGER) AS _nl "
+                f"FROM {src.reread_sql or src.relation_sql}")
+    return "_nl_rows"
+
+
+def _line_sql(src: _Source, nl_table: str | None = "_parsed") -> str:
     """SQL for the file line where ``_parsed`` row ``p.rowid`` starts.
 
-    Line = header lines + row position + line breaks inside the quoted cells of earlier rows +
-    lines DuckDB's reader rejected before it. For a DataFrame it is the 1-based row position.
+    Line = header lines + row position + line breaks inside the quoted cells of earlier rows (from
+    ``nl_table``, see :func:`_newline_rows`) + lines DuckDB's reader rejected before it. For a
+    DataFrame it is the 1-based row position.
     """
     if src.header_lines == 0:
         return "CAST(p.rowid + 1 AS BIGINT)"
     base = f"CAST((p.rowid + {src.header_lines + 1}"
-    if src.text:
-        base += " + coalesce((SELECT sum(m._nl) FROM _parsed m WHERE m._nl > 0 AND m.rowid < p.rowid), 0)"
+    if src.text and nl_table is not None:
+        base += f" + coalesce((SELECT sum(m._nl) FROM {nl_table} m WHERE m._nl > 0 AND m.rowid < p.rowid), 0)"
     if src.reader_rejects is not None:
         # k = the number of accepted rows before a rejected line; it precedes row p when k <= p.rowid
         base += (" + (SELECT count(*) FROM (SELECT line - 2 - (row_number() OVER (ORDER BY line) - 1) AS k "
@@ -240,12 +266,14 @@ def _check_encoding(con, src: _Source) -> None:
         raise _EncodingError(first, n)
 
 
-def _record_rejects(con, src: _Source, load_id: int) -> None:
-    con.execute(
-        f"""INSERT INTO rejected_rows
-            SELECT ?, ?, {_line_sql(src)}, p.reason, p.raw FROM _parsed p WHERE p.reason IS NOT NULL""",
-        [load_id, src.name],
-    )
+def _record_rejects(con, src: _Source, load_id: int, nl_table: str | None, parse_rejected: int) -> None:
+    if parse_rejected:
+        con.execute(
+            f"""INSERT INTO rejected_rows
+                SELECT ?, ?, {_line_sql(src, nl_table)}, p.reason, p.raw
+                FROM _parsed p WHERE p.reason IS NOT NULL""",
+            [load_id, src.name],
+        )
     if src.reader_rejects is not None:
         con.execute(
             """INSERT INTO rejected_rows
@@ -324,6 +352,8 @@ def _parse_source(con, source, kind: str, mapping, name, build_parsed, *, limit_
             formats.check_column_count(src.headers, src.name)
             if limit_rows is not None:
                 src.relation_sql = f"(SELECT * FROM {src.relation_sql} LIMIT {int(limit_rows)})"
+                if src.reread_sql is not None:
+                    src.reread_sql = f"(SELECT * FROM {src.reread_sql} LIMIT {int(limit_rows)})"
             cols = detect_mapping(kind, src.headers, mapping, src.name)
             con.execute("DROP TABLE IF EXISTS _parsed")
             try:
@@ -363,12 +393,14 @@ def _run_load(con, source, kind: str, mapping, name, build_parsed: Callable[...,
             report.rejected = parse_rejected + reader_rejected
             if report.rows_read == 0:
                 raise LoadRefused(f"{src.name}: the file has a header ({', '.join(src.headers)}) but no rows.")
+            # before the transaction: rowids of a table created inside one are not file positions
+            nl_table = _newline_rows(con, src) if parse_rejected else None
             con.execute("BEGIN TRANSACTION")
             try:
                 load_id = _next_load_id(con)
                 write(report, load_id)
                 _checkpoint("after_write")
-                _record_rejects(con, src, load_id)
+                _record_rejects(con, src, load_id, nl_table, parse_rejected)
                 _checkpoint("after_rejects")
                 _finish(con, report, load_id, src, started)
                 _checkpoint("before_commit")
@@ -382,7 +414,7 @@ def _run_load(con, source, kind: str, mapping, name, build_parsed: Callable[...,
             return report
         finally:
             con.execute("DROP VIEW IF EXISTS _new_events; DROP TABLE IF EXISTS _skip; DROP TABLE IF EXISTS _parsed; "
-                        "DROP TABLE IF EXISTS _batch_users; DROP TABLE IF EXISTS _reader_rejects; "
+                        "DROP TABLE IF EXISTS _batch_users; DROP TABLE IF EXISTS _reader_rejects; DROP TABLE IF EXISTS _nl_rows; "
                         "DROP TABLE IF EXISTS _reader_scans")
             if src is not None:
                 src.cleanup()
@@ -393,7 +425,9 @@ def _run_load(con, source, kind: str, mapping, name, build_parsed: Callable[...,
 # --------------------------------------------------------------------------------------------
 
 def _build_events(con, src: _Source, cols: dict, tz: str = "UTC") -> None:
-    """Create ``_parsed``: one typed row per source row with ``reason`` (NULL = usable) and ``_nl``."""
+    """Create ``_parsed``: one typed row per source row with ``reason`` (NULL = usable).
+
+    Line breaks inside cells are not counted here (see :func:`_newline_rows`)."""
     canon = {c: _text(cols.get(c)) for c in ALIASES["events"]}
     mapped = set(cols.values())
     extra = sorted(h for h in src.headers if h not in mapped and h != "properties")
@@ -421,7 +455,7 @@ def _build_events(con, src: _Source, cols: dict, tz: str = "UTC") -> None:
                    {canon['session_id']} AS session_id, {key_sql(canon['channel'])} AS channel,
                    {key_sql(canon['campaign'])} AS campaign, {canon['page']} AS page,
                    {canon['revenue']} AS _rev, {props} AS properties,
-                   {_newlines_sql(src)} AS _nl, {_carry_sql(src.headers)}
+                   {_carry_sql(src.headers)}
             FROM {src.relation_sql}
         ),
         typed AS (                                      -- parsed values
@@ -445,8 +479,7 @@ def _build_events(con, src: _Source, cols: dict, tz: str = "UTC") -> None:
                 coalesce(channel, ''), coalesce(campaign, ''), coalesce(page, ''),
                 coalesce(CAST(revenue AS VARCHAR), ''), coalesce(properties, '')))) AS event_id,
             user_id, event_name, event_time, session_id, channel, campaign, page, revenue, properties,
-            reason, CASE WHEN reason IS NOT NULL THEN {_raw_json(src.headers, carried=True)} END AS raw,
-            CAST(_nl AS INTEGER) AS _nl
+            reason, CASE WHEN reason IS NOT NULL THEN {_raw_json(src.headers, carried=True)} END AS raw
         FROM checked
     """)
 
@@ -488,7 +521,7 @@ def load_events(con: duckdb.DuckDBPyConnection, source, mapping: Mapping[str, st
         not_skipped = "AND p.rowid NOT IN (SELECT rid FROM _skip)" if skipped else ""  # a first load skips none
         con.execute(f"""
             CREATE TEMP VIEW _new_events AS
-            SELECT p.* EXCLUDE (reason, raw, _nl) FROM _parsed p
+            SELECT p.* EXCLUDE (reason, raw) FROM _parsed p
             WHERE p.reason IS NULL {not_skipped}
         """)
         report.loaded = report.rows_read - report.rejected - skipped
