@@ -448,7 +448,32 @@ def _entry_range(start, end) -> tuple[list[str], list]:
 def any_order_is_exact(p: FunnelParams) -> bool:
     """False for an any-order funnel in which one event could match two steps: its counts are then an upper
     bound (k steps are taken as k distinct step events, not a matching of events to steps), so the UI says so."""
-    return p.order != "any" or not any(_compatible(a, b) for i, a in enumerate(p.steps) for b in p.steps[i + 1:])
+    return p.order != "any" or _any_exact(p.steps)
+
+
+def _step_key(s: Step) -> tuple:
+    """Identifies a step's filter: equal keys match exactly the same events."""
+    where = tuple(sorted((k, normalise_key(str(v)) if k in KEY_COLUMNS else str(v)) for k, v in s.where.items()))
+    return s.event, where
+
+
+def _copies(steps: Sequence[Step]) -> dict[int, tuple[int, int]]:
+    """Step j (1-based) -> (the first step with the same filter, which copy of it j is: 1, 2, ...)."""
+    first: dict[tuple, int] = {}
+    count: dict[tuple, int] = {}
+    out = {}
+    for j, s in enumerate(steps, start=1):
+        key = _step_key(s)
+        first.setdefault(key, j)
+        count[key] = count.get(key, 0) + 1
+        out[j] = (first[key], count[key])
+    return out
+
+
+def _any_exact(steps: Sequence[Step]) -> bool:
+    """Any order: no event can match two different steps (the same step may repeat), so taking each
+    step's earliest events is an exact matching of events to steps."""
+    return not any(_compatible(a, b) and _step_key(a) != _step_key(b) for i, a in enumerate(steps) for b in steps[i + 1:])
 
 
 def _chain_ok(p: FunnelParams) -> bool:
@@ -458,7 +483,7 @@ def _chain_ok(p: FunnelParams) -> bool:
     chain's times rise strictly across it and one event cannot fill both (e.g. page_view, page_view)."""
     steps = p.steps
     if p.order == "any":
-        return not any(_compatible(a, b) for i, a in enumerate(steps) for b in steps[i + 1:])
+        return _any_exact(steps)
     return all(not _compatible(steps[i], steps[j]) or any(steps[m].covers(steps[m - 1]) for m in range(i + 1, j + 1))
                for i in range(len(steps)) for j in range(i + 1, len(steps)))
 
@@ -699,8 +724,8 @@ FROM (SELECT l1.*, t1 + CAST(? AS INTERVAL) AS dl FROM {pfx}l1 l1) a""", [p.wind
 
 
 def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> None:
-    """Any order, steps no single event can share: one window pass over the step events (two with
-    exclusions: the first exclusion event strictly after each event, then per step at its first event).
+    """Any order, steps no single event can share unless they are the same step repeated: one window
+    pass over the step events (more with exclusions or repeated steps, see below).
 
     Every step event in the entry range is an attempt. Walking each user's step events from the
     latest back (time descending, ties together), a running MIN per step gives ``f<j>``: the first
@@ -708,15 +733,34 @@ def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool)
     its deadline; t_k is the k-th smallest of them (ranked by comparing the N values pairwise, ties
     broken by step number). With no event matching two steps these are k distinct events, so this
     equals the general path (its "k-th step event from t1" is never later than the k-th of the f's).
+
+    A step repeated r times (e.g. page_view twice) needs r distinct events of that step: its m-th
+    copy takes the m-th event at or after the attempt — ``LEAD(t, m - 1)`` over that step's events,
+    read at its first event at or after the attempt by the same running MIN (leads grow with time).
+    Taking each step's earliest events is an exact matching when different steps share no event,
+    and it gives every k-th time its smallest possible value.
     """
     n = p.n
-    cir = " AND t < ?" if cir_end is not None else ""
     bd = ", bd" if entry_bd else ""
     excl = [(i, x.from_step + 1, x.to_step + 1) for i, x in enumerate(p.exclusions, start=1)]
-    firsts = ", ".join(f"MIN(CASE WHEN m{j}{cir} THEN t END) OVER w AS f{j}" for j in range(1, n + 1))
+    copies = _copies(p.steps)           # step j -> (its first identical step j0, which copy m)
+    leads = []
+    for j0, m in sorted(set(copies.values())):
+        if m == 1:
+            continue
+        over = f"OVER (PARTITION BY user_key, m{j0} ORDER BY t, event_id)"
+        leads.append(f"CASE WHEN m{j0} THEN LEAD(t, {m - 1}) {over} END AS n{j0}_{m}")
+        leads += [f"CASE WHEN m{j0} THEN LEAD(xa{i}, {m - 1}) {over} END AS nx{j0}_{m}_{i}" for i, _, _ in excl]
+
+    def val(j: int, col: str = "t") -> tuple[str, str]:   # step j's copy: its flag and the time it reads
+        j0, m = copies[j]
+        t = "t" if m == 1 else f"n{j0}_{m}"
+        v = col if m == 1 else (t if col == "t" else f"nx{j0}_{m}_{col[2:]}")
+        return f"m{j0}" + (f" AND {t} < ?" if cir_end is not None else ""), v
+    firsts = ", ".join(f"MIN(CASE WHEN {val(j)[0]} THEN {val(j)[1]} END) OVER w AS f{j}" for j in range(1, n + 1))
     # exclusions: xf<j>_<i> = the first exclusion-i event strictly after step j's first event (xa<i> is
     # that time for every event; it never decreases with time, so the MIN picks the first event's)
-    firsts += "".join(f", MIN(CASE WHEN m{j}{cir} THEN xa{i} END) OVER w AS xf{j}_{i}"
+    firsts += "".join(f", MIN(CASE WHEN {val(j, f'xa{i}')[0]} THEN {val(j, f'xa{i}')[1]} END) OVER w AS xf{j}_{i}"
                       for j in range(1, n + 1) for i, _, _ in excl)
     source = "matched"
     if excl:
@@ -725,6 +769,10 @@ def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool)
         q.add("xafter", "every step or exclusion event with the first exclusion event strictly after it",
               f"SELECT *, {xa} FROM matched")
         source = "xafter"
+    if leads:
+        q.add("leads", "repeated steps: for each of their events, the time of the 2nd, 3rd, ... such event from it "
+                       "(and the first exclusion event strictly after that one)", f"SELECT *, {', '.join(leads)} FROM {source}")
+        source = "leads"
     rng, prm = [], []
     if start is not None:
         rng.append("t >= ?")

@@ -592,9 +592,14 @@ def test_any_order_says_when_its_counts_are_an_upper_bound():
     assert any_order_is_exact(params("a", "b", "c", order="any"))
     assert any_order_is_exact(params(Step("a", {"page": "/x"}), Step("a", {"page": "/y"}), order="any"))
     assert any_order_is_exact(params(Step("a", {"channel": "WeChat"}), Step("a", {"channel": "douyin"}), order="any"))
-    # one event could match both steps: an upper bound
+    # the same step repeated needs as many distinct events of it: an exact matching (keys compare
+    # trimmed and case-folded, so these two are the same step)
+    assert any_order_is_exact(params("a", "b", "a", order="any"))
+    assert any_order_is_exact(params(Step("a", {"channel": "WeChat "}), Step("a", {"channel": "wechat"}), order="any"))
+    # one event could match two different steps: an upper bound
     assert not any_order_is_exact(params("a", Step("a", {"page": "/x"}), order="any"))
-    assert not any_order_is_exact(params(Step("a", {"channel": "WeChat "}), Step("a", {"channel": "wechat"}), order="any"))
+    assert not any_order_is_exact(params(Step("a", {"channel": "WeChat "}), Step("a"), order="any"))
     assert not any_order_is_exact(params(Step(None), "b", order="any"))
+    assert not any_order_is_exact(params("a", "a", Step("a", {"page": "/x"}), order="any"))
     # the limit is any order's only: ordered funnels require a strictly later event instead
     assert any_order_is_exact(params("a", Step("a", {"page": "/x"})))

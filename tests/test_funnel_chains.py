@@ -150,7 +150,8 @@ def test_chain_path_only_where_it_is_exact():
     assert not fm._chain_ok(FunnelParams(steps=(Step("a"), Step("b"), Step("a"))))
     assert fm._chain_ok(FunnelParams(steps=(Step(None), Step("b"))))     # b covers "any event"
     assert not fm._chain_ok(FunnelParams(steps=(Step("b"), Step(None))))
-    assert not fm._chain_ok(FunnelParams(steps=(Step("a"), Step("a")), order="any"))
+    assert fm._chain_ok(FunnelParams(steps=(Step("a"), Step("a")), order="any"))   # a repeated step: exact
+    assert not fm._chain_ok(FunnelParams(steps=(Step("a"), Step("a"), Step("a", {"v": "1"})), order="any"))
     assert fm._chain_ok(FunnelParams(steps=ab, order="strict"))
     assert fm._chain_ok(FunnelParams(steps=(Step("a"), Step("a")), order="strict"))
     assert not fm._chain_ok(FunnelParams(steps=(Step("b"), Step("a"), Step("b")), order="strict"))
