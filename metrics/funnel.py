@@ -47,11 +47,12 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    equals the general path user by user on random logs. Strict chains compare ranks of event times
    (``DENSE_RANK`` over the user's scoped events): the next step's rank may exceed the previous
    step's by at most one — the same test as "no later than the next distinct event time".
-   **Lookup path** (``_lookup_chains``, ordered funnels on the chain path): the same passes, but the
-   first step-(j+1) event at or after each step-j event is found by an equi-join on the user with a
-   range condition (``pt < t <= own time``, ``pt`` = the user's previous step-(j+1) time), so the
-   step-1 events — usually the most numerous — are never sorted; only attempts that reach step 2
-   within their window get a row, and one row per user stands for the rest (level 1). The join
+   **Lookup path** (``_lookup_chains``, ordered funnels on the chain path): the same passes with no
+   sort at all: since chain times grow with the event's time, the chain of the first step-(j+1)
+   event at or after a step-j event is the per-column MIN over the user's step-(j+1) events at or
+   after it within one window — an equi-join on the user with a range condition and a GROUP BY.
+   Only attempts that reach step 2 within their window get a row, and one row per user stands for
+   the rest (level 1). The join
    compares an event with each later-step event of its user, so users with more than
    ``LOOKUP_LIMIT`` later-step events take the window passes instead (``_split_heavy``). The
    counted attempt is then found by one GROUP BY (``_chain_users``: times shifted by level).
@@ -518,102 +519,96 @@ SELECT user_key FROM (
 
 def _lookup_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool, src_tab: str,
                    pfx: str) -> None:
-    """Ordered funnels whose steps no single event can share, by lookup joins (same result as
-    :func:`_chains`, without sorting the step-1 events).
+    """Ordered funnels whose steps no single event can share, by joins and GROUP BYs only (same
+    result as :func:`_chains`, with no sort at all).
 
     As in :func:`_chains`, passes run from the last step back and each step-j event inherits the
     chain of the first step-(j+1) event at or after it (strictly after when step j+1 covers step
-    j). That event is found by an equi-join on the user plus a range condition: each step-(j+1)
-    event carries ``pt``, the time of the user's previous step-(j+1) event, and is the first at or
-    after a time t exactly when ``pt < t <= its own time`` (ties: the second of two events at one
-    time has pt equal to that time, so only the first qualifies). Only the later steps need that
-    sort (``LAG``); the step-1 events — usually the most numerous, e.g. page views — only probe.
-    Exclusions are looked up the same way (the first exclusion event strictly after each
-    from-step event). The join compares an event with every later-step event of its user, so
-    users with many such events take the window path instead (:func:`_split_heavy`).
+    j). Chain times only grow with the event's time (a later step-(j+1) event reaches every later
+    step no sooner; NULL = never), so the first event's chain is the per-column MIN over all the
+    user's step-(j+1) events at or after — an equi-join on the user with a range condition,
+    then a GROUP BY. Events more than one window later cannot be part of any attempt's chain (the
+    deadline t1 + window is no later than t_j + window), so the range stops there. Exclusions are
+    looked up the same way (the first exclusion event strictly after each from-step event). Only
+    attempts that reach step 2 within their window get a row; one row per user stands for the
+    rest (level 1; never tainted). The join compares an event with each later-step event of its
+    user in the window, so users with many such events take the window path (:func:`_split_heavy`).
     """
     n = p.n
     cir = " AND t < ?" if cir_end is not None else ""
     cir_prm = [cir_end] if cir_end is not None else []
-    rs = lambda lo, pre="": ", ".join(f"{pre}r{k}" for k in range(lo, n + 1))  # noqa: E731
     excl = [(i, x.from_step + 1, x.to_step + 1) for i, x in enumerate(p.exclusions, start=1)]
-    prev = "LAG(t) OVER (PARTITION BY user_key ORDER BY t) AS pt"
+    within = "CAST(? AS INTERVAL)"
     for i, _, _ in excl:
-        q.add(f"{pfx}xc{i}", f"exclusion {i} events, each with the time of the user's previous one",
-              f"SELECT user_key, t, {prev} FROM {src_tab} WHERE x{i}")
-    q.add(f"{pfx}l{n}", f"step-{n} events, each with the time of the user's previous one",
-          f"SELECT user_key, t, t AS r{n}, {prev} FROM {src_tab} WHERE m{n}{cir}", cir_prm)
-    for j in range(n - 1, 0, -1):
-        bd = ", bd" if entry_bd and j == 1 else ""
-        if j == 1:
-            rng, prm = _entry_range(start, end)
-            where = " AND ".join(["m1"] + rng)
-            cur = f"SELECT user_key, t, event_id AS id{bd} FROM {src_tab} WHERE {where}"
-            if p.attempt == "first":
-                cur = f"""SELECT user_key, t, id{bd} FROM (
-        SELECT user_key, t, event_id AS id{bd}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
-        FROM {src_tab} WHERE {where}) f WHERE nth = 1"""
-        else:
-            cur, prm = f"SELECT user_key, t FROM {src_tab} WHERE m{j}{cir}", list(cir_prm)
-        cols = ["user_key", "t"] + (["id"] if j == 1 else []) + (["bd"] if bd else [])
-        src = f"({cur})"
+        q.add(f"{pfx}xc{i}", f"exclusion {i} events", f"SELECT user_key, t FROM {src_tab} WHERE x{i}")
+
+    def first_after(y: str, keys: list[str], t: str, own: list[str], tab: str, cols: list[str], strictly: bool,
+                    inner: bool = False) -> str:
+        """Rows of ``y`` with, per column of ``tab``, its MIN over ``tab``'s rows of the same user at or
+        after (strictly after) ``y.t`` and within one window: the first such row's value."""
+        mins = ", ".join(f"MIN(l.{c}) AS {c}" for c in cols)
+        op = ">" if strictly else ">="
+        return (f"SELECT {', '.join('y.' + k for k in keys)}{''.join(', y.' + o for o in own)}, {mins}\n"
+                f"FROM {y} y {'JOIN' if inner else 'LEFT JOIN'} {tab} l ON l.user_key = y.user_key AND l.t {op} y.{t} "
+                f"AND l.t <= y.{t} + {within}\n"
+                f"GROUP BY {', '.join('y.' + k for k in keys)}{''.join(', y.' + o for o in own)}")
+
+    q.add(f"{pfx}l{n}", f"step-{n} events", f"SELECT user_key, t, t AS r{n} FROM {src_tab} WHERE m{n}{cir}", cir_prm)
+    for j in range(n - 1, 1, -1):
+        src, prm, own = f"(SELECT user_key, t FROM {src_tab} WHERE m{j}{cir})", list(cir_prm), []
         for i, f, _ in excl:
-            if f != j or (j == 1 and not entry_bd):
-                continue
-            q.add(f"{pfx}x{j}_{i}", f"step-{j} events with the first exclusion-{i} event strictly after each", f"""
-SELECT {', '.join('y.' + c for c in cols)}, xc.t AS xa{i}
-FROM {src} y
-LEFT JOIN {pfx}xc{i} xc ON xc.user_key = y.user_key AND xc.t > y.t AND (xc.pt IS NULL OR xc.pt <= y.t)""", prm)
-            prm, src = [], f"{pfx}x{j}_{i}"
-            cols.append(f"xa{i}")
-        own = "".join(f", x.xa{i}" for i, f, _ in excl if f == j)
-        inherited = "".join(f", l.xa{i}" for i, f, _ in excl if f > j)
+            if f == j:
+                q.add(f"{pfx}x{j}_{i}", f"step-{j} events with the first exclusion-{i} event strictly after each",
+                      first_after(src, ["user_key", "t"], "t", own, f"{pfx}xc{i}", ["t"], True).replace(
+                          "MIN(l.t) AS t", f"MIN(l.t) AS xa{i}"), prm + [p.window])
+                src, prm, own = f"{pfx}x{j}_{i}", [], own + [f"xa{i}"]
         later = p.steps[j].covers(p.steps[j - 1])   # step j+1 covers step j: strictly later
-        first_after = ("l.t > x.t AND (l.pt IS NULL OR l.pt <= x.t)" if later
-                       else "l.t >= x.t AND (l.pt IS NULL OR l.pt < x.t)")
-        look = f"LEFT JOIN {pfx}l{j + 1} l ON l.user_key = x.user_key AND {first_after}"
-        if j == 1 and not entry_bd:
-            # Only attempts that reach step 2 within their window are joined (most step-1 events, e.g. page
-            # views, do not); the rest are level 1 and need no row each: one row per user stands for them,
-            # with the earliest step-1 time (the counted attempt's, when the user stays at level 1) and the
-            # latest deadline (open if any of them is). Level-1 attempts are never tainted.
-            q.add(f"{pfx}one", "per user: the step-1 events in the entry range as level-1 attempts (earliest time, "
-                               "latest deadline)", f"""
+        inherited = [f"r{k}" for k in range(j + 1, n + 1)] + [f"xa{i}" for i, f, _ in excl if f > j]
+        body = first_after(src, ["user_key", "t"], "t", own, f"{pfx}l{j + 1}", inherited, later)
+        q.add(f"{pfx}l{j}", f"step-{j} events with the time their greedy chain reaches each later step (from the first "
+              f"step-{j + 1} event {'strictly after' if later else 'at or after'} each)",
+              f"SELECT *, t AS r{j} FROM (\n{body}\n) s", prm + [p.window])
+    # step 1: the attempts
+    rng, prm = _entry_range(start, end)
+    where = " AND ".join(["m1"] + rng)
+    bd = ", bd" if entry_bd else ""
+    src = f"(SELECT user_key, t, event_id AS id{bd} FROM {src_tab} WHERE {where})"
+    if p.attempt == "first":
+        src = f"""(SELECT user_key, t, id{bd} FROM (
+        SELECT user_key, t, event_id AS id{bd}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
+        FROM {src_tab} WHERE {where}) f WHERE nth = 1)"""
+    later = p.steps[1].covers(p.steps[0])
+    inherited = [f"r{k}" for k in range(2, n + 1)] + [f"xa{i}" for i, f, _ in excl if f > 1]
+    if not entry_bd:
+        # Most step-1 events (e.g. page views) reach no step-2 event within their window: they are level-1
+        # attempts and need no row each; one row per user stands for them, with the earliest step-1 time
+        # (the counted attempt's, when the user stays at level 1) and the latest deadline (open if any is).
+        q.add(f"{pfx}one", "per user: the step-1 events in the entry range as level-1 attempts (earliest time, "
+                           "latest deadline)", f"""
 SELECT user_key, CAST(NULL AS VARCHAR) AS id, MIN(t) AS t1, MAX(t) + CAST(? AS INTERVAL) AS dl
 FROM {src} x GROUP BY user_key""", [p.window] + prm)
-            reach = f"JOIN {pfx}l2 l ON l.user_key = x.user_key AND {first_after} AND l.t <= x.t + CAST(? AS INTERVAL)"
-            q.add(f"{pfx}r1", "attempts that reach step 2 within their window: step-1 events in the entry range"
-                  + (" (the user's first only)" if p.attempt == "first" else "") + ", with the time their greedy chain "
-                  "reaches each later step (the first step-2 event " + ("strictly after" if later else "at or after") + " each)", f"""
-SELECT x.user_key, x.id, x.t AS t1, {rs(2, 'l.')}{inherited}
-FROM {src} x {reach}""", prm + [p.window])
-            cols = ["user_key", "id", "t1"] + [f"r{k}" for k in range(2, n + 1)] + [f"xa{i}" for i, f, _ in excl if f > 1]
-            src = f"{pfx}r1"
-            for i, f, _ in excl:
-                if f != 1:
-                    continue
-                q.add(f"{pfx}x1_{i}", f"those attempts with the first exclusion-{i} event strictly after each", f"""
-SELECT {', '.join('y.' + c for c in cols)}, xc.t AS xa{i}
-FROM {src} y
-LEFT JOIN {pfx}xc{i} xc ON xc.user_key = y.user_key AND xc.t > y.t1 AND (xc.pt IS NULL OR xc.pt <= y.t1)""")
-                src = f"{pfx}x1_{i}"
-                cols.append(f"xa{i}")
-            q.add(f"{pfx}l1", "attempts reaching step 2, with every exclusion time", f"SELECT * FROM {src}")
-        elif j == 1:
-            q.add(f"{pfx}l1", "attempts: step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
-                  + ", with the time their greedy chain reaches each later step (the first step-2 event "
-                  + ("strictly after" if later else "at or after") + " each)", f"""
-SELECT x.user_key, x.id, x.t AS t1{', x.bd' if entry_bd else ''}, {rs(2, 'l.')}{own}{inherited}
-FROM {src} x {look}""", prm)
-        else:
-            q.add(f"{pfx}l{j}", f"step-{j} events with the time their greedy chain reaches each later step (the first "
-                  f"step-{j + 1} event {'strictly after' if later else 'at or after'} each), and the previous step-{j} time", f"""
-SELECT x.user_key, x.t, x.t AS r{j}, {rs(j + 1, 'l.')}{own}{inherited},
-       LAG(x.t) OVER (PARTITION BY x.user_key ORDER BY x.t) AS pt
-FROM {src} x {look}""", prm)
+        keys, inner = ["user_key", "t"], True
+    else:
+        keys, inner = ["user_key", "t", "id", "bd"], False
+    q.add(f"{pfx}r1", ("attempts that reach step 2 within their window" if inner else "attempts")
+          + ": step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
+          + ", with the time their greedy chain reaches each later step (from the first step-2 event "
+          + ("strictly after" if later else "at or after") + " each)",
+          first_after(src, keys, "t", [], f"{pfx}l2", inherited, later, inner), prm + [p.window])
+    src, own = f"{pfx}r1", []
+    for i, f, _ in excl:
+        if f == 1:
+            q.add(f"{pfx}x1_{i}", f"those attempts with the first exclusion-{i} event strictly after each",
+                  first_after(src, keys + inherited, "t", own, f"{pfx}xc{i}", ["t"], True).replace(
+                      "MIN(l.t) AS t", f"MIN(l.t) AS xa{i}"), [p.window])
+            src, own = f"{pfx}x1_{i}", own + [f"xa{i}"]
+    if not entry_bd:
+        q.add(f"{pfx}l1", "attempts reaching step 2, with every exclusion time",
+              f"SELECT *, CAST(NULL AS VARCHAR) AS id, t AS t1 FROM {src}")
+    else:
+        q.add(f"{pfx}l1", "attempts, with every exclusion time", f"SELECT *, t AS t1 FROM {src}")
     lvl = " + ".join(["1"] + [f"CASE WHEN r{k} <= dl THEN 1 ELSE 0 END" for k in range(2, n + 1)])
     t_cols = ", ".join(f"CASE WHEN r{k} <= dl THEN r{k} END AS t{k}" for k in range(2, n + 1))
-    bd = ", bd" if entry_bd else ""
     taint = " OR ".join(f"(r{to} <= dl AND xa{i} < r{to})" for i, _, to in excl) or "FALSE"
     rest = "" if entry_bd else (f"\nUNION ALL\nSELECT user_key, id, t1, dl, {', '.join('NULL' for _ in range(2, n + 1))}, 1, 0 "
                                 f"FROM {pfx}one")
