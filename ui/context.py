@@ -105,7 +105,25 @@ def write():
 
 def data_version() -> int:
     """A number that changes with every write: the store's own version when it has one, else the
-    loads table, combined with the count of writes made through :func:`write` in this process."""
+    loads table, combined with the count of writes made through :func:`write` in this process.
+
+    Read once per script run (every cached call on a page keys on it; a page makes dozens): the value is
+    kept on the run's context, keyed by the run (its fresh ``cursors`` dict) and by the count of writes,
+    so a write during the run is seen by the calls after it."""
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    writes = _write_state()["writes"]
+    memo = getattr(ctx, "_opsfunnel_data_version", None) if ctx is not None else None
+    if memo is not None and memo[0] is getattr(ctx, "cursors", None) and memo[1] == writes:
+        return memo[2]
+    version = _read_data_version()
+    if ctx is not None and _write_state()["writes"] == writes:
+        ctx._opsfunnel_data_version = (getattr(ctx, "cursors", None), writes, version)
+    return version
+
+
+def _read_data_version() -> int:
     fn = getattr(store, "data_version", None)
     con = db()
     if fn is not None:

@@ -116,6 +116,8 @@ def safe_figure(fig):
     titles and annotations are the page's own text and are not touched."""
     for trace in fig.data:
         for field in _PLOT_FIELDS:
+            if field not in trace:  # not a property of this trace type (cheap; indexing it would spell-check the name)
+                continue
             try:
                 current = trace[field]
             except (KeyError, ValueError, AttributeError):
