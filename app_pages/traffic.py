@@ -8,7 +8,8 @@ from plotly.subplots import make_subplots
 from metrics import UserInputError
 from metrics import traffic as tm
 from ui import format as fmt
-from ui.components import chart_block, choice, empty_state, help_text, label, page_header, sql_text, table_block
+from ui.components import (chart_block, choice, chosen, empty_state, help_text, label, page_header, sql_text,
+                           table_block)
 from ui.context import filters, lang, run, tr
 from ui.safe import md_escape
 
@@ -42,7 +43,13 @@ pv_events = tuple(e.strip() for e in events_text.split(",") if e.strip())
 try:
     base = tm.TrafficParams(period=period, pageview_events=pv_events, filters=flt, timezone=flt.timezone,
                             top_n=int(top_n))
-    summary = run(tm.traffic_summary, base)
+    frames_dim = chosen("traffic_breakdown", "channel")  # the breakdown radio further down, as last chosen
+    frames_dim = frames_dim if frames_dim in ("channel", "campaign") else "channel"
+    # The page's frames from one derivation of the sessions (one cached call instead of five queries that each
+    # sessionise the whole range). Top pages stay a call of their own, so a failure or a timeout there leaves
+    # the numbers above it on the page.
+    frames = run(tm.traffic_page, base, frames_dim, False)
+    summary = frames["summary"]
 except UserInputError as exc:
     st.error(md_escape(str(exc)))
     st.stop()
@@ -70,8 +77,8 @@ options = tr(f"Period: {period_word}; page-view events: {md_escape(', '.join(pv_
 
 # Time series -------------------------------------------------------------------------------------------
 st.subheader(tr("Over time", "趋势"))
-pvuv = run(tm.pv_uv, base)
-sess = run(tm.sessions, base)
+pvuv = frames["pv_uv"]
+sess = frames["sessions"]
 series = pvuv.merge(sess, on="period_start", how="outer").sort_values("period_start")
 fig = make_subplots(specs=[[{"secondary_y": True}]])
 fig.add_trace(go.Bar(x=series["period_start"], y=series["sessions"], name=_lab("sessions"),
@@ -124,7 +131,7 @@ dim = choice("radio", tr("Break down by", "拆分维度"), {d: _lab(d) for d in 
              key="traffic_breakdown", container=b1, horizontal=True)
 by_channel = tm.TrafficParams(period=period, breakdown=dim, pageview_events=pv_events, filters=flt,
                               timezone=flt.timezone, top_n=int(top_n))
-ch = run(tm.pv_uv, by_channel)
+ch = frames["pv_uv_breakdown"] if dim == frames_dim else run(tm.pv_uv, by_channel)
 if ch.empty:
     empty_state("No page views in this range.", "该范围内没有页面浏览。")
 else:
@@ -150,7 +157,7 @@ else:
                 sql=_sql(tm.pv_uv_sql, by_channel))
 
 st.subheader(tr(f"Sessions by {dim}", "各渠道会话" if dim == "channel" else "各活动会话"))
-ch_sess = run(tm.sessions, by_channel)
+ch_sess = frames["sessions_breakdown"] if dim == frames_dim else run(tm.sessions, by_channel)
 if ch_sess.empty:
     empty_state("No sessions in this range.", "该范围内没有会话。")
 else:

@@ -33,7 +33,7 @@ with data produce rows.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pandas as pd
@@ -153,7 +153,8 @@ def _scope_sql(p: TrafficParams) -> tuple[str, list]:
     return where, params
 
 
-def _with_sql(p: TrafficParams) -> tuple[str, list]:
+def _with_sql(p: TrafficParams, tagged_table: str | None = None, sessions_table: str | None = None
+              ) -> tuple[str, list]:
     """The shared CTEs: ``ev`` (in-scope events, page views flagged), ``tagged`` (each event with its
     session key ``(session_id, session_no)``), ``sessions`` (one row each) and ``sev`` (events with
     their session's channel, campaign and entry page — only breakdowns of page views by channel or
@@ -165,7 +166,19 @@ def _with_sql(p: TrafficParams) -> tuple[str, list]:
     (time, event_id) pair (``min_by`` / ``arg_min`` exist in DuckDB, ClickHouse, Trino, Spark and
     Snowflake; a window numbering per session would need a sort by user and session id string,
     several times slower).
+
+    ``tagged_table`` / ``sessions_table`` name tables already holding ``tagged`` / ``sessions`` for the same
+    parameters (:func:`traffic_page` derives them once for several queries): the CTEs then read them and
+    take no parameters.
     """
+    if tagged_table is not None:
+        sessions_cte = (f"SELECT * FROM {sessions_table}" if sessions_table is not None
+                        else _SESSIONS_SELECT)
+        return f"""
+WITH tagged AS (SELECT * FROM {tagged_table}),
+ev AS (SELECT event_id, user_key, event_time, session_id, page, channel, campaign, is_pv FROM tagged),
+sessions AS ({sessions_cte}),
+{_SEV_CTE}""", []
     scope, params = _scope_sql(p)
     pv_marks = ", ".join("?" * len(p.pageview_events))
     sql = f"""
@@ -194,7 +207,13 @@ tagged AS (              -- every event in scope with its session: file session 
     FROM marked
 ),
 sessions AS (            -- one row per session: (user, file session id) or (user, derived number)
-    SELECT user_key, session_id, session_no,
+    {_SESSIONS_SELECT}
+),
+{_SEV_CTE}"""
+    return sql, list(p.pageview_events) + params + [p.session_gap]  # in the order the ? appear
+
+
+_SESSIONS_SELECT = f"""SELECT user_key, session_id, session_no,
            min(event_time) AS session_start, max(event_time) AS session_end,
            min_by(channel, (event_time, event_id)) AS channel,
            min_by(campaign, (event_time, event_id)) AS campaign,
@@ -203,15 +222,13 @@ sessions AS (            -- one row per session: (user, file session id) or (use
            count(*) AS events, CAST(sum(is_pv) AS BIGINT) AS pageviews,
            date_diff('microsecond', min(event_time), max(event_time)) / 1000000.0 AS duration_s
     FROM tagged
-    GROUP BY user_key, session_id, session_no
-),
-sev AS (                 -- each event with its session's first-event channel/campaign and entry page
+    GROUP BY user_key, session_id, session_no"""
+_SEV_CTE = """sev AS (                 -- each event with its session's first-event channel/campaign and entry page
     SELECT t.*, s.channel AS s_channel, s.campaign AS s_campaign, s.entry_page AS s_entry
     FROM tagged t
     JOIN sessions s ON s.user_key = t.user_key AND s.session_id IS NOT DISTINCT FROM t.session_id
                    AND s.session_no IS NOT DISTINCT FROM t.session_no
 )"""
-    return sql, list(p.pageview_events) + params + [p.session_gap]  # in the order the ? appear
 
 
 def session_table_sql(p: TrafficParams) -> tuple[str, list]:
@@ -362,3 +379,66 @@ def traffic_summary(con, p: TrafficParams) -> pd.DataFrame:
     """One row over the filtered range: ``pv, uv, sessions, bounce_rate, pages_per_session, avg_duration_s``."""
     sql, params = traffic_summary_sql(p)
     return _frame(con.execute(sql, params).df(), p, ("pv", "uv", "sessions"))
+
+
+def visits_sql(p: TrafficParams) -> tuple[str, list]:
+    """PV and UV over the whole range — the part of :func:`traffic_summary_sql` that needs no sessions."""
+    scope, params = _scope_sql(p)
+    pv_marks = ", ".join("?" * len(p.pageview_events))
+    sql = f"""
+SELECT count(*) AS pv, count(DISTINCT e.user_key) AS uv
+FROM events e
+WHERE {scope} AND e.event_name IN ({pv_marks})"""
+    return sql, params + list(p.pageview_events)
+
+
+def visits(con, p: TrafficParams) -> pd.DataFrame:
+    """One row: ``pv, uv`` over the filtered range (equal to :func:`traffic_summary`'s, without deriving
+    sessions — for a page that shows only visitors)."""
+    sql, params = visits_sql(p)
+    return _frame(con.execute(sql, params).df(), p, ("pv", "uv"))
+
+
+class _Derived:
+    """A connection for the public traffic functions whose queries read the sessions :func:`traffic_page`
+    derived once: a query that starts with the shared CTEs of the same parameters (and binds the same values)
+    has them replaced by reads of the temporary tables; any other query runs as it is."""
+
+    def __init__(self, con, with_sql: str, params: list, head: str):
+        self.con, self.with_sql, self.params, self.head = con, with_sql, params, head
+
+    def execute(self, sql: str, params=None):
+        if sql.startswith(self.with_sql) and list(params or []) == self.params:
+            return self.con.execute(self.head + sql[len(self.with_sql):])
+        return self.con.execute(sql, params or [])
+
+
+PAGE_PARTS = ("summary", "pv_uv", "sessions", "top_pages", "pv_uv_breakdown", "sessions_breakdown")
+
+
+def traffic_page(con, p: TrafficParams, breakdown: str = "channel", with_top_pages: bool = True
+                 ) -> dict[str, pd.DataFrame]:
+    """Everything the Traffic page shows, from one derivation of the sessions: ``summary``
+    (:func:`traffic_summary`), ``pv_uv``, ``sessions``, ``top_pages`` (unless not ``with_top_pages``) for ``p``
+    and ``pv_uv_breakdown`` / ``sessions_breakdown`` for ``p`` broken down by ``breakdown`` — each frame
+    computed by its own function, so equal to what it returns. The in-scope events with their session key and
+    the sessions are computed once into temporary tables of this connection (dropped before returning), and
+    the functions' queries read those instead of deriving them again."""
+    by = replace(p, breakdown=breakdown)
+    with_sql, params = _with_sql(p)
+    tagged, sess = "_traffic_tagged", "_traffic_sessions"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {tagged} AS {with_sql} SELECT * FROM tagged", params)
+    try:
+        head, _ = _with_sql(p, tagged_table=tagged)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {sess} AS {head} SELECT * FROM sessions")
+        try:
+            d = _Derived(con, with_sql, params, _with_sql(p, tagged_table=tagged, sessions_table=sess)[0])
+            out = {"summary": traffic_summary(d, p), "pv_uv": pv_uv(d, p), "sessions": sessions(d, p)}
+            if with_top_pages:
+                out["top_pages"] = top_pages(d, p)
+            out.update(pv_uv_breakdown=pv_uv(d, by), sessions_breakdown=sessions(d, by))
+            return out
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {sess}")
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {tagged}")

@@ -11,7 +11,7 @@ from pandas.testing import assert_frame_equal
 
 from metrics.filters import Filters
 from metrics.traffic import (LABELS, TrafficParams, pv_uv, pv_uv_sql, session_table, sessions, top_pages,
-                             traffic_summary)
+                             traffic_page, traffic_summary, visits)
 from store.errors import UserInputError
 
 NAN = np.nan
@@ -233,6 +233,41 @@ def test_empty_range_gives_empty_frames_and_a_null_summary(day_a):
     summary = traffic_summary(day_a, p)
     assert summary[["pv", "uv", "sessions"]].iloc[0].tolist() == [0, 0, 0]
     assert summary[["bounce_rate", "pages_per_session", "avg_duration_s"]].isna().all(axis=None)
+
+
+def test_traffic_page_is_every_frame_from_one_session_derivation(day_a):
+    # The hand-worked numbers of fixture A, read through the page's single call: PV 6, UV 2, 4 sessions,
+    # bounce 1/3, 2.0 pages per session, mean 975 s; by session channel ads 2 / direct 1 / seo 3 page views.
+    got = traffic_page(day_a, TrafficParams(), "channel")
+    assert got["summary"][["pv", "uv", "sessions"]].iloc[0].tolist() == [6, 2, 4]
+    assert got["summary"][["bounce_rate", "pages_per_session", "avg_duration_s"]].iloc[0].tolist() == \
+        pytest.approx([1 / 3, 2.0, 975.0])
+    assert got["pv_uv_breakdown"][["channel", "pv", "uv"]].values.tolist() == [["ads", 2, 1], ["direct", 1, 1],
+                                                                             ["seo", 3, 1]]
+    assert got["sessions_breakdown"]["sessions"].tolist() == [2, 1, 1]
+    # ... and each frame equals its own function's, for either breakdown and a filtered range.
+    for breakdown in ("channel", "campaign"):
+        for p in (TrafficParams(), TrafficParams(period="week", top_n=1),
+                  TrafficParams(filters=Filters(channels=("ads",)))):
+            got = traffic_page(day_a, p, breakdown)
+            by = TrafficParams(period=p.period, breakdown=breakdown, filters=p.filters, top_n=p.top_n)
+            assert_frame_equal(got["summary"], traffic_summary(day_a, p))
+            assert_frame_equal(got["pv_uv"], pv_uv(day_a, p))
+            assert_frame_equal(got["sessions"], sessions(day_a, p))
+            assert_frame_equal(got["top_pages"], top_pages(day_a, p))
+            assert_frame_equal(got["pv_uv_breakdown"], pv_uv(day_a, by))
+            assert_frame_equal(got["sessions_breakdown"], sessions(day_a, by))
+    # the temporary tables are gone afterwards
+    assert day_a.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_traffic%'").fetchone()[0] == 0
+
+
+def test_visits_are_the_summarys_pv_and_uv(day_a):
+    # PV 6 (u1's 3 and u2's 3 page views), UV 2 (u3 viewed no page); ads users only: u1 (first touch ads)
+    # and u3 -> PV 3, UV 1; an empty range -> 0, 0.
+    assert visits(day_a, TrafficParams()).iloc[0].tolist() == [6, 2]
+    assert visits(day_a, TrafficParams(filters=Filters(channels=("ads",)))).iloc[0].tolist() == [3, 1]
+    assert visits(day_a, TrafficParams(filters=Filters(start=date(2030, 1, 1), end=date(2030, 1, 2)))
+                  ).iloc[0].tolist() == [0, 0]
 
 
 @pytest.mark.parametrize("kwargs, words", [
