@@ -113,9 +113,14 @@ with right:
         empty_state("Choose a date range in the sidebar to see revenue by cohort.", "请在侧栏选择日期范围以查看同期群收入。")
     else:
         rows = []
+        # every cohort in one query (equal to revenue_summary over the cohort's clipped dates); cohorts that
+        # acquired nobody are the summary's row of zeros
+        by_cohort = run(sg.revenue_by_cohort, rev_params, period).set_index("cohort")
+        nobody = {"acquired": 0, "paying": 0, "paying_rate": float("nan"), "revenue": 0.0, "gmv": 0.0,
+                  "arpu": float("nan"), "arppu": float("nan")}
         for first, lo, hi in _periods(flt.start, flt.end, period)[-MAX_COHORTS:]:
-            part = run(sg.revenue_summary, replace(rev_params, filters=replace(flt, start=lo, end=hi))).iloc[0]
-            rows.append({"cohort": pd.Timestamp(first), **part.to_dict()})
+            part = by_cohort.loc[first].to_dict() if first in by_cohort.index else nobody
+            rows.append({"cohort": pd.Timestamp(first), **part})
         cohorts = pd.DataFrame(rows)
         fig = make_subplots(specs=[[{"secondary_y": True}]])
         fig.add_trace(go.Bar(x=cohorts["cohort"], y=cohorts["revenue"], name=label(sg.LABELS, "net_revenue"),
@@ -130,13 +135,13 @@ with right:
                     caption=tr(f"Revenue over time, by acquisition {period}: the net revenue to date (bars) and ARPU "
                                f"(line) of the users first seen in each {period} (Monday weeks; the first and last are "
                                "clipped to the date range). Older cohorts have had longer to pay, so the latest bars "
-                               "are still growing. Each bar is the revenue summary run with the cohort's days as the "
-                               "range (the SQL shown is the whole range's). ",
+                               "are still growing. Each bar equals the revenue summary run with the cohort's days as "
+                               "the range; all cohorts come from one query (shown). ",
                                f"按获客{tr(*PERIODS[period])}的收入趋势：每{tr(*PERIODS[period])}首次出现的用户迄今的净收入"
                                "（柱）与 ARPU（线）（周从周一开始；首尾按日期范围截断）。越早的同期群付费时间越长，"
-                               "最近的柱仍在增长。每根柱是以该同期群的日期为范围运行的收入汇总（所示 SQL 为整个范围的）。")
+                               "最近的柱仍在增长。每根柱等于以该同期群的日期为范围运行的收入汇总；所有同期群由一条查询得出（如下所示）。")
                     + rev_scope,
-                    sql=_sql(sg.revenue_summary_sql(rev_params)))
+                    sql=_sql(sg.revenue_by_cohort_sql(rev_params, period)))
 
 # Referral ----------------------------------------------------------------------------------------------
 st.subheader(tr("Referral", "自传播"))
@@ -187,9 +192,14 @@ with left:
 with right:
     channels = list(flt.channels) or list(data_facts()["channels"])
     rows = []
+    # every channel in one query (equal to referral_summary narrowed to the channel); a channel without
+    # activity is the summary's row of zeros
+    by_ch = run(rf.referral_by_channel, ref_params).dropna(subset=["channel"]).set_index("channel")
+    nothing = {"users": 0, "inviters": 0, "invites": 0, "invites_per_user": float("nan"), "invited_signups": 0,
+               "invite_conversion": float("nan"), "k_factor": float("nan")}
     for channel in channels:
-        one = run(rf.referral_summary, replace(ref_params, filters=replace(flt, channels=(channel,)))).iloc[0]
-        rows.append({"channel": channel, **one.to_dict()})
+        one = by_ch.loc[channel].to_dict() if channel in by_ch.index else nothing
+        rows.append({"channel": channel, **one})
     per_channel = pd.DataFrame(rows).sort_values("k_factor", ascending=False, na_position="last")
     fig = go.Figure(go.Bar(x=per_channel["channel"], y=per_channel["k_factor"], marker_color="#9467bd",
                            text=[fmt.number(v, 3) for v in per_channel["k_factor"]], textposition="outside",
@@ -201,13 +211,12 @@ with right:
                       xaxis_title=tr("First-touch channel of the acting users", "行为用户的首次触达渠道"))
     chart_block(fig, per_channel, key="revref_k_channel", name="k_factor_by_channel",
                 caption=tr("K-factor over the whole range per first-touch channel (of the inviters and active users): "
-                           "the "
-                           "summary query run once per channel with that channel as the filter (the SQL shown is the "
-                           "first channel's). ",
-                           "整个范围内按首次触达渠道（邀请人及活跃用户）的 K 因子：每个渠道以该渠道为筛选条件各运行一次汇总查询"
-                           "（所示 SQL 为第一个渠道的）。") + ref_scope,
-                sql=_sql(rf.referral_sql(replace(ref_params, filters=replace(flt, channels=tuple(channels[:1]))),
-                                         grouped=False)))
+                           "each "
+                           "channel's row equals the summary query with that channel as the filter; all channels come "
+                           "from one query grouped by channel (shown). ",
+                           "整个范围内按首次触达渠道（邀请人及活跃用户）的 K 因子：每个渠道的结果等于以该渠道为筛选条件的汇总查询；"
+                           "所有渠道由一条按渠道分组的查询得出（如下所示）。") + ref_scope,
+                sql=_sql(rf.referral_sql(ref_params, by_channel=True)))
 
 with st.expander(tr("Referral table by week and channel", "按周和渠道的自传播明细"), expanded=False):
     cfg = {c: st.column_config.NumberColumn(label(L, c), help=_help(L, c), format="localized")

@@ -54,8 +54,9 @@ class ReferralParams:
             raise UserInputError("Name the property that holds the inviter's user id (e.g. inviter_id).")
 
 
-def referral_sql(p: ReferralParams, grouped: bool = True) -> tuple[str, list]:
-    """SQL for the per-period, per-channel table (``grouped``) or the one-row summary."""
+def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = False) -> tuple[str, list]:
+    """SQL for the per-period, per-channel table (``grouped``), the one-row summary, or (``by_channel``)
+    the summary per acquisition channel."""
     f = p.filters or Filters()
     start, end = f.utc_range()
     time_where, time_params = [], []
@@ -73,7 +74,8 @@ def referral_sql(p: ReferralParams, grouped: bool = True) -> tuple[str, list]:
     period = f"CAST(date_trunc('{p.period}', {local_sql('e.event_time', p.timezone)}) AS DATE)"
     bucket_time = "(TIMESTAMP '1970-01-01 00:00:00' + q * INTERVAL '15 minutes')"
     bucket_period = f"CAST(date_trunc('{p.period}', {local_sql(bucket_time, p.timezone)}) AS DATE)"
-    keys = ["period_start", "channel"] if grouped else []
+    keys = ["channel"] if by_channel else ["period_start", "channel"] if grouped else []
+    grouped = bool(keys)
     sel = ", ".join(keys)
     group = f"GROUP BY {sel}" if grouped else ""
     on = " AND ".join(f"a.{k} = s.{k}" for k in keys) or "TRUE"
@@ -119,7 +121,7 @@ joined AS (
            coalesce(a.invites, 0) AS invites, coalesce(s.invited_signups, 0) AS invited_signups
     FROM activity a FULL OUTER JOIN invited s ON {on}
 )
-SELECT {sel + ',' if grouped else ''} active_users{'' if grouped else ' AS users'}, inviters, invites,
+SELECT {sel + ',' if grouped else ''} active_users{' AS users' if by_channel or not grouped else ''}, inviters, invites,
        CAST(invites AS DOUBLE) / NULLIF(active_users, 0) AS invites_per_user,
        invited_signups,
        CAST(invited_signups AS DOUBLE) / NULLIF(invites, 0) AS invite_conversion,
@@ -160,6 +162,14 @@ def referral_summary(con, params: ReferralParams | None = None) -> pd.DataFrame:
                             "invited_signups": 0, "invite_conversion": float("nan"), "k_factor": float("nan")}])
     return _ints(df, ["users", "inviters", "invites", "invited_signups"])
 
+
+def referral_by_channel(con, params: ReferralParams | None = None) -> pd.DataFrame:
+    """:func:`referral_summary` per acquisition channel, in one pass: ``[channel, users, inviters, invites,
+    invites_per_user, invited_signups, invite_conversion, k_factor]``; a channel's row equals the summary with
+    the channel filter narrowed to that channel (users without a channel form a NULL row, sorted last)."""
+    p = params or ReferralParams()
+    sql, values = referral_sql(p, by_channel=True)
+    return _ints(con.execute(sql, values).df(), ["users", "inviters", "invites", "invited_signups"])
 
 
 LABELS: dict[str, dict[str, str]] = {

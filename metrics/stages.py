@@ -32,7 +32,7 @@ The range selects acquired users only: their later activity counts even after th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -42,7 +42,7 @@ from store.errors import UserInputError
 from store.parse import check_timezone
 from store.stages import STAGES, guess_stage_sql
 
-from .filters import Filters
+from .filters import Filters, local_sql
 
 STAGE_ORDER = ("awareness", "acquisition", "activation", "retention", "revenue", "referral")
 OWNERS = {"awareness": "marketing", "acquisition": "marketing", "activation": "operations",
@@ -356,6 +356,42 @@ SELECT dim, acquired, coalesce(paying, 0) AS paying, coalesce(paying, 0) * 1.0 /
 FROM totals
 ORDER BY dim NULLS LAST"""
     return sql, params
+
+
+COHORT_PERIODS = ("week", "month")
+
+
+def revenue_by_cohort_sql(p: AarrrParams, period: str = "week") -> tuple[str, list]:
+    if period not in COHORT_PERIODS:
+        raise UserInputError(f"Cohorts are weeks or months, not '{period}'.")
+    users_sql, params = _per_user_sql(replace(p, breakdown=None))
+    cohort = f"CAST(date_trunc('{period}', {local_sql('first_seen', p.timezone)}) AS DATE)"
+    sql = f"""WITH {users_sql},
+cohorts AS (             -- per local week (Monday) / month of the first visit
+    SELECT {cohort} AS cohort, count(*) AS acquired, sum(paying) AS paying, sum(revenue) AS revenue, sum(gmv) AS gmv
+    FROM per_user GROUP BY 1
+)
+SELECT cohort, acquired, coalesce(paying, 0) AS paying, coalesce(paying, 0) * 1.0 / NULLIF(acquired, 0) AS paying_rate,
+       coalesce(revenue, 0) AS revenue, coalesce(gmv, 0) AS gmv,
+       coalesce(revenue, 0) / NULLIF(acquired, 0) AS arpu, coalesce(revenue, 0) / NULLIF(paying, 0) AS arppu
+FROM cohorts
+ORDER BY cohort"""
+    return sql, params
+
+
+def revenue_by_cohort(con, p: AarrrParams, period: str = "week") -> pd.DataFrame:
+    """:func:`revenue_summary` per acquisition cohort — the local week (Monday) or month, in ``p.timezone``,
+    of the users' first visit — in one pass: ``cohort, acquired, paying, paying_rate, revenue, gmv, arpu,
+    arppu``; a cohort's row equals ``revenue_summary`` with the date range narrowed to that week or month
+    (clipped to the range). Cohorts without acquired users have no row."""
+    sql, params = revenue_by_cohort_sql(p, period)
+    df = con.execute(sql, params).df()
+    df["cohort"] = pd.to_datetime(df["cohort"]).dt.date
+    for c in ("acquired", "paying"):
+        df[c] = df[c].astype("int64")
+    for c in ("paying_rate", "revenue", "gmv", "arpu", "arppu"):
+        df[c] = df[c].astype("float64")
+    return df.reset_index(drop=True)
 
 
 def revenue_summary(con, p: AarrrParams) -> pd.DataFrame:

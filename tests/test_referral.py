@@ -8,7 +8,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from metrics.filters import Filters
-from metrics.referral import ReferralParams, referral, referral_summary
+from metrics.referral import ReferralParams, referral, referral_by_channel, referral_summary
 from store.errors import UserInputError
 
 NaN = float("nan")
@@ -65,6 +65,22 @@ def test_channel_filter_selects_inviters(world):
     # only wechat users act: a (2 invites); both sign-ups name a -> conversion 1, K = 2 x 1 = 2
     got = referral_summary(world, ReferralParams(filters=Filters(channels=("wechat",))))
     assert got.iloc[0].tolist() == [1, 1, 2, 2.0, 2, 1.0, 2.0]
+
+
+def test_summary_per_channel_in_one_query(world):
+    # wechat: a alone, 2 invites, both sign-ups name a -> K 2 (as the channel filter gives); douyin: b, 1 invite,
+    # no sign-up -> K 0; direct (e, f) and referral (c, d) invite nobody -> conversion and K undefined.
+    got = referral_by_channel(world).set_index("channel")
+    assert got.loc["wechat"].tolist() == [1, 1, 2, 2.0, 2, 1.0, 2.0]
+    assert got.loc["douyin"].tolist() == [1, 1, 1, 1.0, 0, 0.0, 0.0]
+    assert got.loc["referral", ["users", "invites", "invited_signups"]].tolist() == [2, 0, 0]
+    for channel in ("direct", "douyin", "referral", "wechat"):
+        one = referral_summary(world, ReferralParams(filters=Filters(channels=(channel,))))
+        row = got.loc[channel] if channel in got.index else None
+        if row is None:
+            assert one["users"].iloc[0] == 0
+        else:
+            assert row.tolist() == pytest.approx(one.iloc[0].tolist(), nan_ok=True)
 
 
 def test_monthly_and_range(world):

@@ -1,7 +1,7 @@
 """AARRR stages (SPEC §3): stage guesses, editing the stage map, the stage summary and revenue per user."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +11,8 @@ from pandas.testing import assert_frame_equal
 
 import store
 from metrics.filters import Filters
-from metrics.stages import (LABELS, OWNERS, STAGE_ORDER, AarrrParams, aarrr, revenue_summary, set_stage,
+from metrics.stages import (LABELS, OWNERS, STAGE_ORDER, AarrrParams, aarrr, revenue_by_cohort, revenue_summary,
+                            set_stage,
                             set_stage_map, stage_map)
 from store.errors import UserInputError
 from store.stages import guess_stage
@@ -156,6 +157,29 @@ def test_range_selects_acquired_users_in_the_filter_time_zone(log):
     expected = pd.DataFrame({"acquired": [4], "paying": [3], "paying_rate": [0.75], "revenue": [1119.0],
                              "gmv": [1149.0], "arpu": [1119 / 4], "arppu": [1119 / 3]})
     assert_frame_equal(revenue_summary(log, p), expected)
+
+
+def test_revenue_by_cohort_is_the_summary_per_week_or_month(log):
+    # The Shanghai week of Mon 2024-01-01 is the one cohort: acquired a, b, c, d = 4, paying 3, revenue 1119,
+    # GMV 1149 (the summary above); as a month cohort (Jan 2024) the same users.
+    tz = "Asia/Shanghai"
+    p = AarrrParams(timezone=tz, filters=Filters(start=date(2024, 1, 1), end=date(2024, 1, 7), timezone=tz))
+    for period in ("week", "month"):
+        got = revenue_by_cohort(log, p, period)
+        assert got["cohort"].tolist() == [date(2024, 1, 1)]
+        assert got.drop(columns="cohort").iloc[0].tolist() == pytest.approx([4, 3, 0.75, 1119.0, 1149.0, 1119 / 4,
+                                                                             1119 / 3])
+    # Over a wider range each week's row equals the summary with that week as the range.
+    wide = AarrrParams(filters=Filters(start=date(2023, 12, 25), end=date(2024, 1, 21)))
+    got = revenue_by_cohort(log, wide, "week").set_index("cohort")
+    for monday in (date(2023, 12, 25), date(2024, 1, 1), date(2024, 1, 8), date(2024, 1, 15)):
+        one = revenue_summary(log, AarrrParams(filters=Filters(start=monday, end=monday + timedelta(days=6))))
+        if one["acquired"].iloc[0] == 0:
+            assert monday not in got.index
+        else:
+            assert got.loc[monday].tolist() == pytest.approx(one.iloc[0].tolist(), nan_ok=True)
+    with pytest.raises(UserInputError, match="weeks or months"):
+        revenue_by_cohort(log, wide, "day")
 
 
 def test_revenue_summary_numbers(log):
