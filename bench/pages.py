@@ -153,7 +153,8 @@ def measure_page(page: str, runs: int) -> dict:
             slowest[-1] = slowest[-1] + (f"warm rerun recomputed {[n for n, _ in calls]}",)
     worst = max(slowest, key=lambda c: c[1])
     return {"page": page, "first_s": first, "cold_s": cold, "warm_s": warm, "metric_s": metric,
-            "metric_calls": len(made), "slowest_metric": list(worst)}
+            "metric_calls": len(made), "slowest_metric": list(worst),
+            "calls": [[n, round(c, 4)] for n, c in made]}  # the last cold run's metric calls, in order
 
 
 def campaign_task(runs: int) -> dict:
@@ -183,8 +184,11 @@ def _run_child(cmd_args: list[str], db: str) -> tuple[dict, float]:
     return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024
 
 
-def run(db: str, runs: int = 3, pages: list[str] | None = None, prepare_data: bool = True) -> dict:
-    """Every page (or those whose file name contains one of ``pages``), each in its own process."""
+def run(db: str, runs: int = 3, pages: list[str] | None = None, prepare_data: bool = True,
+        isolated: bool = True) -> dict:
+    """Every page (or those whose file name contains one of ``pages``), each in its own process — or, with
+    ``isolated=False`` (quick checks on tiny logs), all in one process: then "first" is only the first page's
+    true first run and the peak memory is the whole process's."""
     import duckdb
 
     prepared = prepare(db) if prepare_data else {}
@@ -192,12 +196,14 @@ def run(db: str, runs: int = 3, pages: list[str] | None = None, prepare_data: bo
     events = con.execute("SELECT count(*) FROM events").fetchone()[0]
     con.close()
     report = {"db": str(db), "events": events, "runs": runs, "prepared": prepared, "pages": {}}
-    for path, title in app_pages():
-        if pages and not any(p in path for p in pages):
-            continue
-        result, peak = _run_child(["--one", path, "--runs", str(runs)], db)
-        result.update(title=title, peak_mb=peak)
-        report["pages"][path] = result
+    chosen = [(path, title) for path, title in app_pages() if not pages or any(p in path for p in pages)]
+    groups = [[c] for c in chosen] if isolated else [chosen]
+    for group in groups:
+        results, peak = _run_child(["--one", ",".join(path for path, _ in group), "--runs", str(runs)], db)
+        for (path, title), result in zip(group, results):
+            result.update(title=title, peak_mb=peak)
+            report["pages"][path] = result
+    report["isolated"] = isolated
     task, peak = _run_child(["--task", "campaign_vs_retention", "--runs", str(runs)], db)
     task["peak_mb"] = peak
     report["campaign_vs_retention"] = task
@@ -238,7 +244,7 @@ def main() -> int:
     parser.add_argument("--task", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure_page(args.one, args.runs)))
+        print(json.dumps([measure_page(page, args.runs) for page in args.one.split(",")]))
         return 0
     if args.task:
         print(json.dumps(campaign_task(args.runs)))

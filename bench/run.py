@@ -9,7 +9,10 @@
 4. checks that every engine returned the same numbers — a benchmark of a wrong answer is void, so
    any disagreement stops the report;
 5. prints medians over the runs and ratios to the reference (the fastest of chdb and polars on each
-   task) and writes everything to ``bench/results/<events>.json``.
+   task) and writes everything to ``bench/results/<events>.json``;
+6. pages (unless ``--no-pages``): gives ``ours.duckdb`` spend and survey rows and times every dashboard
+   page on it — cold, warm, metric time, peak memory — and the campaign-vs-retention table alone
+   (``bench/pages.py``; ours only, there is no reference engine for a page).
 pandas runs only up to 10M events.
 """
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import pages as bench_pages  # noqa: E402
 from bench import synth  # noqa: E402
 from bench.engines import TASKS  # noqa: E402
 
@@ -75,7 +79,8 @@ def ingest(csv: Path, work: Path, runs: int) -> dict:
             "ours_peak_mb": max(m for _, m in ours), "bare_peak_mb": max(m for _, m in bare)}
 
 
-def run(events: int, runs: int, engines: list[str], seed: int, work: Path, tasks=TASKS) -> dict:
+def run(events: int, runs: int, engines: list[str], seed: int, work: Path, tasks=TASKS, pages: bool = True,
+        pages_isolated: bool = True) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     csv = ensure_log(events, seed, work)
     report = {"events": events, "runs": runs, "seed": seed, "machine": machine(), "engines": {}}
@@ -94,6 +99,8 @@ def run(events: int, runs: int, engines: list[str], seed: int, work: Path, tasks
         result["peak_mb"] = peak
         report["engines"][engine] = result
     report["agreement"] = check_agreement(report, tasks)
+    if pages and "ours" in engines:
+        report["pages"] = bench_pages.run(str(work / "ours.duckdb"), runs, isolated=pages_isolated)
     return report
 
 
@@ -140,6 +147,9 @@ def table(report: dict, tasks=TASKS) -> str:
     bad = {t: a["disagree"] for t, a in report["agreement"].items() if a["disagree"]}
     lines.append("")
     lines.append("engines agree on every task" if not bad else f"DISAGREEMENT (times void): {bad}")
+    if report.get("pages"):
+        lines.append("")
+        lines.append(bench_pages.table(report["pages"]))
     return "\n".join(lines)
 
 
@@ -150,9 +160,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--engines", default="ours,chdb,polars,pandas")
     parser.add_argument("--work", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--no-pages", action="store_true", help="skip timing the dashboard pages")
     args = parser.parse_args()
     work = Path(args.work)
-    report = run(args.events, args.runs, args.engines.split(","), args.seed, work)
+    report = run(args.events, args.runs, args.engines.split(","), args.seed, work, pages=not args.no_pages)
     text = table(report)
     print(text)
     out = work / f"{args.events}.json"

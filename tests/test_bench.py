@@ -24,8 +24,9 @@ def test_synthetic_log_is_seeded_and_exact(tmp_path):
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
+    # pages in one process (not one per page) to keep the suite quick
     return bench_run.run(30_000, runs=1, engines=["ours", "chdb", "polars", "pandas"], seed=11,
-                         work=tmp_path_factory.mktemp("bench"))
+                         work=tmp_path_factory.mktemp("bench"), pages_isolated=False)
 
 
 def test_every_engine_agrees_on_every_task(report):
@@ -45,3 +46,24 @@ def test_results_are_not_trivially_equal(report):
 def test_report_table_names_ratios_and_ingest(report):
     text = bench_run.table(report)
     assert "ours/ref" in text and "ingest:" in text and "engines agree on every task" in text
+
+
+def test_pages_step_times_every_page_of_the_navigation(report):
+    from bench import pages
+
+    nav = pages.app_pages()
+    assert len(nav) == 11 and {"Overview", "Traffic", "Funnel", "Retention", "Data"} <= {t for _, t in nav}
+    timed = report["pages"]["pages"]
+    assert [(path, r["title"]) for path, r in timed.items()] == nav
+    for path, r in timed.items():
+        assert len(r["cold_s"]) == len(r["warm_s"]) == len(r["metric_s"]) == 1, path
+        assert all(t > 0 for t in r["cold_s"] + r["warm_s"] + [r["first_s"]]), path
+        assert r["peak_mb"] > 0, path
+    # the pages that compute metrics made cached metric calls on their cold run
+    assert timed["app_pages/traffic.py"]["metric_calls"] >= 1
+    assert timed["app_pages/campaign_vs_retention.py"]["metric_calls"] >= 1
+    # spend and survey rows were added for the economics pages; the campaign-vs-retention table was timed
+    assert report["pages"]["events"] == 30_000 and "spend" in report["pages"]["prepared"]
+    assert report["pages"]["campaign_vs_retention"]["rows"] > 0
+    text = bench_run.table(report)
+    assert "dashboard pages" in text and "campaign vs retention table" in text
