@@ -39,12 +39,15 @@ def timestamp_sql(raw: str, tz: str) -> str:
     formats = "[" + ", ".join(f"'{f}'" for f in NAIVE_FORMATS) + "]"
     naive = f"coalesce(TRY_CAST({raw} AS TIMESTAMP), try_strptime({raw}, {formats}))"
     local = naive if tz == "UTC" else local_to_utc_sql(naive, tz)
+    # Cheap tests first: an epoch has no '-' (a byte search skips both epoch patterns for dates), and
+    # an instant with an offset becomes UTC through its epoch microseconds, not a time-zone lookup.
     return f"""(CASE
-        WHEN regexp_full_match({raw}, '{EPOCH_S_RE}')
+        WHEN NOT contains({raw}, '-') AND regexp_full_match({raw}, '{EPOCH_S_RE}')
             THEN TRY_CAST(to_timestamp(TRY_CAST({raw} AS DOUBLE)) AT TIME ZONE 'UTC' AS TIMESTAMP)
-        WHEN regexp_full_match({raw}, '{EPOCH_MS_RE}') THEN epoch_ms(TRY_CAST({raw} AS BIGINT))
+        WHEN NOT contains({raw}, '-') AND regexp_full_match({raw}, '{EPOCH_MS_RE}')
+            THEN epoch_ms(TRY_CAST({raw} AS BIGINT))
         WHEN regexp_full_match({raw}, '{OFFSET_RE}')
-            THEN TRY_CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)
+            THEN make_timestamp(epoch_us(TRY_CAST({raw} AS TIMESTAMPTZ)))
         ELSE {local}
     END)"""
 
@@ -103,7 +106,9 @@ def number_sql(raw: str) -> str:
     cleaned = (f"(CASE WHEN regexp_full_match({c}, '[-+]?\\d{{1,3}}(,\\d{{3}})+(\\.\\d+)?') THEN replace({c}, ',', '') "
                f"WHEN regexp_full_match({c}, '[-+]?\\d+,\\d+') THEN replace({c}, ',', '.') ELSE {c} END)")
     value = f"TRY_CAST({cleaned} AS DOUBLE)"
-    return f"(CASE WHEN isfinite({value}) THEN {value} END)"
+    # a plain number reads as itself (cleaning could only drop leading or trailing spaces from it)
+    plain = f"TRY_CAST({raw} AS DOUBLE)"
+    return f"(CASE WHEN isfinite({plain}) THEN {plain} WHEN isfinite({value}) THEN {value} END)"
 
 
 def date_sql(raw: str) -> str:
