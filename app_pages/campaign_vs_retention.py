@@ -88,8 +88,8 @@ y_measure = choice("selectbox", tr("Retention axis (y)", "留存轴（y）"), {m
 
 try:
     params = em.EconomicsParams(level=level, filters=flt, timezone=flt.timezone)
-    cvr = run(em.campaign_vs_retention, params)
-    econ = run(em.campaign_economics, params)
+    both = run(em.campaign_vs_retention_page, params)  # the table and its economics from one computation
+    cvr, econ = both["table"], both["economics"]
 except UserInputError as exc:
     st.error(md_escape(str(exc)))
     st.stop()

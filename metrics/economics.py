@@ -493,9 +493,23 @@ def campaign_vs_retention(con, params: EconomicsParams | None = None) -> pd.Data
     score (:func:`metrics.value_cost.score`, default model) of the campaign (its behaviour, its channel's
     survey ratings) or, at channel level, of the channel.
     """
+    return _campaign_vs_retention(con, params or EconomicsParams())[0]
+
+
+def campaign_vs_retention_page(con, params: EconomicsParams | None = None) -> dict[str, pd.DataFrame]:
+    """``table``: :func:`campaign_vs_retention`; ``economics``: :func:`campaign_economics` of the same
+    parameters — read from the economics the table is built on instead of computing them a second time when
+    the retention weeks already include 1 and 4 (the table's longer LTV curve changes none of the columns)."""
+    p = params or EconomicsParams()
+    table, full = _campaign_vs_retention(con, p)
+    if not {1, 4} <= set(p.retention_weeks):  # the table's economics have other week columns
+        return {"table": table, "economics": campaign_economics(con, p)}
+    return {"table": table, "economics": full[economics_columns(p)].reset_index(drop=True)}
+
+
+def _campaign_vs_retention(con, p: EconomicsParams) -> tuple[pd.DataFrame, pd.DataFrame]:
     from . import value_cost  # value_cost builds on this module
 
-    p = params or EconomicsParams()
     weeks = tuple(sorted(set(p.retention_weeks) | {1, 4}))
     h = p.horizon_days
     wide = EconomicsParams(level=p.level, horizon_days=h, ltv_days=max(p.ltv_days, h - 1),
@@ -527,7 +541,7 @@ def campaign_vs_retention(con, params: EconomicsParams | None = None) -> pd.Data
     for rate in RATES:
         cols += [rate, f"{rate}_low", f"{rate}_high"]
     cols += [f"ltv_{h}", f"roas_{h}", "payback_day", "value_cost_score", "small_sample"]
-    return out[cols].reset_index(drop=True)
+    return out[cols].reset_index(drop=True), full
 
 
 

@@ -11,8 +11,8 @@ from pandas.testing import assert_frame_equal
 
 import store
 from metrics.economics import (EconomicsParams, campaign_economics, campaign_economics_sql,
-                               campaign_vs_retention, economics_columns, ltv_curves, spend_coverage,
-                               spend_coverage_summary)
+                               campaign_vs_retention, campaign_vs_retention_page, economics_columns, ltv_curves,
+                               spend_coverage, spend_coverage_summary)
 from metrics.filters import Filters
 from metrics.stats import SMALL_SAMPLE, wilson_interval
 from store.errors import UserInputError
@@ -285,6 +285,19 @@ def test_campaign_vs_retention_has_intervals_and_small_sample_flags(world):
     for col in ("spend", "impressions", "clicks", "ctr", "new_users", "cac", "retention_w4_high",
                 "payback_day", "value_cost_score"):
         assert col in got.columns
+
+
+def test_campaign_vs_retention_page_is_the_table_and_the_economics(world):
+    # One computation for the page: the hand-checked economics frame and the table above, unchanged; with
+    # weeks that leave out 1 or 4 (other week columns than the table's) the economics are computed apart.
+    got = campaign_vs_retention_page(world, EconomicsParams(data_end=END))
+    assert_frame_equal(got["economics"], expected_campaign_frame(), check_dtype=False)
+    assert_frame_equal(got["table"], campaign_vs_retention(world, EconomicsParams(data_end=END)))
+    for p in (EconomicsParams(data_end=END, level="channel"), EconomicsParams(data_end=END, retention_weeks=(2,)),
+              EconomicsParams(data_end=END, ltv_days=5)):
+        got = campaign_vs_retention_page(world, p)
+        assert_frame_equal(got["economics"], campaign_economics(world, p))
+        assert_frame_equal(got["table"], campaign_vs_retention(world, p))
 
 
 def test_sql_builder_is_pure_and_bound():
