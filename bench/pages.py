@@ -13,6 +13,8 @@ process's peak RSS is that page's. In that process:
   with the connection kept open: what the first visitor after a data load pays; median of ``--runs``;
 * **warm** — a rerun of the same page with the caches filled (what every later click costs);
   median of ``--runs``;
+* **cold CPU** — the process's CPU time (Python and every DuckDB thread) during the cold run: on a busy
+  machine wall times swing with the other load, CPU time much less;
 * **metric** — the part of the cold run spent inside the metric functions (``ui.context.run``,
   timed around the call on the cursor), with the slowest call named: a page whose cold time is
   mostly script time is slow in Python/plotly, not in SQL.
@@ -131,14 +133,17 @@ def measure_page(page: str, runs: int) -> dict:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
         at.session_state["lang"] = "en"
         at.switch_page(page)
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         at.run()
         wall = time.perf_counter() - t
+        cold_cpu.append(time.process_time() - cpu)
         if at.exception:
             raise RuntimeError(f"{page}: {[e.value for e in at.exception]}")
         return wall, sum(c for _, c in calls), list(calls), at
 
+    cold_cpu: list[float] = []
     first, _, _, _ = one_cold()
+    cold_cpu.clear()
     cold, metric, warm, slowest = [], [], [], []
     for _ in range(runs):
         wall, m, made, at = one_cold()
@@ -152,7 +157,8 @@ def measure_page(page: str, runs: int) -> dict:
         if calls:  # a cache key that missed on the rerun: the warm time includes a query
             slowest[-1] = slowest[-1] + (f"warm rerun recomputed {[n for n, _ in calls]}",)
     worst = max(slowest, key=lambda c: c[1])
-    return {"page": page, "first_s": first, "cold_s": cold, "warm_s": warm, "metric_s": metric,
+    return {"page": page, "first_s": first, "cold_s": cold, "cold_cpu_s": cold_cpu, "warm_s": warm,
+            "metric_s": metric,
             "metric_calls": len(made), "slowest_metric": list(worst),
             "calls": [[n, round(c, 4)] for n, c in made]}  # the last cold run's metric calls, in order
 
@@ -215,7 +221,7 @@ def table(report: dict) -> str:
     sample = report["events"] < 2_000_000
     lines = [f"dashboard pages — {report['events']:,} events, median of {report['runs']} runs "
              f"(cold: cache_data cleared, connection open; first: new process; warm: rerun with caches filled)",
-             f"{'page':<24}{'first':>8}{'cold':>8}{'metric':>8}{'warm':>8}{'peak MB':>9}  slowest metric (cold)"]
+             f"{'page':<24}{'first':>8}{'cold':>8}{'cpu':>8}{'metric':>8}{'warm':>8}{'peak MB':>9}  slowest metric (cold)"]
     for r in report["pages"].values():
         cold, warm = med(r["cold_s"]), med(r["warm_s"])
         flag = ""
@@ -224,7 +230,8 @@ def table(report: dict) -> str:
         elif not sample and (cold > TARGETS["cold_s"] or warm > TARGETS["warm_s"]):
             flag = "  ← over target"
         name, secs = r["slowest_metric"][:2]
-        lines.append(f"{r['title'][:23]:<24}{r['first_s']:>7.2f}s{cold:>7.2f}s{med(r['metric_s']):>7.2f}s"
+        cpu = med(r["cold_cpu_s"]) if r.get("cold_cpu_s") else float("nan")
+        lines.append(f"{r['title'][:23]:<24}{r['first_s']:>7.2f}s{cold:>7.2f}s{cpu:>7.2f}s{med(r['metric_s']):>7.2f}s"
                      f"{warm * 1000:>6.0f}ms{r['peak_mb']:>9.0f}  {name.removeprefix('metrics.')} {secs:.2f}s{flag}")
     t = report.get("campaign_vs_retention")
     if t:
