@@ -27,10 +27,11 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    ``end`` when ``conversion_in_range``); strict funnels also require t_k <= the next distinct
    event time after t_{k-1}, i.e. no other event of the user strictly in between (events at the
    very same timestamp as a step cannot be ordered, so they do not break the chain; a repeated
-   step-1 event later in time does). Known limit: in a strict funnel the earliest qualifying
-   event is taken even when it ties with the previous step and a later one would carry the chain
-   further (a@0, b@0, b@5, c@10 stops at b@0: level 2, not 3); without ties within a user the
-   result equals an exhaustive search (``tests/test_funnel_oracle.py``).
+   step-1 event later in time does). Known limit of this general path: in a strict funnel the
+   earliest qualifying event is taken even when it ties with the previous step and a later one
+   would carry the chain further (a@0, b@0, b@5, c@10 stops at b@0: level 2, not 3); without ties
+   within a user the result equals an exhaustive search (``tests/test_funnel_oracle.py``). Strict
+   funnels on the chain path (``_strict_chains``, below) have no such limit.
    Ordered funnels with the best attempt build each chain once per group of step-1 events that
    share their next step-2 event, then cut it at every attempt's own deadline (same result).
    **Chain path** (``_chains``): ordered and strict funnels in which no event can fill two steps of
@@ -44,9 +45,12 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    the step-f events (f = its from-step) look up the first exclusion event strictly after them,
    earlier steps inherit that time along the chain, and the attempt is tainted when it comes
    before its (reached) to-step time. ``tests/test_funnel_chains.py`` checks it
-   equals the general path user by user on random logs. Strict chains compare ranks of event times
-   (``DENSE_RANK`` over the user's scoped events): the next step's rank may exceed the previous
-   step's by at most one — the same test as "no later than the next distinct event time".
+   equals the general path user by user on random logs. **Strict chains** (``_strict_chains``)
+   work on ranks of event times (``DENSE_RANK`` over the user's scoped events): each step lies at
+   the previous step's rank (a tie) or the next one, so a dynamic programme over (step, rank) states
+   gives the earliest time each later step can be reached, hence the exact level, and a forward
+   pass picks the chain with the earliest times among those reaching it (ties included: exact
+   against an exhaustive search with many ties).
    **Lookup path** (``_lookup_chains``, ordered funnels on the chain path): the same passes with no
    sort at all: since chain times grow with the event's time, the chain of the first step-(j+1)
    event at or after a step-j event is the per-column MIN over the user's step-(j+1) events at or
@@ -345,7 +349,7 @@ WHERE {any_flag}""")
             _chains(q, p, start, end, cir_end, entry_bd, "matched_h", "h_")
             q.add("att", "every attempt, light and heavy users together", "SELECT * FROM k_att UNION ALL SELECT * FROM h_att")
         else:
-            (_any_chains if p.order == "any" else _chains)(q, p, start, end, cir_end, entry_bd)
+            (_any_chains if p.order == "any" else _strict_chains)(q, p, start, end, cir_end, entry_bd)
         _chain_users(q, p, cir_end, entry_bd)
         _breakdown(q, p, entry_bd)
         return q
@@ -618,6 +622,88 @@ SELECT user_key, id, t1, dl{bd}, {t_cols}, {lvl} AS lvl, CASE WHEN {taint} THEN 
 FROM (SELECT l1.*, t1 + CAST(? AS INTERVAL) AS dl FROM {pfx}l1 l1) a{rest}""", [p.window])
 
 
+def _strict_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> None:
+    """Strict funnels whose steps no single event can share: a dynamic programme over time ranks.
+
+    ``d`` is the rank of an event's time among all the user's scoped event times (``DENSE_RANK``).
+    In a strict chain each step lies at the previous step's rank (a tie: same timestamp, allowed
+    unless the step covers the previous one) or the next rank (nothing in between). All events of
+    one step at one rank are interchangeable, so the states are (step, rank). From the last step
+    back, ``g<j>`` gives for each step-j rank the earliest time at which some strict chain from it
+    reaches every later step: the smaller of the two successors' (same rank, next rank). An
+    attempt reaches level k when that time for step k is within its deadline (each step's minimum
+    is taken independently, but a chain reaching step k reached every earlier step sooner, so the
+    levels are exact).
+
+    The attempt's step times then come from one chain: forward from step 1, each step stays at the
+    previous step's rank (the earlier time) when the attempt's level is still reachable from there
+    within the deadline, else it moves to the next rank — the chain with the earliest times among
+    those reaching that level. (Taking the earliest event at each step instead can stop a chain
+    that a later tied event would carry on: a@0, b@0, b@5, c@10 reaches c through b@5.) An
+    exclusion taints the attempt when an exclusion event's rank lies strictly between the from-
+    and to-step's ranks.
+    """
+    n = p.n
+    cir = " AND t < ?" if cir_end is not None else ""
+    cir_prm = [cir_end] if cir_end is not None else []
+    tie = {k: not p.steps[k - 1].covers(p.steps[k - 2]) for k in range(2, n + 1)}   # step k may share step k-1's time
+
+    def successors(k: int, rank: str, cols: range) -> tuple[str, str]:
+        """Joins to step k's states at ``rank`` (if a tie is allowed) and ``rank`` + 1, and the smaller value per column."""
+        joins = (f"\nLEFT JOIN g{k} a ON a.user_key = x.user_key AND a.d = {rank}" if tie[k] else "") + \
+                f"\nLEFT JOIN g{k} b ON b.user_key = x.user_key AND b.d = {rank} + 1"
+        vals = ", ".join((f"LEAST(a.r{c}, b.r{c}) AS r{c}" if tie[k] else f"b.r{c} AS r{c}") for c in cols)
+        return joins, vals
+    q.add(f"g{n}", f"step-{n}: the ranks of its events", f"SELECT DISTINCT user_key, d, t AS r{n} FROM matched WHERE m{n}{cir}",
+          cir_prm)
+    for j in range(n - 1, 1, -1):
+        joins, vals = successors(j + 1, "x.d", range(j + 1, n + 1))
+        q.add(f"g{j}", f"step-{j}: per rank of its events, the earliest time a strict chain from there reaches each later step", f"""
+SELECT x.user_key, x.d, x.t AS r{j}, {vals}
+FROM (SELECT DISTINCT user_key, d, t FROM matched WHERE m{j}{cir}) x{joins}""", cir_prm)
+    rng, prm = _entry_range(start, end)
+    where = " AND ".join(["m1"] + rng)
+    bd = ", bd" if entry_bd else ""
+    cur = f"SELECT user_key, t, d, event_id AS id{bd} FROM matched WHERE {where}"
+    if p.attempt == "first":
+        cur = f"""SELECT user_key, t, d, id{bd} FROM (
+        SELECT user_key, t, d, event_id AS id{bd}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
+        FROM matched WHERE {where}) f WHERE nth = 1"""
+    joins, vals = successors(2, "x.d", range(2, n + 1))
+    lvl = " + ".join(["1"] + [f"CASE WHEN r{k} <= dl THEN 1 ELSE 0 END" for k in range(2, n + 1)])
+    q.add("s_lvl", "attempts: step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
+          + ", their deadline and level", f"""
+SELECT *, {lvl} AS lvl FROM (
+    SELECT x.user_key, x.id, x.t AS t1, x.d AS c1{', x.bd' if entry_bd else ''}, x.t + CAST(? AS INTERVAL) AS dl, {vals}
+    FROM ({cur}) x{joins}
+) s""", [p.window] + prm)
+    prev = "s_lvl"
+    for k in range(2, n + 1):
+        # the attempt's level reached from step k's state at the previous rank (the tie) within the deadline?
+        reach = "CASE x.lvl " + " ".join(f"WHEN {L} THEN a.r{L}" for L in range(k, n + 1)) + " END <= x.dl"
+        stay = f"a.d IS NOT NULL AND {reach}" if tie[k] else "FALSE"
+        joins = (f"\nLEFT JOIN g{k} a ON a.user_key = x.user_key AND a.d = x.c{k - 1}" if tie[k] else "") + \
+                f"\nLEFT JOIN g{k} b ON b.user_key = x.user_key AND b.d = x.c{k - 1} + 1"
+        q.add(f"s_f{k}", f"the attempt's step-{k} rank and time: the previous rank when its level is still reachable "
+                         "from there in time, else the next", f"""
+SELECT x.*,
+       CASE WHEN x.lvl < {k} THEN NULL WHEN {stay} THEN x.c{k - 1} ELSE x.c{k - 1} + 1 END AS c{k},
+       CASE WHEN x.lvl < {k} THEN NULL {f'WHEN {stay} THEN a.r{k} ' if tie[k] else ''}ELSE b.r{k} END AS t{k}
+FROM {prev} x{joins}""")
+        prev = f"s_f{k}"
+    taints = []
+    for i, x in enumerate(p.exclusions, start=1):
+        f, to = x.from_step + 1, x.to_step + 1
+        q.add(f"xr{i}", f"ranks of exclusion-{i} events", f"SELECT DISTINCT user_key, d FROM matched WHERE x{i}")
+        taints.append(f"(s.lvl >= {to} AND EXISTS (SELECT 1 FROM xr{i} x WHERE x.user_key = s.user_key "
+                      f"AND x.d > s.c{f} AND x.d < s.c{to}))")
+    q.add("att", "every attempt: deadline, step times, level, taint (an exclusion event ranked strictly between "
+                 "its from- and to-step)", f"""
+SELECT s.user_key, s.id, s.t1, s.dl{', s.bd' if entry_bd else ''}, {', '.join(f's.t{k}' for k in range(2, n + 1))}, s.lvl,
+       CASE WHEN {' OR '.join(taints) or 'FALSE'} THEN 1 ELSE 0 END AS tainted
+FROM {prev} s""")
+
+
 def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool, src_tab: str = "matched",
             pfx: str = "") -> None:
     """Ordered funnels whose steps no single event can share: one pass per step, last step first.
@@ -626,9 +712,9 @@ def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool, src
     the earliest step-(j+1) event at or after e, then the earliest step-(j+2) event at or after
     that, ... Since a later step-(j+1) event never reaches step k sooner, e simply inherits the
     r<k> of the first step-(j+1) event at or after it (same timestamp allowed: consecutive steps
-    may share one; a strict funnel also needs it no later than the user's next distinct event time
-    after e, else e's chain stops). That event is found with one running count over the two steps' events sorted
-    by time (a searchsorted) and an equi-join on its number. Passes run from the last step back to
+    may share one). That event is found with one running count over the two steps' events sorted
+    by time (a searchsorted) and an equi-join on its number. Used for the users with many later-step
+    events (``_split_heavy``); the others take :func:`_lookup_chains`. Passes run from the last step back to
     step 1; the step-1 rows are the attempts, and an attempt reaches step k when r<k> <= its
     deadline — the same greedy chain the general path builds, but each step's chain is computed
     once and shared by all earlier events. The counted attempt (earliest at the user's furthest
@@ -636,12 +722,8 @@ def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool, src
     with t1 — so a GROUP BY MIN gives its times.
     """
     n = p.n
-    nt = ", d" if p.order == "strict" else ""
     cir = " AND t < ?" if cir_end is not None else ""
     cir_prm = [cir_end] if cir_end is not None else []
-    # strict: the next step must come no later than the user's next distinct event time after this one,
-    # i.e. its time's rank among the user's event times (d) is at most one more
-    adjacent = " AND l.d <= x.d + 1" if nt else ""
     rs = lambda lo, pre="": ", ".join(f"{pre}r{k}" for k in range(lo, n + 1))  # noqa: E731
     # exclusion i: xa<i> = the first exclusion-i event strictly after the chain's from-step time,
     # computed on the from-step's events and inherited by earlier steps like the r's
@@ -650,21 +732,21 @@ def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool, src
         q.add(f"{pfx}xc{i}", f"exclusion {i} events numbered in time order",
               f"SELECT user_key, t, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t) AS rn FROM {src_tab} WHERE x{i}")
     q.add(f"{pfx}l{n}", f"step-{n} events numbered in time order",
-          f"SELECT user_key, t{nt}, t AS r{n}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t) AS rn "
+          f"SELECT user_key, t, t AS r{n}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t) AS rn "
           f"FROM {src_tab} WHERE m{n}{cir}", cir_prm)
     for j in range(n - 1, 0, -1):
         bd = ", bd" if entry_bd and j == 1 else ""
         if j == 1:
             rng, prm = _entry_range(start, end)
             where = " AND ".join(["m1"] + rng)
-            cur = f"SELECT user_key, t, event_id AS id{bd}{nt} FROM {src_tab} WHERE {where}"
+            cur = f"SELECT user_key, t, event_id AS id{bd} FROM {src_tab} WHERE {where}"
             if p.attempt == "first":
-                cur = f"""SELECT user_key, t, id{bd}{nt} FROM (
-        SELECT user_key, t, event_id AS id{bd}{nt}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
+                cur = f"""SELECT user_key, t, id{bd} FROM (
+        SELECT user_key, t, event_id AS id{bd}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
         FROM {src_tab} WHERE {where}) f WHERE nth = 1"""
         else:
-            cur, prm = f"SELECT user_key, t{nt} FROM {src_tab} WHERE m{j}{cir}", list(cir_prm)
-        cols = ["user_key", "t"] + (["id"] if j == 1 else []) + (["bd"] if bd else []) + (["d"] if nt else [])
+            cur, prm = f"SELECT user_key, t FROM {src_tab} WHERE m{j}{cir}", list(cir_prm)
+        cols = ["user_key", "t"] + (["id"] if j == 1 else []) + (["bd"] if bd else [])
         src = f"({cur}) c"
         for i, f, _ in excl:
             if f != j:
@@ -703,11 +785,11 @@ WHERE cur = 1""", prm)
             q.add(f"{pfx}l1", "attempts: step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
                   + ", with the time their greedy chain reaches each later step", f"""
 SELECT x.user_key, x.id, x.t AS t1{', x.bd' if entry_bd else ''}, {rs(2, 'l.')}{own}{inherited}
-FROM {pfx}q1 x LEFT JOIN {pfx}l2 l ON l.user_key = x.user_key AND l.rn = x.pos + 1{adjacent}""")
+FROM {pfx}q1 x LEFT JOIN {pfx}l2 l ON l.user_key = x.user_key AND l.rn = x.pos + 1""")
         else:
             q.add(f"{pfx}l{j}", f"step-{j} events with the time their greedy chain reaches each later step, numbered", f"""
-SELECT x.user_key, x.t{', x.d' if nt else ''}, x.t AS r{j}, {rs(j + 1, 'l.')}{own}{inherited}, ROW_NUMBER() OVER (PARTITION BY x.user_key ORDER BY x.t) AS rn
-FROM {pfx}q{j} x LEFT JOIN {pfx}l{j + 1} l ON l.user_key = x.user_key AND l.rn = x.pos + 1{adjacent}""")
+SELECT x.user_key, x.t, x.t AS r{j}, {rs(j + 1, 'l.')}{own}{inherited}, ROW_NUMBER() OVER (PARTITION BY x.user_key ORDER BY x.t) AS rn
+FROM {pfx}q{j} x LEFT JOIN {pfx}l{j + 1} l ON l.user_key = x.user_key AND l.rn = x.pos + 1""")
     lvl = " + ".join(["1"] + [f"CASE WHEN r{k} <= dl THEN 1 ELSE 0 END" for k in range(2, n + 1)])
     t_cols = ", ".join(f"CASE WHEN r{k} <= dl THEN r{k} END AS t{k}" for k in range(2, n + 1))
     bd = ", bd" if entry_bd else ""

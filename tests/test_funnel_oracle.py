@@ -395,3 +395,71 @@ def test_any_order_with_repeated_steps_matches_an_exhaustive_matching():
     assert sum(1 for (log, k), v in expected.items() if k == 2 and v[1] > 0) > 20
     assert sum(1 for (log, k), v in expected.items() if k == len(configs[log // BF_LOGS_PER_CONFIG]["steps"]) and v[0] > 0) > 20
     assert len(expected) > 400
+
+
+# --------------------------------------------------------------------------------------------
+# strict order with ties: exhaustive search
+# --------------------------------------------------------------------------------------------
+
+def test_strict_funnels_with_ties_match_a_brute_force_search():
+    """24 strict definitions whose steps no single event can share (a b c, b a c, a a b, ...; best / first
+    attempt, windows 3–12 s, half with an exclusion, half with an entry range, some with
+    conversion_in_range) × 16 random logs of 1–4 users with 1–7 events over 10 s — so many events share a
+    timestamp. Per step: users, dropped and median / mean / p90 seconds against the exhaustive search for
+    the longest strict chain (earliest times) of every attempt, in which events at a step's own
+    timestamp do not break the chain (``a@0, b@0, b@5, c@10`` reaches c through b@5)."""
+    rng = np.random.default_rng(31)
+    shapes = [["a", "b"], ["a", "b", "c"], ["b", "a", "c"], ["a", "a", "b"], ["c", "b", "a"], ["a", "b", "c", "b"][:3]]
+    configs = []
+    for c in range(24):
+        steps = shapes[c % len(shapes)]
+        excl = None
+        if rng.random() < 0.5:
+            f = int(rng.integers(0, len(steps) - 1))
+            excl = (f, int(rng.integers(f + 1, len(steps))))
+        rng_range = rng.random() < 0.5
+        configs.append({"order": "strict", "attempt": ("best", "first")[(c // 6) % 2], "steps": steps,
+                        "window": int(rng.choice([3, 6, 12])), "excl": excl, "range": (2, 8) if rng_range else None,
+                        "cir": bool(rng.random() < 0.5) if rng_range else False})
+    rows = []
+    for cfg in range(len(configs)):
+        for j in range(16):
+            log = cfg * 16 + j
+            for u in range(int(rng.integers(1, 5))):
+                k = int(rng.integers(1, 8))
+                for t, name in zip(rng.integers(0, 10, size=k),
+                                   rng.choice(["a", "b", "c", "x", "n"], size=k, p=[0.27, 0.27, 0.26, 0.1, 0.1])):
+                    rows.append({"log": log, "cfg": cfg, "user_id": f"s{log}u{u}", "event_name": str(name),
+                                 "ts": int(t), "event_id": f"e{len(rows):05d}"})
+    logs = pd.DataFrame(rows)
+    expected = {k: tuple(None if v is None else (round(v, 6) if isinstance(v, float) else v) for v in vals)
+                for k, vals in _bf_expected(logs, configs).items()}
+    con = store.connect(":memory:")
+    frame = pd.DataFrame({
+        "event_id": logs["event_id"], "user_id": logs["user_id"], "event_name": logs["event_name"],
+        "event_time": [(BASE + timedelta(seconds=int(s))).isoformat(sep=" ") for s in logs["ts"]],
+        "properties": [{"cfg": str(c), "log": str(l)} for c, l in zip(logs["cfg"], logs["log"])],
+    }).astype(object)
+    assert store.load_events(con, frame).loaded == len(logs)
+    ours = {}
+    for cfg, spec in enumerate(configs):
+        rng_kw = {}
+        if spec["range"]:
+            rng_kw = {"start": BASE + timedelta(seconds=spec["range"][0]), "end": BASE + timedelta(seconds=spec["range"][1]),
+                      "conversion_in_range": spec["cir"]}
+        excl = (Exclusion("x", from_step=spec["excl"][0], to_step=spec["excl"][1]),) if spec["excl"] else ()
+        p = FunnelParams(steps=tuple(Step(s) for s in spec["steps"]), order="strict", attempt=spec["attempt"],
+                         window=timedelta(seconds=spec["window"]), exclusions=excl, breakdown="log",
+                         breakdown_attribution="entry", top_n=1000, filters=Filters(segment={"cfg": str(cfg)}),
+                         data_end=datetime(2030, 1, 1), **rng_kw)
+        for r in funnel(con, p).itertuples():
+            ours[(int(r.breakdown), r.step)] = (r.users, r.dropped, *(None if pd.isna(v) else round(v, 6)
+                                                                       for v in (r.median_s, r.mean_s, r.p90_s)))
+    # ties are really there: users whose step events share a timestamp with another of their events
+    dup = logs.groupby(["user_id", "ts"]).size()
+    assert (dup > 1).sum() > 300
+    con.close()
+    diff = {k: (ours.get(k), expected.get(k)) for k in set(ours) | set(expected) if ours.get(k) != expected.get(k)}
+    assert diff == {}
+    assert len(expected) > 600
+    assert sum(1 for (log, k), v in expected.items() if k == 3 and v[0] > 0) > 20   # chains of three strict steps
