@@ -49,7 +49,8 @@ try:
     rev_params = sg.AarrrParams(filters=flt, timezone=flt.timezone)
     summary = run(sg.revenue_summary, rev_params)
     ref_params = rf.ReferralParams(period="week", filters=flt, timezone=flt.timezone)
-    ref_summary = run(rf.referral_summary, ref_params)
+    ref_frames = run(rf.referral_page, ref_params)  # summary, per week and per channel from one pass over the events
+    ref_summary = ref_frames["summary"]
 except UserInputError as exc:
     st.error(md_escape(str(exc)))
     st.stop()
@@ -168,7 +169,7 @@ if not int(ref["invites"]) and not int(ref["invited_signups"]):
 
 left, right = st.columns(2)
 with left:
-    per_period = run(rf.referral, ref_params)
+    per_period = ref_frames["per_period"]
     if per_period.empty:
         empty_state("No activity in the selected range.", "所选范围内没有活动。")
     else:
@@ -194,7 +195,7 @@ with right:
     rows = []
     # every channel in one query (equal to referral_summary narrowed to the channel); a channel without
     # activity is the summary's row of zeros
-    by_ch = run(rf.referral_by_channel, ref_params).dropna(subset=["channel"]).set_index("channel")
+    by_ch = ref_frames["by_channel"].dropna(subset=["channel"]).set_index("channel")
     nothing = {"users": 0, "inviters": 0, "invites": 0, "invites_per_user": float("nan"), "invited_signups": 0,
                "invite_conversion": float("nan"), "k_factor": float("nan")}
     for channel in channels:

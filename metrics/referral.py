@@ -54,9 +54,11 @@ class ReferralParams:
             raise UserInputError("Name the property that holds the inviter's user id (e.g. inviter_id).")
 
 
-def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = False) -> tuple[str, list]:
+def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = False,
+                 tables: tuple[str, str] | None = None) -> tuple[str, list]:
     """SQL for the per-period, per-channel table (``grouped``), the one-row summary, or (``by_channel``)
-    the summary per acquisition channel."""
+    the summary per acquisition channel. ``tables`` names tables already holding ``buckets`` and ``signups``
+    for the same parameters (:func:`referral_page`): the query then reads them and binds nothing."""
     f = p.filters or Filters()
     start, end = f.utc_range()
     time_where, time_params = [], []
@@ -80,19 +82,29 @@ def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = Fal
     group = f"GROUP BY {sel}" if grouped else ""
     on = " AND ".join(f"a.{k} = s.{k}" for k in keys) or "TRUE"
     coalesced = "".join(f"coalesce(a.{k}, s.{k}) AS {k}, " for k in keys)
+    buckets_body = f"""SELECT e.user_key, u.channel, CAST(floor(EXTRACT(EPOCH FROM e.event_time) / 900) AS BIGINT) AS q,
+           sum(CASE WHEN sm.stage = 'referral' THEN 1 ELSE 0 END) AS invites
+    FROM events e
+    JOIN users u ON u.user_key = e.user_key
+    LEFT JOIN stage_map sm ON sm.event_name = e.event_name
+    WHERE {time_sql} AND {users_actor}
+    GROUP BY e.user_key, u.channel, q"""
+    signups_body = f"""SELECT {period} AS period_start, inv.channel, e.user_key
+    FROM events e
+    JOIN stage_map sm ON sm.event_name = e.event_name AND sm.stage = 'acquisition'
+    JOIN users inv ON inv.user_id = {inviter_expr} AND inv.user_key <> e.user_key
+    WHERE {time_sql} AND {users_inviter}"""
+    buckets_params = time_params + seg_params + actor_params
+    signups_params = inviter_params_expr + time_params + seg_params + inviter_params
+    if tables is not None:
+        buckets_body, signups_body = (f"SELECT * FROM {t}" for t in tables)
     sql = f"""
 WITH
 -- buckets: events in the range by users of the selection, per user and UTC quarter-hour, invites counted.
 -- Local midnights fall on UTC quarter-hours in every time zone in use, so the local period of a bucket
 -- is the local period of each of its events; converting buckets instead of events is cheaper.
 buckets AS (
-    SELECT e.user_key, u.channel, CAST(floor(EXTRACT(EPOCH FROM e.event_time) / 900) AS BIGINT) AS q,
-           sum(CASE WHEN sm.stage = 'referral' THEN 1 ELSE 0 END) AS invites
-    FROM events e
-    JOIN users u ON u.user_key = e.user_key
-    LEFT JOIN stage_map sm ON sm.event_name = e.event_name
-    WHERE {time_sql} AND {users_actor}
-    GROUP BY e.user_key, u.channel, q
+    {buckets_body}
 ),
 -- acts: the buckets with their local period
 acts AS (
@@ -107,11 +119,7 @@ activity AS (
 ),
 -- signups: sign-up events in the range naming an existing user (the inviter) in the inviter property
 signups AS (
-    SELECT {period} AS period_start, inv.channel, e.user_key
-    FROM events e
-    JOIN stage_map sm ON sm.event_name = e.event_name AND sm.stage = 'acquisition'
-    JOIN users inv ON inv.user_id = {inviter_expr} AND inv.user_key <> e.user_key
-    WHERE {time_sql} AND {users_inviter}
+    {signups_body}
 ),
 invited AS (
     SELECT {sel + ',' if grouped else ''} count(DISTINCT user_key) AS invited_signups FROM signups {group}
@@ -130,9 +138,58 @@ SELECT {sel + ',' if grouped else ''} active_users{' AS users' if by_channel or 
 FROM joined
 {'ORDER BY ' + sel if grouped else ''}
 """
-    params = (time_params + seg_params + actor_params
-              + inviter_params_expr + time_params + seg_params + inviter_params)
-    return sql, params
+    if tables is not None:
+        return sql, []
+    return sql, buckets_params + signups_params
+
+
+def _parts_sql(p: ReferralParams) -> tuple[tuple[str, list], tuple[str, list]]:
+    """``buckets`` and ``signups`` of :func:`referral_sql` as two standalone queries (with their values)."""
+    sql, params = referral_sql(p, grouped=False)
+    head = sql[:sql.index("\n-- acts:")].rstrip().rstrip(",")   # WITH … buckets AS (…)
+    n_buckets = head.count("?")
+    signups = sql[sql.index("signups AS ("):sql.index("\ninvited AS (")].rstrip().rstrip(",")
+    if n_buckets + signups.count("?") != len(params):
+        raise AssertionError("the buckets and sign-ups must hold every bound value of the referral query")
+    return ((f"{head}\nSELECT * FROM buckets", params[:n_buckets]),
+            (f"WITH {signups}\nSELECT * FROM signups", params[n_buckets:]))
+
+
+class _Derived:
+    """A connection on which a referral query of the given parameters reads the buckets and sign-ups
+    :func:`referral_page` derived once; any other query runs as it is."""
+
+    def __init__(self, con, p: ReferralParams, tables: tuple[str, str]):
+        self.con = con
+        self.swap = {}
+        for grouped, by_channel in ((True, False), (False, False), (False, True)):
+            sql, params = referral_sql(p, grouped, by_channel)
+            self.swap[sql] = (params, referral_sql(p, grouped, by_channel, tables)[0])
+
+    def execute(self, sql: str, params=None):
+        params = list(params or [])
+        if sql in self.swap and self.swap[sql][0] == params:
+            return self.con.execute(self.swap[sql][1])
+        return self.con.execute(sql, params)
+
+
+def referral_page(con, params: ReferralParams | None = None) -> dict[str, pd.DataFrame]:
+    """``summary`` (:func:`referral_summary`), ``per_period`` (:func:`referral`) and ``by_channel``
+    (:func:`referral_by_channel`) from one pass over the events: the per-user quarter-hour buckets and the
+    invited sign-ups are computed once into temporary tables of this connection (dropped before returning),
+    and each function's query reads them."""
+    p = params or ReferralParams()
+    (b_sql, b_params), (s_sql, s_params) = _parts_sql(p)
+    tables = ("_referral_buckets", "_referral_signups")
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {tables[0]} AS {b_sql}", b_params)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {tables[1]} AS {s_sql}", s_params)
+        d = _Derived(con, p, tables)
+        return {"summary": referral_summary(d, p), "per_period": referral(d, p),
+                "by_channel": referral_by_channel(d, p)}
+    finally:
+        for t in tables:
+            con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
 def _ints(df: pd.DataFrame, cols) -> pd.DataFrame:

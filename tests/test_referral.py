@@ -8,7 +8,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from metrics.filters import Filters
-from metrics.referral import ReferralParams, referral, referral_by_channel, referral_summary
+from metrics.referral import ReferralParams, referral, referral_by_channel, referral_page, referral_summary
 from store.errors import UserInputError
 
 NaN = float("nan")
@@ -81,6 +81,21 @@ def test_summary_per_channel_in_one_query(world):
             assert one["users"].iloc[0] == 0
         else:
             assert row.tolist() == pytest.approx(one.iloc[0].tolist(), nan_ok=True)
+
+
+def test_referral_page_is_the_three_tables_from_one_pass(world):
+    # The hand-worked summary (6 users, 3 invites, K 1/3) and the tables above, each equal to its own function;
+    # the temporary tables are gone afterwards.
+    got = referral_page(world)
+    assert got["summary"].iloc[0].tolist() == pytest.approx([6, 2, 3, 0.5, 2, 2 / 3, 1 / 3])
+    for p in (ReferralParams(), ReferralParams(period="day", filters=Filters(start=date(2024, 1, 1),
+                                                                            end=date(2024, 1, 7))),
+              ReferralParams(filters=Filters(channels=("wechat",)))):
+        got = referral_page(world, p)
+        assert_frame_equal(got["summary"], referral_summary(world, p))
+        assert_frame_equal(got["per_period"], referral(world, p))
+        assert_frame_equal(got["by_channel"], referral_by_channel(world, p))
+    assert world.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_referral%'").fetchone()[0] == 0
 
 
 def test_monthly_and_range(world):
