@@ -28,6 +28,20 @@ def _help(key: str) -> str:
     return help_text(tm.LABELS, key)
 
 
+def _frames(base, dim: str) -> dict | None:
+    """Every frame of the page from one derivation of the sessions (one cached call instead of six queries that
+    each sessionise the whole range). None when any of them failed or was stopped: the page then runs them one
+    by one, so it shows what it can and the error where it belongs."""
+    try:
+        return run(tm.traffic_page, base, dim)
+    except Exception:  # noqa: BLE001 — reported by the per-query call that fails again below
+        return None
+
+
+def _part(frames: dict | None, name: str, fn, params):
+    return frames[name] if frames is not None else run(fn, params)
+
+
 page_header("Traffic", "流量", owner="marketing")
 flt = filters()
 
@@ -45,11 +59,8 @@ try:
                             top_n=int(top_n))
     frames_dim = chosen("traffic_breakdown", "channel")  # the breakdown radio further down, as last chosen
     frames_dim = frames_dim if frames_dim in ("channel", "campaign") else "channel"
-    # The page's frames from one derivation of the sessions (one cached call instead of five queries that each
-    # sessionise the whole range). Top pages stay a call of their own, so a failure or a timeout there leaves
-    # the numbers above it on the page.
-    frames = run(tm.traffic_page, base, frames_dim, False)
-    summary = frames["summary"]
+    frames = _frames(base, frames_dim)
+    summary = _part(frames, "summary", tm.traffic_summary, base)
 except UserInputError as exc:
     st.error(md_escape(str(exc)))
     st.stop()
@@ -77,8 +88,8 @@ options = tr(f"Period: {period_word}; page-view events: {md_escape(', '.join(pv_
 
 # Time series -------------------------------------------------------------------------------------------
 st.subheader(tr("Over time", "趋势"))
-pvuv = frames["pv_uv"]
-sess = frames["sessions"]
+pvuv = _part(frames, "pv_uv", tm.pv_uv, base)
+sess = _part(frames, "sessions", tm.sessions, base)
 series = pvuv.merge(sess, on="period_start", how="outer").sort_values("period_start")
 fig = make_subplots(specs=[[{"secondary_y": True}]])
 fig.add_trace(go.Bar(x=series["period_start"], y=series["sessions"], name=_lab("sessions"),
@@ -108,7 +119,7 @@ chart_block(fig, series, key="traffic_series", name="traffic_over_time",
 
 # Top pages ---------------------------------------------------------------------------------------------
 st.subheader(tr("Top pages", "热门页面"))
-pages = run(tm.top_pages, base)
+pages = _part(frames, "top_pages", tm.top_pages, base)
 if pages.empty:
     empty_state("No page views in this range.", "该范围内没有页面浏览。")
 else:
@@ -131,7 +142,7 @@ dim = choice("radio", tr("Break down by", "拆分维度"), {d: _lab(d) for d in 
              key="traffic_breakdown", container=b1, horizontal=True)
 by_channel = tm.TrafficParams(period=period, breakdown=dim, pageview_events=pv_events, filters=flt,
                               timezone=flt.timezone, top_n=int(top_n))
-ch = frames["pv_uv_breakdown"] if dim == frames_dim else run(tm.pv_uv, by_channel)
+ch = _part(frames if dim == frames_dim else None, "pv_uv_breakdown", tm.pv_uv, by_channel)
 if ch.empty:
     empty_state("No page views in this range.", "该范围内没有页面浏览。")
 else:
@@ -157,7 +168,7 @@ else:
                 sql=_sql(tm.pv_uv_sql, by_channel))
 
 st.subheader(tr(f"Sessions by {dim}", "各渠道会话" if dim == "channel" else "各活动会话"))
-ch_sess = frames["sessions_breakdown"] if dim == frames_dim else run(tm.sessions, by_channel)
+ch_sess = _part(frames if dim == frames_dim else None, "sessions_breakdown", tm.sessions, by_channel)
 if ch_sess.empty:
     empty_state("No sessions in this range.", "该范围内没有会话。")
 else:
