@@ -139,9 +139,11 @@ except UserInputError as exc:
     st.stop()
 
 if not fm.any_order_is_exact(params):
-    st.warning(tr("In any order, one event here could match two of the steps; the counts are an upper bound "
-                  "(see the funnel definitions). Make the steps' events or filters distinct for exact counts.",
-                  "任意顺序下，这里同一事件可能同时匹配两个步骤，人数为上限（见漏斗定义）。让各步骤的事件或筛选互不重叠即可得到精确人数。"))
+    st.warning(tr("In any order with more than six distinct steps, one event here could match two of the steps; "
+                  "the counts are an upper bound (see the funnel definitions). Use fewer distinct steps, or make "
+                  "their events or filters distinct, for exact counts.",
+                  "任意顺序下步骤超过六个且互有重叠，同一事件可能同时匹配两个步骤，人数为上限（见漏斗定义）。"
+                  "减少不同步骤的数量，或让各步骤的事件或筛选互不重叠，即可得到精确人数。"))
 
 bd_col = "breakdown" in result.columns
 first_users = int(result.loc[result["step"] == 1, "users"].sum())

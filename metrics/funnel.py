@@ -348,8 +348,10 @@ WHERE {any_flag}""")
             _lookup_chains(q, p, start, end, cir_end, entry_bd, "matched_l", "k_")
             _chains(q, p, start, end, cir_end, entry_bd, "matched_h", "h_")
             q.add("att", "every attempt, light and heavy users together", "SELECT * FROM k_att UNION ALL SELECT * FROM h_att")
+        elif p.order == "any":
+            (_any_chains if _any_exact(p.steps) else _any_matching)(q, p, start, end, cir_end, entry_bd)
         else:
-            (_any_chains if p.order == "any" else _strict_chains)(q, p, start, end, cir_end, entry_bd)
+            _strict_chains(q, p, start, end, cir_end, entry_bd)
         _chain_users(q, p, cir_end, entry_bd)
         _breakdown(q, p, entry_bd)
         return q
@@ -453,7 +455,7 @@ def _entry_range(start, end) -> tuple[list[str], list]:
 def any_order_is_exact(p: FunnelParams) -> bool:
     """False for an any-order funnel in which one event could match two steps: its counts are then an upper
     bound (k steps are taken as k distinct step events, not a matching of events to steps), so the UI says so."""
-    return p.order != "any" or _any_exact(p.steps)
+    return p.order != "any" or _chain_ok(p)
 
 
 def _step_key(s: Step) -> tuple:
@@ -488,7 +490,7 @@ def _chain_ok(p: FunnelParams) -> bool:
     chain's times rise strictly across it and one event cannot fill both (e.g. page_view, page_view)."""
     steps = p.steps
     if p.order == "any":
-        return _any_exact(steps)
+        return _any_exact(steps) or len({j0 for j0, _ in _copies(steps).values()}) <= ANY_MATCHING_CLASSES
     return all(not _compatible(steps[i], steps[j]) or any(steps[m].covers(steps[m - 1]) for m in range(i + 1, j + 1))
                for i in range(len(steps)) for j in range(i + 1, len(steps)))
 
@@ -892,6 +894,90 @@ FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.windo
 SELECT user_key, id, dl{bd}, {', '.join(f't{k}' for k in range(1, n + 1))}, {lvl} AS lvl,
        CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
 FROM (SELECT *, {t_cols} FROM ranked_v) r""")
+
+
+# Any-order funnels whose different steps can share an event are solved exactly by Hall's theorem
+# over sets of step classes: 2^classes - 1 window passes, so only up to this many distinct steps.
+ANY_MATCHING_CLASSES = 6
+
+
+def _any_matching(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> None:
+    """Any order when one event could match two different steps: the level is a maximum matching of
+    distinct events to steps, by Hall's theorem.
+
+    With N steps, the events in the attempt's window up to time T can fill k steps (each with its own
+    event) exactly when every set S of steps has at least |S| - (N - k) events matching one of its
+    steps from the attempt to T. So t_k, the earliest time k steps are filled, is the latest over the
+    sets S with |S| > N - k of "the (|S| - N + k)-th event matching S at or after the attempt", and
+    the attempt reaches level k when t_k is within its deadline. Identical steps form one class; a set
+    takes every copy of its classes (more copies only raise the requirement for the same events), so
+    the sets are the 2^C - 1 non-empty sets of the C classes. For each, the m-th matching event at or
+    after the attempt is ``LEAD(t, m - 1)`` over that set's events, read at its first event at or
+    after the attempt by a running MIN (time descending), as in :func:`_any_chains`. An exclusion
+    taints the attempt when the first exclusion event strictly after t_f comes before t_to; that
+    time is carried along the same way (it grows with time, so the latest term's is the largest).
+    """
+    from itertools import combinations
+    n = p.n
+    bd = ", bd" if entry_bd else ""
+    excl = [(i, x.from_step + 1, x.to_step + 1) for i, x in enumerate(p.exclusions, start=1)]
+    copies = _copies(p.steps)
+    classes = sorted({j0 for j0, _ in copies.values()})
+    mult = {c: sum(1 for j0, _ in copies.values() if j0 == c) for c in classes}
+    sets = [(" OR ".join(f"COALESCE(m{c}, FALSE)" for c in cs), sum(mult[c] for c in cs))
+            for r in range(1, len(classes) + 1) for cs in combinations(classes, r)]
+    source = "matched"
+    if excl:
+        xa = ", ".join(f"MIN(CASE WHEN x{i} THEN t END) OVER (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN "
+                       f"UNBOUNDED PRECEDING AND CURRENT ROW EXCLUDE GROUP) AS xa{i}" for i, _, _ in excl)
+        q.add("xafter", "every step or exclusion event with the first exclusion event strictly after it",
+              f"SELECT *, {xa} FROM matched")
+        source = "xafter"
+    leads, firsts, fprm = [], [], []
+    for s, (flag, size) in enumerate(sets, start=1):
+        over = f"OVER (PARTITION BY user_key, ({flag}) ORDER BY t, event_id)"
+        for m in range(1, size + 1):
+            lt = "t" if m == 1 else f"LEAD(t, {m - 1}) {over}"
+            leads.append(f"CASE WHEN {flag} THEN {lt} END AS n{s}_{m}")
+            leads += [f"CASE WHEN {flag} THEN {'xa' + str(i) if m == 1 else f'LEAD(xa{i}, {m - 1}) {over}'} END AS nx{s}_{m}_{i}"
+                      for i, _, _ in excl]
+            cir = f" AND n{s}_{m} < ?" if cir_end is not None else ""
+            firsts.append(f"MIN(CASE WHEN ({flag}){cir} THEN n{s}_{m} END) OVER w AS f{s}_{m}")
+            firsts += [f"MIN(CASE WHEN ({flag}){cir} THEN nx{s}_{m}_{i} END) OVER w AS fx{s}_{m}_{i}" for i, _, _ in excl]
+            fprm += [cir_end] * (1 + len(excl)) if cir_end is not None else []
+    q.add("set_leads", "for each set of steps, each of its events with the time of the 2nd, 3rd, ... event matching "
+                       "the set from there (and the first exclusion event strictly after that one)",
+          f"SELECT *, {', '.join(leads)} FROM {source}")
+    rng, prm = _entry_range(start, end)
+    q.add("set_firsts", "every step event with, for each set of steps, the m-th event matching it at or after", f"""
+SELECT user_key, t, event_id AS id{bd}, {' OR '.join(f'm{j}' for j in range(1, n + 1))} AS is_step, {', '.join(firsts)}
+FROM set_leads
+WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)""", fprm)
+    where = " AND ".join(["is_step"] + rng)
+    src = f"SELECT * FROM set_firsts WHERE {where}"
+    if p.attempt == "first":
+        src = f"""SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, id) AS nth
+    FROM set_firsts WHERE {where}) f WHERE nth = 1"""
+    far = "TIMESTAMP '9999-12-31 00:00:00'"
+
+    def latest(k: int, col: str) -> str:   # the latest over the sets' terms for step k; NULL when a term is missing
+        terms = [f"{col}{s}_{size - n + k}" for s, (_, size) in enumerate(sets, start=1) if size > n - k]
+        return f"NULLIF(GREATEST({', '.join(f'COALESCE({t}, {far})' for t in terms)}), {far})"
+    t_all = ", ".join(f"{latest(k, 'f')} AS u{k}" for k in range(1, n + 1))
+    xs = []
+    for i, f, _ in excl:
+        terms = [f"fx{s}_{size - n + f}_{i}" for s, (_, size) in enumerate(sets, start=1) if size > n - f]
+        xs.append(f"NULLIF(GREATEST({', '.join(f'COALESCE({t}, {far})' for t in terms)}), {far}) AS xa{i}")
+    q.add("matching", "attempts: step events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
+          + "; u<k> = the earliest time k steps are filled by distinct events", f"""
+SELECT user_key, id{bd}, t + CAST(? AS INTERVAL) AS dl, {t_all}{''.join(', ' + x for x in xs)}
+FROM ({src}) a""", [p.window] + prm)
+    kept = ", ".join(f"CASE WHEN u{k} <= dl THEN u{k} END AS t{k}" for k in range(1, n + 1))
+    lvl = " + ".join(f"CASE WHEN u{k} <= dl THEN 1 ELSE 0 END" for k in range(1, n + 1))
+    taint = " OR ".join(f"(u{to} <= dl AND xa{i} < u{to})" for i, _, to in excl) or "FALSE"
+    q.add("att", "every attempt: step times within the deadline, level, taint", f"""
+SELECT user_key, id, dl{bd}, {kept}, {lvl} AS lvl, CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
+FROM matching""")
 
 
 def _chain_users(q: _Query, p: FunnelParams, cir_end, entry_bd: bool) -> None:
