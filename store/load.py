@@ -13,7 +13,8 @@ Query intuition. A load is two passes inside DuckDB, never a Python loop over ro
 
 Row numbers: ``line`` in a report is the file line where the row starts (header = line 1; line
 breaks inside quoted cells of earlier rows are counted); for a DataFrame it is the 1-based row
-position.
+position. Lines are only needed for rejected rows, so the line breaks inside cells are counted
+(in a second read of the file) only when a load rejects rows; a clean file is read once.
 
 Size: the file is never held in Python. ``_parsed`` is the only full copy; duplicates are found as
 a (usually empty) list of row numbers to skip, and new rows are read from ``_parsed`` in place.
@@ -513,8 +514,14 @@ def load_events(con: duckdb.DuckDBPyConnection, source, mapping: Mapping[str, st
     def write(report: LoadReport, load_id: int) -> None:
         # rows to skip: later copies of an event_id within the file, and events already stored.
         # Only these (usually few) row numbers are materialised; the new rows are read from
-        # _parsed in place, so a big file is never copied a second time.
-        con.execute("""
+        # _parsed in place, so a big file is never copied a second time. A first load (no events
+        # stored yet) has nothing to match against.
+        stored = con.execute("SELECT EXISTS (SELECT 1 FROM events)").fetchone()[0]
+        against_stored = """
+            UNION
+            SELECT p.rowid FROM _parsed p JOIN events e ON e.event_id = p.event_id WHERE p.reason IS NULL
+        """ if stored else ""
+        con.execute(f"""
             CREATE TEMP TABLE _skip AS
             WITH candidates AS (                            -- 64-bit hashes seen more than once (cheap)
                 SELECT hash(event_id) AS h FROM _parsed WHERE reason IS NULL
@@ -527,8 +534,7 @@ def load_events(con: duckdb.DuckDBPyConnection, source, mapping: Mapping[str, st
             )
             SELECT p.rowid AS rid FROM _parsed p JOIN repeated r ON r.event_id = p.event_id
             WHERE p.reason IS NULL AND p.rowid <> r.keep
-            UNION
-            SELECT p.rowid FROM _parsed p JOIN events e ON e.event_id = p.event_id WHERE p.reason IS NULL
+            {against_stored}
         """)
         skipped = con.execute("SELECT count(*) FROM _skip").fetchone()[0]
         not_skipped = "AND p.rowid NOT IN (SELECT rid FROM _skip)" if skipped else ""  # a first load skips none
