@@ -31,7 +31,8 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    earliest qualifying event is taken even when it ties with the previous step and a later one
    would carry the chain further (a@0, b@0, b@5, c@10 stops at b@0: level 2, not 3); without ties
    within a user the result equals an exhaustive search (``tests/test_funnel_oracle.py``). Strict
-   funnels on the chain path (``_strict_chains``, below) have no such limit.
+   funnels on the chain path (``_strict_chains``, ``_strict_blocks``, below) have no such limit; only
+   strict funnels whose step 1 overlaps a different step, or with more than six distinct steps, come here.
    Ordered funnels with the best attempt build each chain once per group of step-1 events that
    share their next step-2 event, then cut it at every attempt's own deadline (same result).
    **Chain path** (``_chains``): ordered and strict funnels in which no event can fill two steps of
@@ -351,7 +352,7 @@ WHERE {any_flag}""")
         elif p.order == "any":
             (_any_chains if _any_exact(p.steps) else _any_matching)(q, p, start, end, cir_end, entry_bd)
         else:
-            _strict_chains(q, p, start, end, cir_end, entry_bd)
+            (_strict_chains if _distinct_chain(p.steps) else _strict_blocks)(q, p, start, end, cir_end, entry_bd)
         _chain_users(q, p, cir_end, entry_bd)
         _breakdown(q, p, entry_bd)
         return q
@@ -491,8 +492,27 @@ def _chain_ok(p: FunnelParams) -> bool:
     steps = p.steps
     if p.order == "any":
         return _any_exact(steps) or len({j0 for j0, _ in _copies(steps).values()}) <= ANY_MATCHING_CLASSES
+    return _distinct_chain(steps) or (p.order == "strict" and _blocks_ok(steps))
+
+
+def _distinct_chain(steps: Sequence[Step]) -> bool:
+    """No event can fill two steps of one ordered or strict chain."""
     return all(not _compatible(steps[i], steps[j]) or any(steps[m].covers(steps[m - 1]) for m in range(i + 1, j + 1))
                for i in range(len(steps)) for j in range(i + 1, len(steps)))
+
+
+# Strict funnels whose steps can share an event keep steps at one rank apart by Hall's condition over
+# the sets of distinct steps: up to this many distinct steps (2^C - 1 counts per rank).
+STRICT_BLOCK_CLASSES = 6
+
+
+def _blocks_ok(steps: Sequence[Step]) -> bool:
+    """:func:`_strict_blocks` applies: few distinct steps, and step 1 shares no event with a different step
+    (an attempt's own step-1 event then never needs to fill another step, so counts per rank suffice)."""
+    copies = _copies(steps)
+    first = _step_key(steps[0])
+    return (len({j0 for j0, _ in copies.values()}) <= STRICT_BLOCK_CLASSES
+            and not any(_compatible(steps[0], s) and _step_key(s) != first for s in steps[1:]))
 
 
 # Step times shifted by (N - level) × this many days sort attempts at a higher level first; stored
@@ -693,6 +713,96 @@ SELECT x.*,
        CASE WHEN x.lvl < {k} THEN NULL {f'WHEN {stay} THEN a.r{k} ' if tie[k] else ''}ELSE b.r{k} END AS t{k}
 FROM {prev} x{joins}""")
         prev = f"s_f{k}"
+    _strict_taint(q, p, entry_bd, prev)
+
+
+def _strict_blocks(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> None:
+    """Strict funnels in which one event could fill two steps (a → b → a): :func:`_strict_chains` with
+    the steps that share a rank kept apart.
+
+    Events at different ranks are different events, so only steps at one rank (a block: a run of
+    consecutive steps at one timestamp) can compete for an event. The states become (step, rank,
+    block start): a step joins the previous step's block when the block's steps can still take
+    distinct events at that rank — Hall's condition over the sets of distinct steps in the block:
+    every set has at least as many events at that rank matching it as the block has copies of its
+    steps — else it starts a new block at the next rank. Counts of events per rank and set of steps
+    come from one GROUP BY; everything else is as in :func:`_strict_chains`.
+    """
+    from itertools import combinations
+    n = p.n
+    cir = " AND t < ?" if cir_end is not None else ""
+    cir_prm = [cir_end] if cir_end is not None else []
+    copies = _copies(p.steps)
+    classes = sorted({j0 for j0, _ in copies.values()})
+    sets = [cs for r in range(1, len(classes) + 1) for cs in combinations(classes, r)]
+    tie = {k: not p.steps[k - 1].covers(p.steps[k - 2]) for k in range(2, n + 1)}
+    counts = ", ".join(f"SUM(CASE WHEN {' OR '.join(f'COALESCE(m{c}, FALSE)' for c in cs)} THEN 1 ELSE 0 END) AS n_{'_'.join(map(str, cs))}"
+                       for cs in sets)
+    q.add("rank_counts", "per user and time rank: how many events match each set of distinct steps",
+          f"SELECT user_key, d, MIN(t) AS t, {counts} FROM matched WHERE TRUE{cir} GROUP BY user_key, d", cir_prm)
+
+    def feasible(s: int, e: int) -> str:   # steps s..e can take distinct events at one rank (Hall's condition)
+        need = {}
+        for j in range(s, e + 1):
+            need[copies[j][0]] = need.get(copies[j][0], 0) + 1
+        conds = [f"n_{'_'.join(map(str, cs))} >= {sum(need.get(c, 0) for c in cs)}"
+                 for cs in sets if any(c in need for c in cs)]
+        return " AND ".join(conds)
+
+    def states(k: int) -> str:             # step k's states: ranks where a block s..k is feasible
+        return "\nUNION ALL\n".join(f"SELECT user_key, d, t, {s} AS bs FROM rank_counts WHERE {feasible(s, k)}"
+                                    for s in range(1, k + 1) if s == k or all(tie[m] for m in range(s + 1, k + 1)))
+
+    def successors(k: int, rank: str, bs: str, cols: range) -> tuple[str, str]:
+        joins = (f"\nLEFT JOIN g{k} a ON a.user_key = x.user_key AND a.d = {rank} AND a.bs = {bs}" if tie[k] else "") + \
+                f"\nLEFT JOIN g{k} b ON b.user_key = x.user_key AND b.d = {rank} + 1 AND b.bs = {k}"
+        vals = ", ".join((f"LEAST(a.r{c}, b.r{c}) AS r{c}" if tie[k] else f"b.r{c} AS r{c}") for c in cols)
+        return joins, vals
+    q.add(f"g{n}", f"step-{n} states (rank, block start)", f"SELECT user_key, d, bs, t AS r{n} FROM (\n{states(n)}\n) x")
+    for j in range(n - 1, 1, -1):
+        joins, vals = successors(j + 1, "x.d", "x.bs", range(j + 1, n + 1))
+        q.add(f"g{j}", f"step-{j} states: the earliest time a strict chain from each reaches every later step", f"""
+SELECT x.user_key, x.d, x.bs, x.t AS r{j}, {vals}
+FROM (
+{states(j)}
+) x{joins}""")
+    rng, prm = _entry_range(start, end)
+    where = " AND ".join(["m1"] + rng)
+    bd = ", bd" if entry_bd else ""
+    cur = f"SELECT user_key, t, d, event_id AS id{bd} FROM matched WHERE {where}"
+    if p.attempt == "first":
+        cur = f"""SELECT user_key, t, d, id{bd} FROM (
+        SELECT user_key, t, d, event_id AS id{bd}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
+        FROM matched WHERE {where}) f WHERE nth = 1"""
+    joins, vals = successors(2, "x.d", "1", range(2, n + 1))
+    lvl = " + ".join(["1"] + [f"CASE WHEN r{k} <= dl THEN 1 ELSE 0 END" for k in range(2, n + 1)])
+    q.add("s_lvl", "attempts: step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
+          + ", their deadline and level", f"""
+SELECT *, {lvl} AS lvl FROM (
+    SELECT x.user_key, x.id, x.t AS t1, x.d AS c1, 1 AS b1{', x.bd' if entry_bd else ''}, x.t + CAST(? AS INTERVAL) AS dl, {vals}
+    FROM ({cur}) x{joins}
+) s""", [p.window] + prm)
+    prev = "s_lvl"
+    for k in range(2, n + 1):
+        reach = "CASE x.lvl " + " ".join(f"WHEN {L} THEN a.r{L}" for L in range(k, n + 1)) + " END <= x.dl"
+        stay = f"a.d IS NOT NULL AND {reach}" if tie[k] else "FALSE"
+        joins = (f"\nLEFT JOIN g{k} a ON a.user_key = x.user_key AND a.d = x.c{k - 1} AND a.bs = x.b{k - 1}" if tie[k] else "") + \
+                f"\nLEFT JOIN g{k} b ON b.user_key = x.user_key AND b.d = x.c{k - 1} + 1 AND b.bs = {k}"
+        q.add(f"s_f{k}", f"the attempt's step-{k} state: in the previous step's block when its level is still reachable "
+                         "from there in time, else a new block at the next rank", f"""
+SELECT x.*,
+       CASE WHEN x.lvl < {k} THEN NULL WHEN {stay} THEN x.c{k - 1} ELSE x.c{k - 1} + 1 END AS c{k},
+       CASE WHEN x.lvl < {k} THEN NULL WHEN {stay} THEN x.b{k - 1} ELSE {k} END AS b{k},
+       CASE WHEN x.lvl < {k} THEN NULL {f'WHEN {stay} THEN a.r{k} ' if tie[k] else ''}ELSE b.r{k} END AS t{k}
+FROM {prev} x{joins}""")
+        prev = f"s_f{k}"
+    _strict_taint(q, p, entry_bd, prev)
+
+
+def _strict_taint(q: _Query, p: FunnelParams, entry_bd: bool, prev: str) -> None:
+    """``att`` from the strict attempts in ``prev`` (ranks c1..cN, times t1..tN, level): an exclusion taints
+    the attempt when an exclusion event's rank lies strictly between its from- and to-step's ranks."""
+    n = p.n
     taints = []
     for i, x in enumerate(p.exclusions, start=1):
         f, to = x.from_step + 1, x.to_step + 1

@@ -158,8 +158,9 @@ def test_chain_path_equals_general_path(log_con, unique_con, spec, limit, monkey
 
 
 def test_chain_path_only_where_it_is_exact():
-    """Steps that could share an event (no strictly-later step between them; in any order, any two
-    steps an event could match) take the general path."""
+    """Steps that could share an event (no strictly-later step between them) take the general path, except
+    in any order (an exact matching up to six distinct steps) and in strict funnels whose step 1 shares
+    no event with a different step (states per time rank)."""
     ab = (Step("a"), Step("b"))
     assert fm._chain_ok(FunnelParams(steps=ab))
     assert fm._chain_ok(FunnelParams(steps=(Step("a"), Step("a"))))   # step 2 strictly later
@@ -174,7 +175,12 @@ def test_chain_path_only_where_it_is_exact():
     assert not fm._chain_ok(FunnelParams(steps=(Step(None),) + tuple(Step(s) for s in "abcdef"), order="any"))
     assert fm._chain_ok(FunnelParams(steps=ab, order="strict"))
     assert fm._chain_ok(FunnelParams(steps=(Step("a"), Step("a")), order="strict"))
-    assert not fm._chain_ok(FunnelParams(steps=(Step("b"), Step("a"), Step("b")), order="strict"))
+    # strict, one event could fill two steps: ranks keep such steps apart (exact), unless step 1 itself
+    # overlaps a different step
+    assert fm._chain_ok(FunnelParams(steps=(Step("b"), Step("a"), Step("b")), order="strict"))
+    assert not fm._distinct_chain((Step("b"), Step("a"), Step("b")))
+    assert not fm._chain_ok(FunnelParams(steps=(Step("b"), Step("a"), Step("b", {"v": "1"})), order="strict"))
+    assert not fm._chain_ok(FunnelParams(steps=(Step("a", {"v": "1"}), Step("b"), Step("a")), order="strict"))
     assert fm._chain_ok(FunnelParams(steps=ab, order="any"))
     assert fm._chain_ok(FunnelParams(steps=(Step("a"), Step(None)), order="any"))
     assert fm._chain_ok(FunnelParams(steps=ab, exclusions=(Exclusion("x"),)))
