@@ -699,7 +699,9 @@ SELECT *, {lvl} AS lvl FROM (
     SELECT x.user_key, x.id, x.t AS t1, x.d AS c1{', x.bd' if entry_bd else ''}, x.t + CAST(? AS INTERVAL) AS dl, {vals}
     FROM ({cur}) x{joins}
 ) s""", [p.window] + prm)
-    prev = "s_lvl"
+    q.add("s_lvl2", "the attempts that reach step 2 (only they need their chain traced)",
+          "SELECT * FROM s_lvl WHERE lvl >= 2")
+    prev = "s_lvl2"
     for k in range(2, n + 1):
         # the attempt's level reached from step k's state at the previous rank (the tie) within the deadline?
         reach = "CASE x.lvl " + " ".join(f"WHEN {L} THEN a.r{L}" for L in range(k, n + 1)) + " END <= x.dl"
@@ -782,7 +784,9 @@ SELECT *, {lvl} AS lvl FROM (
     SELECT x.user_key, x.id, x.t AS t1, x.d AS c1, 1 AS b1{', x.bd' if entry_bd else ''}, x.t + CAST(? AS INTERVAL) AS dl, {vals}
     FROM ({cur}) x{joins}
 ) s""", [p.window] + prm)
-    prev = "s_lvl"
+    q.add("s_lvl2", "the attempts that reach step 2 (only they need their chain traced)",
+          "SELECT * FROM s_lvl WHERE lvl >= 2")
+    prev = "s_lvl2"
     for k in range(2, n + 1):
         reach = "CASE x.lvl " + " ".join(f"WHEN {L} THEN a.r{L}" for L in range(k, n + 1)) + " END <= x.dl"
         stay = f"a.d IS NOT NULL AND {reach}" if tie[k] else "FALSE"
@@ -810,10 +814,13 @@ def _strict_taint(q: _Query, p: FunnelParams, entry_bd: bool, prev: str) -> None
         taints.append(f"(s.lvl >= {to} AND EXISTS (SELECT 1 FROM xr{i} x WHERE x.user_key = s.user_key "
                       f"AND x.d > s.c{f} AND x.d < s.c{to}))")
     q.add("att", "every attempt: deadline, step times, level, taint (an exclusion event ranked strictly between "
-                 "its from- and to-step)", f"""
+                 "its from- and to-step); level-1 attempts have no later step and no taint", f"""
 SELECT s.user_key, s.id, s.t1, s.dl{', s.bd' if entry_bd else ''}, {', '.join(f's.t{k}' for k in range(2, n + 1))}, s.lvl,
        CASE WHEN {' OR '.join(taints) or 'FALSE'} THEN 1 ELSE 0 END AS tainted
-FROM {prev} s""")
+FROM {prev} s
+UNION ALL
+SELECT user_key, id, t1, dl{', bd' if entry_bd else ''}, {', '.join('NULL' for _ in range(2, n + 1))}, lvl, 0
+FROM s_lvl WHERE lvl = 1""")
 
 
 def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool, src_tab: str = "matched",
