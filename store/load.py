@@ -428,8 +428,8 @@ def _run_load(con, source, kind: str, mapping, name, build_parsed: Callable[...,
             return report
         finally:
             con.execute("DROP VIEW IF EXISTS _new_events; DROP TABLE IF EXISTS _skip; DROP TABLE IF EXISTS _parsed; "
-                        "DROP TABLE IF EXISTS _batch_users; DROP TABLE IF EXISTS _reader_rejects; DROP TABLE IF EXISTS _nl_rows; "
-                        "DROP TABLE IF EXISTS _reader_scans")
+                        "DROP TABLE IF EXISTS _batch_users; DROP TABLE IF EXISTS _reader_rejects; "
+                        "DROP TABLE IF EXISTS _reader_scans; DROP TABLE IF EXISTS _nl_rows")
             if src is not None:
                 src.cleanup()
 

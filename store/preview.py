@@ -14,8 +14,7 @@ import pandas as pd
 from . import formats
 from .errors import LoadRefused, UserInputError
 from .load import (_build_events, _build_spend, _build_survey, _line_sql, _newline_rows, _open_source,
-                   _parse_source,
-                   base_currency)
+                   _parse_source, base_currency)
 from .parse import check_timezone
 from .schema import connect
 
@@ -85,8 +84,9 @@ def preview(source, kind: str, mapping: Mapping[str, str | None] | None = None, 
                     SELECT line, {nulls}, 'malformed line: ' || lower(CAST(any_value(error_type) AS VARCHAR))
                            || ' (' || any_value(error_message) || ')'
                     FROM _reader_rejects GROUP BY line"""
+            line = _line_sql(src, _newline_rows(scratch, src))
             frame = scratch.execute(f"""
-                SELECT * FROM (SELECT {_line_sql(src, _newline_rows(scratch, src))} AS line, {columns}, reason FROM _parsed p {malformed})
+                SELECT * FROM (SELECT {line} AS line, {columns}, reason FROM _parsed p {malformed})
                 ORDER BY line LIMIT {int(rows)}""").df()
             if frame.empty:
                 raise LoadRefused(f"{src.name}: the file has a header ({', '.join(src.headers)}) but no rows.")
