@@ -21,7 +21,8 @@ sign-ups but no invites have a NULL conversion (no division by zero).
 
 Activity is first reduced to one row per user and UTC quarter-hour (with its invite count) and only those
 rows are converted to local time: every local midnight in use today falls on a UTC quarter-hour, so the
-periods are the same as converting each event, at a fraction of the cost.
+periods are the same as converting each event, at a fraction of the cost. The summaries, which have no
+periods, reduce activity to one row per user instead.
 """
 from __future__ import annotations
 
@@ -82,13 +83,16 @@ def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = Fal
     group = f"GROUP BY {sel}" if grouped else ""
     on = " AND ".join(f"a.{k} = s.{k}" for k in keys) or "TRUE"
     coalesced = "".join(f"coalesce(a.{k}, s.{k}) AS {k}, " for k in keys)
-    buckets_body = f"""SELECT e.user_key, u.channel, CAST(floor(EXTRACT(EPOCH FROM e.event_time) / 900) AS BIGINT) AS q,
+    # Without periods (the summaries) a user's activity needs no quarter-hours: one bucket per user.
+    per_period = "period_start" in keys
+    quarter = "CAST(floor(EXTRACT(EPOCH FROM e.event_time) / 900) AS BIGINT)" if per_period else "CAST(NULL AS BIGINT)"
+    buckets_body = f"""SELECT e.user_key, u.channel, {quarter} AS q,
            sum(CASE WHEN sm.stage = 'referral' THEN 1 ELSE 0 END) AS invites
     FROM events e
     JOIN users u ON u.user_key = e.user_key
     LEFT JOIN stage_map sm ON sm.event_name = e.event_name
     WHERE {time_sql} AND {users_actor}
-    GROUP BY e.user_key, u.channel, q"""
+    GROUP BY e.user_key, u.channel{", q" if per_period else ""}"""
     signups_body = f"""SELECT {period} AS period_start, inv.channel, e.user_key
     FROM events e
     JOIN stage_map sm ON sm.event_name = e.event_name AND sm.stage = 'acquisition'
@@ -145,7 +149,7 @@ FROM joined
 
 def _parts_sql(p: ReferralParams) -> tuple[tuple[str, list], tuple[str, list]]:
     """``buckets`` and ``signups`` of :func:`referral_sql` as two standalone queries (with their values)."""
-    sql, params = referral_sql(p, grouped=False)
+    sql, params = referral_sql(p, grouped=True)  # quarter-hour buckets: every table can be read from them
     head = sql[:sql.index("\n-- acts:")].rstrip().rstrip(",")   # WITH … buckets AS (…)
     n_buckets = head.count("?")
     signups = sql[sql.index("signups AS ("):sql.index("\ninvited AS (")].rstrip().rstrip(",")
