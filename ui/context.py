@@ -239,11 +239,9 @@ def filters():
 
 def frame_download(df: pd.DataFrame, name: str, key: str) -> None:
     """A CSV download button for ``df``: spreadsheet formulas in text cells neutralised
-    (:func:`ui.safe.csv_bytes`), the file name reduced to safe characters. The CSV is written when the
-    button is clicked, not on every rerun of the page (a big table's CSV costs more than the rest of a warm
-    rerun)."""
+    (:func:`ui.safe.csv_bytes`), the file name reduced to safe characters."""
     from .safe import csv_bytes
 
     safe_name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in str(name))[:120] or "table"
-    st.download_button(tr("Download CSV", "下载 CSV"), lambda: csv_bytes(df), file_name=f"{safe_name}.csv",
+    st.download_button(tr("Download CSV", "下载 CSV"), csv_bytes(df), file_name=f"{safe_name}.csv",
                        mime="text/csv", key=key)

@@ -46,7 +46,11 @@ def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for col in out.columns:
         series = out[col]
-        if pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype):
+        if isinstance(series.dtype, pd.StringDtype):  # every value text or missing: one vectorised test
+            risky = series.str.startswith(FORMULA_START, na=False)
+            if risky.any():
+                out[col] = series.where(~risky, "'" + series)
+        elif pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype):
             out[col] = series.map(neutralise, na_action="ignore")
     # Column names come from user files too (e.g. a pivot over channel names).
     out.columns = [neutralise(c) if isinstance(c, str) else c for c in out.columns]
