@@ -168,12 +168,12 @@ def _with_sql(p: TrafficParams, tagged_table: str | None = None, sessions_table:
     several times slower).
 
     ``tagged_table`` / ``sessions_table`` name tables already holding ``tagged`` / ``sessions`` for the same
-    parameters (:func:`traffic_page` derives them once for several queries): the CTEs then read them and
-    take no parameters.
+    parameters (:func:`traffic_page` derives them once for several queries): the CTEs then read them; with a
+    ``tagged_table`` nothing is bound.
     """
+    sessions_body = f"SELECT * FROM {sessions_table}" if sessions_table is not None else _SESSIONS_SELECT
     if tagged_table is not None:
-        sessions_cte = (f"SELECT * FROM {sessions_table}" if sessions_table is not None
-                        else _SESSIONS_SELECT)
+        sessions_cte = sessions_body
         return f"""
 WITH tagged AS (SELECT * FROM {tagged_table}),
 ev AS (SELECT event_id, user_key, event_time, session_id, page, channel, campaign, is_pv FROM tagged),
@@ -207,7 +207,7 @@ tagged AS (              -- every event in scope with its session: file session 
     FROM marked
 ),
 sessions AS (            -- one row per session: (user, file session id) or (user, derived number)
-    {_SESSIONS_SELECT}
+    {sessions_body}
 ),
 {_SEV_CTE}"""
     return sql, list(p.pageview_events) + params + [p.session_gap]  # in the order the ? appear
@@ -404,12 +404,12 @@ class _Derived:
     derived once: a query that starts with the shared CTEs of the same parameters (and binds the same values)
     has them replaced by reads of the temporary tables; any other query runs as it is."""
 
-    def __init__(self, con, with_sql: str, params: list, head: str):
-        self.con, self.with_sql, self.params, self.head = con, with_sql, params, head
+    def __init__(self, con, with_sql: str, params: list, head: str, head_params: list):
+        self.con, self.with_sql, self.params, self.head, self.head_params = con, with_sql, params, head, head_params
 
     def execute(self, sql: str, params=None):
         if sql.startswith(self.with_sql) and list(params or []) == self.params:
-            return self.con.execute(self.head + sql[len(self.with_sql):])
+            return self.con.execute(self.head + sql[len(self.with_sql):], self.head_params)
         return self.con.execute(sql, params or [])
 
 
@@ -421,18 +421,26 @@ def traffic_page(con, p: TrafficParams, breakdown: str = "channel", with_top_pag
     """Everything the Traffic page shows, from one derivation of the sessions: ``summary``
     (:func:`traffic_summary`), ``pv_uv``, ``sessions``, ``top_pages`` (unless not ``with_top_pages``) for ``p``
     and ``pv_uv_breakdown`` / ``sessions_breakdown`` for ``p`` broken down by ``breakdown`` — each frame
-    computed by its own function, so equal to what it returns. The in-scope events with their session key and
-    the sessions are computed once into temporary tables of this connection (dropped before returning), and
-    the functions' queries read those instead of deriving them again."""
+    computed by its own function, so equal to what it returns. The sessions (and, when some events lack a
+    session id, the in-scope events with their session key) are computed once into temporary tables of this
+    connection (dropped before returning), and the functions' queries read those instead of deriving them
+    again."""
     by = replace(p, breakdown=breakdown)
     with_sql, params = _with_sql(p)
     tagged, sess = "_traffic_tagged", "_traffic_sessions"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {tagged} AS {with_sql} SELECT * FROM tagged", params)
+    # Events without a session id go through window passes worth keeping; events with one are only a
+    # filtered scan away, cheaper to read again than to copy.
+    scope, scope_params = _scope_sql(p)
+    gaps = con.execute(f"SELECT count(*) FROM events e WHERE {scope} AND e.session_id IS NULL",
+                       scope_params).fetchone()[0]
+    if gaps:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {tagged} AS {with_sql} SELECT * FROM tagged", params)
     try:
-        head, _ = _with_sql(p, tagged_table=tagged)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {sess} AS {head} SELECT * FROM sessions")
+        head, head_params = _with_sql(p, tagged_table=tagged) if gaps else (with_sql, params)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {sess} AS {head} SELECT * FROM sessions", head_params)
         try:
-            d = _Derived(con, with_sql, params, _with_sql(p, tagged_table=tagged, sessions_table=sess)[0])
+            head, head_params = _with_sql(p, tagged_table=tagged if gaps else None, sessions_table=sess)
+            d = _Derived(con, with_sql, params, head, head_params)
             out = {"summary": traffic_summary(d, p), "pv_uv": pv_uv(d, p), "sessions": sessions(d, p)}
             if with_top_pages:
                 out["top_pages"] = top_pages(d, p)

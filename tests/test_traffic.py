@@ -259,6 +259,12 @@ def test_traffic_page_is_every_frame_from_one_session_derivation(day_a):
             assert_frame_equal(got["sessions_breakdown"], sessions(day_a, by))
     # the temporary tables are gone afterwards
     assert day_a.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_traffic%'").fetchone()[0] == 0
+    # u2 alone: every event carries a session id (no gap-derived sessions to keep): S3, 3 page views, 2400 s
+    only_ids = traffic_page(day_a, TrafficParams(filters=Filters(channels=("seo",))), "channel")
+    assert only_ids["summary"][["pv", "uv", "sessions", "avg_duration_s"]].iloc[0].tolist() == [3, 1, 1, 2400.0]
+    assert only_ids["top_pages"]["page"].tolist() == ["/", "/docs", "/pricing"]
+    assert_frame_equal(only_ids["sessions_breakdown"], sessions(day_a, TrafficParams(
+        breakdown="channel", filters=Filters(channels=("seo",)))))
 
 
 def test_visits_are_the_summarys_pv_and_uv(day_a):
