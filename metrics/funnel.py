@@ -31,7 +31,7 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    earliest qualifying event is taken even when it ties with the previous step and a later one
    would carry the chain further (a@0, b@0, b@5, c@10 stops at b@0: level 2, not 3); without ties
    within a user the result equals an exhaustive search (``tests/test_funnel_oracle.py``). Strict
-   funnels on the chain path (``_strict_chains``, ``_strict_blocks``, below) have no such limit; only
+   funnels on the chain path (``_strict_chains``, below) have no such limit; only
    strict funnels whose step 1 overlaps a different step, or with more than six distinct steps, come here.
    Ordered funnels with the best attempt build each chain once per group of step-1 events that
    share their next step-2 event, then cut it at every attempt's own deadline (same result).
@@ -352,7 +352,7 @@ WHERE {any_flag}""")
         elif p.order == "any":
             (_any_chains if _any_exact(p.steps) else _any_matching)(q, p, start, end, cir_end, entry_bd)
         else:
-            (_strict_chains if _distinct_chain(p.steps) else _strict_blocks)(q, p, start, end, cir_end, entry_bd)
+            _strict_chains(q, p, start, end, cir_end, entry_bd, blocks=not _distinct_chain(p.steps))
         _chain_users(q, p, cir_end, entry_bd)
         _breakdown(q, p, entry_bd)
         return q
@@ -507,8 +507,9 @@ STRICT_BLOCK_CLASSES = 6
 
 
 def _blocks_ok(steps: Sequence[Step]) -> bool:
-    """:func:`_strict_blocks` applies: few distinct steps, and step 1 shares no event with a different step
-    (an attempt's own step-1 event then never needs to fill another step, so counts per rank suffice)."""
+    """A strict funnel in which one event could fill two steps can take :func:`_strict_chains` with blocks:
+    few distinct steps, and step 1 shares no event with a different step (an attempt's own step-1 event
+    then never needs to fill another step, so counts per rank suffice)."""
     copies = _copies(steps)
     first = _step_key(steps[0])
     return (len({j0 for j0, _ in copies.values()}) <= STRICT_BLOCK_CLASSES
@@ -644,14 +645,14 @@ SELECT user_key, id, t1, dl{bd}, {t_cols}, {lvl} AS lvl, CASE WHEN {taint} THEN 
 FROM (SELECT l1.*, t1 + CAST(? AS INTERVAL) AS dl FROM {pfx}l1 l1) a{rest}""", [p.window])
 
 
-def _strict_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> None:
-    """Strict funnels whose steps no single event can share: a dynamic programme over time ranks.
+def _strict_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool, blocks: bool = False) -> None:
+    """Strict funnels on the chain path: a dynamic programme over time ranks.
 
     ``d`` is the rank of an event's time among all the user's scoped event times (``DENSE_RANK``).
     In a strict chain each step lies at the previous step's rank (a tie: same timestamp, allowed
     unless the step covers the previous one) or the next rank (nothing in between). All events of
     one step at one rank are interchangeable, so the states are (step, rank). From the last step
-    back, ``g<j>`` gives for each step-j rank the earliest time at which some strict chain from it
+    back, ``g<j>`` gives for each step-j state the earliest time at which some strict chain from it
     reaches every later step: the smaller of the two successors' (same rank, next rank). An
     attempt reaches level k when that time for step k is within its deadline (each step's minimum
     is taken independently, but a chain reaching step k reached every earlier step sooner, so the
@@ -661,28 +662,65 @@ def _strict_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bo
     previous step's rank (the earlier time) when the attempt's level is still reachable from there
     within the deadline, else it moves to the next rank — the chain with the earliest times among
     those reaching that level. (Taking the earliest event at each step instead can stop a chain
-    that a later tied event would carry on: a@0, b@0, b@5, c@10 reaches c through b@5.) An
-    exclusion taints the attempt when an exclusion event's rank lies strictly between the from-
-    and to-step's ranks.
+    that a later tied event would carry on: a@0, b@0, b@5, c@10 reaches c through b@5.) Only
+    attempts reaching step 2 are traced. An exclusion taints the attempt when an exclusion event's
+    rank lies strictly between the from- and to-step's ranks.
+
+    ``blocks``: one event could fill two steps (a → b → a). Events at different ranks are different
+    events, so only steps at one rank (a block: a run of consecutive steps at one timestamp) can
+    compete for an event; the states gain the block's first step ``bs``, and a step joins the
+    previous step's block only when the block's steps can still take distinct events at that rank —
+    Hall's condition over the sets of distinct steps in the block (every set has at least as many
+    events at that rank matching it as the block has copies of its steps), from one GROUP BY of
+    counts per rank. Without it ``bs`` is always 0.
     """
+    from itertools import combinations
     n = p.n
     cir = " AND t < ?" if cir_end is not None else ""
     cir_prm = [cir_end] if cir_end is not None else []
     tie = {k: not p.steps[k - 1].covers(p.steps[k - 2]) for k in range(2, n + 1)}   # step k may share step k-1's time
+    if blocks:
+        copies = _copies(p.steps)
+        sets = [cs for r in range(1, len({c for c, _ in copies.values()}) + 1)
+                for cs in combinations(sorted({c for c, _ in copies.values()}), r)]
+        counts = ", ".join(f"SUM(CASE WHEN {' OR '.join(f'COALESCE(m{c}, FALSE)' for c in cs)} THEN 1 ELSE 0 END) "
+                           f"AS n_{'_'.join(map(str, cs))}" for cs in sets)
+        q.add("rank_counts", "per user and time rank: how many events match each set of distinct steps",
+              f"SELECT user_key, d, MIN(t) AS t, {counts} FROM matched WHERE TRUE{cir} GROUP BY user_key, d", cir_prm)
 
-    def successors(k: int, rank: str, cols: range) -> tuple[str, str]:
-        """Joins to step k's states at ``rank`` (if a tie is allowed) and ``rank`` + 1, and the smaller value per column."""
-        joins = (f"\nLEFT JOIN g{k} a ON a.user_key = x.user_key AND a.d = {rank}" if tie[k] else "") + \
-                f"\nLEFT JOIN g{k} b ON b.user_key = x.user_key AND b.d = {rank} + 1"
+        def feasible(s: int, e: int) -> str:   # steps s..e can take distinct events at one rank (Hall)
+            need: dict[int, int] = {}
+            for j in range(s, e + 1):
+                need[copies[j][0]] = need.get(copies[j][0], 0) + 1
+            return " AND ".join(f"n_{'_'.join(map(str, cs))} >= {sum(need.get(c, 0) for c in cs)}"
+                                for cs in sets if any(c in need for c in cs))
+
+    def states(k: int) -> tuple[str, list]:   # step k's states (user_key, d, t, bs) and their bound values
+        if not blocks:
+            return f"SELECT DISTINCT user_key, d, t, 0 AS bs FROM matched WHERE m{k}{cir}", list(cir_prm)
+        return "\nUNION ALL\n".join(f"SELECT user_key, d, t, {s} AS bs FROM rank_counts WHERE {feasible(s, k)}"
+                                    for s in range(1, k + 1) if all(tie[m] for m in range(s + 1, k + 1))), []
+
+    def opens(k: int) -> str:                 # the block start of a step-k state at a new rank
+        return str(k) if blocks else "0"
+
+    def successors(k: int, bs: str, cols: range) -> tuple[str, str]:
+        """Joins to step k's states at the rank of x (a tie, if allowed) and the next rank, and the smaller value per column."""
+        joins = (f"\nLEFT JOIN g{k} a ON a.user_key = x.user_key AND a.d = x.d AND a.bs = {bs}" if tie[k] else "") + \
+                f"\nLEFT JOIN g{k} b ON b.user_key = x.user_key AND b.d = x.d + 1 AND b.bs = {opens(k)}"
         vals = ", ".join((f"LEAST(a.r{c}, b.r{c}) AS r{c}" if tie[k] else f"b.r{c} AS r{c}") for c in cols)
         return joins, vals
-    q.add(f"g{n}", f"step-{n}: the ranks of its events", f"SELECT DISTINCT user_key, d, t AS r{n} FROM matched WHERE m{n}{cir}",
-          cir_prm)
+    body, prm = states(n)
+    q.add(f"g{n}", f"step-{n} states (rank{', block start' if blocks else ''})",
+          f"SELECT user_key, d, bs, t AS r{n} FROM (\n{body}\n) x", prm)
     for j in range(n - 1, 1, -1):
-        joins, vals = successors(j + 1, "x.d", range(j + 1, n + 1))
-        q.add(f"g{j}", f"step-{j}: per rank of its events, the earliest time a strict chain from there reaches each later step", f"""
-SELECT x.user_key, x.d, x.t AS r{j}, {vals}
-FROM (SELECT DISTINCT user_key, d, t FROM matched WHERE m{j}{cir}) x{joins}""", cir_prm)
+        body, prm = states(j)
+        joins, vals = successors(j + 1, "x.bs", range(j + 1, n + 1))
+        q.add(f"g{j}", f"step-{j} states: the earliest time a strict chain from each reaches every later step", f"""
+SELECT x.user_key, x.d, x.bs, x.t AS r{j}, {vals}
+FROM (
+{body}
+) x{joins}""", prm)
     rng, prm = _entry_range(start, end)
     where = " AND ".join(["m1"] + rng)
     bd = ", bd" if entry_bd else ""
@@ -691,12 +729,13 @@ FROM (SELECT DISTINCT user_key, d, t FROM matched WHERE m{j}{cir}) x{joins}""", 
         cur = f"""SELECT user_key, t, d, id{bd} FROM (
         SELECT user_key, t, d, event_id AS id{bd}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
         FROM matched WHERE {where}) f WHERE nth = 1"""
-    joins, vals = successors(2, "x.d", range(2, n + 1))
+    joins, vals = successors(2, opens(1), range(2, n + 1))
     lvl = " + ".join(["1"] + [f"CASE WHEN r{k} <= dl THEN 1 ELSE 0 END" for k in range(2, n + 1)])
     q.add("s_lvl", "attempts: step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
           + ", their deadline and level", f"""
 SELECT *, {lvl} AS lvl FROM (
-    SELECT x.user_key, x.id, x.t AS t1, x.d AS c1{', x.bd' if entry_bd else ''}, x.t + CAST(? AS INTERVAL) AS dl, {vals}
+    SELECT x.user_key, x.id, x.t AS t1, x.d AS c1, {opens(1)} AS b1{', x.bd' if entry_bd else ''},
+           x.t + CAST(? AS INTERVAL) AS dl, {vals}
     FROM ({cur}) x{joins}
 ) s""", [p.window] + prm)
     q.add("s_lvl2", "the attempts that reach step 2 (only they need their chain traced)",
@@ -706,107 +745,16 @@ SELECT *, {lvl} AS lvl FROM (
         # the attempt's level reached from step k's state at the previous rank (the tie) within the deadline?
         reach = "CASE x.lvl " + " ".join(f"WHEN {L} THEN a.r{L}" for L in range(k, n + 1)) + " END <= x.dl"
         stay = f"a.d IS NOT NULL AND {reach}" if tie[k] else "FALSE"
-        joins = (f"\nLEFT JOIN g{k} a ON a.user_key = x.user_key AND a.d = x.c{k - 1}" if tie[k] else "") + \
-                f"\nLEFT JOIN g{k} b ON b.user_key = x.user_key AND b.d = x.c{k - 1} + 1"
-        q.add(f"s_f{k}", f"the attempt's step-{k} rank and time: the previous rank when its level is still reachable "
-                         "from there in time, else the next", f"""
-SELECT x.*,
-       CASE WHEN x.lvl < {k} THEN NULL WHEN {stay} THEN x.c{k - 1} ELSE x.c{k - 1} + 1 END AS c{k},
-       CASE WHEN x.lvl < {k} THEN NULL {f'WHEN {stay} THEN a.r{k} ' if tie[k] else ''}ELSE b.r{k} END AS t{k}
-FROM {prev} x{joins}""")
-        prev = f"s_f{k}"
-    _strict_taint(q, p, entry_bd, prev)
-
-
-def _strict_blocks(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> None:
-    """Strict funnels in which one event could fill two steps (a → b → a): :func:`_strict_chains` with
-    the steps that share a rank kept apart.
-
-    Events at different ranks are different events, so only steps at one rank (a block: a run of
-    consecutive steps at one timestamp) can compete for an event. The states become (step, rank,
-    block start): a step joins the previous step's block when the block's steps can still take
-    distinct events at that rank — Hall's condition over the sets of distinct steps in the block:
-    every set has at least as many events at that rank matching it as the block has copies of its
-    steps — else it starts a new block at the next rank. Counts of events per rank and set of steps
-    come from one GROUP BY; everything else is as in :func:`_strict_chains`.
-    """
-    from itertools import combinations
-    n = p.n
-    cir = " AND t < ?" if cir_end is not None else ""
-    cir_prm = [cir_end] if cir_end is not None else []
-    copies = _copies(p.steps)
-    classes = sorted({j0 for j0, _ in copies.values()})
-    sets = [cs for r in range(1, len(classes) + 1) for cs in combinations(classes, r)]
-    tie = {k: not p.steps[k - 1].covers(p.steps[k - 2]) for k in range(2, n + 1)}
-    counts = ", ".join(f"SUM(CASE WHEN {' OR '.join(f'COALESCE(m{c}, FALSE)' for c in cs)} THEN 1 ELSE 0 END) AS n_{'_'.join(map(str, cs))}"
-                       for cs in sets)
-    q.add("rank_counts", "per user and time rank: how many events match each set of distinct steps",
-          f"SELECT user_key, d, MIN(t) AS t, {counts} FROM matched WHERE TRUE{cir} GROUP BY user_key, d", cir_prm)
-
-    def feasible(s: int, e: int) -> str:   # steps s..e can take distinct events at one rank (Hall's condition)
-        need = {}
-        for j in range(s, e + 1):
-            need[copies[j][0]] = need.get(copies[j][0], 0) + 1
-        conds = [f"n_{'_'.join(map(str, cs))} >= {sum(need.get(c, 0) for c in cs)}"
-                 for cs in sets if any(c in need for c in cs)]
-        return " AND ".join(conds)
-
-    def states(k: int) -> str:             # step k's states: ranks where a block s..k is feasible
-        return "\nUNION ALL\n".join(f"SELECT user_key, d, t, {s} AS bs FROM rank_counts WHERE {feasible(s, k)}"
-                                    for s in range(1, k + 1) if s == k or all(tie[m] for m in range(s + 1, k + 1)))
-
-    def successors(k: int, rank: str, bs: str, cols: range) -> tuple[str, str]:
-        joins = (f"\nLEFT JOIN g{k} a ON a.user_key = x.user_key AND a.d = {rank} AND a.bs = {bs}" if tie[k] else "") + \
-                f"\nLEFT JOIN g{k} b ON b.user_key = x.user_key AND b.d = {rank} + 1 AND b.bs = {k}"
-        vals = ", ".join((f"LEAST(a.r{c}, b.r{c}) AS r{c}" if tie[k] else f"b.r{c} AS r{c}") for c in cols)
-        return joins, vals
-    q.add(f"g{n}", f"step-{n} states (rank, block start)", f"SELECT user_key, d, bs, t AS r{n} FROM (\n{states(n)}\n) x")
-    for j in range(n - 1, 1, -1):
-        joins, vals = successors(j + 1, "x.d", "x.bs", range(j + 1, n + 1))
-        q.add(f"g{j}", f"step-{j} states: the earliest time a strict chain from each reaches every later step", f"""
-SELECT x.user_key, x.d, x.bs, x.t AS r{j}, {vals}
-FROM (
-{states(j)}
-) x{joins}""")
-    rng, prm = _entry_range(start, end)
-    where = " AND ".join(["m1"] + rng)
-    bd = ", bd" if entry_bd else ""
-    cur = f"SELECT user_key, t, d, event_id AS id{bd} FROM matched WHERE {where}"
-    if p.attempt == "first":
-        cur = f"""SELECT user_key, t, d, id{bd} FROM (
-        SELECT user_key, t, d, event_id AS id{bd}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
-        FROM matched WHERE {where}) f WHERE nth = 1"""
-    joins, vals = successors(2, "x.d", "1", range(2, n + 1))
-    lvl = " + ".join(["1"] + [f"CASE WHEN r{k} <= dl THEN 1 ELSE 0 END" for k in range(2, n + 1)])
-    q.add("s_lvl", "attempts: step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
-          + ", their deadline and level", f"""
-SELECT *, {lvl} AS lvl FROM (
-    SELECT x.user_key, x.id, x.t AS t1, x.d AS c1, 1 AS b1{', x.bd' if entry_bd else ''}, x.t + CAST(? AS INTERVAL) AS dl, {vals}
-    FROM ({cur}) x{joins}
-) s""", [p.window] + prm)
-    q.add("s_lvl2", "the attempts that reach step 2 (only they need their chain traced)",
-          "SELECT * FROM s_lvl WHERE lvl >= 2")
-    prev = "s_lvl2"
-    for k in range(2, n + 1):
-        reach = "CASE x.lvl " + " ".join(f"WHEN {L} THEN a.r{L}" for L in range(k, n + 1)) + " END <= x.dl"
-        stay = f"a.d IS NOT NULL AND {reach}" if tie[k] else "FALSE"
         joins = (f"\nLEFT JOIN g{k} a ON a.user_key = x.user_key AND a.d = x.c{k - 1} AND a.bs = x.b{k - 1}" if tie[k] else "") + \
-                f"\nLEFT JOIN g{k} b ON b.user_key = x.user_key AND b.d = x.c{k - 1} + 1 AND b.bs = {k}"
-        q.add(f"s_f{k}", f"the attempt's step-{k} state: in the previous step's block when its level is still reachable "
-                         "from there in time, else a new block at the next rank", f"""
+                f"\nLEFT JOIN g{k} b ON b.user_key = x.user_key AND b.d = x.c{k - 1} + 1 AND b.bs = {opens(k)}"
+        q.add(f"s_f{k}", f"the attempt's step-{k} state: the previous rank when its level is still reachable from there "
+                         "in time, else the next", f"""
 SELECT x.*,
        CASE WHEN x.lvl < {k} THEN NULL WHEN {stay} THEN x.c{k - 1} ELSE x.c{k - 1} + 1 END AS c{k},
-       CASE WHEN x.lvl < {k} THEN NULL WHEN {stay} THEN x.b{k - 1} ELSE {k} END AS b{k},
+       CASE WHEN x.lvl < {k} THEN NULL WHEN {stay} THEN x.b{k - 1} ELSE {opens(k)} END AS b{k},
        CASE WHEN x.lvl < {k} THEN NULL {f'WHEN {stay} THEN a.r{k} ' if tie[k] else ''}ELSE b.r{k} END AS t{k}
 FROM {prev} x{joins}""")
         prev = f"s_f{k}"
-    _strict_taint(q, p, entry_bd, prev)
-
-
-def _strict_taint(q: _Query, p: FunnelParams, entry_bd: bool, prev: str) -> None:
-    """``att`` from the strict attempts in ``prev`` (ranks c1..cN, times t1..tN, level): an exclusion taints
-    the attempt when an exclusion event's rank lies strictly between its from- and to-step's ranks."""
-    n = p.n
     taints = []
     for i, x in enumerate(p.exclusions, start=1):
         f, to = x.from_step + 1, x.to_step + 1
@@ -919,6 +867,18 @@ SELECT user_key, id, t1, dl{bd}, {t_cols}, {lvl} AS lvl, CASE WHEN {taint} THEN 
 FROM (SELECT l1.*, t1 + CAST(? AS INTERVAL) AS dl FROM {pfx}l1 l1) a""", [p.window])
 
 
+def _exclusions_after(q: _Query, count: int) -> str:
+    """The step events' source for the any-order paths: ``matched``, or with ``count`` exclusions
+    ``xafter``, which adds ``xa<i>``: the first exclusion-i event strictly after each event."""
+    if not count:
+        return "matched"
+    xa = ", ".join(f"MIN(CASE WHEN x{i} THEN t END) OVER (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN "
+                   f"UNBOUNDED PRECEDING AND CURRENT ROW EXCLUDE GROUP) AS xa{i}" for i in range(1, count + 1))
+    q.add("xafter", "every step or exclusion event with the first exclusion event strictly after it",
+          f"SELECT *, {xa} FROM matched")
+    return "xafter"
+
+
 def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> None:
     """Any order, steps no single event can share unless they are the same step repeated: one window
     pass over the step events (more with exclusions or repeated steps, see below).
@@ -958,13 +918,7 @@ def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool)
     # that time for every event; it never decreases with time, so the MIN picks the first event's)
     firsts += "".join(f", MIN(CASE WHEN {val(j, f'xa{i}')[0]} THEN {val(j, f'xa{i}')[1]} END) OVER w AS xf{j}_{i}"
                       for j in range(1, n + 1) for i, _, _ in excl)
-    source = "matched"
-    if excl:
-        xa = ", ".join(f"MIN(CASE WHEN x{i} THEN t END) OVER (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN "
-                       f"UNBOUNDED PRECEDING AND CURRENT ROW EXCLUDE GROUP) AS xa{i}" for i, _, _ in excl)
-        q.add("xafter", "every step or exclusion event with the first exclusion event strictly after it",
-              f"SELECT *, {xa} FROM matched")
-        source = "xafter"
+    source = _exclusions_after(q, len(excl))
     if leads:
         q.add("leads", "repeated steps: for each of their events, the time of the 2nd, 3rd, ... such event from it "
                        "(and the first exclusion event strictly after that one)", f"SELECT *, {', '.join(leads)} FROM {source}")
@@ -1043,13 +997,7 @@ def _any_matching(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: boo
     mult = {c: sum(1 for j0, _ in copies.values() if j0 == c) for c in classes}
     sets = [(" OR ".join(f"COALESCE(m{c}, FALSE)" for c in cs), sum(mult[c] for c in cs))
             for r in range(1, len(classes) + 1) for cs in combinations(classes, r)]
-    source = "matched"
-    if excl:
-        xa = ", ".join(f"MIN(CASE WHEN x{i} THEN t END) OVER (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN "
-                       f"UNBOUNDED PRECEDING AND CURRENT ROW EXCLUDE GROUP) AS xa{i}" for i, _, _ in excl)
-        q.add("xafter", "every step or exclusion event with the first exclusion event strictly after it",
-              f"SELECT *, {xa} FROM matched")
-        source = "xafter"
+    source = _exclusions_after(q, len(excl))
     leads, firsts, fprm = [], [], []
     for s, (flag, size) in enumerate(sets, start=1):
         over = f"OVER (PARTITION BY user_key, ({flag}) ORDER BY t, event_id)"

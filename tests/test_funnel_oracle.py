@@ -185,6 +185,25 @@ def _bf_logs(rng, configs):
     return pd.DataFrame(rows)
 
 
+def _counted(results, evs, spec):
+    """(level, step times) of the counted attempt among ``results`` = [(start event, step times)]: the
+    earliest untainted one at the furthest level (an "x" strictly between the excluded steps taints);
+    None when there is no attempt or every furthest one is tainted."""
+    if not results:
+        return None
+
+    def tainted(times):
+        if spec["excl"] is None:
+            return False
+        f, t = spec["excl"]
+        return len(times) > t and any(times[f] < e[0] < times[t] for e in evs if e[2] == "x")
+    level = max(len(times) for _, times in results)
+    clean = [(s, times) for s, times in results if len(times) == level and not tainted(times)]
+    if not clean:
+        return None
+    return level, min(clean, key=lambda r: (r[0][0], r[0][1]))[1]
+
+
 def _bf_user(events, spec):
     """(level, step times) of the counted attempt by exhaustive search, or None if the user is not counted."""
     steps, w, order = spec["steps"], spec["window"], spec["order"]
@@ -219,27 +238,18 @@ def _bf_user(events, spec):
                         best = cand
             return best
         results.append((s, extend([s])))
-    if not results:
-        return None
-
-    def tainted(times):
-        if spec["excl"] is None:
-            return False
-        f, t = spec["excl"]
-        return len(times) > t and any(times[f] < e[0] < times[t] for e in evs if e[2] == "x")
-    level = max(len(times) for _, times in results)
-    clean = [(s, times) for s, times in results if len(times) == level and not tainted(times)]
-    if not clean:
-        return None
-    return level, min(clean, key=lambda r: (r[0][0], r[0][1]))[1]
+    return _counted(results, evs, spec)
 
 
-def _bf_expected(logs, configs):
+def _bf_expected(logs, configs, user_fn=None, cols=("ts", "event_id", "event_name")):
+    """Per (log, step): users, dropped and median / mean / p90 seconds (rounded to 6 places) from an exhaustive
+    search per user (``user_fn``, default :func:`_bf_user`, over tuples of ``cols``)."""
+    user_fn = user_fn or _bf_user
     out = {}
     for (log, cfg), grp in logs.groupby(["log", "cfg"]):
         spec = configs[cfg]
-        counted = [r for r in (_bf_user(list(zip(g["ts"], g["event_id"], g["event_name"])), spec)
-                               for _, g in grp.groupby("user_id")) if r is not None]
+        counted = [r for r in (user_fn(list(zip(*(g[c] for c in cols))), spec) for _, g in grp.groupby("user_id"))
+                   if r is not None]
         if not counted:
             continue
         for k in range(1, len(spec["steps"]) + 1):
@@ -247,9 +257,44 @@ def _bf_expected(logs, configs):
             secs = [float(t[k - 1] - t[k - 2]) for t in reached] if k > 1 else []
             prev = sum(1 for level, _ in counted if level >= k - 1) if k > 1 else len(reached)
             out[(int(log), k)] = (len(reached), prev - len(reached),
-                                  *((float(np.percentile(secs, 50)), float(np.mean(secs)), float(np.percentile(secs, 90)))
-                                    if secs else (None, None, None)))
+                                  *((round(float(np.percentile(secs, 50)), 6), round(float(np.mean(secs)), 6),
+                                     round(float(np.percentile(secs, 90)), 6)) if secs else (None, None, None)))
     return out
+
+
+def _ours_per_log(logs, configs, make_step=Step):
+    """The same per-(log, step) figures from ``funnel``: every log loaded once, one call per definition (its
+    logs selected by a segment filter and split per log by an entry-event breakdown)."""
+    con = store.connect(":memory:")
+    props = [{"cfg": str(c), "log": str(l)} for c, l in zip(logs["cfg"], logs["log"])]
+    if "v" in logs:
+        props = [{**d, "v": v} for d, v in zip(props, logs["v"])]
+    frame = pd.DataFrame({
+        "event_id": logs["event_id"], "user_id": logs["user_id"], "event_name": logs["event_name"],
+        "event_time": [(BASE + timedelta(seconds=int(s))).isoformat(sep=" ") for s in logs["ts"]],
+        "properties": props,
+    }).astype(object)
+    assert store.load_events(con, frame).loaded == len(logs)
+    ours = {}
+    for cfg, spec in enumerate(configs):
+        rng_kw = {}
+        if spec["range"]:
+            rng_kw = {"start": BASE + timedelta(seconds=spec["range"][0]), "end": BASE + timedelta(seconds=spec["range"][1]),
+                      "conversion_in_range": spec["cir"]}
+        excl = (Exclusion("x", from_step=spec["excl"][0], to_step=spec["excl"][1]),) if spec["excl"] else ()
+        p = FunnelParams(steps=tuple(make_step(s) for s in spec["steps"]), order=spec["order"], attempt=spec["attempt"],
+                         window=timedelta(seconds=spec["window"]), exclusions=excl, breakdown="log",
+                         breakdown_attribution="entry", top_n=1000, filters=Filters(segment={"cfg": str(cfg)}),
+                         data_end=datetime(2030, 1, 1), **rng_kw)
+        for r in funnel(con, p).itertuples():
+            ours[(int(r.breakdown), r.step)] = (r.users, r.dropped, *(None if pd.isna(v) else round(v, 6)
+                                                                       for v in (r.median_s, r.mean_s, r.p90_s)))
+    con.close()
+    return ours
+
+
+def _differences(ours, expected):
+    return {k: (ours.get(k), expected.get(k)) for k in set(ours) | set(expected) if ours.get(k) != expected.get(k)}
 
 
 def test_funnel_matches_a_brute_force_search():
@@ -263,32 +308,7 @@ def test_funnel_matches_a_brute_force_search():
     configs = _bf_configs(rng)
     logs = _bf_logs(rng, configs)
     expected = _bf_expected(logs, configs)
-    con = store.connect(":memory:")
-    frame = pd.DataFrame({
-        "event_id": logs["event_id"], "user_id": logs["user_id"], "event_name": logs["event_name"],
-        "event_time": [(BASE + timedelta(seconds=int(s))).isoformat(sep=" ") for s in logs["ts"]],
-        "properties": [{"cfg": str(c), "log": str(l)} for c, l in zip(logs["cfg"], logs["log"])],
-    }).astype(object)
-    assert store.load_events(con, frame).loaded == len(logs)
-    ours = {}
-    for cfg, spec in enumerate(configs):
-        rng_kw = {}
-        if spec["range"]:
-            rng_kw = {"start": BASE + timedelta(seconds=spec["range"][0]), "end": BASE + timedelta(seconds=spec["range"][1]),
-                      "conversion_in_range": spec["cir"]}
-        excl = (Exclusion("x", from_step=spec["excl"][0], to_step=spec["excl"][1]),) if spec["excl"] else ()
-        p = FunnelParams(steps=tuple(Step(s) for s in spec["steps"]), order=spec["order"], attempt=spec["attempt"],
-                         window=timedelta(seconds=spec["window"]), exclusions=excl, breakdown="log",
-                         breakdown_attribution="entry", top_n=1000, filters=Filters(segment={"cfg": str(cfg)}),
-                         data_end=datetime(2030, 1, 1), **rng_kw)
-        for r in funnel(con, p).itertuples():
-            ours[(int(r.breakdown), r.step)] = (r.users, r.dropped, *(None if pd.isna(v) else round(v, 6)
-                                                                       for v in (r.median_s, r.mean_s, r.p90_s)))
-    con.close()
-    expected = {k: tuple(None if v is None else (round(v, 6) if isinstance(v, float) else v) for v in vals)
-                for k, vals in expected.items()}
-    diff = {k: (ours.get(k), expected.get(k)) for k in set(ours) | set(expected) if ours.get(k) != expected.get(k)}
-    assert diff == {}
+    assert _differences(_ours_per_log(logs, configs), expected) == {}
     assert len(expected) == 639 and len({log for log, _ in expected}) == 230   # logs where someone entered
 
 
@@ -296,43 +316,28 @@ def test_funnel_matches_a_brute_force_search():
 # any order with repeated steps: exhaustive matching of events to steps
 # --------------------------------------------------------------------------------------------
 
-def _bf_user_matching(events, spec):
-    """Any order: (level, step times) of the counted attempt, trying every assignment of distinct events
-    in the attempt's window to steps (a repeated step needs as many distinct events); None if not counted."""
-    from itertools import combinations, permutations
-    steps, w = spec["steps"], spec["window"]
-    lo, hi = spec["range"] or (-10**9, 10**9)
-    end = hi if spec["cir"] else 10**9
-    evs = sorted(events, key=lambda e: (e[0], e[1]))            # (t, id, name)
-    starts = [e for e in evs if lo <= e[0] < hi and e[2] in steps]
-    if spec["attempt"] == "first":
-        starts = starts[:1]
-    results = []
-    for s in starts:
-        pool = [e for e in evs if e[2] in steps and s[0] <= e[0] <= s[0] + w and e[0] < end]
-        best = []
-        for r in range(len(steps), 0, -1):
-            found = [sorted(e[0] for e in chosen)
-                     for idx in combinations(range(len(steps)), r)
-                     for chosen in permutations(pool, r)
-                     if all(e[2] == steps[i] for e, i in zip(chosen, idx))]
-            if found:
-                best = min(found)
-                break
-        results.append((s, best))
-    if not results:
-        return None
+def _shape_configs(rng, order, shapes, count, per_attempt, entry_range):
+    """``count`` definitions cycling through ``shapes``: best / first attempt in runs of ``per_attempt``,
+    windows 3–12 s, half with an exclusion of "x" between two random steps, half with ``entry_range``
+    (some of those with conversion_in_range)."""
+    configs = []
+    for c in range(count):
+        steps = shapes[c % len(shapes)]
+        excl = None
+        if rng.random() < 0.5:
+            f = int(rng.integers(0, len(steps) - 1))
+            excl = (f, int(rng.integers(f + 1, len(steps))))
+        rng_range = rng.random() < 0.5
+        configs.append({"order": order, "attempt": ("best", "first")[(c // per_attempt) % 2], "steps": steps,
+                        "window": int(rng.choice([3, 6, 12])), "excl": excl, "range": entry_range if rng_range else None,
+                        "cir": bool(rng.random() < 0.5) if rng_range else False})
+    return configs
 
-    def tainted(times):
-        if spec["excl"] is None:
-            return False
-        f, t = spec["excl"]
-        return len(times) > t and any(times[f] < e[0] < times[t] for e in evs if e[2] == "x")
-    level = max(len(times) for _, times in results)
-    clean = [(s, times) for s, times in results if len(times) == level and not tainted(times)]
-    if not clean:
-        return None
-    return level, min(clean, key=lambda r: (r[0][0], r[0][1]))[1]
+
+def _bf_user_matching(events, spec):
+    """Any order, steps given by event name: :func:`_bf_user_overlap` with no property filters."""
+    return _bf_user_overlap([(t, i, name, None) for t, i, name in events],
+                            {**spec, "steps": [(s, None) for s in spec["steps"]]})
 
 
 def test_any_order_with_repeated_steps_matches_an_exhaustive_matching():
@@ -342,54 +347,10 @@ def test_any_order_with_repeated_steps_matches_an_exhaustive_matching():
     median / mean / p90 seconds against the best assignment of distinct events to steps."""
     rng = np.random.default_rng(23)
     shapes = [["a", "a"], ["a", "a", "b"], ["a", "b", "a"], ["a", "b", "a", "b"], ["a", "a", "a"], ["b", "a", "a", "c"]]
-    configs = []
-    for c in range(24):
-        steps = shapes[c % len(shapes)]
-        excl = None
-        if rng.random() < 0.5:
-            f = int(rng.integers(0, len(steps) - 1))
-            excl = (f, int(rng.integers(f + 1, len(steps))))
-        rng_range = rng.random() < 0.5
-        configs.append({"order": "any", "attempt": ("best", "first")[(c // 6) % 2], "steps": steps,
-                        "window": int(rng.choice([3, 6, 12])), "excl": excl, "range": (2, 10) if rng_range else None,
-                        "cir": bool(rng.random() < 0.5) if rng_range else False})
+    configs = _shape_configs(rng, "any", shapes, 24, 6, (2, 10))
     logs = _bf_logs(rng, configs)
-    expected = {}
-    for (log, cfg), grp in logs.groupby(["log", "cfg"]):
-        spec = configs[cfg]
-        counted = [r for r in (_bf_user_matching(list(zip(g["ts"], g["event_id"], g["event_name"])), spec)
-                               for _, g in grp.groupby("user_id")) if r is not None]
-        for k in range(1, len(spec["steps"]) + 1) if counted else ():
-            reached = [times for level, times in counted if level >= k]
-            secs = [float(t[k - 1] - t[k - 2]) for t in reached] if k > 1 else []
-            prev = sum(1 for level, _ in counted if level >= k - 1) if k > 1 else len(reached)
-            expected[(int(log), k)] = (len(reached), prev - len(reached), *(
-                (round(float(np.percentile(secs, 50)), 6), round(float(np.mean(secs)), 6),
-                 round(float(np.percentile(secs, 90)), 6)) if secs else (None, None, None)))
-    con = store.connect(":memory:")
-    frame = pd.DataFrame({
-        "event_id": logs["event_id"], "user_id": logs["user_id"], "event_name": logs["event_name"],
-        "event_time": [(BASE + timedelta(seconds=int(s))).isoformat(sep=" ") for s in logs["ts"]],
-        "properties": [{"cfg": str(c), "log": str(l)} for c, l in zip(logs["cfg"], logs["log"])],
-    }).astype(object)
-    assert store.load_events(con, frame).loaded == len(logs)
-    ours = {}
-    for cfg, spec in enumerate(configs):
-        rng_kw = {}
-        if spec["range"]:
-            rng_kw = {"start": BASE + timedelta(seconds=spec["range"][0]), "end": BASE + timedelta(seconds=spec["range"][1]),
-                      "conversion_in_range": spec["cir"]}
-        excl = (Exclusion("x", from_step=spec["excl"][0], to_step=spec["excl"][1]),) if spec["excl"] else ()
-        p = FunnelParams(steps=tuple(Step(s) for s in spec["steps"]), order="any", attempt=spec["attempt"],
-                         window=timedelta(seconds=spec["window"]), exclusions=excl, breakdown="log",
-                         breakdown_attribution="entry", top_n=1000, filters=Filters(segment={"cfg": str(cfg)}),
-                         data_end=datetime(2030, 1, 1), **rng_kw)
-        for r in funnel(con, p).itertuples():
-            ours[(int(r.breakdown), r.step)] = (r.users, r.dropped, *(None if pd.isna(v) else round(v, 6)
-                                                                       for v in (r.median_s, r.mean_s, r.p90_s)))
-    con.close()
-    diff = {k: (ours.get(k), expected.get(k)) for k in set(ours) | set(expected) if ours.get(k) != expected.get(k)}
-    assert diff == {}
+    expected = _bf_expected(logs, configs, _bf_user_matching)
+    assert _differences(_ours_per_log(logs, configs), expected) == {}
     # the logs exercise what matters: users held back by a missing second copy of a step, and users
     # reaching the last step
     assert sum(1 for (log, k), v in expected.items() if k == 2 and v[1] > 0) > 20
@@ -411,17 +372,7 @@ def test_strict_funnels_with_ties_match_a_brute_force_search():
     rng = np.random.default_rng(31)
     shapes = [["a", "b"], ["a", "b", "c"], ["b", "a", "c"], ["a", "a", "b"], ["c", "b", "a"],
               ["a", "b", "a"], ["a", "b", "a", "b"], ["b", "a", "b"], ["a", "a", "b", "a"]]
-    configs = []
-    for c in range(36):
-        steps = shapes[c % len(shapes)]
-        excl = None
-        if rng.random() < 0.5:
-            f = int(rng.integers(0, len(steps) - 1))
-            excl = (f, int(rng.integers(f + 1, len(steps))))
-        rng_range = rng.random() < 0.5
-        configs.append({"order": "strict", "attempt": ("best", "first")[(c // 9) % 2], "steps": steps,
-                        "window": int(rng.choice([3, 6, 12])), "excl": excl, "range": (2, 8) if rng_range else None,
-                        "cir": bool(rng.random() < 0.5) if rng_range else False})
+    configs = _shape_configs(rng, "strict", shapes, 36, 9, (2, 8))
     rows = []
     for cfg in range(len(configs)):
         for j in range(16):
@@ -433,35 +384,10 @@ def test_strict_funnels_with_ties_match_a_brute_force_search():
                     rows.append({"log": log, "cfg": cfg, "user_id": f"s{log}u{u}", "event_name": str(name),
                                  "ts": int(t), "event_id": f"e{len(rows):05d}"})
     logs = pd.DataFrame(rows)
-    expected = {k: tuple(None if v is None else (round(v, 6) if isinstance(v, float) else v) for v in vals)
-                for k, vals in _bf_expected(logs, configs).items()}
-    con = store.connect(":memory:")
-    frame = pd.DataFrame({
-        "event_id": logs["event_id"], "user_id": logs["user_id"], "event_name": logs["event_name"],
-        "event_time": [(BASE + timedelta(seconds=int(s))).isoformat(sep=" ") for s in logs["ts"]],
-        "properties": [{"cfg": str(c), "log": str(l)} for c, l in zip(logs["cfg"], logs["log"])],
-    }).astype(object)
-    assert store.load_events(con, frame).loaded == len(logs)
-    ours = {}
-    for cfg, spec in enumerate(configs):
-        rng_kw = {}
-        if spec["range"]:
-            rng_kw = {"start": BASE + timedelta(seconds=spec["range"][0]), "end": BASE + timedelta(seconds=spec["range"][1]),
-                      "conversion_in_range": spec["cir"]}
-        excl = (Exclusion("x", from_step=spec["excl"][0], to_step=spec["excl"][1]),) if spec["excl"] else ()
-        p = FunnelParams(steps=tuple(Step(s) for s in spec["steps"]), order="strict", attempt=spec["attempt"],
-                         window=timedelta(seconds=spec["window"]), exclusions=excl, breakdown="log",
-                         breakdown_attribution="entry", top_n=1000, filters=Filters(segment={"cfg": str(cfg)}),
-                         data_end=datetime(2030, 1, 1), **rng_kw)
-        for r in funnel(con, p).itertuples():
-            ours[(int(r.breakdown), r.step)] = (r.users, r.dropped, *(None if pd.isna(v) else round(v, 6)
-                                                                       for v in (r.median_s, r.mean_s, r.p90_s)))
+    expected = _bf_expected(logs, configs)
     # ties are really there: users whose step events share a timestamp with another of their events
-    dup = logs.groupby(["user_id", "ts"]).size()
-    assert (dup > 1).sum() > 450
-    con.close()
-    diff = {k: (ours.get(k), expected.get(k)) for k in set(ours) | set(expected) if ours.get(k) != expected.get(k)}
-    assert diff == {}
+    assert (logs.groupby(["user_id", "ts"]).size() > 1).sum() > 450
+    assert _differences(_ours_per_log(logs, configs), expected) == {}
     assert len(expected) > 900
     assert sum(1 for (log, k), v in expected.items() if k == 3 and v[0] > 0) > 30   # chains of three strict steps
 
@@ -501,19 +427,7 @@ def _bf_user_overlap(events, spec):
                 best = min(found)
                 break
         results.append((s, best))
-    if not results:
-        return None
-
-    def tainted(times):
-        if spec["excl"] is None:
-            return False
-        f, t = spec["excl"]
-        return len(times) > t and any(times[f] < e[0] < times[t] for e in evs if e[2] == "x")
-    level = max(len(times) for _, times in results)
-    clean = [(s, times) for s, times in results if len(times) == level and not tainted(times)]
-    if not clean:
-        return None
-    return level, min(clean, key=lambda r: (r[0][0], r[0][1]))[1]
+    return _counted(results, evs, spec)
 
 
 def test_any_order_with_overlapping_steps_matches_an_exhaustive_matching():
@@ -525,17 +439,7 @@ def test_any_order_with_overlapping_steps_matches_an_exhaustive_matching():
     rng = np.random.default_rng(41)
     A, A1, B, B2, ANY, ANY1 = ("a", None), ("a", "1"), ("b", None), ("b", "2"), (None, None), (None, "1")
     shapes = [[A, A1], [A, A1, B], [ANY, B], [A, A, A1], [A1, ANY1, B], [B, B2, A, A1], [ANY, A, A1], [ANY1, A, B2]]
-    configs = []
-    for c in range(24):
-        steps = shapes[c % len(shapes)]
-        excl = None
-        if rng.random() < 0.5:
-            f = int(rng.integers(0, len(steps) - 1))
-            excl = (f, int(rng.integers(f + 1, len(steps))))
-        rng_range = rng.random() < 0.5
-        configs.append({"order": "any", "attempt": ("best", "first")[(c // 8) % 2], "steps": steps,
-                        "window": int(rng.choice([3, 6, 12])), "excl": excl, "range": (2, 10) if rng_range else None,
-                        "cir": bool(rng.random() < 0.5) if rng_range else False})
+    configs = _shape_configs(rng, "any", shapes, 24, 8, (2, 10))
     rows = []
     for cfg in range(len(configs)):
         for j in range(12):
@@ -548,41 +452,8 @@ def test_any_order_with_overlapping_steps_matches_an_exhaustive_matching():
                     rows.append({"log": log, "cfg": cfg, "user_id": f"o{log}u{u}", "event_name": str(name),
                                  "ts": int(t), "v": str(v), "event_id": f"e{len(rows):05d}"})
     logs = pd.DataFrame(rows)
-    expected = {}
-    for (log, cfg), grp in logs.groupby(["log", "cfg"]):
-        spec = configs[cfg]
-        counted = [r for r in (_bf_user_overlap(list(zip(g["ts"], g["event_id"], g["event_name"], g["v"])), spec)
-                               for _, g in grp.groupby("user_id")) if r is not None]
-        for k in range(1, len(spec["steps"]) + 1) if counted else ():
-            reached = [times for level, times in counted if level >= k]
-            secs = [float(t[k - 1] - t[k - 2]) for t in reached] if k > 1 else []
-            prev = sum(1 for level, _ in counted if level >= k - 1) if k > 1 else len(reached)
-            expected[(int(log), k)] = (len(reached), prev - len(reached), *(
-                (round(float(np.percentile(secs, 50)), 6), round(float(np.mean(secs)), 6),
-                 round(float(np.percentile(secs, 90)), 6)) if secs else (None, None, None)))
-    con = store.connect(":memory:")
-    frame = pd.DataFrame({
-        "event_id": logs["event_id"], "user_id": logs["user_id"], "event_name": logs["event_name"],
-        "event_time": [(BASE + timedelta(seconds=int(s))).isoformat(sep=" ") for s in logs["ts"]],
-        "properties": [{"cfg": str(c), "log": str(l), "v": v} for c, l, v in zip(logs["cfg"], logs["log"], logs["v"])],
-    }).astype(object)
-    assert store.load_events(con, frame).loaded == len(logs)
-    ours = {}
-    for cfg, spec in enumerate(configs):
-        rng_kw = {}
-        if spec["range"]:
-            rng_kw = {"start": BASE + timedelta(seconds=spec["range"][0]), "end": BASE + timedelta(seconds=spec["range"][1]),
-                      "conversion_in_range": spec["cir"]}
-        excl = (Exclusion("x", from_step=spec["excl"][0], to_step=spec["excl"][1]),) if spec["excl"] else ()
-        p = FunnelParams(steps=tuple(Step(name, {"v": v} if v else {}) for name, v in spec["steps"]), order="any",
-                         attempt=spec["attempt"], window=timedelta(seconds=spec["window"]), exclusions=excl,
-                         breakdown="log", breakdown_attribution="entry", top_n=1000,
-                         filters=Filters(segment={"cfg": str(cfg)}), data_end=datetime(2030, 1, 1), **rng_kw)
-        for r in funnel(con, p).itertuples():
-            ours[(int(r.breakdown), r.step)] = (r.users, r.dropped, *(None if pd.isna(v) else round(v, 6)
-                                                                       for v in (r.median_s, r.mean_s, r.p90_s)))
-    con.close()
-    diff = {k: (ours.get(k), expected.get(k)) for k in set(ours) | set(expected) if ours.get(k) != expected.get(k)}
-    assert diff == {}
+    expected = _bf_expected(logs, configs, _bf_user_overlap, ("ts", "event_id", "event_name", "v"))
+    ours = _ours_per_log(logs, configs, lambda s: Step(s[0], {"v": s[1]} if s[1] else {}))
+    assert _differences(ours, expected) == {}
     assert len(expected) > 600
     assert sum(1 for (log, k), v in expected.items() if k == len(configs[log // 12]["steps"]) and v[0] > 0) > 40
