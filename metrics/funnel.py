@@ -531,14 +531,16 @@ def _split_heavy(q: _Query, p: FunnelParams) -> None:
     ``LOOKUP_LIMIT`` events of the steps after the first (and exclusions)."""
     flags = [f"m{k}" for k in range(2, p.n + 1)] + [f"x{i}" for i in range(1, len(p.exclusions) + 1)]
     # one scan per flag (an OR of flags would not push the event-name filter into the scan)
-    later = "\n    UNION ALL ".join(f"SELECT user_key FROM matched WHERE {f}" for f in flags)
+    later = "\n    UNION ALL ".join(f"SELECT user_key FROM scope WHERE {f}" for f in flags)
     q.add("heavy", f"users with many events of the later steps (more than {LOOKUP_LIMIT}): the window path is "
                    "cheaper for them than a lookup join", f"""
 SELECT user_key FROM (
     {later}
 ) s GROUP BY user_key HAVING COUNT(*) > {int(LOOKUP_LIMIT)}""")
-    q.add("matched_l", "step events of every other user",
-          "SELECT * FROM matched m WHERE NOT EXISTS (SELECT 1 FROM heavy h WHERE h.user_key = m.user_key)",
+    # from scope, not matched: every reader keeps one step's events anyway, and matched's OR of all the
+    # flags would be evaluated again on every row
+    q.add("matched_l", "events of every other user",
+          "SELECT * FROM scope m WHERE NOT EXISTS (SELECT 1 FROM heavy h WHERE h.user_key = m.user_key)",
           inline=True)
     q.add("matched_h", "step events of the heavy users",
           "SELECT * FROM matched m WHERE m.user_key IN (SELECT user_key FROM heavy)", inline=True)
@@ -599,11 +601,16 @@ def _lookup_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bo
     rng, prm = _entry_range(start, end)
     where = " AND ".join(["m1"] + rng)
     bd = ", bd" if entry_bd else ""
-    src = f"(SELECT user_key, t, event_id AS id{bd} FROM {src_tab} WHERE {where})"
+    # Without an entry breakdown, step-1 events are read straight from the scope: heavy users' ones find
+    # no step-2 row here (those come from light users only) and are dropped from the per-user level-1
+    # row below; skipping the split keeps the big side a plain filtered scan, which the planner then
+    # rightly takes for the probe side of the join rather than building a hash table on it.
+    first_tab = src_tab if entry_bd else "scope"
+    src = f"(SELECT user_key, t, event_id AS id{bd} FROM {first_tab} WHERE {where})"
     if p.attempt == "first":
         src = f"""(SELECT user_key, t, id{bd} FROM (
         SELECT user_key, t, event_id AS id{bd}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
-        FROM {src_tab} WHERE {where}) f WHERE nth = 1)"""
+        FROM {first_tab} WHERE {where}) f WHERE nth = 1)"""
     later = p.steps[1].covers(p.steps[0])
     inherited = [f"r{k}" for k in range(2, n + 1)] + [f"xa{i}" for i, f, _ in excl if f > 1]
     if not entry_bd:
@@ -612,8 +619,10 @@ def _lookup_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bo
         # (the counted attempt's, when the user stays at level 1) and the latest deadline (open if any is).
         q.add(f"{pfx}one", "per user: the step-1 events in the entry range as level-1 attempts (earliest time, "
                            "latest deadline)", f"""
-SELECT user_key, CAST(NULL AS VARCHAR) AS id, MIN(t) AS t1, MAX(t) + CAST(? AS INTERVAL) AS dl
-FROM {src} x GROUP BY user_key""", [p.window] + prm)
+SELECT * FROM (
+    SELECT user_key, CAST(NULL AS VARCHAR) AS id, MIN(t) AS t1, MAX(t) + CAST(? AS INTERVAL) AS dl
+    FROM {src} x GROUP BY user_key
+) o WHERE NOT EXISTS (SELECT 1 FROM heavy h WHERE h.user_key = o.user_key)""", [p.window] + prm)
         keys, inner = ["user_key", "t"], True
     else:
         keys, inner = ["user_key", "t", "id", "bd"], False
