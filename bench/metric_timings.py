@@ -48,6 +48,15 @@ def calls():
             steps=fp.steps, breakdown="channel", breakdown_attribution="entry")),
         "funnel.funnel (exclusion)": lambda c: funnel.funnel(c, funnel.FunnelParams(
             steps=fp.steps, exclusions=(funnel.Exclusion("refund", from_step=1, to_step=3),))),
+        # steps one event could fill twice: the general path (ordered), rank blocks (strict), matchings (any)
+        "funnel.funnel (page_view → signup → page_view)": lambda c: funnel.funnel(c, funnel.FunnelParams(
+            steps=(Step("page_view"), Step("signup"), Step("page_view")))),
+        "funnel.funnel (strict, page_view → signup → page_view)": lambda c: funnel.funnel(c, funnel.FunnelParams(
+            steps=(Step("page_view"), Step("signup"), Step("page_view")), order="strict")),
+        "funnel.funnel (any order, page_view twice)": lambda c: funnel.funnel(c, funnel.FunnelParams(
+            steps=(Step("page_view"), Step("signup"), Step("page_view")), order="any")),
+        "funnel.funnel (any order, overlapping steps)": lambda c: funnel.funnel(c, funnel.FunnelParams(
+            steps=(Step("page_view"), Step("page_view", {"page": "/pricing"}), Step("signup")), order="any")),
         "funnel.funnel_users (dropped at 2)": lambda c: funnel.funnel_users(c, fp, 2, "dropped"),
         "retention.retention (week)": lambda c: retention.retention(c, rp),
         "retention.retention (day, rolling)": lambda c: retention.retention(c, retention.RetentionParams(period="day", periods=30, alignment="rolling")),

@@ -1004,11 +1004,19 @@ def _any_matching(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: boo
     copies = _copies(p.steps)
     classes = sorted({j0 for j0, _ in copies.values()})
     mult = {c: sum(1 for j0, _ in copies.values() if j0 == c) for c in classes}
-    sets = [(" OR ".join(f"COALESCE(m{c}, FALSE)" for c in cs), sum(mult[c] for c in cs))
-            for r in range(1, len(classes) + 1) for cs in combinations(classes, r)]
+    # A set's events are those of its classes not contained in another of its classes (page_view on
+    # /pricing adds nothing to page_view): sets with the same such classes share their window pass.
+    preds: dict[tuple, int] = {}
+    sets = []                             # (the set's predicate number, its number of steps)
+    for r in range(1, len(classes) + 1):
+        for cs in combinations(classes, r):
+            own = tuple(c for c in cs if not any(d != c and p.steps[c - 1].covers(p.steps[d - 1]) for d in cs))
+            sets.append((preds.setdefault(own, len(preds) + 1), sum(mult[c] for c in cs)))
     source = _exclusions_after(q, len(excl))
     leads, firsts, fprm = [], [], []
-    for s, (flag, size) in enumerate(sets, start=1):
+    for own, s in preds.items():
+        flag = " OR ".join(f"COALESCE(m{c}, FALSE)" for c in own)
+        size = max(k for pi, k in sets if pi == s)
         over = f"OVER (PARTITION BY user_key, ({flag}) ORDER BY t, event_id)"
         for m in range(1, size + 1):
             lt = "t" if m == 1 else f"LEAD(t, {m - 1}) {over}"
@@ -1035,12 +1043,12 @@ WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECE
     far = "TIMESTAMP '9999-12-31 00:00:00'"
 
     def latest(k: int, col: str) -> str:   # the latest over the sets' terms for step k; NULL when a term is missing
-        terms = [f"{col}{s}_{size - n + k}" for s, (_, size) in enumerate(sets, start=1) if size > n - k]
+        terms = [f"{col}{s}_{size - n + k}" for s, size in sets if size > n - k]
         return f"NULLIF(GREATEST({', '.join(f'COALESCE({t}, {far})' for t in terms)}), {far})"
     t_all = ", ".join(f"{latest(k, 'f')} AS u{k}" for k in range(1, n + 1))
     xs = []
     for i, f, _ in excl:
-        terms = [f"fx{s}_{size - n + f}_{i}" for s, (_, size) in enumerate(sets, start=1) if size > n - f]
+        terms = [f"fx{s}_{size - n + f}_{i}" for s, size in sets if size > n - f]
         xs.append(f"NULLIF(GREATEST({', '.join(f'COALESCE({t}, {far})' for t in terms)}), {far}) AS xa{i}")
     q.add("matching", "attempts: step events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
           + "; u<k> = the earliest time k steps are filled by distinct events", f"""
