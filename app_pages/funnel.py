@@ -12,7 +12,7 @@ from metrics import UserInputError
 from metrics import funnel as fm
 from ui import format as fmt
 from ui.components import chart_block, choice, empty_state, help_text, label, page_header, sql_text, table_block
-from ui.context import event_names, filters, frame_download, lang, run, tr
+from ui.context import event_names, filters, frame_download, lang, run, run_listing, tr
 from ui.safe import md_escape, plot_escape
 
 DEFAULT_STEPS = ("page_view", "signup", "activate", "purchase")
@@ -275,18 +275,18 @@ if bd_col:
     bd_value = choice("selectbox", tr("Breakdown value", "细分值"), [None] + values, key="funnel_users_bd",
                       container=u3, format_func=lambda v: _word(("all", "全部")) if v is None else str(v))
 try:
-    users = run(fm.funnel_users, params, int(step_no), status, bd_value)
+    n_users, preview, users_csv = run_listing(fm.funnel_users, params, int(step_no), status, bd_value)
 except UserInputError as exc:
     st.error(md_escape(str(exc)))
 else:
     st.caption(tr(f"Users who {'reached' if status == 'reached' else 'dropped at'} step {step_no}: "
-                  f"{fmt.number(len(users))}"
+                  f"{fmt.number(n_users)}"
                   + (" (dropped = reached the previous step, window closed, not this step)"
                      if status == "dropped" else "")
                   + ". The CSV lists their user ids.",
-                  f"{'到达' if status == 'reached' else '流失于'}第 {step_no} 步的用户：{fmt.number(len(users))}"
+                  f"{'到达' if status == 'reached' else '流失于'}第 {step_no} 步的用户：{fmt.number(n_users)}"
                   f"{'（流失 = 到达上一步、窗口已结束且未到达本步）' if status == 'dropped' else ''}。CSV 列出其用户 ID。"))
-    frame_download(users, f"funnel_step{step_no}_{status}_users", key="funnel_users_csv")
+    frame_download(users_csv, f"funnel_step{step_no}_{status}_users", key="funnel_users_csv")
     with st.expander(tr("Preview (first 100)", "预览（前 100 位）")):
-        st.dataframe(users.head(100), hide_index=True, key="funnel_users_preview",
+        st.dataframe(preview, hide_index=True, key="funnel_users_preview",
                      column_config={"user_id": st.column_config.TextColumn(tr("User id", "用户 ID"))})

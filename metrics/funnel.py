@@ -35,10 +35,12 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    strict funnels whose step 1 overlaps a different step, or with more than six distinct steps, come here.
    Ordered funnels with the best attempt build each chain once per group of step-1 events that
    share their next step-2 event, then cut it at every attempt's own deadline (same result).
-   **Chain path** (``_chains``): ordered and strict funnels in which no event can fill two steps of
-   one chain (distinct steps — the common case — or a repeated step separated by a step that covers
-   its predecessor and so must be strictly later, e.g. page_view → page_view) skip the per-attempt
-   joins. Passes run from the last step back:
+   **Chain paths** (``_chain_ok``): funnels in which no event can fill two steps of one chain
+   (distinct steps — the common case — or a repeated step separated by a step that covers its
+   predecessor and so must be strictly later, e.g. page_view → page_view) skip the per-attempt
+   joins; so do strict funnels that repeat a step (rank blocks, below) and any-order funnels of up
+   to six distinct steps. In ``_chains`` (ordered; the users with many later-step events) passes
+   run from the last step back:
    each step-j event inherits, from the first step-(j+1) event at or after it (one running count
    + an equi-join), the times at which its greedy chain reaches every later step. Step-1 rows are
    the attempts; the counted attempt's times are the per-user minimum over the untainted attempts
@@ -51,7 +53,9 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    the previous step's rank (a tie) or the next one, so a dynamic programme over (step, rank) states
    gives the earliest time each later step can be reached, hence the exact level, and a forward
    pass picks the chain with the earliest times among those reaching it (ties included: exact
-   against an exhaustive search with many ties).
+   against an exhaustive search with many ties). When one event could fill two steps (a → b → a)
+   the states also carry the first step of the run of steps at one rank, which may only grow while
+   those steps can take distinct events at that rank (Hall's condition on counts per rank).
    **Lookup path** (``_lookup_chains``, ordered funnels on the chain path): the same passes with no
    sort at all: since chain times grow with the event's time, the chain of the first step-(j+1)
    event at or after a step-j event is the per-column MIN over the user's step-(j+1) events at or
@@ -63,14 +67,16 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    counted attempt is then found by one GROUP BY (``_chain_users``: times shifted by level).
    Any-order funnels of steps no event can share (``_any_chains``) take one window pass over the
    step events (time descending, a running MIN per step = each step's first event at or after the
-   attempt); the k-th smallest of those within the deadline is t_k. An exclusion adds one pass
-   (the first exclusion event strictly after each event) whose value rides along to each step's
-   first event.
-5. **any order** — every event matching any step in range starts an attempt; for each step the
-   next matching event at or after t1 is found the same way, and sorted ascending; the attempt
-   reaches level k when the k-th of those times and the k-th step event from t1 both lie in the
-   window, and t_k is the later of the two (k steps need k distinct events: exact when no event
-   matches two steps, a close bound when step filters overlap).
+   attempt); the k-th smallest of those within the deadline is t_k; a step repeated r times reads
+   the r-th such event. An exclusion adds one pass (the first exclusion event strictly after each
+   event) whose value rides along to each step's first event. When different steps can share an
+   event, ``_any_matching`` solves the matching of events to steps by Hall's theorem over the sets
+   of distinct steps (one window pass per set).
+5. **any order** (general path: more than six distinct steps that overlap) — every event matching
+   any step in range starts an attempt; for each step the next matching event at or after t1 is
+   found the same way, and sorted ascending; the attempt reaches level k when the k-th of those
+   times and the k-th step event from t1 both lie in the window, and t_k is the later of the two
+   (k steps need k distinct events: an upper bound when step filters overlap; the UI says so).
 6. **exclusions** — an exclusion event strictly between the attempt's from-step and to-step times
    (both reached) taints the attempt, found with the same searchsorted on exclusion events.
 7. **per user** — a user's level is the furthest any attempt reached; the counted attempt is the

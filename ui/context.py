@@ -161,15 +161,41 @@ def _cached(name: str, key: str, version: int, path: str | None, timeout: float,
     return call_with_timeout(_fn, timeout, *_args, **_kwargs)
 
 
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def _cached_listing(name: str, key: str, version: int, path: str | None, timeout: float, preview: int, _fn: Callable,
+                    _args: tuple) -> tuple[int, pd.DataFrame, bytes]:
+    from .safe import csv_bytes
+
+    df = call_with_timeout(_fn, timeout, *_args)
+    return len(df), df.head(preview), csv_bytes(df)
+
+
+def run_listing(fn: Callable, *args, preview: int = 100) -> tuple[int, pd.DataFrame, bytes]:
+    """For a long result meant for export (a user list): ``(rows, first preview rows, CSV bytes)`` of
+    ``fn(con, *args)``, cached until the data changes like :func:`run` — so a rerun neither copies the
+    whole frame out of the cache nor writes its CSV again."""
+    name = f"{fn.__module__}.{fn.__qualname__}"
+    timeout = query_timeout()
+    with _query_limits(timeout):
+        return _cached_listing(name, repr(args), data_version(), db_path(), timeout, preview, fn, args)
+
+
 def run(fn: Callable, *args, **kwargs) -> Any:
     """``fn(con, *args, **kwargs)``, cached until the data changes. Arguments are keyed by ``repr``
     (frozen params dataclasses have a faithful one). A call that runs past :func:`query_timeout` or
     over the memory limit raises :class:`QueryLimitError` (nothing is cached for it)."""
     name = f"{fn.__module__}.{fn.__qualname__}"
     timeout = query_timeout()
-    try:
+    with _query_limits(timeout):
         return _cached(name, repr((args, sorted(kwargs.items()))), data_version(), db_path(), timeout, fn, args,
                        kwargs)
+
+
+@contextmanager
+def _query_limits(timeout: float):
+    """Turn a stopped query into a :class:`QueryLimitError` with a sentence for the user."""
+    try:
+        yield
     except duckdb.InterruptException:
         raise QueryLimitError(tr(
             f"This query took longer than {timeout:g} s and was stopped; narrow the date range or the filters "
@@ -237,11 +263,11 @@ def filters():
     return st.session_state.get("filters") or Filters()
 
 
-def frame_download(df: pd.DataFrame, name: str, key: str) -> None:
-    """A CSV download button for ``df``: spreadsheet formulas in text cells neutralised
-    (:func:`ui.safe.csv_bytes`), the file name reduced to safe characters."""
+def frame_download(df: pd.DataFrame | bytes, name: str, key: str) -> None:
+    """A CSV download button for ``df`` (or CSV bytes already made by :func:`ui.safe.csv_bytes`):
+    spreadsheet formulas in text cells neutralised, the file name reduced to safe characters."""
     from .safe import csv_bytes
 
     safe_name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in str(name))[:120] or "table"
-    st.download_button(tr("Download CSV", "下载 CSV"), csv_bytes(df), file_name=f"{safe_name}.csv",
-                       mime="text/csv", key=key)
+    data = df if isinstance(df, bytes) else csv_bytes(df)
+    st.download_button(tr("Download CSV", "下载 CSV"), data, file_name=f"{safe_name}.csv", mime="text/csv", key=key)
