@@ -122,14 +122,7 @@ def segment_sql(filters: Filters | None, alias: str) -> tuple[str, list]:
 def acquired_sql(filters: Filters | None) -> tuple[str, list]:
     """SELECT of acquired users: first_seen in the range, first-touch selection, segment (any matching event)."""
     f = filters or Filters()
-    where, params = [], []
-    start, end = f.utc_range()
-    if start is not None:
-        where.append("u.first_seen >= ?")
-        params.append(start)
-    if end is not None:
-        where.append("u.first_seen < ?")
-        params.append(end)
+    where, params = f.time_sql("u.first_seen")
     users, p = f.users_sql("u")
     where.append(users)
     params += p
@@ -144,21 +137,7 @@ def acquired_sql(filters: Filters | None) -> tuple[str, list]:
 
 def spend_where_sql(filters: Filters | None, alias: str = "s") -> tuple[str, list]:
     """Predicate over spend rows: date in the range (local dates, inclusive), channel/campaign selection."""
-    f = filters or Filters()
-    where, params = [], []
-    if f.start is not None:
-        where.append(f"{alias}.date >= ?")
-        params.append(f.start)
-    if f.end is not None:
-        where.append(f"{alias}.date <= ?")
-        params.append(f.end)
-    if f.channels:
-        where.append(f"{alias}.channel IN ({', '.join('?' * len(f.channels))})")
-        params += list(f.channels)
-    if f.campaigns:
-        where.append(f"{alias}.campaign IN ({', '.join('?' * len(f.campaigns))})")
-        params += list(f.campaigns)
-    return (" AND ".join(where) or "TRUE"), params
+    return (filters or Filters()).spend_sql(alias)
 
 
 def data_end_sql() -> str:

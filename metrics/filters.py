@@ -67,6 +67,25 @@ class Filters:
             params += p
         return (" AND ".join(parts) or "TRUE"), params
 
+    def time_sql(self, column: str) -> tuple[list[str], list]:
+        """Conditions (and bound values) keeping the UTC timestamp ``column`` in the date range."""
+        return range_sql(column, *self.utc_range())
+
+    def spend_sql(self, alias: str = "s") -> tuple[str, list]:
+        """Predicate over spend rows: date in the range (local dates, inclusive), channel/campaign selection."""
+        where, params = [], []
+        if self.start is not None:
+            where.append(f"{alias}.date >= ?")
+            params.append(self.start)
+        if self.end is not None:
+            where.append(f"{alias}.date <= ?")
+            params.append(self.end)
+        for col, values in (("channel", self.channels), ("campaign", self.campaigns)):
+            if values:
+                where.append(f"{alias}.{col} IN ({', '.join('?' * len(values))})")
+                params += list(values)
+        return (" AND ".join(where) or "TRUE"), params
+
     def utc_range(self) -> tuple[datetime | None, datetime | None]:
         """[start, end) as naive UTC datetimes: local midnight of ``start`` to local midnight after ``end``."""
         return to_utc(self.start, self.timezone), to_utc(self.end + timedelta(days=1) if self.end else None,
@@ -94,6 +113,18 @@ def to_utc(value: date | datetime | None, tz: str) -> datetime | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(tz))
     return value.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
+def range_sql(column: str, start, end) -> tuple[list[str], list]:
+    """Conditions keeping ``column`` in [start, end) (None = open at that side) and their bound values."""
+    conds, values = [], []
+    if start is not None:
+        conds.append(f"{column} >= ?")
+        values.append(start)
+    if end is not None:
+        conds.append(f"{column} < ?")
+        values.append(end)
+    return conds, values
 
 
 def local_sql(column: str, tz: str) -> str:

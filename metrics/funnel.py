@@ -103,7 +103,7 @@ from store.errors import UserInputError
 from store.parse import check_timezone
 from store.sqlutil import normalise_key
 
-from .filters import Filters, to_utc
+from .filters import Filters, range_sql, to_utc
 from .selectors import KEY_COLUMNS, Step, property_sql, step_sql
 
 __all__ = ["Exclusion", "FunnelParams", "LABELS", "Step", "funnel", "funnel_sql", "funnel_users",
@@ -449,14 +449,7 @@ JOIN levels l ON l.user_key = pk.user_key""")
 
 def _entry_range(start, end) -> tuple[list[str], list]:
     """Conditions (and their bound values) keeping step-1 times ``t`` in the entry range [start, end)."""
-    conds, values = [], []
-    if start is not None:
-        conds.append("t >= ?")
-        values.append(start)
-    if end is not None:
-        conds.append("t < ?")
-        values.append(end)
-    return conds, values
+    return range_sql("t", start, end)
 
 
 def any_order_is_exact(p: FunnelParams) -> bool:
@@ -938,13 +931,7 @@ def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool)
         q.add("leads", "repeated steps: for each of their events, the time of the 2nd, 3rd, ... such event from it "
                        "(and the first exclusion event strictly after that one)", f"SELECT *, {', '.join(leads)} FROM {source}")
         source = "leads"
-    rng, prm = [], []
-    if start is not None:
-        rng.append("t >= ?")
-        prm.append(start)
-    if end is not None:
-        rng.append("t < ?")
-        prm.append(end)
+    rng, prm = _entry_range(start, end)
     q.add("firsts", "every step event with the first event of each step at or after it", f"""
 SELECT user_key, t, event_id AS id{bd}, {' OR '.join(f'm{j}' for j in range(1, n + 1))} AS is_step, {firsts}
 FROM {source}

@@ -61,14 +61,7 @@ def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = Fal
     the summary per acquisition channel. ``tables`` names tables already holding ``buckets`` and ``signups``
     for the same parameters (:func:`referral_page`): the query then reads them and binds nothing."""
     f = p.filters or Filters()
-    start, end = f.utc_range()
-    time_where, time_params = [], []
-    if start is not None:
-        time_where.append("e.event_time >= ?")
-        time_params.append(start)
-    if end is not None:
-        time_where.append("e.event_time < ?")
-        time_params.append(end)
+    time_where, time_params = f.time_sql("e.event_time")
     seg, seg_params = segment_sql(p.filters, "e")
     time_sql = " AND ".join(time_where + [seg])
     users_actor, actor_params = f.users_sql("u")

@@ -212,13 +212,9 @@ def _per_user_sql(p: AarrrParams) -> tuple[str, list]:
     """CTEs ``acquired`` and ``per_user``: one row per acquired user with their stage flags and money."""
     f = p.filters or Filters(timezone=p.timezone)
     users_where, params = f.users_sql("u")
-    start, end = f.utc_range()
-    if start is not None:
-        users_where += " AND u.first_seen >= ?"
-        params.append(start)
-    if end is not None:
-        users_where += " AND u.first_seen < ?"
-        params.append(end)
+    conds, values = f.time_sql("u.first_seen")
+    users_where = " AND ".join([users_where] + conds)
+    params += values
     segment = Filters(segment=f.segment)  # the users selection is applied on users above
     seg_where, seg_params = segment.events_sql("e")
     if f.segment:
@@ -274,24 +270,12 @@ totals AS (              -- per breakdown value
 def _spend_sql(p: AarrrParams) -> tuple[str, list]:
     """CTE ``aware``: impressions and clicks of spend rows in the range and the users selection."""
     f = p.filters or Filters(timezone=p.timezone)
-    parts, params = ["TRUE"], []
-    if f.start is not None:
-        parts.append("s.date >= ?")
-        params.append(f.start)
-    if f.end is not None:
-        parts.append("s.date <= ?")
-        params.append(f.end)
-    if f.channels:
-        parts.append(f"s.channel IN ({', '.join('?' * len(f.channels))})")
-        params += list(f.channels)
-    if f.campaigns:
-        parts.append(f"s.campaign IN ({', '.join('?' * len(f.campaigns))})")
-        params += list(f.campaigns)
+    where, params = f.spend_sql("s")
     dim = {"channel": "s.channel", "campaign": "NULLIF(s.campaign, '')"}.get(p.breakdown, "CAST(NULL AS VARCHAR)")
     sql = f"""
 aware AS (               -- impressions and clicks from spend rows in the range
     SELECT {dim} AS dim, sum(s.impressions) AS impressions, sum(s.clicks) AS clicks
-    FROM spend s WHERE {' AND '.join(parts)} GROUP BY 1
+    FROM spend s WHERE {where} GROUP BY 1
 )"""
     return sql, params
 

@@ -143,14 +143,8 @@ def _scope_sql(p: TrafficParams) -> tuple[str, list]:
     """Predicate over ``events e``: filters (segment, users) and the date range."""
     f = p.filters or Filters(timezone=p.timezone)
     where, params = f.events_sql("e")
-    start, end = f.utc_range()
-    if start is not None:
-        where += " AND e.event_time >= ?"
-        params.append(start)
-    if end is not None:
-        where += " AND e.event_time < ?"
-        params.append(end)
-    return where, params
+    conds, values = f.time_sql("e.event_time")
+    return " AND ".join([where] + conds), params + values
 
 
 def _with_sql(p: TrafficParams, tagged_table: str | None = None, sessions_table: str | None = None
