@@ -167,22 +167,28 @@ def _bf_configs(rng):
     return configs
 
 
-def _bf_logs(rng, configs):
+def _random_logs(rng, configs, per_config, prefix, draw):
+    """``per_config`` logs per definition, each of 1–4 users with 1–7 events; ``draw(k, spec)`` gives the
+    columns (``ts``, ``event_name``, maybe ``v``) of a user's k events."""
     rows = []
     for cfg, spec in enumerate(configs):
-        for j in range(BF_LOGS_PER_CONFIG):
-            log = cfg * BF_LOGS_PER_CONFIG + j
+        for j in range(per_config):
+            log = cfg * per_config + j
             for u in range(int(rng.integers(1, 5))):
-                k = int(rng.integers(1, 8))
-                if spec["order"] == "strict":        # strict funnels: unique times per user (see the docstring)
-                    times = rng.choice(20, size=k, replace=False)
-                else:
-                    times = rng.integers(0, 16, size=k)
-                names = rng.choice(["a", "b", "c", "x", "n"], size=k, p=[0.27, 0.27, 0.26, 0.1, 0.1])
-                for t, name in zip(times, names):
-                    rows.append({"log": log, "cfg": cfg, "user_id": f"b{log}u{u}", "event_name": str(name),
-                                 "ts": int(t), "event_id": f"e{len(rows):05d}"})
+                cols = draw(int(rng.integers(1, 8)), spec)
+                for values in zip(*cols.values()):
+                    event = {c: (int(v) if c == "ts" else str(v)) for c, v in zip(cols, values)}
+                    rows.append({"log": log, "cfg": cfg, "user_id": f"{prefix}{log}u{u}", **event,
+                                 "event_id": f"e{len(rows):05d}"})
     return pd.DataFrame(rows)
+
+
+def _bf_logs(rng, configs):
+    def draw(k, spec):
+        # strict funnels: unique times per user (see test_funnel_matches_a_brute_force_search)
+        times = rng.choice(20, size=k, replace=False) if spec["order"] == "strict" else rng.integers(0, 16, size=k)
+        return {"ts": times, "event_name": rng.choice(["a", "b", "c", "x", "n"], size=k, p=[0.27, 0.27, 0.26, 0.1, 0.1])}
+    return _random_logs(rng, configs, BF_LOGS_PER_CONFIG, "b", draw)
 
 
 def _counted(results, evs, spec):
@@ -373,17 +379,9 @@ def test_strict_funnels_with_ties_match_a_brute_force_search():
     shapes = [["a", "b"], ["a", "b", "c"], ["b", "a", "c"], ["a", "a", "b"], ["c", "b", "a"],
               ["a", "b", "a"], ["a", "b", "a", "b"], ["b", "a", "b"], ["a", "a", "b", "a"]]
     configs = _shape_configs(rng, "strict", shapes, 36, 9, (2, 8))
-    rows = []
-    for cfg in range(len(configs)):
-        for j in range(16):
-            log = cfg * 16 + j
-            for u in range(int(rng.integers(1, 5))):
-                k = int(rng.integers(1, 8))
-                for t, name in zip(rng.integers(0, 10, size=k),
-                                   rng.choice(["a", "b", "c", "x", "n"], size=k, p=[0.27, 0.27, 0.26, 0.1, 0.1])):
-                    rows.append({"log": log, "cfg": cfg, "user_id": f"s{log}u{u}", "event_name": str(name),
-                                 "ts": int(t), "event_id": f"e{len(rows):05d}"})
-    logs = pd.DataFrame(rows)
+    logs = _random_logs(rng, configs, 16, "s", lambda k, spec: {
+        "ts": rng.integers(0, 10, size=k),
+        "event_name": rng.choice(["a", "b", "c", "x", "n"], size=k, p=[0.27, 0.27, 0.26, 0.1, 0.1])})
     expected = _bf_expected(logs, configs)
     # ties are really there: users whose step events share a timestamp with another of their events
     assert (logs.groupby(["user_id", "ts"]).size() > 1).sum() > 450
@@ -440,18 +438,10 @@ def test_any_order_with_overlapping_steps_matches_an_exhaustive_matching():
     A, A1, B, B2, ANY, ANY1 = ("a", None), ("a", "1"), ("b", None), ("b", "2"), (None, None), (None, "1")
     shapes = [[A, A1], [A, A1, B], [ANY, B], [A, A, A1], [A1, ANY1, B], [B, B2, A, A1], [ANY, A, A1], [ANY1, A, B2]]
     configs = _shape_configs(rng, "any", shapes, 24, 8, (2, 10))
-    rows = []
-    for cfg in range(len(configs)):
-        for j in range(12):
-            log = cfg * 12 + j
-            for u in range(int(rng.integers(1, 5))):
-                k = int(rng.integers(1, 8))
-                for t, name, v in zip(rng.integers(0, 16, size=k),
-                                      rng.choice(["a", "b", "x", "n"], size=k, p=[0.4, 0.35, 0.1, 0.15]),
-                                      rng.choice(["1", "2"], size=k)):
-                    rows.append({"log": log, "cfg": cfg, "user_id": f"o{log}u{u}", "event_name": str(name),
-                                 "ts": int(t), "v": str(v), "event_id": f"e{len(rows):05d}"})
-    logs = pd.DataFrame(rows)
+    logs = _random_logs(rng, configs, 12, "o", lambda k, spec: {
+        "ts": rng.integers(0, 16, size=k),
+        "event_name": rng.choice(["a", "b", "x", "n"], size=k, p=[0.4, 0.35, 0.1, 0.15]),
+        "v": rng.choice(["1", "2"], size=k)})
     expected = _bf_expected(logs, configs, _bf_user_overlap, ("ts", "event_id", "event_name", "v"))
     ours = _ours_per_log(logs, configs, lambda s: Step(s[0], {"v": s[1]} if s[1] else {}))
     assert _differences(ours, expected) == {}
