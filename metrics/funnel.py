@@ -570,15 +570,15 @@ def _lookup_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bo
     for i, _, _ in excl:
         q.add(f"{pfx}xc{i}", f"exclusion {i} events", f"SELECT user_key, t FROM {src_tab} WHERE x{i}")
 
-    def first_after(y: str, keys: list[str], t: str, own: list[str], tab: str, cols: list[str], strictly: bool,
-                    inner: bool = False) -> str:
-        """Rows of ``y`` with, per column of ``tab``, its MIN over ``tab``'s rows of the same user at or
-        after (strictly after) ``y.t`` and within one window: the first such row's value."""
-        mins = ", ".join(f"MIN(l.{c}) AS {c}" for c in cols)
+    def first_after(y: str, keys: list[str], own: list[str], tab: str, cols: list[str], strictly: bool,
+                    inner: bool = False, names: list[str] | None = None) -> str:
+        """Rows of ``y`` with, per column of ``tab`` (output as ``names``), its MIN over ``tab``'s rows of the
+        same user at or after (strictly after) ``y.t`` and within one window: the first such row's value."""
+        mins = ", ".join(f"MIN(l.{c}) AS {n}" for c, n in zip(cols, names or cols))
         op = ">" if strictly else ">="
         return (f"SELECT {', '.join('y.' + k for k in keys)}{''.join(', y.' + o for o in own)}, {mins}\n"
-                f"FROM {y} y {'JOIN' if inner else 'LEFT JOIN'} {tab} l ON l.user_key = y.user_key AND l.t {op} y.{t} "
-                f"AND l.t <= y.{t} + {within}\n"
+                f"FROM {y} y {'JOIN' if inner else 'LEFT JOIN'} {tab} l ON l.user_key = y.user_key AND l.t {op} y.t "
+                f"AND l.t <= y.t + {within}\n"
                 f"GROUP BY {', '.join('y.' + k for k in keys)}{''.join(', y.' + o for o in own)}")
 
     q.add(f"{pfx}l{n}", f"step-{n} events", f"SELECT user_key, t, t AS r{n} FROM {src_tab} WHERE m{n}{cir}", cir_prm)
@@ -587,12 +587,12 @@ def _lookup_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bo
         for i, f, _ in excl:
             if f == j:
                 q.add(f"{pfx}x{j}_{i}", f"step-{j} events with the first exclusion-{i} event strictly after each",
-                      first_after(src, ["user_key", "t"], "t", own, f"{pfx}xc{i}", ["t"], True).replace(
-                          "MIN(l.t) AS t", f"MIN(l.t) AS xa{i}"), prm + [p.window])
+                      first_after(src, ["user_key", "t"], own, f"{pfx}xc{i}", ["t"], True, names=[f"xa{i}"]),
+                      prm + [p.window])
                 src, prm, own = f"{pfx}x{j}_{i}", [], own + [f"xa{i}"]
         later = p.steps[j].covers(p.steps[j - 1])   # step j+1 covers step j: strictly later
         inherited = [f"r{k}" for k in range(j + 1, n + 1)] + [f"xa{i}" for i, f, _ in excl if f > j]
-        body = first_after(src, ["user_key", "t"], "t", own, f"{pfx}l{j + 1}", inherited, later)
+        body = first_after(src, ["user_key", "t"], own, f"{pfx}l{j + 1}", inherited, later)
         q.add(f"{pfx}l{j}", f"step-{j} events with the time their greedy chain reaches each later step (from the first "
               f"step-{j + 1} event {'strictly after' if later else 'at or after'} each)",
               f"SELECT *, t AS r{j} FROM (\n{body}\n) s", prm + [p.window])
@@ -629,13 +629,12 @@ SELECT * FROM (
           + ": step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
           + ", with the time their greedy chain reaches each later step (from the first step-2 event "
           + ("strictly after" if later else "at or after") + " each)",
-          first_after(src, keys, "t", [], f"{pfx}l2", inherited, later, inner), prm + [p.window])
+          first_after(src, keys, [], f"{pfx}l2", inherited, later, inner), prm + [p.window])
     src, own = f"{pfx}r1", []
     for i, f, _ in excl:
         if f == 1:
             q.add(f"{pfx}x1_{i}", f"those attempts with the first exclusion-{i} event strictly after each",
-                  first_after(src, keys + inherited, "t", own, f"{pfx}xc{i}", ["t"], True).replace(
-                      "MIN(l.t) AS t", f"MIN(l.t) AS xa{i}"), [p.window])
+                  first_after(src, keys + inherited, own, f"{pfx}xc{i}", ["t"], True, names=[f"xa{i}"]), [p.window])
             src, own = f"{pfx}x1_{i}", own + [f"xa{i}"]
     if not entry_bd:
         q.add(f"{pfx}l1", "attempts reaching step 2, with every exclusion time",
