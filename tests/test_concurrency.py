@@ -3,16 +3,19 @@ the same moment while the others browse every page.
 
 One real server (``streamlit run app.py`` on 127.0.0.1, every eighth user of the sample data plus
 its spend and survey pre-loaded into a fresh DuckDB file) and one Chromium with ``BROWSERS`` + ``UPLOADERS``
-contexts, driven by Playwright's async API so the sessions really overlap. For ``DURATION`` seconds each
-browsing session clicks through the pages in the sidebar (each in its own order); at ``UPLOAD_AT`` seconds
-two other sessions, already on the Data page with a file chosen, press Load in the same instant (an
-``asyncio.Barrier``) and then browse too. Asserted:
+contexts, driven by Playwright's async API so the sessions really overlap. Each browsing session clicks
+through the pages in the sidebar (each in its own order). Once every browsing session has finished its first
+visit, two other sessions, already on the Data page with a file chosen, press Load in the same instant (an
+``asyncio.Barrier``) and then browse ``AFTER_LOAD_VISITS`` pages too. The browsing sessions go on until they
+have made ``VISITS`` visits and at least one visit that began after both loads finished. The run is driven by
+these counts, never by the clock, so a slow machine makes it longer, not different. Asserted:
 
 * no page visited shows a Streamlit exception, an error box, "database is locked" or "Traceback",
   and the app's error log stays empty;
 * both uploads load, each exactly once: after the server stops, the database holds each file's
   rows once (no lost and no doubled load);
-* every visit finished (a page that never became idle fails the test).
+* every visit finished (a page that never became idle fails the test);
+* the loads really overlapped the browsing: some page visit was under way while the files were loading.
 
 Page latencies (click to the run finished) are printed as p50 / p95 per page and overall, and
 written to ``test-artefacts/concurrency.json``. Select with ``pytest tests/test_concurrency.py``
@@ -36,13 +39,13 @@ pytestmark = [
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"),
 ]
 
-# Sessions browsing pages (2 cores: more sessions only queue behind each other) and seconds of browsing;
-# OPSFUNNEL_LOAD_BROWSERS / OPSFUNNEL_LOAD_SECONDS raise them on a bigger machine.
+# Sessions browsing pages (2 cores: more sessions only queue behind each other) and the page visits each
+# makes at least; OPSFUNNEL_LOAD_BROWSERS / OPSFUNNEL_LOAD_VISITS raise them on a bigger machine.
 BROWSERS = int(os.environ.get("OPSFUNNEL_LOAD_BROWSERS", "4"))
+VISITS = int(os.environ.get("OPSFUNNEL_LOAD_VISITS", "5"))
 UPLOADERS = 2         # sessions uploading at the same moment
-DURATION = float(os.environ.get("OPSFUNNEL_LOAD_SECONDS", "40"))
-UPLOAD_AT = 8.0       # seconds into the run when both uploads start
-VISIT_TIMEOUT = 60_000
+AFTER_LOAD_VISITS = 2  # pages each uploader visits after its load
+VISIT_TIMEOUT = 120_000  # ms for one visit: a page never finishing is a failure, a slow one is only reported
 PAGES = ["Overview", "Traffic", "Acquisition", "Campaigns & ROI", "Channel saturation", "Funnel", "Retention",
          "Revenue & referral", "Campaign vs retention", "Value vs cost", "Data"]
 ROWS_PER_UPLOAD = 120
@@ -104,51 +107,94 @@ async def _open(browser, url: str):
     return context, page
 
 
-async def _browser_session(browser, url: str, n: int, deadline: float, latencies: dict, problems: list) -> int:
-    context, page = await _open(browser, url)
-    order = PAGES[n % len(PAGES):] + PAGES[:n % len(PAGES)]
-    visits, i = 0, 0
-    try:
-        while time.monotonic() < deadline:
-            title = order[i % len(order)]
-            i += 1
-            seconds = await _visit(page, title)
-            latencies.setdefault(title, []).append(seconds)
-            await _check(page, f"session {n} on {title}", problems)
-            visits += 1
-    finally:
-        await context.close()
-    return visits
+class _Run:
+    """What the sessions share: visit intervals, and the two moments that order them."""
 
+    def __init__(self) -> None:
+        self.latencies: dict[str, list[float]] = {}
+        self.problems: list = []
+        self.visits: list[tuple[str, float, float]] = []   # (session, started, finished)
+        self.first_visits = 0
+        self.browsing = asyncio.Event()     # every browsing session has finished (or failed) its first visit
+        self.loads_started: list[float] = []
+        self.loads_finished = 0
+        self.loaded = asyncio.Event()        # both loads have finished (or failed)
+        self.loaded_at: float | None = None
 
-async def _uploader_session(browser, url: str, n: int, path: str, gate: asyncio.Barrier, deadline: float,
-                            latencies: dict, problems: list) -> str:
-    context, page = await _open(browser, url)
-    try:
-        await _visit(page, "Data")
-        await page.locator("input[type=file]").set_input_files(path)
-        load = page.get_by_role("button", name="Load 1 file(s)")
-        await load.wait_for(timeout=VISIT_TIMEOUT)
-        await _idle(page)
-        await gate.wait()  # both uploaders reach this point, then both press Load in the same instant
+    def first_visit_done(self) -> None:
+        self.first_visits += 1
+        if self.first_visits == BROWSERS:
+            self.browsing.set()
+
+    def load_done(self) -> None:
+        self.loads_finished += 1
+        if self.loads_finished == UPLOADERS:
+            self.loaded_at = time.monotonic()
+            self.loaded.set()
+
+    async def visit(self, page, who: str, title: str) -> float:
         started = time.monotonic()
-        await load.click()
-        report = page.get_by_text("rows read", exact=False).first
-        await report.wait_for(timeout=VISIT_TIMEOUT)
-        await _idle(page)
-        latencies.setdefault("Data: load", []).append(time.monotonic() - started)
-        await _check(page, f"uploader {n} after loading", problems)
-        text = await report.inner_text()
-        # then browse like everyone else until the end
-        i = n
-        while time.monotonic() < deadline:
-            title = PAGES[i % len(PAGES)]
-            i += 1
-            latencies.setdefault(title, []).append(await _visit(page, title))
-            await _check(page, f"uploader {n} on {title}", problems)
-        return text
+        seconds = await _visit(page, title)
+        self.visits.append((who, started, started + seconds))
+        self.latencies.setdefault(title, []).append(seconds)
+        await _check(page, f"{who} on {title}", self.problems)
+        return started
+
+
+async def _browser_session(browser, url: str, n: int, run: _Run) -> tuple[int, int]:
+    """Browse until ``VISITS`` visits are made and one began after both loads; returns (visits, after loads)."""
+    order = PAGES[n % len(PAGES):] + PAGES[:n % len(PAGES)]
+    visits = after = 0
+    counted = False
+    try:
+        context, page = await _open(browser, url)
+        try:
+            while visits < VISITS or not run.loaded.is_set() or after == 0:
+                started = await run.visit(page, f"session {n}", order[visits % len(order)])
+                visits += 1
+                after += run.loaded_at is not None and started >= run.loaded_at
+                if not counted:
+                    counted = True
+                    run.first_visit_done()
+        finally:
+            await context.close()
     finally:
-        await context.close()
+        if not counted:   # a session that failed must not hold the uploaders back
+            run.first_visit_done()
+    return visits, after
+
+
+async def _uploader_session(browser, url: str, n: int, path: str, gate: asyncio.Barrier, run: _Run) -> str:
+    signalled = False
+    try:
+        context, page = await _open(browser, url)
+        try:
+            await _visit(page, "Data")
+            await page.locator("input[type=file]").set_input_files(path)
+            load = page.get_by_role("button", name="Load 1 file(s)")
+            await load.wait_for(timeout=VISIT_TIMEOUT)
+            await _idle(page)
+            await run.browsing.wait()
+            await gate.wait()  # both uploaders reach this point, then both press Load in the same instant
+            started = time.monotonic()
+            run.loads_started.append(started)
+            await load.click()
+            report = page.get_by_text("rows read", exact=False).first
+            await report.wait_for(timeout=VISIT_TIMEOUT)
+            await _idle(page)
+            run.latencies.setdefault("Data: load", []).append(time.monotonic() - started)
+            signalled = True
+            run.load_done()
+            await _check(page, f"uploader {n} after loading", run.problems)
+            text = await report.inner_text()
+            for i in range(AFTER_LOAD_VISITS):  # then browse like everyone else
+                await run.visit(page, f"uploader {n}", PAGES[(n + i) % len(PAGES)])
+            return text
+        finally:
+            await context.close()
+    finally:
+        if not signalled:  # a failed upload must not keep the browsing sessions waiting for it
+            run.load_done()
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -156,29 +202,21 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def _load_test(url: str, paths: list[str]) -> tuple[dict, list, list, list]:
+async def _load_test(url: str, paths: list[str]) -> tuple[_Run, list, list]:
     from playwright.async_api import async_playwright
 
-    latencies: dict[str, list[float]] = {}
-    problems: list = []
+    run = _Run()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            start = time.monotonic()
-            deadline = start + DURATION
             gate = asyncio.Barrier(UPLOADERS)
-
-            async def delayed_uploader(n: int, path: str):
-                await asyncio.sleep(max(0.0, start + UPLOAD_AT - time.monotonic()))
-                return await _uploader_session(browser, url, n, path, gate, deadline, latencies, problems)
-
-            tasks = [_browser_session(browser, url, n, deadline, latencies, problems) for n in range(BROWSERS)]
-            tasks += [delayed_uploader(n, p) for n, p in enumerate(paths)]
+            tasks = [_browser_session(browser, url, n, run) for n in range(BROWSERS)]
+            tasks += [_uploader_session(browser, url, n, p, gate, run) for n, p in enumerate(paths)]
             results = await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             await browser.close()
     failures = [r for r in results if isinstance(r, BaseException)]
-    return latencies, problems, results, failures
+    return run, results, failures
 
 
 def _sample_slice(tmp_path) -> str:
@@ -211,12 +249,13 @@ def test_concurrent_sessions_with_two_simultaneous_uploads(tmp_path, monkeypatch
     server = start_server(db, tmp_path / "streamlit.log", no_sample=True)
     started = time.monotonic()
     try:
-        latencies, problems, results, failures = asyncio.run(_load_test(server.url, paths))
+        run, results, failures = asyncio.run(_load_test(server.url, paths))
     finally:
         server.stop()
     elapsed = time.monotonic() - started
 
     # --- report
+    latencies = run.latencies
     visits = sum(len(v) for k, v in latencies.items() if k != "Data: load")
     everything = [s for k, v in latencies.items() if k != "Data: load" for s in v]
     report = {"sessions": BROWSERS + UPLOADERS, "seconds": round(elapsed, 1), "page_visits": visits,
@@ -234,8 +273,14 @@ def test_concurrent_sessions_with_two_simultaneous_uploads(tmp_path, monkeypatch
 
     # --- assertions
     assert not failures, [repr(f) for f in failures]
-    assert not problems, problems[:5]
-    assert visits >= 2 * BROWSERS, report  # the sessions really browsed, before and after the uploads
+    assert not run.problems, run.problems[:5]
+    # every browsing session browsed before the loads and again after both had finished ...
+    assert results[:BROWSERS] == [(v, a) for v, a in results[:BROWSERS] if v >= VISITS and a >= 1], results
+    # ... and the loads ran while pages were being computed for other sessions
+    assert len(run.loads_started) == UPLOADERS and run.loaded_at is not None
+    window = (min(run.loads_started), run.loaded_at)
+    during = [v for v in run.visits if v[0].startswith("session") and v[1] < window[1] and v[2] > window[0]]
+    assert during, (window, run.visits)
     assert not log.exists() or log.read_text(encoding="utf-8") == "", log.read_text(encoding="utf-8")[-3000:]
     server_log = (tmp_path / "streamlit.log").read_text(encoding="utf-8", errors="replace")
     assert "Traceback" not in server_log and "database is locked" not in server_log, server_log[-3000:]
