@@ -1,7 +1,7 @@
 """Campaigns & ROI (marketing): spend, CAC, ROAS and payback per campaign or channel, LTV curves, spend coverage."""
 from __future__ import annotations
 
-
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -9,10 +9,10 @@ from metrics import UserInputError
 from metrics import economics as em
 from ui import format as fmt
 from ui.components import (
-    PALETTE, chart_block, choice, empty_state, help_text, label, metric_sql, page_header, row_names,
-    table_block,
+    PALETTE, chart_block, choice, empty_state, help_text, label, metric_sql, page_header, prepared_chart,
+    row_names, table_block,
 )
-from ui.context import filters, lang, run, tr
+from ui.context import filters, lang, memo, run, tr
 from ui.safe import md_escape
 
 LEVELS = {"campaign": ("Per campaign", "按活动"), "channel": ("Per channel", "按渠道")}
@@ -56,6 +56,34 @@ def _column_config(columns) -> dict:
         else:
             cfg[c] = st.column_config.Column(_lab(c), help=_help(c))
     return cfg
+
+
+def _ltv_chart(ltv: pd.DataFrame, picked: tuple) -> tuple:
+    """The LTV curves of the ``picked`` segments with CAC lines and payback stars, and their table's CSV (made
+    once per data version, parameters, pick and language: :func:`ui.context.memo`)."""
+    fig = go.Figure()
+    for i, seg in enumerate(picked):
+        part = ltv[ltv["segment"] == seg].sort_values("day")
+        colour = PALETTE[i % len(PALETTE)]
+        fig.add_trace(go.Scatter(x=part["day"], y=part["ltv"], mode="lines", name=seg, legendgroup=seg,
+                                 line={"color": colour}))
+        cac = part["cac"].dropna()
+        if len(cac):
+            fig.add_trace(go.Scatter(x=[part["day"].min(), part["day"].max()], y=[cac.iloc[0]] * 2, mode="lines",
+                                     name=tr(f"CAC · {seg}", f"获客成本 · {seg}"), legendgroup=seg,
+                                     showlegend=False, line={"color": colour, "dash": "dash", "width": 1}))
+        pay = part["payback_day"].dropna()
+        if len(pay):
+            day = pay.iloc[0]
+            y = part.loc[part["day"] == day, "ltv"]
+            fig.add_trace(go.Scatter(x=[day], y=[y.iloc[0] if len(y) else cac.iloc[0]], mode="markers+text",
+                                     marker={"color": colour, "size": 10, "symbol": "star"},
+                                     text=[tr(f"day {int(day)}", f"第 {int(day)} 天")], textposition="top center",
+                                     legendgroup=seg, showlegend=False, name=tr("payback", "回本")))
+    fig.update_layout(height=420, margin={"t": 30, "b": 10}, xaxis_title=tr("Days after first seen", "首次出现后天数"),
+                      yaxis_title=tr("Cumulative revenue per acquired user (¥)", "每位新用户累计收入（¥）"),
+                      legend={"orientation": "h", "y": -0.2})
+    return prepared_chart(fig, ltv[ltv["segment"].isin(picked)].drop(columns="segment"))
 
 
 page_header("Campaigns & ROI", "活动与 ROI", owner="marketing")
@@ -130,29 +158,8 @@ else:
     choices = [s for s in ranked["segment"] if s in set(ltv["segment"])]
     picked = st.multiselect(tr("Curves shown (default: the five largest spenders)", "显示的曲线（默认：花费最多的五个）"),
                             choices, default=choices[:5], key=f"campaigns_ltv_pick_{level}_{lang()}")
-    fig = go.Figure()
-    for i, seg in enumerate(picked):
-        part = ltv[ltv["segment"] == seg].sort_values("day")
-        colour = PALETTE[i % len(PALETTE)]
-        fig.add_trace(go.Scatter(x=part["day"], y=part["ltv"], mode="lines", name=seg, legendgroup=seg,
-                                 line={"color": colour}))
-        cac = part["cac"].dropna()
-        if len(cac):
-            fig.add_trace(go.Scatter(x=[part["day"].min(), part["day"].max()], y=[cac.iloc[0]] * 2, mode="lines",
-                                     name=tr(f"CAC · {seg}", f"获客成本 · {seg}"), legendgroup=seg,
-                                     showlegend=False, line={"color": colour, "dash": "dash", "width": 1}))
-        pay = part["payback_day"].dropna()
-        if len(pay):
-            day = pay.iloc[0]
-            y = part.loc[part["day"] == day, "ltv"]
-            fig.add_trace(go.Scatter(x=[day], y=[y.iloc[0] if len(y) else cac.iloc[0]], mode="markers+text",
-                                     marker={"color": colour, "size": 10, "symbol": "star"},
-                                     text=[tr(f"day {int(day)}", f"第 {int(day)} 天")], textposition="top center",
-                                     legendgroup=seg, showlegend=False, name=tr("payback", "回本")))
-    fig.update_layout(height=420, margin={"t": 30, "b": 10}, xaxis_title=tr("Days after first seen", "首次出现后天数"),
-                      yaxis_title=tr("Cumulative revenue per acquired user (¥)", "每位新用户累计收入（¥）"),
-                      legend={"orientation": "h", "y": -0.2})
-    chart_block(fig, ltv[ltv["segment"].isin(picked)].drop(columns="segment"), key="campaigns_ltv",
+    fig, csv = memo(_ltv_chart, (params, tuple(picked)), ltv, tuple(picked))
+    chart_block(fig, csv, key="campaigns_ltv",
                 name=f"ltv_curves_{level}",
                 caption=tr("LTV_k = cumulative revenue per acquired user up to k+1 days after first seen, over users "
                            "old enough to have lived k+1 days (younger users are censored, not counted as zero). "

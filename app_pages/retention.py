@@ -11,8 +11,8 @@ from plotly.subplots import make_subplots
 from metrics import UserInputError
 from metrics import retention as rm
 from ui import format as fmt
-from ui.components import chart_block, choice, empty_state, label, page_header, sql_text
-from ui.context import db, event_names, filters, lang, run, tr
+from ui.components import chart_block, choice, empty_state, label, page_header, prepared_chart, sql_text
+from ui.context import db, event_names, filters, lang, memo, run, tr
 from ui.safe import md_escape
 
 ANY = "(any event)"
@@ -52,6 +52,84 @@ def _cohort_label(ts, period: str) -> str:
     if period == "month":
         return tr(d.strftime("%Y-%m"), f"{d.year}年{d.month}月")
     return fmt.date(d)
+
+
+# Chart builders: run once per data version, parameters and language (:func:`ui.context.memo`); a rerun
+# only sends what they made. Each returns (figure, CSV bytes, SQL text[, ...]).
+
+def _heatmap(matrix: pd.DataFrame, params: rm.RetentionParams) -> tuple:
+    period, pw = params.period, tr(*PERIODS[params.period])
+    avg = rm.retention_average(matrix)
+    cohorts = matrix.drop_duplicates("cohort")[["cohort", "cohort_size"]].sort_values("cohort")
+    cols = sorted(matrix["period"].unique())
+    rate = matrix.pivot(index="cohort", columns="period", values="rate").reindex(index=cohorts["cohort"], columns=cols)
+    done = matrix.pivot(index="cohort", columns="period", values="complete").reindex(index=cohorts["cohort"],
+                                                                                     columns=cols)
+    avg_rate = avg.set_index("period")["rate"].reindex(cols)
+    avg_label = tr("Average (complete cells)", "平均（仅已结束单元格）")
+    y = [avg_label] + [f"{_cohort_label(c, period)} · n={fmt.number(n)}" for c, n in
+                       zip(cohorts["cohort"], cohorts["cohort_size"])]
+    z = np.vstack([avg_rate.to_numpy(dtype=float), rate.to_numpy(dtype=float)])
+    text = [[fmt.pct(v, 0) if not pd.isna(v) else "" for v in avg_rate]]
+    for r, d in zip(rate.to_numpy(dtype=float), done.to_numpy()):
+        text.append([("" if pd.isna(v) else fmt.pct(v, 0) + ("" if bool(ok) else "*")) for v, ok in zip(r, d)])
+    fig = go.Figure(go.Heatmap(z=z, x=[f"{pw} {k}" for k in cols], y=y, text=text, texttemplate="%{text}",
+                               colorscale="Blues", zmin=0, zmax=max(0.05, float(np.nanmax(z[:, 1:])) if z.shape[1] > 1
+                                                                    and not np.isnan(z[:, 1:]).all() else 1.0),
+                               hoverongaps=False, colorbar={"title": _lab("rate"), "tickformat": ".0%"},
+                               hovertemplate="%{y}<br>%{x}: %{text}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_layout(height=max(320, 34 * len(y) + 120), margin={"t": 30, "b": 10},
+                      xaxis_title=tr("Periods since the cohort period", "距同期群周期的期数"))
+    return *prepared_chart(fig, matrix), _sql(rm.retention_sql(params, rm.data_end(db())))
+
+
+def _curves(bd_matrix: pd.DataFrame, bd_params: rm.RetentionParams) -> tuple:
+    """... and the cohort size per breakdown value (largest first) and the values drawn."""
+    bd, pw = bd_params.breakdown, tr(*PERIODS[bd_params.period])
+    curves = rm.retention_average(bd_matrix)
+    curves["breakdown"] = curves["breakdown"].fillna(tr("(none)", "（无）"))
+    sizes = curves[curves["period"] == 0].set_index("breakdown")["cohort_size"].sort_values(ascending=False)
+    shown = list(sizes.index[:MAX_CURVES])
+    fig = go.Figure()
+    for value in shown:
+        part = curves[(curves["breakdown"] == value) & curves["rate"].notna()]
+        fig.add_trace(go.Scatter(x=part["period"], y=part["rate"], mode="lines+markers",
+                                 name=f"{value} (n={fmt.number(sizes[value])})",
+                                 customdata=part[["cohort_size", "retained"]].to_numpy(),
+                                 hovertemplate="%{x}: %{y:.1%} (%{customdata[1]:,} / %{customdata[0]:,})"))
+    fig.update_layout(height=380, margin={"t": 30, "b": 10}, yaxis_tickformat=".0%", yaxis_title=_lab("rate"),
+                      xaxis_title=tr(f"Periods ({pw}s) since the cohort period", f"距同期群周期的期数（{pw}）"),
+                      legend_title=tr(*BREAKDOWNS[bd]))
+    return (*prepared_chart(fig, curves), _sql(rm.retention_sql(bd_params, rm.data_end(db()))), sizes, shown)
+
+
+def _active_chart(active: pd.DataFrame, flt) -> tuple:
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for key, colour in (("mau", "#c6dbef"), ("wau", "#6baed6"), ("dau", "#08519c")):
+        fig.add_trace(go.Scatter(x=active["date"], y=active[key], name=_lab(key), mode="lines",
+                                 line={"color": colour}), secondary_y=False)
+    fig.add_trace(go.Scatter(x=active["date"], y=active["stickiness"], name=_lab("stickiness"), mode="lines",
+                             line={"color": "#ff7f0e", "dash": "dot"}), secondary_y=True)
+    fig.update_yaxes(title_text=tr("Users", "用户数"), secondary_y=False)
+    fig.update_yaxes(title_text=_lab("stickiness"), tickformat=".0%", rangemode="tozero", secondary_y=True)
+    fig.update_layout(height=380, margin={"t": 30, "b": 10}, hovermode="x unified", legend_orientation="h",
+                      legend_y=1.12, xaxis_title=_lab("date"))
+    last_day = rm.period_index(active["date"].iloc[-1].date(), "day")
+    return *prepared_chart(fig, active), _sql(rm.active_users_sql(flt, last_day, flt.timezone))
+
+
+def _lifecycle_chart(life: pd.DataFrame, period: str, flt, week_start: str) -> tuple:
+    fig = go.Figure()
+    for status, (en, zh, colour) in STATUS.items():
+        part = life[life["status"] == status]
+        sign = -1 if status == "dormant" else 1
+        fig.add_trace(go.Bar(x=part["period_start"], y=sign * part["users"], name=tr(en, zh), marker_color=colour,
+                             customdata=part["users"], hovertemplate="%{x}: %{customdata:,}"))
+    fig.update_layout(barmode="relative", height=380, margin={"t": 30, "b": 10}, yaxis_title=tr("Users", "用户数"),
+                      xaxis_title=_lab("period_start"), legend_orientation="h", legend_y=1.12)
+    last_p = rm.period_index(pd.Timestamp(life["period_start"].iloc[-1]).date(), period, week_start)
+    return *prepared_chart(fig, life), _sql(rm.lifecycle_sql(period, flt, last_p, flt.timezone, week_start))
 
 
 page_header("Retention", "留存", owner="operations")
@@ -119,30 +197,8 @@ if matrix.empty or int(matrix.drop_duplicates("cohort")["cohort_size"].sum()) ==
                 "clear the channel and campaign filters.",
                 "所选日期范围和筛选条件下没有同期群：请放宽日期范围、更换起始事件或清除渠道和活动筛选。")
 else:
-    avg = rm.retention_average(matrix)
-    cohorts = matrix.drop_duplicates("cohort")[["cohort", "cohort_size"]].sort_values("cohort")
-    cols = sorted(matrix["period"].unique())
-    rate = matrix.pivot(index="cohort", columns="period", values="rate").reindex(index=cohorts["cohort"], columns=cols)
-    done = matrix.pivot(index="cohort", columns="period", values="complete").reindex(index=cohorts["cohort"],
-                                                                                     columns=cols)
-    avg_rate = avg.set_index("period")["rate"].reindex(cols)
-    avg_label = tr("Average (complete cells)", "平均（仅已结束单元格）")
-    y = [avg_label] + [f"{_cohort_label(c, period)} · n={fmt.number(n)}" for c, n in
-                       zip(cohorts["cohort"], cohorts["cohort_size"])]
-    z = np.vstack([avg_rate.to_numpy(dtype=float), rate.to_numpy(dtype=float)])
-    text = [[fmt.pct(v, 0) if not pd.isna(v) else "" for v in avg_rate]]
-    for r, d in zip(rate.to_numpy(dtype=float), done.to_numpy()):
-        text.append([("" if pd.isna(v) else fmt.pct(v, 0) + ("" if bool(ok) else "*")) for v, ok in zip(r, d)])
-    fig = go.Figure(go.Heatmap(z=z, x=[f"{pw} {k}" for k in cols], y=y, text=text, texttemplate="%{text}",
-                               colorscale="Blues", zmin=0, zmax=max(0.05, float(np.nanmax(z[:, 1:])) if z.shape[1] > 1
-                                                                    and not np.isnan(z[:, 1:]).all() else 1.0),
-                               hoverongaps=False, colorbar={"title": _lab("rate"), "tickformat": ".0%"},
-                               hovertemplate="%{y}<br>%{x}: %{text}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_layout(height=max(320, 34 * len(y) + 120), margin={"t": 30, "b": 10},
-                      xaxis_title=tr("Periods since the cohort period", "距同期群周期的期数"))
-    table = matrix.copy()
-    chart_block(fig, table, key="retention_heatmap", name="retention_cohorts",
+    fig, csv, sql = memo(_heatmap, (params,), matrix, params)
+    chart_block(fig, csv, key="retention_heatmap", name="retention_cohorts",
                 caption=tr("Rows: cohorts (the period of the start event) with their size n; columns: periods since "
                            "then (0 = the cohort period, 100 %). Colour and text = retained users ÷ cohort size. "
                            "Blank cells "
@@ -152,7 +208,7 @@ else:
                            "行：同期群（起始事件所在周期）及人数 n；列：此后的期数（0 = 同期群所在周期，100%）。颜色与数字 = "
                            "留存用户 ÷ 同期群人数。空白单元格在数据截止时尚未开始；* 表示该周期仍在进行（数字还会增长）。"
                            "顶部平均行按同期群人数加权，只计已结束的单元格（色阶按第 1 期及以后拟合）。") + options,
-                sql=_sql(rm.retention_sql(params, rm.data_end(db()))))
+                sql=sql)
 
 # Curves by channel / campaign --------------------------------------------------------------------------
 st.subheader(tr("Retention curves by acquisition", "按获客来源的留存曲线"))
@@ -169,22 +225,9 @@ except UserInputError as exc:
 if bd_matrix.empty:
     empty_state("No cohort to split in the selected range.", "所选范围内没有可拆分的同期群。")
 else:
-    curves = rm.retention_average(bd_matrix)
-    curves["breakdown"] = curves["breakdown"].fillna(tr("(none)", "（无）"))
-    sizes = curves[curves["period"] == 0].set_index("breakdown")["cohort_size"].sort_values(ascending=False)
-    shown = list(sizes.index[:MAX_CURVES])
-    fig = go.Figure()
-    for value in shown:
-        part = curves[(curves["breakdown"] == value) & curves["rate"].notna()]
-        fig.add_trace(go.Scatter(x=part["period"], y=part["rate"], mode="lines+markers",
-                                 name=f"{value} (n={fmt.number(sizes[value])})",
-                                 customdata=part[["cohort_size", "retained"]].to_numpy(),
-                                 hovertemplate="%{x}: %{y:.1%} (%{customdata[1]:,} / %{customdata[0]:,})"))
-    fig.update_layout(height=380, margin={"t": 30, "b": 10}, yaxis_tickformat=".0%", yaxis_title=_lab("rate"),
-                      xaxis_title=tr(f"Periods ({pw}s) since the cohort period", f"距同期群周期的期数（{pw}）"),
-                      legend_title=tr(*BREAKDOWNS[bd]))
+    fig, csv, sql, sizes, shown = memo(_curves, (bd_params,), bd_matrix, bd_params)
     more = len(sizes) - len(shown)
-    chart_block(fig, curves, key="retention_curves", name=f"retention_by_{bd}",
+    chart_block(fig, csv, key="retention_curves", name=f"retention_by_{bd}",
                 caption=tr(f"Each line is the size-weighted average retention of the cohorts of one first-touch "
                            f"{bd} (complete cells only), so a period still running is left out. The {len(shown)} "
                            f"largest values by users are drawn"
@@ -192,7 +235,7 @@ else:
                            f"每条线是某一首次触达{tr(*BREAKDOWNS[bd])}各同期群按人数加权的平均留存（只计已结束的单元格）。"
                            f"图中为用户数最多的 {len(shown)} 个取值" + (f"；CSV 含全部 {len(sizes)} 个。" if more else "。"))
                 + options,
-                sql=_sql(rm.retention_sql(bd_params, rm.data_end(db()))))
+                sql=sql)
 
 # DAU / WAU / MAU ---------------------------------------------------------------------------------------
 st.subheader(tr("Active users and stickiness", "活跃用户与粘性"))
@@ -200,19 +243,9 @@ active = run(rm.active_users, flt, None, flt.timezone)
 if active.empty:
     empty_state("No activity in the selected range and filters.", "所选范围和筛选条件下没有活跃用户。")
 else:
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    for key, colour in (("mau", "#c6dbef"), ("wau", "#6baed6"), ("dau", "#08519c")):
-        fig.add_trace(go.Scatter(x=active["date"], y=active[key], name=_lab(key), mode="lines",
-                                 line={"color": colour}), secondary_y=False)
-    fig.add_trace(go.Scatter(x=active["date"], y=active["stickiness"], name=_lab("stickiness"), mode="lines",
-                             line={"color": "#ff7f0e", "dash": "dot"}), secondary_y=True)
-    fig.update_yaxes(title_text=tr("Users", "用户数"), secondary_y=False)
-    fig.update_yaxes(title_text=_lab("stickiness"), tickformat=".0%", rangemode="tozero", secondary_y=True)
-    fig.update_layout(height=380, margin={"t": 30, "b": 10}, hovermode="x unified", legend_orientation="h",
-                      legend_y=1.12, xaxis_title=_lab("date"))
-    last_day = rm.period_index(active["date"].iloc[-1].date(), "day")
+    fig, csv, sql = memo(_active_chart, (flt,), active, flt)
     latest = active.iloc[-1]
-    chart_block(fig, active, key="retention_active", name="dau_wau_mau",
+    chart_block(fig, csv, key="retention_active", name="dau_wau_mau",
                 caption=tr(f"DAU = distinct users with an event on the day; WAU / MAU = distinct users in the "
                            f"7 / 30 days "
                            f"ending that day (the windows look back before the range start); stickiness = DAU ÷ MAU "
@@ -221,7 +254,7 @@ else:
                            f"DAU = 当天有事件的去重用户；WAU / MAU = 截至当天的 7 / 30 天内的去重用户（窗口可回看到范围开始"
                            f"之前）；粘性 = DAU ÷ MAU（右轴）。最后一天：DAU {fmt.number(latest['dau'])}，MAU "
                            f"{fmt.number(latest['mau'])}，粘性 {fmt.pct(latest['stickiness'])}。按 {flt.timezone} 本地日。"),
-                sql=_sql(rm.active_users_sql(flt, last_day, flt.timezone)))
+                sql=sql)
 
 # Lifecycle ---------------------------------------------------------------------------------------------
 st.subheader(tr("Lifecycle", "生命周期"))
@@ -229,16 +262,8 @@ life = run(rm.lifecycle, period, flt, flt.timezone, week_start)
 if life.empty or int(life["users"].sum()) == 0:
     empty_state("No activity in the selected range and filters.", "所选范围和筛选条件下没有活跃用户。")
 else:
-    fig = go.Figure()
-    for status, (en, zh, colour) in STATUS.items():
-        part = life[life["status"] == status]
-        sign = -1 if status == "dormant" else 1
-        fig.add_trace(go.Bar(x=part["period_start"], y=sign * part["users"], name=tr(en, zh), marker_color=colour,
-                             customdata=part["users"], hovertemplate="%{x}: %{customdata:,}"))
-    fig.update_layout(barmode="relative", height=380, margin={"t": 30, "b": 10}, yaxis_title=tr("Users", "用户数"),
-                      xaxis_title=_lab("period_start"), legend_orientation="h", legend_y=1.12)
-    last_p = rm.period_index(pd.Timestamp(life["period_start"].iloc[-1]).date(), period, week_start)
-    chart_block(fig, life, key="retention_lifecycle", name="lifecycle",
+    fig, csv, sql = memo(_lifecycle_chart, (period, flt, week_start), life, period, flt, week_start)
+    chart_block(fig, csv, key="retention_lifecycle", name="lifecycle",
                 caption=tr(f"Active users per {pw}: new (first-ever event in the {pw}), returning (active in the "
                            f"previous {pw} too), resurrecting (inactive in the previous {pw}, active before); "
                            f"below the "
@@ -247,4 +272,4 @@ else:
                            f"每{pw}活跃用户：新增（首次事件在本{pw}）、留存（上一{pw}也活跃）、回流（上一{pw}不活跃但更早活跃过）；"
                            f"轴下方为沉睡 = 上一{pw}活跃而本{pw}未活跃（CSV 中为正数）。最后一{pw}可能仍在进行。")
                 + tr(f" Time zone {flt.timezone}.", f"时区 {flt.timezone}。"),
-                sql=_sql(rm.lifecycle_sql(period, flt, last_p, flt.timezone, week_start)))
+                sql=sql)

@@ -14,8 +14,10 @@ from metrics import UserInputError
 from metrics import referral as rf
 from metrics import stages as sg
 from ui import format as fmt
-from ui.components import chart_block, choice, empty_state, help_text, label, page_header, sql_text, table_block
-from ui.context import data_facts, filters, run, tr
+from ui.components import (
+    chart_block, choice, empty_state, help_text, label, page_header, prepared_chart, sql_text, table_block,
+)
+from ui.context import data_facts, filters, memo, run, tr
 from ui.safe import md_escape, plot_escape
 
 PERIODS = {"week": ("week", "周"), "month": ("month", "月")}
@@ -26,6 +28,70 @@ _sql = sql_text
 
 
 _help = help_text
+
+
+# Chart builders: run once per data version, parameters and language (:func:`ui.context.memo`); a rerun only
+# sends what they made. Each returns (figure, CSV bytes of its table, SQL text).
+
+def _channel_chart(by_channel: pd.DataFrame, rev_params) -> tuple:
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    # the values go into the axis labels: bar texts would collide with the diamonds
+    x = [f"{plot_escape(c)}<br>{fmt.money(a, digits=1)}<br>{fmt.pct(r)}"
+         for c, a, r in zip(by_channel["channel"], by_channel["arpu"], by_channel["paying_rate"])]
+    fig.add_trace(go.Bar(x=x, y=by_channel["arpu"], name=label(sg.LABELS, "arpu"), marker_color="#1f77b4"),
+                  secondary_y=False)
+    fig.add_trace(go.Scatter(x=x, y=by_channel["paying_rate"], mode="markers",
+                             marker={"size": 11, "color": "#ff7f0e", "symbol": "diamond"},
+                             name=label(sg.LABELS, "paying_rate")), secondary_y=True)
+    fig.update_yaxes(title_text=label(sg.LABELS, "arpu"), secondary_y=False,
+                     range=[0, 1.2 * max(float(by_channel["arpu"].max()), 1e-9)])
+    fig.update_yaxes(title_text=label(sg.LABELS, "paying_rate"), tickformat=".0%", showgrid=False,
+                     range=[0, 1.2 * max(float(by_channel["paying_rate"].max()), 1e-9)], secondary_y=True)
+    fig.update_layout(height=400, margin={"t": 30, "b": 10}, legend_orientation="h", legend_y=1.12,
+                      xaxis={"title": tr("First-touch channel", "首次触达渠道"), "tickangle": 0,
+                             "tickfont": {"size": 10}})
+    return *prepared_chart(fig, by_channel), _sql(sg.revenue_summary_sql(replace(rev_params, breakdown="channel")))
+
+
+def _cohort_chart(cohorts: pd.DataFrame, rev_params, period: str) -> tuple:
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Bar(x=cohorts["cohort"], y=cohorts["revenue"], name=label(sg.LABELS, "net_revenue"),
+                         marker_color="#2ca02c"), secondary_y=False)
+    fig.add_trace(go.Scatter(x=cohorts["cohort"], y=cohorts["arpu"], name=label(sg.LABELS, "arpu"),
+                             mode="lines+markers", line={"color": "#1f77b4"}), secondary_y=True)
+    fig.update_yaxes(title_text=label(sg.LABELS, "net_revenue"), secondary_y=False)
+    fig.update_yaxes(title_text=label(sg.LABELS, "arpu"), rangemode="tozero", secondary_y=True)
+    fig.update_layout(height=380, margin={"t": 30, "b": 10}, legend_orientation="h", legend_y=1.12,
+                      xaxis_title=tr(f"Acquisition {tr(*PERIODS[period])}", f"获客{tr(*PERIODS[period])}"))
+    return *prepared_chart(fig, cohorts), _sql(sg.revenue_by_cohort_sql(rev_params, period))
+
+
+def _k_period_chart(per_period: pd.DataFrame, ref_params) -> tuple:
+    L = rf.LABELS
+    totals = per_period.groupby("period_start", as_index=False)[
+        ["active_users", "invites", "invited_signups"]].sum()
+    totals["k_factor"] = totals["invited_signups"] / totals["active_users"].where(totals["active_users"] > 0)
+    fig = go.Figure(go.Scatter(x=totals["period_start"], y=totals["k_factor"], mode="lines+markers",
+                               name=tr("All channels", "全部渠道"), line={"color": "#111111", "width": 3}))
+    for channel, part in per_period.groupby("channel", sort=True):
+        fig.add_trace(go.Scatter(x=part["period_start"], y=part["k_factor"], mode="lines", name=str(channel),
+                                 opacity=0.6))
+    fig.update_layout(height=380, margin={"t": 30, "b": 10}, yaxis_title=label(L, "k_factor"),
+                      xaxis_title=tr("Week (Monday)", "周（周一开始）"), legend={"font": {"size": 10}})
+    return *prepared_chart(fig, per_period), _sql(rf.referral_sql(ref_params, grouped=True))
+
+
+def _k_channel_chart(per_channel: pd.DataFrame, ref_params) -> tuple:
+    L = rf.LABELS
+    fig = go.Figure(go.Bar(x=per_channel["channel"], y=per_channel["k_factor"], marker_color="#9467bd",
+                           text=[fmt.number(v, 3) for v in per_channel["k_factor"]], textposition="outside",
+                           customdata=per_channel[["invites", "invited_signups", "users"]].to_numpy(),
+                           hovertemplate="%{x}: K %{y:.3f}<br>" + label(L, "invites") + " %{customdata[0]:,} · "
+                           + label(L, "invited_signups") + " %{customdata[1]:,} · " + label(L, "users")
+                           + " %{customdata[2]:,}<extra></extra>"))
+    fig.update_layout(height=380, margin={"t": 30, "b": 10}, yaxis_title=label(L, "k_factor"),
+                      xaxis_title=tr("First-touch channel of the acting users", "行为用户的首次触达渠道"))
+    return *prepared_chart(fig, per_channel), _sql(rf.referral_sql(ref_params, by_channel=True))
 
 
 def _periods(start, end, period: str) -> list[tuple]:
@@ -85,27 +151,12 @@ with left:
     if by_channel.empty:
         empty_state("No acquired users in the selected range.", "所选范围内没有新用户。")
     else:
-        fig = make_subplots(specs=[[{"secondary_y": True}]])
-        # the values go into the axis labels: bar texts would collide with the diamonds
-        x = [f"{plot_escape(c)}<br>{fmt.money(a, digits=1)}<br>{fmt.pct(r)}"
-             for c, a, r in zip(by_channel["channel"], by_channel["arpu"], by_channel["paying_rate"])]
-        fig.add_trace(go.Bar(x=x, y=by_channel["arpu"], name=label(sg.LABELS, "arpu"), marker_color="#1f77b4"),
-                      secondary_y=False)
-        fig.add_trace(go.Scatter(x=x, y=by_channel["paying_rate"], mode="markers",
-                                 marker={"size": 11, "color": "#ff7f0e", "symbol": "diamond"},
-                                 name=label(sg.LABELS, "paying_rate")), secondary_y=True)
-        fig.update_yaxes(title_text=label(sg.LABELS, "arpu"), secondary_y=False,
-                         range=[0, 1.2 * max(float(by_channel["arpu"].max()), 1e-9)])
-        fig.update_yaxes(title_text=label(sg.LABELS, "paying_rate"), tickformat=".0%", showgrid=False,
-                         range=[0, 1.2 * max(float(by_channel["paying_rate"].max()), 1e-9)], secondary_y=True)
-        fig.update_layout(height=400, margin={"t": 30, "b": 10}, legend_orientation="h", legend_y=1.12,
-                          xaxis={"title": tr("First-touch channel", "首次触达渠道"), "tickangle": 0,
-                                 "tickfont": {"size": 10}})
-        chart_block(fig, by_channel, key="revref_channel", name="revenue_by_channel",
+        fig, csv, sql = memo(_channel_chart, (rev_params,), by_channel, rev_params)
+        chart_block(fig, csv, key="revref_channel", name="revenue_by_channel",
                     caption=tr("ARPU (net revenue ÷ acquired users, bars) and paying conversion (paying ÷ acquired, "
                                "diamonds) per first-touch channel. ", "各首次触达渠道的 ARPU（净收入 ÷ 新用户，柱）"
                                "与付费转化率（付费 ÷ 新用户，菱形）。") + rev_scope,
-                    sql=_sql(sg.revenue_summary_sql(replace(rev_params, breakdown="channel"))))
+                    sql=sql)
 
 # Revenue by acquisition cohort -------------------------------------------------------------------------
 with right:
@@ -123,16 +174,8 @@ with right:
             part = by_cohort.loc[first].to_dict() if first in by_cohort.index else nobody
             rows.append({"cohort": pd.Timestamp(first), **part})
         cohorts = pd.DataFrame(rows)
-        fig = make_subplots(specs=[[{"secondary_y": True}]])
-        fig.add_trace(go.Bar(x=cohorts["cohort"], y=cohorts["revenue"], name=label(sg.LABELS, "net_revenue"),
-                             marker_color="#2ca02c"), secondary_y=False)
-        fig.add_trace(go.Scatter(x=cohorts["cohort"], y=cohorts["arpu"], name=label(sg.LABELS, "arpu"),
-                                 mode="lines+markers", line={"color": "#1f77b4"}), secondary_y=True)
-        fig.update_yaxes(title_text=label(sg.LABELS, "net_revenue"), secondary_y=False)
-        fig.update_yaxes(title_text=label(sg.LABELS, "arpu"), rangemode="tozero", secondary_y=True)
-        fig.update_layout(height=380, margin={"t": 30, "b": 10}, legend_orientation="h", legend_y=1.12,
-                          xaxis_title=tr(f"Acquisition {tr(*PERIODS[period])}", f"获客{tr(*PERIODS[period])}"))
-        chart_block(fig, cohorts, key="revref_cohorts", name=f"revenue_by_{period}_cohort",
+        fig, csv, sql = memo(_cohort_chart, (rev_params, period), cohorts, rev_params, period)
+        chart_block(fig, csv, key="revref_cohorts", name=f"revenue_by_{period}_cohort",
                     caption=tr(f"Revenue over time, by acquisition {period}: the net revenue to date (bars) and ARPU "
                                f"(line) of the users first seen in each {period} (Monday weeks; the first and last are "
                                "clipped to the date range). Older cohorts have had longer to pay, so the latest bars "
@@ -142,7 +185,7 @@ with right:
                                "（柱）与 ARPU（线）（周从周一开始；首尾按日期范围截断）。越早的同期群付费时间越长，"
                                "最近的柱仍在增长。每根柱等于以该同期群的日期为范围运行的收入汇总；所有同期群由一条查询得出（如下所示）。")
                     + rev_scope,
-                    sql=_sql(sg.revenue_by_cohort_sql(rev_params, period)))
+                    sql=sql)
 
 # Referral ----------------------------------------------------------------------------------------------
 st.subheader(tr("Referral", "自传播"))
@@ -173,22 +216,13 @@ with left:
     if per_period.empty:
         empty_state("No activity in the selected range.", "所选范围内没有活动。")
     else:
-        totals = per_period.groupby("period_start", as_index=False)[
-            ["active_users", "invites", "invited_signups"]].sum()
-        totals["k_factor"] = totals["invited_signups"] / totals["active_users"].where(totals["active_users"] > 0)
-        fig = go.Figure(go.Scatter(x=totals["period_start"], y=totals["k_factor"], mode="lines+markers",
-                                   name=tr("All channels", "全部渠道"), line={"color": "#111111", "width": 3}))
-        for channel, part in per_period.groupby("channel", sort=True):
-            fig.add_trace(go.Scatter(x=part["period_start"], y=part["k_factor"], mode="lines", name=str(channel),
-                                     opacity=0.6))
-        fig.update_layout(height=380, margin={"t": 30, "b": 10}, yaxis_title=label(L, "k_factor"),
-                          xaxis_title=tr("Week (Monday)", "周（周一开始）"), legend={"font": {"size": 10}})
-        chart_block(fig, per_period, key="revref_k_period", name="k_factor_by_week",
+        fig, csv, sql = memo(_k_period_chart, (ref_params,), per_period, ref_params)
+        chart_block(fig, csv, key="revref_k_period", name="k_factor_by_week",
                     caption=tr("K-factor per week: all channels (thick; invited sign-ups ÷ active users of the week, "
                                "summed over channels) and per inviter's first-touch channel. ",
                                "每周 K 因子：全部渠道（粗线；当周受邀注册 ÷ 活跃用户，按渠道加总）及按邀请人首次触达渠道。")
                     + ref_scope,
-                    sql=_sql(rf.referral_sql(ref_params, grouped=True)))
+                    sql=sql)
 
 with right:
     channels = list(flt.channels) or list(data_facts()["channels"])
@@ -202,22 +236,15 @@ with right:
         one = by_ch.loc[channel].to_dict() if channel in by_ch.index else nothing
         rows.append({"channel": channel, **one})
     per_channel = pd.DataFrame(rows).sort_values("k_factor", ascending=False, na_position="last")
-    fig = go.Figure(go.Bar(x=per_channel["channel"], y=per_channel["k_factor"], marker_color="#9467bd",
-                           text=[fmt.number(v, 3) for v in per_channel["k_factor"]], textposition="outside",
-                           customdata=per_channel[["invites", "invited_signups", "users"]].to_numpy(),
-                           hovertemplate="%{x}: K %{y:.3f}<br>" + label(L, "invites") + " %{customdata[0]:,} · "
-                           + label(L, "invited_signups") + " %{customdata[1]:,} · " + label(L, "users")
-                           + " %{customdata[2]:,}<extra></extra>"))
-    fig.update_layout(height=380, margin={"t": 30, "b": 10}, yaxis_title=label(L, "k_factor"),
-                      xaxis_title=tr("First-touch channel of the acting users", "行为用户的首次触达渠道"))
-    chart_block(fig, per_channel, key="revref_k_channel", name="k_factor_by_channel",
+    fig, csv, sql = memo(_k_channel_chart, (ref_params, tuple(channels)), per_channel, ref_params)
+    chart_block(fig, csv, key="revref_k_channel", name="k_factor_by_channel",
                 caption=tr("K-factor over the whole range per first-touch channel (of the inviters and active users): "
                            "each "
                            "channel's row equals the summary query with that channel as the filter; all channels come "
                            "from one query grouped by channel (shown). ",
                            "整个范围内按首次触达渠道（邀请人及活跃用户）的 K 因子：每个渠道的结果等于以该渠道为筛选条件的汇总查询；"
                            "所有渠道由一条按渠道分组的查询得出（如下所示）。") + ref_scope,
-                sql=_sql(rf.referral_sql(ref_params, by_channel=True)))
+                sql=sql)
 
 with st.expander(tr("Referral table by week and channel", "按周和渠道的自传播明细"), expanded=False):
     cfg = {c: st.column_config.NumberColumn(label(L, c), help=_help(L, c), format="localized")

@@ -12,7 +12,8 @@ process's peak RSS is that page's. In that process:
 * **cold** — ``st.cache_data`` cleared (every cached metric result and the sidebar's data facts gone)
   with the connection kept open: what the first visitor after a data load pays; median of ``--runs``;
 * **warm** — a rerun of the same page with the caches filled (what every later click costs);
-  median of ``--runs``;
+  median of ``--runs``. The runs share one compiled copy of the scripts, as a server's runs do (AppTest
+  alone would compile them again for every run);
 * **cold CPU** — the process's CPU time (Python and every DuckDB thread) during the cold run: on a busy
   machine wall times swing with the other load, CPU time much less;
 * **metric** — the part of the cold run spent inside the metric functions (``ui.context.run``,
@@ -123,6 +124,17 @@ def _instrument() -> list:
     return calls
 
 
+def _share_script_cache() -> None:
+    """Give every AppTest run in this process one ``ScriptCache``, as a server has: AppTest makes a new one
+    per run, so each run would compile ``app.py`` and the page again (with Streamlit's magic rewrite of the
+    syntax tree) — 10-30 ms a served rerun never pays, as the server compiles a script once per process."""
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    from streamlit.testing.v1 import app_test, local_script_runner
+
+    shared = ScriptCache()
+    app_test.ScriptCache = local_script_runner.ScriptCache = lambda: shared
+
+
 def measure_page(page: str, runs: int) -> dict:
     """Time ``page`` in this process (see the module docstring); ``$OPSFUNNEL_DB`` names the database."""
     import logging
@@ -133,6 +145,7 @@ def measure_page(page: str, runs: int) -> dict:
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     os.chdir(ROOT)  # AppTest reads .streamlit/config.toml from the working directory
     calls = _instrument()
+    _share_script_cache()
 
     def one_cold() -> tuple[float, float, list, AppTest]:
         st.cache_data.clear()

@@ -289,3 +289,39 @@ def test_concurrent_reads_and_serialised_writes(tmp_path, monkeypatch):
     assert peak[0] == 1  # the lock let one load in at a time
     assert context.db().execute("SELECT count(*), count(DISTINCT user_id) FROM events").fetchone() == (200, 4)
     assert context.data_version() != before
+
+
+def test_memo_builds_once_per_key_data_version_and_language(tmp_path, monkeypatch):
+    """What a page builds from metric results (:func:`ui.context.memo`) is made once, shared as it is, and made
+    again after a load changes the data or for the other language, never served stale."""
+    import pandas as pd
+    import streamlit as st
+
+    from ui import context
+
+    monkeypatch.setenv("OPSFUNNEL_DB", str(tmp_path / "memo.duckdb"))
+    monkeypatch.setenv("OPSFUNNEL_NO_SAMPLE", "1")
+    st.session_state["lang"] = "en"
+    built = []
+
+    def build(rows: int) -> dict:
+        built.append((rows, context.lang()))
+        return {"rows": rows, "events": context.db().execute("SELECT count(*) FROM events").fetchone()[0]}
+
+    def load(n: int) -> None:
+        df = pd.DataFrame({"user_id": "m1", "event_name": "page_view",
+                           "event_time": pd.date_range(f"2026-02-0{n} 10:00", periods=3, freq="min").astype(str)})
+        with context.write() as con:
+            store.load_events(con, df)
+
+    load(1)
+    first = context.memo(build, ("a",), 3)
+    assert first == {"rows": 3, "events": 3}
+    assert context.memo(build, ("a",), 3) is first            # the same object: nothing copied or rebuilt
+    assert context.memo(build, ("b",), 4) == {"rows": 4, "events": 3}
+    assert built == [(3, "en"), (4, "en")]
+    load(2)                                                     # new data: built again, not served stale
+    assert context.memo(build, ("a",), 3) == {"rows": 3, "events": 6}
+    st.session_state["lang"] = "zh"
+    assert context.memo(build, ("a",), 3) == {"rows": 3, "events": 6}
+    assert built == [(3, "en"), (4, "en"), (3, "en"), (3, "zh")]

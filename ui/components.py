@@ -53,16 +53,31 @@ def show_sql(sql: str | None, key: str) -> None:
             st.code(sql.strip(), language="sql")
 
 
-def chart_block(fig, df: pd.DataFrame, *, caption: str, name: str, key: str, sql: str | None = None) -> None:
-    """A plotly chart with its caption (definition and active options), SQL and CSV of its table. Names
-    from the data are drawn as text (:func:`ui.safe.safe_figure`), never as plotly markup."""
-    st.plotly_chart(safe_figure(fig), width="stretch", config=PLOTLY_CONFIG, key=f"{key}_chart")
+def chart_block(fig, df: pd.DataFrame | bytes, *, caption: str, name: str, key: str, sql: str | None = None
+                ) -> None:
+    """A plotly chart with its caption (definition and active options), SQL and CSV of its table (a frame, or
+    its :func:`ui.safe.csv_bytes`). Names from the data are drawn as text (:func:`ui.safe.safe_figure`), never
+    as plotly markup; a figure from :func:`prepared_chart` is escaped already."""
+    if not getattr(fig, "_opsfunnel_safe", False):
+        fig = safe_figure(fig)
+    st.plotly_chart(fig, width="stretch", config=PLOTLY_CONFIG, key=f"{key}_chart")
     st.caption(caption)
     cols = st.columns([1, 3])
     with cols[0]:
         frame_download(df, name, key=f"{key}_csv")
     with cols[1]:
         show_sql(sql, key)
+
+
+def prepared_chart(fig, df: pd.DataFrame) -> tuple:
+    """``(fig, csv)`` for :func:`chart_block`, made once inside a :func:`ui.context.memo` builder: the figure
+    escaped (and marked so) and the table's CSV bytes, so a rerun neither walks the traces nor writes the
+    CSV again."""
+    from .safe import csv_bytes
+
+    fig = safe_figure(fig)
+    fig._opsfunnel_safe = True
+    return fig, csv_bytes(df)
 
 
 def table_block(df: pd.DataFrame, *, caption: str, name: str, key: str, sql: str | None = None,

@@ -191,6 +191,22 @@ def run(fn: Callable, *args, **kwargs) -> Any:
                        kwargs)
 
 
+def memo(build: Callable, key: tuple, *inputs) -> Any:
+    """``build(*inputs)``, kept in this server until the data changes: for what a page makes out of metric
+    results on every rerun — a figure, a table's CSV bytes, a SQL text — so a warm rerun only sends it.
+    ``key`` (compared by ``repr``) must determine ``inputs`` together with the data version and the language:
+    the parameters of the metric calls they came from. The value is shared by every session, not copied, so
+    nothing may change it after ``build`` returns."""
+    name = f"{build.__code__.co_filename}:{build.__qualname__}"
+    return _memo(name, repr(key), data_version(), db_path(), lang(), build, inputs)
+
+
+@st.cache_resource(ttl=3600, max_entries=128, show_spinner=False)
+def _memo(name: str, key: str, version: int, path: str | None, language: str, _build: Callable,
+          _inputs: tuple) -> Any:
+    return _build(*_inputs)
+
+
 @contextmanager
 def _query_limits(timeout: float):
     """Turn a stopped query into a :class:`QueryLimitError` with a sentence for the user."""
