@@ -8,7 +8,7 @@ data, loaded once; uploads go to a separate empty database so they never change 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -325,3 +325,24 @@ def test_memo_builds_once_per_key_data_version_and_language(tmp_path, monkeypatc
     st.session_state["lang"] = "zh"
     assert context.memo(build, ("a",), 3) == {"rows": 3, "events": 6}
     assert built == [(3, "en"), (4, "en"), (3, "en"), (3, "zh")]
+
+
+@pytest.mark.parametrize("flt", [
+    Filters(), Filters(start=date(2026, 8, 1), end=date(2026, 8, 28)), Filters(channels=("douyin",)),
+    Filters(start=date(2020, 1, 1), end=date(2020, 1, 31)),    # nobody acquired: both KPIs are blank
+], ids=["all", "august", "douyin", "empty"])
+def test_overview_revenue_kpis_equal_revenue_summary(sample_db, monkeypatch, flt):
+    """The Overview reads paying rate and ARPU off the AARRR table (one per-user pass for four KPIs); they are
+    the revenue summary's numbers."""
+    from metrics import stages
+    from ui import context, kpis
+
+    monkeypatch.setenv("OPSFUNNEL_DB", sample_db)
+    monkeypatch.setenv("OPSFUNNEL_NO_SAMPLE", "1")
+    rev = stages.revenue_summary(context.db(), stages.AarrrParams(filters=flt, timezone=flt.timezone)).iloc[0]
+    expected = [None if pd.isna(rev[c]) else float(rev[c]) for c in ("paying_rate", "arpu")]
+    assert [kpis.paying_rate(flt), kpis.arpu(flt)] == pytest.approx(expected)
+    if flt.start is not None and flt.start.year == 2020:
+        assert expected == [None, None]
+    else:
+        assert 0 < expected[0] < 1 and expected[1] > 0

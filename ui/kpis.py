@@ -82,13 +82,16 @@ def uv(f):
     return _value(run(fn, traffic.TrafficParams(filters=f, timezone=f.timezone)), "uv")
 
 
-def _aarrr_rate(f, stage: str, retention_k: int = 1):
+def _aarrr(f):
+    """The AARRR table at its defaults: one per-user pass over the events serves the Overview's funnel chart,
+    activation rate, paying rate and ARPU."""
     stages = _module("stages")
-    if stages is None:
-        return None
-    df = run(stages.aarrr, stages.AarrrParams(retention_k=retention_k, filters=f, timezone=f.timezone))
-    rows = df[df["stage"].str.lower() == stage]
-    return _value(rows.reset_index(drop=True), "rate_of_acquired")
+    return None if stages is None else run(stages.aarrr, stages.AarrrParams(filters=f, timezone=f.timezone))
+
+
+def _aarrr_rate(f, stage: str):
+    df = _aarrr(f)
+    return None if df is None else _value(df[df["stage"] == stage].reset_index(drop=True), "rate_of_acquired")
 
 
 def activation(f):
@@ -108,19 +111,21 @@ def retention_w4(f):
     return _value(avg[avg["period"] == 4].reset_index(drop=True), "rate")
 
 
-def _revenue(f, column):
-    stages = _module("stages")
-    if stages is None:
-        return None
-    return _value(run(stages.revenue_summary, stages.AarrrParams(filters=f, timezone=f.timezone)), column)
-
-
 def paying_rate(f):
-    return _revenue(f, "paying_rate")
+    """Paying ÷ acquired: the AARRR revenue row, equal to ``revenue_summary``'s ``paying_rate``."""
+    return _aarrr_rate(f, "revenue")
 
 
 def arpu(f):
-    return _revenue(f, "arpu")
+    """Net revenue ÷ acquired users (``revenue_summary``'s ``arpu``), from the AARRR revenue and acquisition rows."""
+    df = _aarrr(f)
+    if df is None:
+        return None
+    rows = df.set_index("stage")
+    acquired = rows.loc["acquisition", "users"] if "acquisition" in rows.index else None
+    if acquired is None or pd.isna(acquired) or not acquired:
+        return None
+    return float(rows.loc["revenue", "value"]) / float(acquired)
 
 
 def k_factor(f):
