@@ -15,7 +15,7 @@ from metrics import referral as rf
 from metrics import stages as sg
 from ui import format as fmt
 from ui.components import (
-    chart_block, choice, empty_state, help_text, label, page_header, prepared_chart, sql_text, table_block,
+    chart_block, choice, chosen, empty_state, help_text, label, page_header, prepared_chart, sql_text, table_block,
 )
 from ui.context import data_facts, filters, memo, run, tr
 from ui.safe import md_escape, plot_escape
@@ -113,7 +113,10 @@ flt = filters()
 
 try:
     rev_params = sg.AarrrParams(filters=flt, timezone=flt.timezone)
-    summary = run(sg.revenue_summary, rev_params)
+    # the summary, the channels and the cohorts of the period radio below come from one pass over the events
+    cohort_period = chosen("revref_period", next(iter(PERIODS)))
+    revenue = run(sg.revenue_page, rev_params, cohort_period)
+    summary = revenue["summary"]
     ref_params = rf.ReferralParams(period="week", filters=flt, timezone=flt.timezone)
     ref_frames = run(rf.referral_page, ref_params)  # summary, per week and per channel from one pass over the events
     ref_summary = ref_frames["summary"]
@@ -146,7 +149,7 @@ rev_scope = tr(f"Acquired users = first seen in the sidebar date range ({flt.tim
 # By channel --------------------------------------------------------------------------------------------
 left, right = st.columns([3, 2])
 with left:
-    by_channel = run(sg.revenue_summary, replace(rev_params, breakdown="channel"))
+    by_channel = revenue["by_channel"]
     by_channel = by_channel[by_channel["acquired"] > 0].sort_values("arpu", ascending=False)
     if by_channel.empty:
         empty_state("No acquired users in the selected range.", "所选范围内没有新用户。")
@@ -167,7 +170,8 @@ with right:
         rows = []
         # every cohort in one query (equal to revenue_summary over the cohort's clipped dates); cohorts that
         # acquired nobody are the summary's row of zeros
-        by_cohort = run(sg.revenue_by_cohort, rev_params, period).set_index("cohort")
+        by_cohort = (revenue["by_cohort"] if period == cohort_period
+                     else run(sg.revenue_by_cohort, rev_params, period)).set_index("cohort")
         nobody = {"acquired": 0, "paying": 0, "paying_rate": float("nan"), "revenue": 0.0, "gmv": 0.0,
                   "arpu": float("nan"), "arppu": float("nan")}
         for first, lo, hi in _periods(flt.start, flt.end, period)[-MAX_COHORTS:]:

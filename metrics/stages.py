@@ -369,29 +369,77 @@ def revenue_by_cohort(con, p: AarrrParams, period: str = "week") -> pd.DataFrame
     arppu``; a cohort's row equals ``revenue_summary`` with the date range narrowed to that week or month
     (clipped to the range). Cohorts without acquired users have no row."""
     sql, params = revenue_by_cohort_sql(p, period)
-    df = con.execute(sql, params).df()
-    df["cohort"] = pd.to_datetime(df["cohort"]).dt.date
+    return _cohort_frame(con.execute(sql, params).df())
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
     for c in ("acquired", "paying"):
         df[c] = df[c].astype("int64")
     for c in ("paying_rate", "revenue", "gmv", "arpu", "arppu"):
         df[c] = df[c].astype("float64")
     return df.reset_index(drop=True)
+
+
+def _cohort_frame(df: pd.DataFrame) -> pd.DataFrame:
+    df["cohort"] = pd.to_datetime(df["cohort"]).dt.date
+    return _typed(df)
 
 
 def revenue_summary(con, p: AarrrParams) -> pd.DataFrame:
     """Revenue of the acquired users: ``[channel|campaign], acquired, paying, paying_rate, revenue, gmv, arpu,
     arppu`` — one row (per breakdown value); with no acquired users, one row of zeros and NULL rates."""
     sql, params = revenue_summary_sql(p)
-    df = con.execute(sql, params).df()
-    if p.breakdown is None:
+    return _summary_frame(con.execute(sql, params).df(), p.breakdown)
+
+
+def _summary_frame(df: pd.DataFrame, breakdown: str | None) -> pd.DataFrame:
+    if breakdown is None:
         df = df.drop(columns="dim")
         if df.empty:
             df = pd.DataFrame({"acquired": [0], "paying": [0], "paying_rate": [None], "revenue": [0.0],
                                "gmv": [0.0], "arpu": [None], "arppu": [None]})
     else:
-        df = df.rename(columns={"dim": p.breakdown})
-    for c in ("acquired", "paying"):
-        df[c] = df[c].astype("int64")
-    for c in ("paying_rate", "revenue", "gmv", "arpu", "arppu"):
-        df[c] = df[c].astype("float64")
-    return df.reset_index(drop=True)
+        df = df.rename(columns={"dim": breakdown})
+    return _typed(df)
+
+
+_MONEY_COLUMNS = """coalesce(paying, 0) AS paying, coalesce(paying, 0) * 1.0 / NULLIF(acquired, 0) AS paying_rate,
+       coalesce(revenue, 0) AS revenue, coalesce(gmv, 0) AS gmv,
+       coalesce(revenue, 0) / NULLIF(acquired, 0) AS arpu, coalesce(revenue, 0) / NULLIF(paying, 0) AS arppu"""
+
+
+def revenue_page_sql(p: AarrrParams, period: str = "week") -> tuple[str, list]:
+    """One pass over the acquired users for :func:`revenue_page`: their totals overall, per first-touch channel
+    and per acquisition cohort, as the grouping sets (), (channel), (cohort) of one GROUP BY."""
+    if period not in COHORT_PERIODS:
+        raise UserInputError(f"Cohorts are weeks or months, not '{period}'.")
+    users_sql, params = _per_user_sql(replace(p, breakdown="channel"))
+    cohort = f"CAST(date_trunc('{period}', {local_sql('first_seen', p.timezone)}) AS DATE)"
+    sql = f"""WITH {users_sql},
+parts AS (               -- all acquired users, per first-touch channel, per acquisition cohort
+    SELECT CASE WHEN GROUPING(dim) = 0 THEN 'channel' WHEN GROUPING(cohort) = 0 THEN 'cohort' ELSE 'summary' END
+               AS part,
+           dim, cohort, count(*) AS acquired, sum(paying) AS paying, sum(revenue) AS revenue, sum(gmv) AS gmv
+    FROM (SELECT per_user.*, {cohort} AS cohort FROM per_user) u
+    GROUP BY GROUPING SETS ((), (dim), (cohort))
+)
+SELECT part, dim, cohort, acquired, {_MONEY_COLUMNS}
+FROM parts
+WHERE acquired > 0
+ORDER BY part, dim NULLS LAST, cohort"""
+    return sql, params
+
+
+def revenue_page(con, p: AarrrParams, period: str = "week") -> dict[str, pd.DataFrame]:
+    """The Revenue page's three tables from one pass over the acquired users' events: ``summary`` =
+    :func:`revenue_summary` of ``p``, ``by_channel`` = :func:`revenue_summary` of ``p`` broken down by
+    channel, ``by_cohort`` = :func:`revenue_by_cohort` of ``p`` and ``period`` — each equal to what that
+    function returns (``p.breakdown`` is not used)."""
+    p = replace(p, breakdown=None)
+    sql, params = revenue_page_sql(p, period)
+    df = con.execute(sql, params).df()
+    money = ["acquired", "paying", "paying_rate", "revenue", "gmv", "arpu", "arppu"]
+    part = df.pop("part")
+    return {"summary": _summary_frame(df.loc[part == "summary", ["dim"] + money], None),
+            "by_channel": _summary_frame(df.loc[part == "channel", ["dim"] + money], "channel"),
+            "by_cohort": _cohort_frame(df.loc[part == "cohort", ["cohort"] + money])}

@@ -265,6 +265,12 @@ def test_revenue_and_referral_numbers(monkeypatch, log_db):
     k = dict(zip(k_channel["data"][0]["x"], _arr(k_channel["data"][0]["y"]).astype(float)))
     assert k["wechat"] == 0.5 and k["direct"] == 0.0
     _every_chart_has_caption_sql_and_csv(at)
+    # Month cohorts: all five users arrived in March 2026 → one bar of 130, and the KPIs stay.
+    at.radio(key="revref_period_en").set_value("month").run()
+    assert not at.exception and not at.error
+    assert _metrics(at)["Net revenue"] == "¥130" and _metrics(at)["ARPU"] == "¥26.00"
+    np.testing.assert_allclose(_arr(_charts(at)[1]["data"][0]["y"]), [130.0])
+    np.testing.assert_allclose(_arr(_charts(at)[1]["data"][1]["y"]), [26.0])
 
 
 def test_date_range_narrows_the_revenue_cohort(monkeypatch, log_db):

@@ -1,6 +1,7 @@
 """AARRR stages (SPEC §3): stage guesses, editing the stage map, the stage summary and revenue per user."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -11,9 +12,8 @@ from pandas.testing import assert_frame_equal
 
 import store
 from metrics.filters import Filters
-from metrics.stages import (LABELS, OWNERS, STAGE_ORDER, AarrrParams, aarrr, revenue_by_cohort, revenue_summary,
-                            set_stage,
-                            set_stage_map, stage_map)
+from metrics.stages import (LABELS, OWNERS, STAGE_ORDER, AarrrParams, aarrr, revenue_by_cohort, revenue_page,
+                            revenue_summary, set_stage, set_stage_map, stage_map)
 from store.errors import UserInputError
 from store.stages import guess_stage
 
@@ -193,6 +193,31 @@ def test_revenue_summary_numbers(log):
                              "paying": [1, 0, 1], "paying_rate": [1.0, 0.0, 1.0], "revenue": [70.0, 0.0, 50.0],
                              "gmv": [100.0, 0.0, 50.0], "arpu": [70.0, 0.0, 50.0], "arppu": [70.0, NAN, 50.0]})
     assert_frame_equal(by, expected)
+
+
+@pytest.mark.parametrize("flt", [
+    RANGE, Filters(start=date(2023, 12, 25), end=date(2024, 1, 21)), Filters(),
+    Filters(start=date(2024, 1, 1), end=date(2024, 1, 7), timezone="Asia/Shanghai"),
+    Filters(start=date(2024, 1, 1), end=date(2024, 1, 21), channels=("seo", "tiktok")),
+    Filters(start=date(2024, 1, 1), end=date(2024, 1, 7), segment={"platform": "ios"}),
+    Filters(start=date(2030, 1, 1), end=date(2030, 1, 7)),      # nobody acquired
+], ids=["range", "wide", "all", "shanghai", "channels", "segment", "empty"])
+def test_revenue_page_equals_the_separate_functions(log, flt):
+    p = AarrrParams(filters=flt, timezone=flt.timezone)
+    for period in ("week", "month"):
+        got = revenue_page(log, p, period)
+        assert set(got) == {"summary", "by_channel", "by_cohort"}
+        assert_frame_equal(got["summary"], revenue_summary(log, p))
+        assert_frame_equal(got["by_channel"], revenue_summary(log, replace(p, breakdown="channel")))
+        assert_frame_equal(got["by_cohort"], revenue_by_cohort(log, p, period))
+    # the numbers above, not only equal frames: the range's users a, b, c (120 net, 150 GMV)
+    if flt == RANGE:
+        assert got["summary"].iloc[0].tolist() == pytest.approx([3, 2, 2 / 3, 120.0, 150.0, 40.0, 60.0])
+        assert got["by_channel"]["channel"].tolist() == ["ads", "direct", "seo"]
+    if flt.start == date(2030, 1, 1):
+        assert got["summary"]["acquired"].tolist() == [0] and got["by_channel"].empty and got["by_cohort"].empty
+    with pytest.raises(UserInputError, match="weeks or months"):
+        revenue_page(log, p, "day")
 
 
 def test_refunds_subtract_from_revenue_not_from_gmv_or_paying(con, journeys):
