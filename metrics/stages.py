@@ -222,35 +222,42 @@ def _per_user_sql(p: AarrrParams) -> tuple[str, list]:
         params += seg_params
     dim = {"channel": "u.channel", "campaign": "u.campaign"}.get(p.breakdown, "CAST(NULL AS VARCHAR)")
     period = timedelta(days=RETENTION_PERIOD_DAYS[p.retention_period])
-    returning = "TRUE" if p.retention_event == "any" else "m.stage = 'retention'"
+    returning = "TRUE" if p.retention_event == "any" else "coalesce(m.stage = 'retention', FALSE)"
     sql = f"""
 acquired AS (            -- users first seen in the range, in the users selection (and the segment)
     SELECT u.user_key, u.first_seen, {dim} AS dim FROM users u WHERE {users_where}
 ),
 ev AS (                  -- their events (segment only), with the stage of each event name
-    SELECT e.user_key, e.event_time, e.revenue, coalesce(m.stage, 'none') AS stage, {returning} AS returning
+    SELECT e.user_key, a.first_seen, e.event_time, e.revenue, coalesce(m.stage, 'none') AS stage,
+           {returning} AS is_returning
     FROM events e
     JOIN acquired a ON a.user_key = e.user_key
     LEFT JOIN stage_map m ON m.event_name = e.event_name
     WHERE {seg_where}
 ),
-per_user AS (            -- one row per acquired user: stage flags, time to activation, money
-    SELECT a.user_key, a.dim, a.first_seen,
-           max(CASE WHEN ev.stage = 'activation' AND ev.event_time <= a.first_seen + ? THEN 1 ELSE 0 END) AS activated,
-           min(CASE WHEN ev.stage = 'activation' AND ev.event_time <= a.first_seen + ?
-                    THEN ev.event_time END) AS activated_at,
-           max(CASE WHEN ev.returning AND ev.event_time >= a.first_seen + ? AND ev.event_time < a.first_seen + ?
+by_user AS (             -- per user with events: stage flags, time to activation, money
+    SELECT user_key,
+           max(CASE WHEN stage = 'activation' AND event_time <= first_seen + ? THEN 1 ELSE 0 END) AS activated,
+           min(CASE WHEN stage = 'activation' AND event_time <= first_seen + ? THEN event_time END) AS activated_at,
+           max(CASE WHEN is_returning AND event_time >= first_seen + ? AND event_time < first_seen + ?
                     THEN 1 ELSE 0 END) AS retained,
+           max(CASE WHEN revenue > 0 THEN 1 ELSE 0 END) AS paying,
+           sum(revenue) AS revenue,
+           sum(CASE WHEN revenue > 0 THEN revenue END) AS gmv,
+           max(CASE WHEN stage = 'referral' THEN 1 ELSE 0 END) AS referred,
+           sum(CASE WHEN stage = 'referral' THEN 1 ELSE 0 END) AS referral_events
+    FROM ev
+    GROUP BY user_key
+),
+per_user AS (            -- one row per acquired user (aggregated before the join: one pass over the events)
+    SELECT a.user_key, a.dim, a.first_seen, coalesce(b.activated, 0) AS activated, b.activated_at,
+           coalesce(b.retained, 0) AS retained,
            CASE WHEN a.first_seen + ? <= (SELECT coalesce(?, max(event_time)) FROM events) THEN 1 ELSE 0 END
                AS retention_observed,
-           max(CASE WHEN ev.revenue > 0 THEN 1 ELSE 0 END) AS paying,
-           sum(ev.revenue) AS revenue,
-           sum(CASE WHEN ev.revenue > 0 THEN ev.revenue END) AS gmv,
-           max(CASE WHEN ev.stage = 'referral' THEN 1 ELSE 0 END) AS referred,
-           sum(CASE WHEN ev.stage = 'referral' THEN 1 ELSE 0 END) AS referral_events
+           coalesce(b.paying, 0) AS paying, b.revenue, b.gmv, coalesce(b.referred, 0) AS referred,
+           coalesce(b.referral_events, 0) AS referral_events
     FROM acquired a
-    LEFT JOIN ev ON ev.user_key = a.user_key
-    GROUP BY a.user_key, a.dim, a.first_seen
+    LEFT JOIN by_user b ON b.user_key = a.user_key
 ),
 totals AS (              -- per breakdown value
     SELECT dim, count(*) AS acquired, sum(activated) AS activated,
