@@ -19,14 +19,19 @@ The date range selects events (invites, activity and sign-ups) by their time; th
 campaign filters select the acting users — for invited sign-ups, the inviter. Periods with invited
 sign-ups but no invites have a NULL conversion (no division by zero).
 
-Activity is first reduced to one row per user and UTC quarter-hour (with its invite count) and only those
-rows are converted to local time: every local midnight in use today falls on a UTC quarter-hour, so the
-periods are the same as converting each event, at a fraction of the cost. The summaries, which have no
+Activity is first reduced to one row per user and bucket (with its invite count) and only those rows are
+converted to local time. A bucket is a local day when the report time zone keeps one UTC offset from 2000 to
+2100 (UTC, Asia/Shanghai, Asia/Kolkata …: the day is plain arithmetic on the UTC time) and the event falls in
+those years; otherwise it is a UTC quarter-hour — every local midnight in use today falls on one. Either way
+the periods are the same as converting each event, at a fraction of the cost. The summaries, which have no
 periods, reduce activity to one row per user instead.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -38,6 +43,43 @@ from .labels import label as _label
 from .selectors import property_sql
 
 PERIODS = ("day", "week", "month")
+
+
+FIXED_YEARS = (2000, 2100)     # day buckets for events in [2000-01-01, 2100-01-01) UTC in a fixed-offset zone
+_DAY_BUCKETS = -100_000_000_000   # day bucket q = _DAY_BUCKETS - local day number: apart from any quarter-hour number
+
+
+@lru_cache(maxsize=64)
+def fixed_offset_seconds(tz: str) -> int | None:
+    """``tz``'s UTC offset in seconds if it is the same at every moment of :data:`FIXED_YEARS`, else None.
+
+    Sampled every six hours: no offset in the time zone database lasts less than that."""
+    zone = ZoneInfo(tz)
+    moment = datetime(FIXED_YEARS[0], 1, 1, tzinfo=timezone.utc) - timedelta(days=1)
+    end = datetime(FIXED_YEARS[1], 1, 1, tzinfo=timezone.utc) + timedelta(days=1)
+    first = moment.astimezone(zone).utcoffset()
+    while moment < end:
+        if moment.astimezone(zone).utcoffset() != first:
+            return None
+        moment += timedelta(hours=6)
+    return int(first.total_seconds())
+
+
+def _bucket_sql(tz: str) -> tuple[str, str]:
+    """SQL for an event's bucket number ``q`` (over ``e.event_time``) and for the UTC start of bucket ``q``."""
+    quarter = "CAST(floor(EXTRACT(EPOCH FROM e.event_time) / 900) AS BIGINT)"
+    quarter_start = "(TIMESTAMP '1970-01-01 00:00:00' + q * INTERVAL '15 minutes')"
+    off = fixed_offset_seconds(tz)
+    if off is None:
+        return quarter, quarter_start
+    lo, hi = FIXED_YEARS
+    day = f"CAST(floor((EXTRACT(EPOCH FROM e.event_time) + {off}) / 86400) AS BIGINT)"
+    bucket = (f"CASE WHEN e.event_time >= TIMESTAMP '{lo}-01-01 00:00:00' AND e.event_time < TIMESTAMP "
+              f"'{hi}-01-01 00:00:00' THEN {_DAY_BUCKETS} - {day} ELSE {quarter} END")
+    start = (f"(CASE WHEN q <= {_DAY_BUCKETS} THEN TIMESTAMP '1970-01-01 00:00:00' "
+             f"+ CAST({_DAY_BUCKETS} - q AS INTEGER) * INTERVAL '1 day' - {off} * INTERVAL '1 second' "
+             f"ELSE {quarter_start} END)")
+    return bucket, start
 
 
 @dataclass(frozen=True)
@@ -68,7 +110,7 @@ def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = Fal
     users_inviter, inviter_params = f.users_sql("inv")
     inviter_expr, inviter_params_expr = property_sql(p.inviter_property, "e")
     period = f"CAST(date_trunc('{p.period}', {local_sql('e.event_time', p.timezone)}) AS DATE)"
-    bucket_time = "(TIMESTAMP '1970-01-01 00:00:00' + q * INTERVAL '15 minutes')"
+    bucket, bucket_time = _bucket_sql(p.timezone)
     bucket_period = f"CAST(date_trunc('{p.period}', {local_sql(bucket_time, p.timezone)}) AS DATE)"
     keys = ["channel"] if by_channel else ["period_start", "channel"] if grouped else []
     grouped = bool(keys)
@@ -76,10 +118,10 @@ def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = Fal
     group = f"GROUP BY {sel}" if grouped else ""
     on = " AND ".join(f"a.{k} = s.{k}" for k in keys) or "TRUE"
     coalesced = "".join(f"coalesce(a.{k}, s.{k}) AS {k}, " for k in keys)
-    # Without periods (the summaries) a user's activity needs no quarter-hours: one bucket per user.
+    # Without periods (the summaries) a user's activity needs no time buckets: one bucket per user.
     per_period = "period_start" in keys
-    quarter = "CAST(floor(EXTRACT(EPOCH FROM e.event_time) / 900) AS BIGINT)" if per_period else "CAST(NULL AS BIGINT)"
-    buckets_body = f"""SELECT e.user_key, u.channel, {quarter} AS q,
+    bucket = bucket if per_period else "CAST(NULL AS BIGINT)"
+    buckets_body = f"""SELECT e.user_key, u.channel, {bucket} AS q,
            sum(CASE WHEN sm.stage = 'referral' THEN 1 ELSE 0 END) AS invites
     FROM events e
     JOIN users u ON u.user_key = e.user_key
@@ -97,9 +139,9 @@ def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = Fal
         buckets_body, signups_body = (f"SELECT * FROM {t}" for t in tables)
     sql = f"""
 WITH
--- buckets: events in the range by users of the selection, per user and UTC quarter-hour, invites counted.
--- Local midnights fall on UTC quarter-hours in every time zone in use, so the local period of a bucket
--- is the local period of each of its events; converting buckets instead of events is cheaper.
+-- buckets: events in the range by users of the selection, per user and local day (a time zone with one
+-- offset) or UTC quarter-hour (local midnights fall on those in every time zone in use), invites counted:
+-- the local period of a bucket is that of each of its events, and converting buckets is cheaper.
 buckets AS (
     {buckets_body}
 ),
@@ -142,7 +184,7 @@ FROM joined
 
 def _parts_sql(p: ReferralParams) -> tuple[tuple[str, list], tuple[str, list]]:
     """``buckets`` and ``signups`` of :func:`referral_sql` as two standalone queries (with their values)."""
-    sql, params = referral_sql(p, grouped=True)  # quarter-hour buckets: every table can be read from them
+    sql, params = referral_sql(p, grouped=True)  # time buckets: every table can be read from them
     head = sql[:sql.index("\n-- acts:")].rstrip().rstrip(",")   # WITH … buckets AS (…)
     n_buckets = head.count("?")
     signups = sql[sql.index("signups AS ("):sql.index("\ninvited AS (")].rstrip().rstrip(",")
@@ -172,7 +214,7 @@ class _Derived:
 
 def referral_page(con, params: ReferralParams | None = None) -> dict[str, pd.DataFrame]:
     """``summary`` (:func:`referral_summary`), ``per_period`` (:func:`referral`) and ``by_channel``
-    (:func:`referral_by_channel`) from one pass over the events: the per-user quarter-hour buckets and the
+    (:func:`referral_by_channel`) from one pass over the events: the per-user time buckets and the
     invited sign-ups are computed once into temporary tables of this connection (dropped before returning),
     and each function's query reads them."""
     p = params or ReferralParams()

@@ -132,3 +132,70 @@ def test_timezone_moves_events_between_periods(con, journeys):
 def test_bad_params(kwargs, message):
     with pytest.raises(UserInputError, match=message):
         ReferralParams(**kwargs)
+
+
+# ---- time buckets: local days in a zone with one offset, UTC quarter-hours otherwise ------------------------
+
+def _random_activity(seed: int) -> dict:
+    """Users with page views and invites at random minutes, crowded around local midnights, DST changes and
+    the 2000 / 2100 edges of the day buckets (a user's events all carry the user's channel)."""
+    import random
+
+    rnd = random.Random(seed)
+    anchors = ["2024-03-10 06:00", "2024-03-31 01:00", "2024-11-03 06:00", "2024-10-06 15:30", "2024-04-07 15:00",
+               "2024-01-07 16:00", "2024-01-31 18:15", "1999-12-31 23:00", "2099-12-31 23:30", "2024-06-30 23:45"]
+    spec = {}
+    for u in range(60):
+        channel = rnd.choice(["wechat", "douyin", "seo"])
+        events = []
+        for _ in range(rnd.randint(1, 8)):
+            at = pd.Timestamp(rnd.choice(anchors)) + pd.Timedelta(minutes=rnd.randint(-26 * 60, 26 * 60))
+            events.append((rnd.choice(["page_view", "page_view", "invite"]), at.strftime("%Y-%m-%d %H:%M"),
+                           {"channel": channel}))
+        spec[f"u{u}"] = events
+    return spec
+
+
+def _activity_oracle(spec: dict, tz: str, period: str) -> pd.DataFrame:
+    """Active users, inviters and invites per local period and channel, each event converted on its own."""
+    rows = [(u, e[0], pd.Timestamp(e[1]), e[2]["channel"]) for u, events in spec.items() for e in events]
+    df = pd.DataFrame(rows, columns=["user", "name", "utc", "channel"])
+    local = df["utc"].dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None)
+    if period == "day":
+        start = local.dt.normalize()
+    elif period == "week":
+        start = (local - pd.to_timedelta(local.dt.weekday, unit="D")).dt.normalize()
+    else:
+        start = local.dt.to_period("M").dt.start_time
+    df["period_start"] = start.dt.date
+    df["invite"] = (df["name"] == "invite").astype(int)
+    out = df.groupby(["period_start", "channel"]).agg(
+        active_users=("user", "nunique"), inviters=("user", lambda s: s[df.loc[s.index, "invite"] == 1].nunique()),
+        invites=("invite", "sum")).reset_index()
+    return out.sort_values(["period_start", "channel"]).reset_index(drop=True)
+
+
+def test_fixed_offset_zones_are_recognised():
+    from metrics.referral import fixed_offset_seconds
+
+    assert fixed_offset_seconds("UTC") == 0
+    assert fixed_offset_seconds("Asia/Shanghai") == 8 * 3600        # no DST since 1991
+    assert fixed_offset_seconds("Asia/Kathmandu") == 5 * 3600 + 45 * 60
+    assert fixed_offset_seconds("America/New_York") is None          # DST
+    assert fixed_offset_seconds("Europe/Moscow") is None             # +4 until 2014, +3 since
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Shanghai", "Asia/Kathmandu", "America/New_York",
+                                "Australia/Lord_Howe", "Europe/London"])
+def test_activity_periods_equal_converting_every_event(con, journeys, tz):
+    spec = _random_activity(sum(map(ord, tz)))
+    journeys(spec)
+    for period in ("day", "week", "month"):
+        got = referral(con, ReferralParams(period=period, timezone=tz))
+        got = got[got["active_users"] > 0][["period_start", "channel", "active_users", "inviters", "invites"]]
+        expected = _activity_oracle(spec, tz, period)
+        assert len(expected) > 10
+        assert_frame_equal(got.reset_index(drop=True), expected, check_dtype=False)
+        # and the one-pass page reads the same buckets
+        page = referral_page(con, ReferralParams(period=period, timezone=tz))["per_period"]
+        assert_frame_equal(page, referral(con, ReferralParams(period=period, timezone=tz)))
