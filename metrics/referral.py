@@ -22,7 +22,8 @@ sign-ups but no invites have a NULL conversion (no division by zero).
 Activity is first reduced to one row per user and bucket (with its invite count) and only those rows are
 converted to local time. A bucket is a local day when the report time zone keeps one UTC offset from 2000 to
 2100 (UTC, Asia/Shanghai, Asia/Kolkata …: the day is plain arithmetic on the UTC time) and the event falls in
-those years; otherwise it is a UTC quarter-hour — every local midnight in use today falls on one. Either way
+those years — the local Monday week when the periods are weeks; otherwise it is a UTC quarter-hour, as every
+local midnight in use today falls on one. Either way
 the periods are the same as converting each event, at a fraction of the cost. The summaries, which have no
 periods, reduce activity to one row per user instead.
 """
@@ -65,8 +66,11 @@ def fixed_offset_seconds(tz: str) -> int | None:
     return int(first.total_seconds())
 
 
-def _bucket_sql(tz: str) -> tuple[str, str]:
-    """SQL for an event's bucket number ``q`` (over ``e.event_time``) and for the UTC start of bucket ``q``."""
+def _bucket_sql(tz: str, period: str) -> tuple[str, str]:
+    """SQL for an event's bucket number ``q`` (over ``e.event_time``) and for the UTC start of bucket ``q``.
+
+    In a zone with one offset a bucket is the local day, or the local Monday week when the periods are weeks
+    (day 0, 1 Jan 1970, was a Thursday: day ``d``'s Monday is ``d - (d + 3) % 7``)."""
     quarter = "CAST(floor(EXTRACT(EPOCH FROM e.event_time) / 900) AS BIGINT)"
     quarter_start = "(TIMESTAMP '1970-01-01 00:00:00' + q * INTERVAL '15 minutes')"
     off = fixed_offset_seconds(tz)
@@ -74,8 +78,9 @@ def _bucket_sql(tz: str) -> tuple[str, str]:
         return quarter, quarter_start
     lo, hi = FIXED_YEARS
     day = f"CAST(floor((EXTRACT(EPOCH FROM e.event_time) + {off}) / 86400) AS BIGINT)"
+    first_day = f"{day} - ({day} + 3) % 7" if period == "week" else day
     bucket = (f"CASE WHEN e.event_time >= TIMESTAMP '{lo}-01-01 00:00:00' AND e.event_time < TIMESTAMP "
-              f"'{hi}-01-01 00:00:00' THEN {_DAY_BUCKETS} - {day} ELSE {quarter} END")
+              f"'{hi}-01-01 00:00:00' THEN {_DAY_BUCKETS} - ({first_day}) ELSE {quarter} END")
     start = (f"(CASE WHEN q <= {_DAY_BUCKETS} THEN TIMESTAMP '1970-01-01 00:00:00' "
              f"+ CAST({_DAY_BUCKETS} - q AS INTEGER) * INTERVAL '1 day' - {off} * INTERVAL '1 second' "
              f"ELSE {quarter_start} END)")
@@ -110,7 +115,7 @@ def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = Fal
     users_inviter, inviter_params = f.users_sql("inv")
     inviter_expr, inviter_params_expr = property_sql(p.inviter_property, "e")
     period = f"CAST(date_trunc('{p.period}', {local_sql('e.event_time', p.timezone)}) AS DATE)"
-    bucket, bucket_time = _bucket_sql(p.timezone)
+    bucket, bucket_time = _bucket_sql(p.timezone, p.period)
     bucket_period = f"CAST(date_trunc('{p.period}', {local_sql(bucket_time, p.timezone)}) AS DATE)"
     keys = ["channel"] if by_channel else ["period_start", "channel"] if grouped else []
     grouped = bool(keys)
@@ -121,13 +126,14 @@ def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = Fal
     # Without periods (the summaries) a user's activity needs no time buckets: one bucket per user.
     per_period = "period_start" in keys
     bucket = bucket if per_period else "CAST(NULL AS BIGINT)"
-    buckets_body = f"""SELECT e.user_key, u.channel, {bucket} AS q,
-           sum(CASE WHEN sm.stage = 'referral' THEN 1 ELSE 0 END) AS invites
-    FROM events e
-    JOIN users u ON u.user_key = e.user_key
-    LEFT JOIN stage_map sm ON sm.event_name = e.event_name
-    WHERE {time_sql} AND {users_actor}
-    GROUP BY e.user_key, u.channel{", q" if per_period else ""}"""
+    buckets_body = f"""SELECT b.user_key, u.channel, b.q, b.invites
+    FROM (SELECT e.user_key, {bucket} AS q, sum(CASE WHEN sm.stage = 'referral' THEN 1 ELSE 0 END) AS invites
+          FROM events e
+          LEFT JOIN stage_map sm ON sm.event_name = e.event_name
+          WHERE {time_sql}
+          GROUP BY e.user_key{", q" if per_period else ""}) b
+    JOIN users u ON u.user_key = b.user_key   -- after the grouping: one lookup per bucket, not per event
+    WHERE {users_actor}"""
     signups_body = f"""SELECT {period} AS period_start, inv.channel, e.user_key
     FROM events e
     JOIN stage_map sm ON sm.event_name = e.event_name AND sm.stage = 'acquisition'
@@ -139,8 +145,8 @@ def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = Fal
         buckets_body, signups_body = (f"SELECT * FROM {t}" for t in tables)
     sql = f"""
 WITH
--- buckets: events in the range by users of the selection, per user and local day (a time zone with one
--- offset) or UTC quarter-hour (local midnights fall on those in every time zone in use), invites counted:
+-- buckets: events in the range by users of the selection, per user and local day or week (a time zone with
+-- one offset) or UTC quarter-hour (local midnights fall on those in every time zone in use), invites counted:
 -- the local period of a bucket is that of each of its events, and converting buckets is cheaper.
 buckets AS (
     {buckets_body}
