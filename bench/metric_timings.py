@@ -74,6 +74,7 @@ def calls():
         "stages.stage_map": lambda c: stages.stage_map(c),
         "stages.aarrr": lambda c: stages.aarrr(c, ap),
         "stages.revenue_summary": lambda c: stages.revenue_summary(c, ap),
+        "stages.revenue_page": lambda c: stages.revenue_page(c, ap),
         "economics.campaign_economics": lambda c: economics.campaign_economics(c, ep),
         "economics.ltv_curves": lambda c: economics.ltv_curves(c, ep),
         "economics.spend_coverage_summary": lambda c: economics.spend_coverage_summary(c),
@@ -81,6 +82,7 @@ def calls():
         "saturation.channel_saturation": lambda c: saturation.channel_saturation(c, sp),
         "referral.referral": lambda c: referral.referral(c),
         "referral.referral_summary": lambda c: referral.referral_summary(c),
+        "referral.referral_page": lambda c: referral.referral_page(c),
         "value_cost.score (rival)": lambda c: value_cost.score(c, model_(), rival="brightcart"),
         "value_cost.dimension_scores": lambda c: value_cost.dimension_scores(c, model_(), rival="brightcart"),
     }
