@@ -294,13 +294,25 @@ def test_concurrent_reads_and_serialised_writes(tmp_path, monkeypatch):
 def test_memo_builds_once_per_key_data_version_and_language(tmp_path, monkeypatch):
     """What a page builds from metric results (:func:`ui.context.memo`) is made once, shared as it is, and made
     again after a load changes the data or for the other language, never served stale."""
-    import pandas as pd
     import streamlit as st
 
     from ui import context
 
     monkeypatch.setenv("OPSFUNNEL_DB", str(tmp_path / "memo.duckdb"))
     monkeypatch.setenv("OPSFUNNEL_NO_SAMPLE", "1")
+    had = st.session_state.get("lang")   # outside a script run the session state is shared: leave it as found
+    try:
+        _memo_checks(st, context)
+    finally:
+        if had is None:
+            st.session_state.pop("lang", None)
+        else:
+            st.session_state["lang"] = had
+
+
+def _memo_checks(st, context) -> None:
+    import pandas as pd
+
     st.session_state["lang"] = "en"
     built = []
 
