@@ -64,8 +64,9 @@ try:
                                  end=end, breakdown=by, filters=replace(flt, start=None, end=None),
                                  timezone=flt.timezone)
     sizes = run(rm.retention, cohorts)
-    by_campaign = run(em.campaign_economics, em.EconomicsParams(level="campaign", filters=flt, timezone=flt.timezone))
-    by_channel = run(em.campaign_economics, em.EconomicsParams(level="channel", filters=flt, timezone=flt.timezone))
+    # both levels of the economics from one pass over the acquired users (= campaign_economics at each level)
+    levels = run(em.economics_levels, em.EconomicsParams(filters=flt, timezone=flt.timezone))
+    by_campaign, by_channel = levels["campaign"], levels["channel"]
 except UserInputError as exc:
     st.error(md_escape(str(exc)))
     st.stop()

@@ -34,7 +34,7 @@ The end of the data (``data_end``) defaults to the latest event time and can be 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import pandas as pd
@@ -295,9 +295,10 @@ def economics_columns(p: EconomicsParams) -> list[str]:
 def _economics_full(con, p: EconomicsParams, curve: pd.DataFrame | None = None) -> pd.DataFrame:
     """Economics with the eligible-user counts; ``curve`` (an LTV curve of these keys) saves a query."""
     sql, params = campaign_economics_sql(p)
-    df = con.execute(sql, params).df()
-    if curve is None:
-        curve = ltv_curves(con, p)
+    return _economics_frame(con.execute(sql, params).df(), p, curve if curve is not None else ltv_curves(con, p))
+
+
+def _economics_frame(df: pd.DataFrame, p: EconomicsParams, curve: pd.DataFrame) -> pd.DataFrame:
     keys = list(p.keys)
     within = curve[(curve["day"] <= p.ltv_days) & (curve["ltv"] >= curve["cac"])]
     payback = within.groupby(keys, sort=False)["day"].min().rename("payback_day").reset_index()
@@ -318,6 +319,56 @@ def campaign_economics(con, params: EconomicsParams | None = None) -> pd.DataFra
     """
     p = params or EconomicsParams()
     return _economics_full(con, p)[economics_columns(p)]
+
+
+def economics_levels(con, params: EconomicsParams | None = None) -> dict[str, pd.DataFrame]:
+    """``campaign`` and ``channel``: :func:`campaign_economics` of ``params`` at each level (``params.level``
+    is not used), equal to the two calls, from one pass over the acquired users' events for both. The
+    per-user economics, the LTV cohort users and their revenue per campaign and day are computed once into
+    temporary tables of this connection (dropped before returning); each level's queries group them by its
+    keys (a channel's day revenue is the sum of its campaigns')."""
+    base = replace(params or EconomicsParams(), level="campaign")
+    users_t, cohort_t, revenue_t = "_econ_per_user", "_econ_cohort_users", "_econ_day_revenue"
+    # shared: the CTEs up to per_user; up to cohort_users; day_revenue (campaign keys)
+    econ_sql, econ_values = campaign_economics_sql(base)
+    econ_head = _split(econ_sql, "-- cohort: per key")[0]
+    ltv_sql, ltv_values = ltv_curves_sql(base)
+    ltv_head, ltv_rest = _split(ltv_sql, "-- observed:")
+    revenue = _split(_split(ltv_rest, "-- day_revenue:")[1], "-- days:")[0]
+    n, m, r = econ_head.count("?"), ltv_head.count("?"), revenue.count("?")
+    if n + len(spend_where_sql(base.filters)[1]) != len(econ_values) or m + r + 1 + len(
+            spend_where_sql(base.filters)[1]) != len(ltv_values):
+        raise AssertionError("the shared parts must hold every bound value but the spend filter's and LTV days")
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {users_t} AS {econ_head}\nSELECT * FROM per_user",
+                    econ_values[:n])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {cohort_t} AS {ltv_head}\nSELECT * FROM cohort_users",
+                    ltv_values[:m])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {revenue_t} AS WITH cohort_users AS (SELECT * FROM {cohort_t}),"
+                    f"\n{revenue}\nSELECT * FROM day_revenue", ltv_values[m:m + r])
+        out = {}
+        for level in ("campaign", "channel"):
+            p = replace(base, level=level)
+            keys = ", ".join(p.keys)
+            econ_tail = _split(campaign_economics_sql(p)[0], "-- cohort: per key")[1]
+            observed, rest = _split(_split(ltv_curves_sql(p)[0], "-- observed:")[1], "-- day_revenue:")
+            curve_sql = (f"WITH cohort_users AS (SELECT * FROM {cohort_t}),\n{observed},\n"
+                         f"day_revenue AS (SELECT {keys}, last_day, day, sum(revenue) AS revenue FROM {revenue_t} "
+                         f"GROUP BY {keys}, last_day, day),\n{_split(rest, '-- days:')[1]}")
+            curve = _curve_frame(con.execute(curve_sql, ltv_values[m + r:]).df())
+            df = con.execute(f"WITH per_user AS (SELECT * FROM {users_t}),\n{econ_tail}", econ_values[n:]).df()
+            out[level] = _economics_frame(df, p, curve)[economics_columns(p)]
+        return out
+    finally:
+        for t in (users_t, cohort_t, revenue_t):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def _split(sql: str, marker: str) -> tuple[str, str]:
+    """``sql`` cut before the CTE that ``marker`` (its comment) introduces: the CTEs before it (without the
+    trailing comma) and the rest from the comment on."""
+    at = sql.index(marker)
+    return sql[:at].rstrip().rstrip(","), sql[at:]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -401,7 +452,10 @@ def ltv_curves(con, params: EconomicsParams | None = None) -> pd.DataFrame:
     """LTV curve per key: ``[channel, campaign?, day, users, ltv, cac, payback_day]`` for day 0..ltv_days."""
     p = params or EconomicsParams()
     sql, values = ltv_curves_sql(p)
-    df = con.execute(sql, values).df()
+    return _curve_frame(con.execute(sql, values).df())
+
+
+def _curve_frame(df: pd.DataFrame) -> pd.DataFrame:
     df["day"] = df["day"].astype("int64")
     df["users"] = df["users"].astype("int64")
     df["payback_day"] = df["payback_day"].astype("Int64")

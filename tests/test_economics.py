@@ -11,8 +11,8 @@ from pandas.testing import assert_frame_equal
 
 import store
 from metrics.economics import (EconomicsParams, campaign_economics, campaign_economics_sql,
-                               campaign_vs_retention, campaign_vs_retention_page, economics_columns, ltv_curves,
-                               spend_coverage, spend_coverage_summary)
+                               campaign_vs_retention, campaign_vs_retention_page, economics_columns,
+                               economics_levels, ltv_curves, spend_coverage, spend_coverage_summary)
 from metrics.filters import Filters
 from metrics.stats import SMALL_SAMPLE, wilson_interval
 from store.errors import UserInputError
@@ -477,3 +477,29 @@ def test_campaign_filter_and_channel_level_view(world):
         pytest.approx(v) for v in wilson_interval(1, 3))
     # the channel's value - cost score: 50/9 - 163/63 (see test_value_cost)
     assert wechat["value_cost_score"] == pytest.approx(187 / 63)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {}, {"data_end": END}, {"horizon_days": 7, "ltv_days": 20, "retention_weeks": (2,)},
+    {"filters": Filters(start=date(2024, 1, 1), end=date(2024, 1, 3))},
+    {"filters": Filters(channels=("wechat",))},
+    {"filters": Filters(start=date(2030, 1, 1), end=date(2030, 1, 2))},          # nobody acquired, no spend
+], ids=["defaults", "data_end", "options", "range", "channel", "empty"])
+def test_economics_levels_equal_the_two_calls(world, kwargs):
+    got = economics_levels(world, EconomicsParams(**kwargs))
+    assert set(got) == {"campaign", "channel"}
+    for level in ("campaign", "channel"):
+        assert_frame_equal(got[level], campaign_economics(world, EconomicsParams(level=level, **kwargs)))
+    if kwargs == {"data_end": END}:
+        assert_frame_equal(got["campaign"], expected_campaign_frame(), check_dtype=False)
+    # the temporary tables are gone
+    assert not world.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_econ_%'").fetchone()[0]
+
+
+def test_economics_levels_on_a_generated_log(generated):
+    # a few thousand users over 9 channels and their campaigns, payback days included
+    got = economics_levels(generated)
+    for level in ("campaign", "channel"):
+        expected = campaign_economics(generated, EconomicsParams(level=level))
+        assert len(expected) > 5 and expected["payback_day"].notna().any()
+        assert_frame_equal(got[level], expected)
