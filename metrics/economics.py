@@ -41,6 +41,7 @@ import pandas as pd
 
 from store.errors import UserInputError
 
+from .derive import split_at, temp_tables
 from .filters import Filters
 from .labels import label as _label
 from .selectors import property_sql
@@ -328,18 +329,18 @@ def economics_levels(con, params: EconomicsParams | None = None) -> dict[str, pd
     temporary tables of this connection (dropped before returning); each level's queries group them by its
     keys (a channel's day revenue is the sum of its campaigns')."""
     base = replace(params or EconomicsParams(), level="campaign")
-    users_t, cohort_t, revenue_t = "_econ_per_user", "_econ_cohort_users", "_econ_day_revenue"
     # shared: the CTEs up to per_user; up to cohort_users; day_revenue (campaign keys)
     econ_sql, econ_values = campaign_economics_sql(base)
-    econ_head = _split(econ_sql, "-- cohort: per key")[0]
+    econ_head = split_at(econ_sql, "-- cohort: per key")[0]
     ltv_sql, ltv_values = ltv_curves_sql(base)
-    ltv_head, ltv_rest = _split(ltv_sql, "-- observed:")
-    revenue = _split(_split(ltv_rest, "-- day_revenue:")[1], "-- days:")[0]
+    ltv_head, ltv_rest = split_at(ltv_sql, "-- observed:")
+    revenue = split_at(split_at(ltv_rest, "-- day_revenue:")[1], "-- days:")[0]
     n, m, r = econ_head.count("?"), ltv_head.count("?"), revenue.count("?")
-    if n + len(spend_where_sql(base.filters)[1]) != len(econ_values) or m + r + 1 + len(
-            spend_where_sql(base.filters)[1]) != len(ltv_values):
+    spend_values = len(spend_where_sql(base.filters)[1])
+    if (n + spend_values, m + r + 1 + spend_values) != (len(econ_values), len(ltv_values)):
         raise AssertionError("the shared parts must hold every bound value but the spend filter's and LTV days")
-    try:
+    with temp_tables(con, "_econ_per_user", "_econ_cohort_users", "_econ_day_revenue") as (users_t, cohort_t,
+                                                                                           revenue_t):
         con.execute(f"CREATE OR REPLACE TEMP TABLE {users_t} AS {econ_head}\nSELECT * FROM per_user",
                     econ_values[:n])
         con.execute(f"CREATE OR REPLACE TEMP TABLE {cohort_t} AS {ltv_head}\nSELECT * FROM cohort_users",
@@ -350,25 +351,15 @@ def economics_levels(con, params: EconomicsParams | None = None) -> dict[str, pd
         for level in ("campaign", "channel"):
             p = replace(base, level=level)
             keys = ", ".join(p.keys)
-            econ_tail = _split(campaign_economics_sql(p)[0], "-- cohort: per key")[1]
-            observed, rest = _split(_split(ltv_curves_sql(p)[0], "-- observed:")[1], "-- day_revenue:")
+            econ_tail = split_at(campaign_economics_sql(p)[0], "-- cohort: per key")[1]
+            observed, rest = split_at(split_at(ltv_curves_sql(p)[0], "-- observed:")[1], "-- day_revenue:")
             curve_sql = (f"WITH cohort_users AS (SELECT * FROM {cohort_t}),\n{observed},\n"
                          f"day_revenue AS (SELECT {keys}, last_day, day, sum(revenue) AS revenue FROM {revenue_t} "
-                         f"GROUP BY {keys}, last_day, day),\n{_split(rest, '-- days:')[1]}")
+                         f"GROUP BY {keys}, last_day, day),\n{split_at(rest, '-- days:')[1]}")
             curve = _curve_frame(con.execute(curve_sql, ltv_values[m + r:]).df())
             df = con.execute(f"WITH per_user AS (SELECT * FROM {users_t}),\n{econ_tail}", econ_values[n:]).df()
             out[level] = _economics_frame(df, p, curve)[economics_columns(p)]
         return out
-    finally:
-        for t in (users_t, cohort_t, revenue_t):
-            con.execute(f"DROP TABLE IF EXISTS {t}")
-
-
-def _split(sql: str, marker: str) -> tuple[str, str]:
-    """``sql`` cut before the CTE that ``marker`` (its comment) introduces: the CTEs before it (without the
-    trailing comma) and the rest from the comment on."""
-    at = sql.index(marker)
-    return sql[:at].rstrip().rstrip(","), sql[at:]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import pandas as pd
 
 from store.errors import UserInputError
 
+from .derive import split_at, temp_tables
 from .economics import segment_sql, validate_common
 from .filters import Filters, local_sql
 from .labels import label as _label
@@ -191,9 +192,9 @@ FROM joined
 def _parts_sql(p: ReferralParams) -> tuple[tuple[str, list], tuple[str, list]]:
     """``buckets`` and ``signups`` of :func:`referral_sql` as two standalone queries (with their values)."""
     sql, params = referral_sql(p, grouped=True)  # time buckets: every table can be read from them
-    head = sql[:sql.index("\n-- acts:")].rstrip().rstrip(",")   # WITH … buckets AS (…)
+    head = split_at(sql, "-- acts:")[0]   # WITH … buckets AS (…)
     n_buckets = head.count("?")
-    signups = sql[sql.index("signups AS ("):sql.index("\ninvited AS (")].rstrip().rstrip(",")
+    signups = split_at(split_at(sql, "signups AS (")[1], "invited AS (")[0]
     if n_buckets + signups.count("?") != len(params):
         raise AssertionError("the buckets and sign-ups must hold every bound value of the referral query")
     return ((f"{head}\nSELECT * FROM buckets", params[:n_buckets]),
@@ -225,16 +226,12 @@ def referral_page(con, params: ReferralParams | None = None) -> dict[str, pd.Dat
     and each function's query reads them."""
     p = params or ReferralParams()
     (b_sql, b_params), (s_sql, s_params) = _parts_sql(p)
-    tables = ("_referral_buckets", "_referral_signups")
-    try:
+    with temp_tables(con, "_referral_buckets", "_referral_signups") as tables:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {tables[0]} AS {b_sql}", b_params)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {tables[1]} AS {s_sql}", s_params)
         d = _Derived(con, p, tables)
         return {"summary": referral_summary(d, p), "per_period": referral(d, p),
                 "by_channel": referral_by_channel(d, p)}
-    finally:
-        for t in tables:
-            con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
 def _ints(df: pd.DataFrame, cols) -> pd.DataFrame:

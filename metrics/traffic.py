@@ -41,6 +41,7 @@ import pandas as pd
 from store.errors import UserInputError
 from store.parse import check_timezone
 
+from .derive import temp_tables
 from .filters import Filters, local_sql
 
 PERIODS = ("day", "week", "month")
@@ -427,20 +428,15 @@ def traffic_page(con, p: TrafficParams, breakdown: str = "channel", with_top_pag
     scope, scope_params = _scope_sql(p)
     gaps = con.execute(f"SELECT count(*) FROM events e WHERE {scope} AND e.session_id IS NULL",
                        scope_params).fetchone()[0]
-    if gaps:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {tagged} AS {with_sql} SELECT * FROM tagged", params)
-    try:
+    with temp_tables(con, tagged, sess):
+        if gaps:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {tagged} AS {with_sql} SELECT * FROM tagged", params)
         head, head_params = _with_sql(p, tagged_table=tagged) if gaps else (with_sql, params)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {sess} AS {head} SELECT * FROM sessions", head_params)
-        try:
-            head, head_params = _with_sql(p, tagged_table=tagged if gaps else None, sessions_table=sess)
-            d = _Derived(con, with_sql, params, head, head_params)
-            out = {"summary": traffic_summary(d, p), "pv_uv": pv_uv(d, p), "sessions": sessions(d, p)}
-            if with_top_pages:
-                out["top_pages"] = top_pages(d, p)
-            out.update(pv_uv_breakdown=pv_uv(d, by), sessions_breakdown=sessions(d, by))
-            return out
-        finally:
-            con.execute(f"DROP TABLE IF EXISTS {sess}")
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {tagged}")
+        head, head_params = _with_sql(p, tagged_table=tagged if gaps else None, sessions_table=sess)
+        d = _Derived(con, with_sql, params, head, head_params)
+        out = {"summary": traffic_summary(d, p), "pv_uv": pv_uv(d, p), "sessions": sessions(d, p)}
+        if with_top_pages:
+            out["top_pages"] = top_pages(d, p)
+        out.update(pv_uv_breakdown=pv_uv(d, by), sessions_breakdown=sessions(d, by))
+        return out

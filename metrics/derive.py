@@ -1,0 +1,29 @@
+"""What the one-pass page functions share (:func:`metrics.traffic.traffic_page`,
+:func:`metrics.referral.referral_page`, :func:`metrics.economics.economics_levels`): they compute the expensive
+part of several metric queries once into temporary tables, then run the rest of each query over those.
+
+* :func:`split_at` cuts a generated query before one of its CTEs, found by the comment that introduces it;
+* :func:`temp_tables` names the tables of one computation and drops them afterwards, whatever happens.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+
+def split_at(sql: str, marker: str) -> tuple[str, str]:
+    """``sql`` cut before ``marker`` (the comment or header of a CTE): what comes before it, without the
+    trailing comma that separated the CTEs, and the rest from ``marker`` on."""
+    at = sql.index(marker)
+    return sql[:at].rstrip().rstrip(","), sql[at:]
+
+
+@contextmanager
+def temp_tables(con, *names: str) -> Iterator[tuple[str, ...]]:
+    """``names`` for temporary tables of ``con`` that live for the ``with`` block: dropped when it ends,
+    also on an error or a stopped query (a table that was never created is no error)."""
+    try:
+        yield names
+    finally:
+        for name in names:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
