@@ -570,16 +570,32 @@ def _lookup_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bo
     for i, _, _ in excl:
         q.add(f"{pfx}xc{i}", f"exclusion {i} events", f"SELECT user_key, t FROM {src_tab} WHERE x{i}")
 
-    def first_after(y: str, keys: list[str], own: list[str], tab: str, cols: list[str], strictly: bool,
-                    inner: bool = False, names: list[str] | None = None) -> str:
+    def first_after(y: str, y_params: list, keys: list[str], own: list[str], tab: str, cols: list[str],
+                    strictly: bool, inner: bool = False, names: list[str] | None = None,
+                    bounded: bool = False) -> tuple[str, list]:
         """Rows of ``y`` with, per column of ``tab`` (output as ``names``), its MIN over ``tab``'s rows of the
-        same user at or after (strictly after) ``y.t`` and within one window: the first such row's value."""
-        mins = ", ".join(f"MIN(l.{c}) AS {n}" for c, n in zip(cols, names or cols))
+        same user at or after (strictly after) ``y.t`` and within one window: the first such row's value.
+        Returns the SQL and its bound values (``y_params`` and the window).
+
+        ``bounded``: both sides are later-step events of light users (at most ``LOOKUP_LIMIT`` of them per
+        user, so at most a few hundred pairs). The join is then on the user alone and the time range filters
+        the aggregates: the same rows, but the planner sizes an equi-join's result rightly, where a range
+        condition in the join makes it guess the result a hundred times too big — and then build the hash
+        table of the next join (the step-1 attempts) on millions of step-1 events instead of on this."""
+        group = f"{', '.join('y.' + k for k in keys)}{''.join(', y.' + o for o in own)}"
         op = ">" if strictly else ">="
-        return (f"SELECT {', '.join('y.' + k for k in keys)}{''.join(', y.' + o for o in own)}, {mins}\n"
+        if bounded:
+            mins = ", ".join(f"MIN(l.{c}) FILTER (WHERE l.t {op} y.t AND l.t <= y.lim) AS {n}"
+                             for c, n in zip(cols, names or cols))
+            return (f"SELECT {group}, {mins}\n"
+                    f"FROM (SELECT *, t + {within} AS lim FROM {y} y0) y "
+                    f"LEFT JOIN {tab} l ON l.user_key = y.user_key\n"
+                    f"GROUP BY {group}"), [p.window] + list(y_params)
+        mins = ", ".join(f"MIN(l.{c}) AS {n}" for c, n in zip(cols, names or cols))
+        return (f"SELECT {group}, {mins}\n"
                 f"FROM {y} y {'JOIN' if inner else 'LEFT JOIN'} {tab} l ON l.user_key = y.user_key AND l.t {op} y.t "
                 f"AND l.t <= y.t + {within}\n"
-                f"GROUP BY {', '.join('y.' + k for k in keys)}{''.join(', y.' + o for o in own)}")
+                f"GROUP BY {group}"), list(y_params) + [p.window]
 
     q.add(f"{pfx}l{n}", f"step-{n} events", f"SELECT user_key, t, t AS r{n} FROM {src_tab} WHERE m{n}{cir}", cir_prm)
     for j in range(n - 1, 1, -1):
@@ -587,15 +603,15 @@ def _lookup_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bo
         for i, f, _ in excl:
             if f == j:
                 q.add(f"{pfx}x{j}_{i}", f"step-{j} events with the first exclusion-{i} event strictly after each",
-                      first_after(src, ["user_key", "t"], own, f"{pfx}xc{i}", ["t"], True, names=[f"xa{i}"]),
-                      prm + [p.window])
+                      *first_after(src, prm, ["user_key", "t"], own, f"{pfx}xc{i}", ["t"], True, names=[f"xa{i}"]))
                 src, prm, own = f"{pfx}x{j}_{i}", [], own + [f"xa{i}"]
         later = p.steps[j].covers(p.steps[j - 1])   # step j+1 covers step j: strictly later
         inherited = [f"r{k}" for k in range(j + 1, n + 1)] + [f"xa{i}" for i, f, _ in excl if f > j]
-        body = first_after(src, ["user_key", "t"], own, f"{pfx}l{j + 1}", inherited, later)
+        body, body_prm = first_after(src, prm, ["user_key", "t"], own, f"{pfx}l{j + 1}", inherited, later,
+                                     bounded=True)
         q.add(f"{pfx}l{j}", f"step-{j} events with the time their greedy chain reaches each later step (from the first "
               f"step-{j + 1} event {'strictly after' if later else 'at or after'} each)",
-              f"SELECT *, t AS r{j} FROM (\n{body}\n) s", prm + [p.window])
+              f"SELECT *, t AS r{j} FROM (\n{body}\n) s", body_prm)
     # step 1: the attempts
     rng, prm = _entry_range(start, end)
     where = " AND ".join(["m1"] + rng)
@@ -629,12 +645,12 @@ SELECT * FROM (
           + ": step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
           + ", with the time their greedy chain reaches each later step (from the first step-2 event "
           + ("strictly after" if later else "at or after") + " each)",
-          first_after(src, keys, [], f"{pfx}l2", inherited, later, inner), prm + [p.window])
+          *first_after(src, prm, keys, [], f"{pfx}l2", inherited, later, inner))
     src, own = f"{pfx}r1", []
     for i, f, _ in excl:
         if f == 1:
             q.add(f"{pfx}x1_{i}", f"those attempts with the first exclusion-{i} event strictly after each",
-                  first_after(src, keys + inherited, own, f"{pfx}xc{i}", ["t"], True, names=[f"xa{i}"]), [p.window])
+                  *first_after(src, [], keys + inherited, own, f"{pfx}xc{i}", ["t"], True, names=[f"xa{i}"]))
             src, own = f"{pfx}x1_{i}", own + [f"xa{i}"]
     if not entry_bd:
         q.add(f"{pfx}l1", "attempts reaching step 2, with every exclusion time",
