@@ -428,7 +428,8 @@ def _run_load(con, source, kind: str, mapping, name, build_parsed: Callable[...,
             return report
         finally:
             con.execute("DROP VIEW IF EXISTS _new_events; DROP TABLE IF EXISTS _skip; DROP TABLE IF EXISTS _parsed; "
-                        "DROP TABLE IF EXISTS _batch_users; DROP TABLE IF EXISTS _reader_rejects; "
+                        "DROP TABLE IF EXISTS _batch_users; DROP TABLE IF EXISTS _batch_user_events; "
+                        "DROP TABLE IF EXISTS _reader_rejects; "
                         "DROP TABLE IF EXISTS _reader_scans; DROP TABLE IF EXISTS _nl_rows")
             if src is not None:
                 src.cleanup()
@@ -557,6 +558,7 @@ def load_events(con: duckdb.DuckDBPyConnection, source, mapping: Mapping[str, st
             """, [report.source])
         finally:
             con.execute("RESET preserve_insertion_order")
+        _update_user_events(con, first=not stored)
         _guess_stages(con)
 
     return _run_load(con, source, "events", mapping, name, build, write)
@@ -604,6 +606,39 @@ def _update_users(con) -> None:
                b.user_id, b.first_seen, b.touch_time, coalesce(b.touch.channel, 'direct'), b.touch.campaign
         FROM _batch_users b
         WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = b.user_id)
+    """)
+
+
+def _update_user_events(con, first: bool) -> None:
+    """Maintain the ``user_events`` rollup (count, first and last time per user and event name) from
+    ``_new_events``, so that it always equals a GROUP BY over all loaded events. A first load aggregates the
+    events table it has just filled; a later one merges the batch's own aggregate into the stored rows."""
+    if first:
+        con.execute("""
+            INSERT INTO user_events
+            SELECT user_key, event_name, count(*), min(event_time), max(event_time)
+            FROM events GROUP BY user_key, event_name
+        """)
+        return
+    con.execute("""
+        CREATE TEMP TABLE _batch_user_events AS
+        SELECT u.user_key, n.event_name, count(*) AS events, min(n.event_time) AS first_time,
+               max(n.event_time) AS last_time
+        FROM _new_events n JOIN users u USING (user_id)
+        GROUP BY u.user_key, n.event_name
+    """)
+    con.execute("""
+        UPDATE user_events SET
+            events = user_events.events + b.events,
+            first_time = least(user_events.first_time, b.first_time),
+            last_time = greatest(user_events.last_time, b.last_time)
+        FROM _batch_user_events b
+        WHERE user_events.user_key = b.user_key AND user_events.event_name = b.event_name
+    """)
+    con.execute("""
+        INSERT INTO user_events
+        SELECT b.* FROM _batch_user_events b
+        WHERE NOT EXISTS (SELECT 1 FROM user_events x WHERE x.user_key = b.user_key AND x.event_name = b.event_name)
     """)
 
 

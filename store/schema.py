@@ -7,6 +7,8 @@ Tables (SPEC §1):
 
 events        one row per event; ``user_key`` is a compact integer per user assigned at load
 users         one row per user: first_seen and first-touch acquisition, maintained by every load
+user_events   one row per (user, event name): count, first and last time — a rollup of events maintained
+              by every load, read by queries over all events in place of a scan and GROUP BY of them
 spend         one row per (date, channel, campaign); campaign '' is channel level
 survey        perceived value / cost ratings, one row per rating
 stage_map     event_name -> AARRR stage
@@ -115,6 +117,18 @@ MIGRATIONS: list[str] = [
     """
     INSERT INTO settings SELECT 'data_version', '0'
     WHERE NOT EXISTS (SELECT 1 FROM settings WHERE key = 'data_version');
+    """,
+    # 3: per user and event name, how many and when first and last (filled from the events already stored)
+    """
+    CREATE TABLE user_events (
+        user_key    INTEGER NOT NULL,
+        event_name  VARCHAR NOT NULL,
+        events      BIGINT NOT NULL,
+        first_time  TIMESTAMP NOT NULL,
+        last_time   TIMESTAMP NOT NULL
+    );
+    INSERT INTO user_events
+    SELECT user_key, event_name, count(*), min(event_time), max(event_time) FROM events GROUP BY user_key, event_name;
     """,
 ]
 

@@ -34,21 +34,29 @@ REPO = Path(__file__).resolve().parents[1]
 BIG_ROWS = 600_000
 KILLS = 20
 SCHEMA_TABLES = ("currency_rates", "events", "loads", "rejected_rows", "schema_version", "settings", "spend",
-                 "stage_map", "survey", "users")
+                 "stage_map", "survey", "user_events", "users")
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
 
 
 def state(db: Path) -> tuple:
     """The facts a partial load would break: row counts of every written table, the data version,
-    and an order-independent checksum of the events' ids and users."""
+    an order-independent checksum of the events' ids and users and of the per-user event rollup, and how
+    many rollup rows disagree with the events."""
     con = store.connect(db)
     try:
         row = con.execute("""
             SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM users), (SELECT count(*) FROM loads),
                    (SELECT count(*) FROM rejected_rows), (SELECT count(*) FROM stage_map),
                    (SELECT coalesce(sum(hash(event_id, user_key)), 0) FROM events),
-                   (SELECT count(*) FROM events e LEFT JOIN users u USING (user_key) WHERE u.user_id IS NULL)
+                   (SELECT count(*) FROM events e LEFT JOIN users u USING (user_key) WHERE u.user_id IS NULL),
+                   (SELECT coalesce(sum(hash(user_key, event_name, events, first_time, last_time)), 0)
+                    FROM user_events),
+                   (WITH r AS (SELECT user_key, event_name, events, first_time, last_time FROM user_events),
+                         a AS (SELECT user_key, event_name, count(*), min(event_time), max(event_time)
+                               FROM events GROUP BY user_key, event_name)
+                    SELECT (SELECT count(*) FROM (SELECT * FROM r EXCEPT ALL SELECT * FROM a))
+                         + (SELECT count(*) FROM (SELECT * FROM a EXCEPT ALL SELECT * FROM r)))
         """).fetchone()
         # no staging table survives: the tables are exactly the schema's, none temporary
         tables = tuple(r[0] for r in con.execute(
@@ -89,7 +97,8 @@ def test_sigkill_during_a_large_load_leaves_before_or_after(tmp_path):
     assert before[0] == 2_000 and after[0] == 2_000 + BIG_ROWS
     assert (before[2], after[2]) == (1, 2)
     assert before[6] == after[6] == 0                                  # no event without its user
-    assert before[8] == after[8] == SCHEMA_TABLES
+    assert before[8] == after[8] == 0                                  # the rollup agrees with the events
+    assert before[10] == after[10] == SCHEMA_TABLES
 
     rnd = random.Random(20261122)
     outcomes, mid_load = [], 0

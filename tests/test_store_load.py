@@ -12,7 +12,7 @@ import pytest
 import store
 from store import load as load_module
 
-TABLES = ("events", "users", "spend", "survey", "stage_map", "loads", "rejected_rows", "currency_rates", "settings",
+TABLES = ("events", "users", "user_events", "spend", "survey", "stage_map", "loads", "rejected_rows", "currency_rates", "settings",
           "schema_version")
 
 
@@ -237,10 +237,16 @@ def test_earlier_event_moves_first_seen_and_first_touch(con):
                        ).fetchone()[0] == 0
 
 
+USER_EVENTS = "SELECT user_key, event_name, events, first_time, last_time FROM user_events ORDER BY 1, 2"
+USER_EVENTS_RECOMPUTED = """SELECT user_key, event_name, count(*), min(event_time), max(event_time) FROM events
+                            GROUP BY user_key, event_name ORDER BY 1, 2"""
+
+
 def test_incremental_users_equal_recomputation_over_random_batches(con):
     import random
     rng = random.Random(7)
     channels = [None, None, "ads", "seo", "kol"]
+    duplicates = 0
     for batch in range(6):
         rows = []
         for _ in range(300):
@@ -248,9 +254,31 @@ def test_incremental_users_equal_recomputation_over_random_batches(con):
             ch = rng.choice(channels)
             rows.append((f"u{rng.randrange(60)}", rng.choice(["view", "buy"]), f"2024-02-{day:02d} {hour:02d}:00",
                          ch, rng.choice([None, "c1", "c2"]) if ch else None))
-        store.load_events(con, frame(rows))
+        duplicates += store.load_events(con, frame(rows)).duplicates
         assert users(con) == con.execute(RECOMPUTE).fetchall(), f"after batch {batch}"
+        # the per-user, per-event rollup too: batches add to stored rows, bring new pairs, skip duplicates
+        assert con.execute(USER_EVENTS).fetchall() == con.execute(USER_EVENTS_RECOMPUTED).fetchall(), batch
     assert con.execute("SELECT count(*), count(DISTINCT user_key), max(user_key) FROM users").fetchone() == (60, 60, 60)
+    assert duplicates > 0   # repeated rows were offered and must not have been counted twice
+    assert con.execute("SELECT count(*), sum(events) FROM user_events").fetchone() == (
+        120, con.execute("SELECT count(*) FROM events").fetchone()[0])
+
+
+def test_user_events_rollup_by_hand(con):
+    store.load_events(con, frame([("u1", "view", "2024-01-05 00:00", None, None),
+                                  ("u1", "view", "2024-01-03 00:00", None, None),
+                                  ("u1", "buy", "2024-01-04 00:00", None, None)]))
+    # a later batch: an earlier view and a later buy for u1, a repeat of a stored row, a new user
+    report = store.load_events(con, frame([("u1", "view", "2024-01-01 00:00", None, None),
+                                           ("u1", "buy", "2024-01-09 00:00", None, None),
+                                           ("u1", "view", "2024-01-05 00:00", None, None),
+                                           ("u2", "view", "2024-01-02 00:00", None, None)]))
+    assert report.duplicates == 1
+    got = con.execute("SELECT u.user_id, r.event_name, r.events, r.first_time, r.last_time "
+                      "FROM user_events r JOIN users u USING (user_key) ORDER BY 1, 2").fetchall()
+    assert got == [("u1", "buy", 2, dt.datetime(2024, 1, 4), dt.datetime(2024, 1, 9)),
+                   ("u1", "view", 3, dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 5)),
+                   ("u2", "view", 1, dt.datetime(2024, 1, 2), dt.datetime(2024, 1, 2))]
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,10 +322,27 @@ def test_connect_is_idempotent_and_migrates(tmp_path, monkeypatch):
     store.load_events(c1, frame([("u1", "a", "2024-01-01", None, None)]))
     c1.close()
     c2 = store.connect(db)
-    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2]
+    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2, 3]
     assert c2.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     assert store.data_version(c2) == 1
     c2.close()
+
+
+def test_migration_fills_the_user_events_rollup_from_stored_events(tmp_path):
+    db = tmp_path / "old.duckdb"
+    c = store.connect(db)
+    store.load_events(c, frame([("u1", "view", "2024-01-05 00:00", None, None),
+                                ("u1", "view", "2024-01-03 00:00", None, None),
+                                ("u2", "buy", "2024-01-04 00:00", None, None)]))
+    # a database made before the rollup existed: schema version 2, no user_events table
+    c.execute("DROP TABLE user_events")
+    c.execute("DELETE FROM schema_version WHERE version = 3")
+    c.close()
+    c = store.connect(db)
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 3
+    assert c.execute(USER_EVENTS).fetchall() == c.execute(USER_EVENTS_RECOMPUTED).fetchall()
+    assert c.execute("SELECT count(*), sum(events) FROM user_events").fetchone() == (2, 3)
+    c.close()
 
 
 # --------------------------------------------------------------------------------------------
