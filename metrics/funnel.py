@@ -93,7 +93,7 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
 
@@ -270,6 +270,7 @@ class _Query:
     def __init__(self):
         self.ctes: list[tuple[str, str, str, bool]] = []
         self.params: list = []
+        self.level_one: str | None = None   # a CTE of one level-1 row per user, kept out of ``att``
 
     def add(self, name: str, comment: str, body: str, params: Sequence = (), inline: bool = False) -> None:
         """``inline``: a cheap filter over the events that each reader should rescan with its own
@@ -517,6 +518,19 @@ def _blocks_ok(steps: Sequence[Step]) -> bool:
 
 # Step times shifted by (N - level) × this many days sort attempts at a higher level first; stored
 # event times span 1970-2100 (under 48,000 days), so the shifts never overlap.
+def _rollup_ok(p: FunnelParams) -> bool:
+    """Whether per-user counts and first / last times of the step events can come from the ``user_events``
+    rollup (one row per user and event name, kept by every load) instead of a scan and GROUP BY of the
+    events: the funnel reads every stored event (no filter, no entry range) and its steps and exclusions
+    name events without property conditions."""
+    start, end = p.entry_range()
+    if start is not None or end is not None:
+        return False
+    if p.filters is not None and p.filters.events_sql("e")[0] != "TRUE":
+        return False
+    return all(not s.where for s in list(p.steps) + [x.step for x in p.exclusions])
+
+
 _SHIFT_DAYS = 100_000
 
 # Users with more step events than this (steps after the first, and exclusions) take the window
@@ -528,11 +542,25 @@ LOOKUP_LIMIT = 64
 def _split_heavy(q: _Query, p: FunnelParams) -> None:
     """``matched_l`` / ``matched_h``: the step events of users with at most / more than
     ``LOOKUP_LIMIT`` events of the steps after the first (and exclusions)."""
-    flags = [f"m{k}" for k in range(2, p.n + 1)] + [f"x{i}" for i in range(1, len(p.exclusions) + 1)]
-    # one scan per flag (an OR of flags would not push the event-name filter into the scan)
-    later = "\n    UNION ALL ".join(f"SELECT user_key FROM scope WHERE {f}" for f in flags)
-    q.add("heavy", f"users with many events of the later steps (more than {LOOKUP_LIMIT}): the window path is "
-                   "cheaper for them than a lookup join", f"""
+    comment = (f"users with many events of the later steps (more than {LOOKUP_LIMIT}): the window path is "
+               "cheaper for them than a lookup join")
+    if _rollup_ok(p):
+        later_steps = list(p.steps[1:]) + [x.step for x in p.exclusions]
+        parts, prm = [], []
+        for s in later_steps:
+            sql, sp = step_sql(s, "r")
+            parts.append(f"SELECT user_key, events FROM user_events r WHERE {sql}")
+            prm += sp
+        later = "\n    UNION ALL ".join(parts)
+        q.add("heavy", comment + " (counted from the per-user event rollup)", f"""
+SELECT user_key FROM (
+    {later}
+) s GROUP BY user_key HAVING SUM(events) > {int(LOOKUP_LIMIT)}""", prm)
+    else:
+        flags = [f"m{k}" for k in range(2, p.n + 1)] + [f"x{i}" for i in range(1, len(p.exclusions) + 1)]
+        # one scan per flag (an OR of flags would not push the event-name filter into the scan)
+        later = "\n    UNION ALL ".join(f"SELECT user_key FROM scope WHERE {f}" for f in flags)
+        q.add("heavy", comment, f"""
 SELECT user_key FROM (
     {later}
 ) s GROUP BY user_key HAVING COUNT(*) > {int(LOOKUP_LIMIT)}""")
@@ -632,8 +660,21 @@ def _lookup_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bo
         # Most step-1 events (e.g. page views) reach no step-2 event within their window: they are level-1
         # attempts and need no row each; one row per user stands for them, with the earliest step-1 time
         # (the counted attempt's, when the user stays at level 1) and the latest deadline (open if any is).
-        q.add(f"{pfx}one", "per user: the step-1 events in the entry range as level-1 attempts (earliest time, "
-                           "latest deadline)", f"""
+        comment = "per user: the step-1 events in the entry range as level-1 attempts (earliest time, latest deadline)"
+        if _rollup_ok(p) and p.attempt != "first":
+            one_sql, one_prm = step_sql(p.steps[0], "r")
+            # one rollup row per user and event name: a step naming one event needs no GROUP BY
+            per_user = (f"SELECT user_key, first_time AS t1, last_time AS t_last FROM user_events r WHERE {one_sql}"
+                        if p.steps[0].event is not None else
+                        f"SELECT user_key, MIN(first_time) AS t1, MAX(last_time) AS t_last FROM user_events r "
+                        f"WHERE {one_sql} GROUP BY user_key")
+            q.add(f"{pfx}one", comment + ", from the per-user event rollup", f"""
+SELECT * FROM (
+    SELECT user_key, CAST(NULL AS VARCHAR) AS id, t1, t_last + CAST(? AS INTERVAL) AS dl
+    FROM ({per_user}) r
+) o WHERE NOT EXISTS (SELECT 1 FROM heavy h WHERE h.user_key = o.user_key)""", [p.window] + one_prm)
+        else:
+            q.add(f"{pfx}one", comment, f"""
 SELECT * FROM (
     SELECT user_key, CAST(NULL AS VARCHAR) AS id, MIN(t) AS t1, MAX(t) + CAST(? AS INTERVAL) AS dl
     FROM {src} x GROUP BY user_key
@@ -660,12 +701,11 @@ SELECT * FROM (
     lvl = " + ".join(["1"] + [f"CASE WHEN r{k} <= dl THEN 1 ELSE 0 END" for k in range(2, n + 1)])
     t_cols = ", ".join(f"CASE WHEN r{k} <= dl THEN r{k} END AS t{k}" for k in range(2, n + 1))
     taint = " OR ".join(f"(r{to} <= dl AND xa{i} < r{to})" for i, _, to in excl) or "FALSE"
-    rest = "" if entry_bd else (f"\nUNION ALL\nSELECT user_key, id, t1, dl, {', '.join('NULL' for _ in range(2, n + 1))}, 1, 0 "
-                                f"FROM {pfx}one")
-    q.add(f"{pfx}att", "every attempt: deadline, step times within it, level, taint"
-          + ("" if entry_bd else "; plus each user's level-1 row"), f"""
+    if not entry_bd:
+        q.level_one = f"{pfx}one"   # joined in per user by _chain_users, not grouped with the attempts
+    q.add(f"{pfx}att", "every attempt: deadline, step times within it, level, taint", f"""
 SELECT user_key, id, t1, dl{bd}, {t_cols}, {lvl} AS lvl, CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
-FROM (SELECT l1.*, t1 + CAST(? AS INTERVAL) AS dl FROM {pfx}l1 l1) a{rest}""", [p.window])
+FROM (SELECT l1.*, t1 + CAST(? AS INTERVAL) AS dl FROM {pfx}l1 l1) a""", [p.window])
 
 
 def _strict_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool, blocks: bool = False) -> None:
@@ -1087,13 +1127,29 @@ def _chain_users(q: _Query, p: FunnelParams, cir_end, entry_bd: bool) -> None:
         shift = f"INTERVAL '{_SHIFT_DAYS} days'"
         keys = ", ".join(f"MIN(CASE WHEN a.tainted = 0 THEN a.t{k} + ({n} - a.lvl) * {shift} END) AS k{k}"
                          for k in range(1, n + 1))
-        q.add("ukeys", "per user: the furthest level, the furthest untainted level with its open flag, and the "
-                       "shifted step times of the untainted attempts", f"""
-SELECT a.user_key, MAX(a.lvl) AS ulvl,
+        comment = ("per user: the furthest level, the furthest untainted level with its open flag, and the shifted "
+                   "step times of the untainted attempts")
+        grouped = f"""SELECT a.user_key, MAX(a.lvl) AS ulvl,
        MAX(CASE WHEN a.tainted = 0 THEN 2 * a.lvl + CASE WHEN a.dl > b.data_end{open_end} THEN 1 ELSE 0 END END) AS okey,
        {keys}
 FROM att a CROSS JOIN bounds b
-GROUP BY a.user_key""", open_prm)
+GROUP BY a.user_key"""
+        if q.level_one is None:
+            q.add("ukeys", comment, grouped, open_prm)
+        else:
+            # The level-1 rows (one per light user) only matter for users with no attempt in att: anyone
+            # with one has a furthest level of 2 or more, which a level-1 row can neither raise nor be
+            # counted at. So they are added after the GROUP BY, for those users only, rather than grouped.
+            q.add("ukeys_att", comment + " (users with an attempt reaching step 2, and heavy users)", grouped,
+                  open_prm)
+            nulls = ", ".join(f"CAST(NULL AS TIMESTAMP) AS k{k}" for k in range(2, n + 1))
+            q.add("ukeys", comment + "; users with level-1 attempts only come from their one row", f"""
+SELECT * FROM ukeys_att
+UNION ALL
+SELECT o.user_key, 1 AS ulvl, 2 + CASE WHEN o.dl > b.data_end{open_end} THEN 1 ELSE 0 END AS okey,
+       o.t1 + ({n} - 1) * {shift} AS k1, {nulls}
+FROM {q.level_one} o CROSS JOIN bounds b
+WHERE NOT EXISTS (SELECT 1 FROM ukeys_att u WHERE u.user_key = o.user_key)""", open_prm)
         times = ", ".join(f"k{k} - ({n} - ulvl) * {shift} AS t{k}" for k in range(1, n + 1))
         q.add("counted", "one row per user whose furthest level has an untainted attempt (the earliest one's "
                          "times: the smallest, as chain times only grow with t1)", f"""
@@ -1307,11 +1363,34 @@ FROM framed
 ORDER BY bd_order, breakdown, k""")
 
 
+def _event_span(con) -> tuple:
+    return con.execute("SELECT min(event_time), max(event_time) FROM events").fetchone()   # from statistics
+
+
+def _run(con, p: FunnelParams, build) -> pd.DataFrame:
+    """``build(p)``'s query as a frame. When ``p``'s date range holds every stored event (as the dashboard's
+    default range does), the query is built without it — the same result, and the funnel may then read the
+    per-user rollup (:func:`_rollup_ok`) instead of scanning the events. Should a load commit between the
+    check and the query, the query runs again with the range."""
+    start, end = p.entry_range()
+    if start is None and end is None:
+        return con.execute(*build(p)).df()
+    span = _event_span(con)
+    lo, hi = span
+    if lo is None or (start is not None and start > lo) or (end is not None and end <= hi):
+        return con.execute(*build(p)).df()
+    if p.conversion_in_range and end is not None and p.data_end is not None and end <= p.data_end:
+        return con.execute(*build(p)).df()   # the range end still closes windows open at data_end
+    whole = replace(p, start=None, end=None,
+                    filters=replace(p.filters, start=None, end=None) if p.filters is not None else None)
+    df = con.execute(*build(whole)).df()
+    return df if _event_span(con) == span else con.execute(*build(p)).df()
+
+
 def funnel(con, p: FunnelParams) -> pd.DataFrame:
     """Per step (and breakdown value): step, label, users, conv_from_first, conv_from_prev, dropped,
     median_s, mean_s, p90_s, in_progress — with a leading ``breakdown`` column when one is set."""
-    sql, params = funnel_sql(p)
-    df = con.execute(sql, params).df()
+    df = _run(con, p, funnel_sql)
     for col in ("conv_from_first", "conv_from_prev", "median_s", "mean_s", "p90_s"):
         df[col] = df[col].astype("float64")
     for col in ("step", "users", "dropped", "in_progress"):
@@ -1348,7 +1427,6 @@ def funnel_users(con, p: FunnelParams, step: int, status: str = "reached",
                  breakdown_value: str | None = None) -> pd.DataFrame:
     """The ``user_id`` of users who reached ``step`` (1-based) or dropped there (reached step − 1, not
     ``step``, window closed — in-progress users are not dropped), optionally for one breakdown value."""
-    sql, params = funnel_users_sql(p, step, status, breakdown_value)
-    df = con.execute(sql, params).df()
+    df = _run(con, p, lambda q: funnel_users_sql(q, step, status, breakdown_value))
     df["user_id"] = df["user_id"].astype(object)
     return df.reset_index(drop=True)

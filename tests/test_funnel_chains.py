@@ -15,6 +15,7 @@ import pytest
 
 import store
 from metrics import funnel as fm
+from metrics import Filters
 from metrics.funnel import Exclusion, FunnelParams, Step
 
 BASE = datetime(2024, 3, 1, 12, 0, 0)
@@ -157,6 +158,41 @@ def test_chain_path_equals_general_path(log_con, unique_con, spec, limit, monkey
     pd.testing.assert_frame_equal(fast_steps, general_steps)
 
 
+ROLLUP_CASES = [(i, spec, limit) for i, spec, limit in CASES
+                if spec.get("order", "ordered") == "ordered" and limit and fm._rollup_ok(_params(spec))]
+assert len({i for i, _, _ in ROLLUP_CASES}) >= 10
+
+
+@pytest.mark.parametrize("spec, limit", [(s, lim) for _, s, lim in ROLLUP_CASES],
+                         ids=[f"{i}-{ {64: 'lookup', 3: 'mixed'}[lim]}" for i, _, lim in ROLLUP_CASES])
+def test_rollup_counts_equal_the_scanned_ones(log_con, spec, limit, monkeypatch):
+    """An ordered funnel over every event reads the heavy users' counts and the level-1 rows from the
+    ``user_events`` rollup; with the rollup switched off it scans the events: the same users, levels and times."""
+    monkeypatch.setattr(fm, "LOOKUP_LIMIT", limit)
+    p = _params(spec)
+    sql, _ = fm.funnel_sql(p)
+    assert "FROM user_events r" in sql
+    rolled, rolled_steps = _per_user(log_con, p), fm.funnel(log_con, p)
+    monkeypatch.setattr(fm, "_rollup_ok", lambda q: False)
+    assert "user_events" not in fm.funnel_sql(p)[0]
+    scanned, scanned_steps = _per_user(log_con, p), fm.funnel(log_con, p)
+    assert (rolled["ulvl"] == 1).sum() > 0 and rolled["ulvl"].max() == p.n
+    pd.testing.assert_frame_equal(rolled, scanned, check_dtype=False)
+    pd.testing.assert_frame_equal(rolled_steps, scanned_steps)
+
+
+def test_rollup_only_over_every_event():
+    ab = (Step("a"), Step("b"))
+    assert fm._rollup_ok(FunnelParams(steps=ab))
+    assert fm._rollup_ok(FunnelParams(steps=(Step(None), Step("b"))))
+    assert not fm._rollup_ok(FunnelParams(steps=ab, start=BASE))                      # an entry range
+    assert not fm._rollup_ok(FunnelParams(steps=(Step("a", {"v": "1"}), Step("b"))))   # a property condition
+    assert not fm._rollup_ok(FunnelParams(steps=ab, exclusions=(Exclusion("x", {"v": "1"}),)))
+    assert not fm._rollup_ok(FunnelParams(steps=ab, filters=Filters(segment={"platform": "ios"})))
+    assert not fm._rollup_ok(FunnelParams(steps=ab, filters=Filters(channels=("ads",))))
+    assert not fm._rollup_ok(FunnelParams(steps=ab, filters=Filters(start=BASE.date())))
+
+
 def test_chain_path_only_where_it_is_exact():
     """Steps that could share an event (no strictly-later step between them) take the general path, except
     in any order (an exact matching up to six distinct steps) and in strict funnels whose step 1 shares
@@ -185,3 +221,31 @@ def test_chain_path_only_where_it_is_exact():
     assert fm._chain_ok(FunnelParams(steps=(Step("a"), Step(None)), order="any"))
     assert fm._chain_ok(FunnelParams(steps=ab, exclusions=(Exclusion("x"),)))
     assert fm._chain_ok(FunnelParams(steps=ab, order="any", exclusions=(Exclusion("x"),)))
+
+
+def test_a_range_holding_every_event_reads_like_no_range(log_con, monkeypatch):
+    """The dashboard always sends its date range; when that range holds every stored event the funnel is
+    built without it (and may read the rollup) — with the same result as with the range applied."""
+    built = []
+
+    def spy(q):
+        built.append(q.entry_range())
+        return fm.funnel_sql(q)
+
+    day = BASE.date()
+    wide = [dict(start=BASE - timedelta(days=1), end=BASE + timedelta(days=1)),
+            dict(start=BASE, end=BASE + timedelta(seconds=41), conversion_in_range=True,
+                 data_end=BASE + timedelta(seconds=40)),
+            dict(filters=Filters(start=day, end=day))]                     # the sidebar's default: whole days
+    narrow = [dict(start=BASE + timedelta(seconds=1), end=BASE + timedelta(days=1)),   # cuts off the first second
+              dict(start=BASE, end=BASE + timedelta(seconds=39)),                       # and the last
+              dict(start=BASE, end=BASE + timedelta(seconds=50), conversion_in_range=True,
+                   data_end=BASE + timedelta(seconds=60))]                # its end still closes open windows
+    for extra, reads_whole in [(w, True) for w in wide] + [(n, False) for n in narrow]:
+        p = _params(dict(steps=("a", "b", "c"), **extra))
+        built.clear()
+        got = fm._run(log_con, p, spy)
+        assert (built[-1] == (None, None)) == reads_whole, extra
+        expected = log_con.execute(*fm.funnel_sql(p)).df()      # the range applied, events scanned
+        pd.testing.assert_frame_equal(got, expected)
+        assert got["users"].iloc[0] > 0
