@@ -559,6 +559,7 @@ def load_events(con: duckdb.DuckDBPyConnection, source, mapping: Mapping[str, st
         finally:
             con.execute("RESET preserve_insertion_order")
         _update_user_events(con, first=not stored)
+        _checkpoint("after_rollups")
         _guess_stages(con)
 
     return _run_load(con, source, "events", mapping, name, build, write)
@@ -610,14 +611,19 @@ def _update_users(con) -> None:
 
 
 def _update_user_events(con, first: bool) -> None:
-    """Maintain the ``user_events`` rollup (count, first and last time per user and event name) from
-    ``_new_events``, so that it always equals a GROUP BY over all loaded events. A first load aggregates the
-    events table it has just filled; a later one merges the batch's own aggregate into the stored rows."""
+    """Maintain the ``user_events`` rollup (count, first and last time per user and event name) and the
+    ``events_by_name`` copy from ``_new_events``, so that they always equal a GROUP BY over / a projection of
+    all loaded events. A first load reads the events table it has just filled; a later one merges the batch's
+    own aggregate into the stored rows and appends the batch's rows, sorted by event name."""
     if first:
         con.execute("""
             INSERT INTO user_events
             SELECT user_key, event_name, count(*), min(event_time), max(event_time)
             FROM events GROUP BY user_key, event_name
+        """)
+        con.execute("""
+            INSERT INTO events_by_name
+            SELECT event_name, user_key, event_time FROM events ORDER BY event_name, user_key, event_time
         """)
         return
     con.execute("""
@@ -639,6 +645,11 @@ def _update_user_events(con, first: bool) -> None:
         INSERT INTO user_events
         SELECT b.* FROM _batch_user_events b
         WHERE NOT EXISTS (SELECT 1 FROM user_events x WHERE x.user_key = b.user_key AND x.event_name = b.event_name)
+    """)
+    con.execute("""
+        INSERT INTO events_by_name
+        SELECT n.event_name, u.user_key, n.event_time FROM _new_events n JOIN users u USING (user_id)
+        ORDER BY n.event_name, u.user_key, n.event_time
     """)
 
 

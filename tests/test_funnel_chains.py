@@ -172,9 +172,11 @@ def test_rollup_counts_equal_the_scanned_ones(log_con, spec, limit, monkeypatch)
     p = _params(spec)
     sql, _ = fm.funnel_sql(p)
     assert "FROM user_events r" in sql
+    # the step events come from the copy stored by event name, unless an entry breakdown needs their properties
+    assert ("FROM events_by_name e" in sql) == (p.breakdown_attribution != "entry" or p.breakdown is None)
     rolled, rolled_steps = _per_user(log_con, p), fm.funnel(log_con, p)
     monkeypatch.setattr(fm, "_rollup_ok", lambda q: False)
-    assert "user_events" not in fm.funnel_sql(p)[0]
+    assert "user_events" not in fm.funnel_sql(p)[0] and "events_by_name" not in fm.funnel_sql(p)[0]
     scanned, scanned_steps = _per_user(log_con, p), fm.funnel(log_con, p)
     assert (rolled["ulvl"] == 1).sum() > 0 and rolled["ulvl"].max() == p.n
     pd.testing.assert_frame_equal(rolled, scanned, check_dtype=False)

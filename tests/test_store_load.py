@@ -12,7 +12,7 @@ import pytest
 import store
 from store import load as load_module
 
-TABLES = ("events", "users", "user_events", "spend", "survey", "stage_map", "loads", "rejected_rows", "currency_rates", "settings",
+TABLES = ("events", "users", "user_events", "events_by_name", "spend", "survey", "stage_map", "loads", "rejected_rows", "currency_rates", "settings",
           "schema_version")
 
 
@@ -141,7 +141,7 @@ def test_event_id_is_stable_across_formats(con, tmp_path):
 # One transaction: a failure part-way leaves the database exactly as it was
 # --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("stage", ["after_users", "after_write", "after_rejects", "before_commit"])
+@pytest.mark.parametrize("stage", ["after_users", "after_rollups", "after_write", "after_rejects", "before_commit"])
 def test_failure_injected_mid_load_leaves_database_unchanged(con, tmp_path, monkeypatch, stage):
     store.load_events(con, write(tmp_path, "a.csv", CSV_A))
     store.load_spend(con, write(tmp_path, "s.csv", "date,channel,spend\n2024-01-01,ads,10\n"))
@@ -162,7 +162,7 @@ def test_failure_injected_mid_load_leaves_database_unchanged(con, tmp_path, monk
     assert store.data_version(con) == version
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()[0] == 0
     # spend goes through the same transaction machinery
-    if stage != "after_users":
+    if stage not in ("after_users", "after_rollups"):   # events-only stages
         with pytest.raises(RuntimeError, match=f"injected at {stage}"):
             store.load_spend(con, write(tmp_path, "s2.csv", "date,channel,spend\n2024-01-01,ads,99\n"))
         assert dump(con) == before
@@ -240,6 +240,8 @@ def test_earlier_event_moves_first_seen_and_first_touch(con):
 USER_EVENTS = "SELECT user_key, event_name, events, first_time, last_time FROM user_events ORDER BY 1, 2"
 USER_EVENTS_RECOMPUTED = """SELECT user_key, event_name, count(*), min(event_time), max(event_time) FROM events
                             GROUP BY user_key, event_name ORDER BY 1, 2"""
+BY_NAME = "SELECT event_name, user_key, event_time FROM events_by_name ORDER BY ALL"
+BY_NAME_RECOMPUTED = "SELECT event_name, user_key, event_time FROM events ORDER BY ALL"
 
 
 def test_incremental_users_equal_recomputation_over_random_batches(con):
@@ -258,6 +260,7 @@ def test_incremental_users_equal_recomputation_over_random_batches(con):
         assert users(con) == con.execute(RECOMPUTE).fetchall(), f"after batch {batch}"
         # the per-user, per-event rollup too: batches add to stored rows, bring new pairs, skip duplicates
         assert con.execute(USER_EVENTS).fetchall() == con.execute(USER_EVENTS_RECOMPUTED).fetchall(), batch
+        assert con.execute(BY_NAME).fetchall() == con.execute(BY_NAME_RECOMPUTED).fetchall(), batch
     assert con.execute("SELECT count(*), count(DISTINCT user_key), max(user_key) FROM users").fetchone() == (60, 60, 60)
     assert duplicates > 0   # repeated rows were offered and must not have been counted twice
     assert con.execute("SELECT count(*), sum(events) FROM user_events").fetchone() == (
@@ -279,6 +282,10 @@ def test_user_events_rollup_by_hand(con):
     assert got == [("u1", "buy", 2, dt.datetime(2024, 1, 4), dt.datetime(2024, 1, 9)),
                    ("u1", "view", 3, dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 5)),
                    ("u2", "view", 1, dt.datetime(2024, 1, 2), dt.datetime(2024, 1, 2))]
+    # the narrow copy: every stored event once (the repeated row not again), each load's rows sorted by name
+    rows = con.execute("SELECT event_name, user_key, event_time FROM events_by_name").fetchall()
+    assert [r[0] for r in rows] == ["buy", "view", "view", "buy", "view", "view"]
+    assert sorted(rows) == con.execute(BY_NAME_RECOMPUTED).fetchall()
 
 
 # --------------------------------------------------------------------------------------------
@@ -322,7 +329,7 @@ def test_connect_is_idempotent_and_migrates(tmp_path, monkeypatch):
     store.load_events(c1, frame([("u1", "a", "2024-01-01", None, None)]))
     c1.close()
     c2 = store.connect(db)
-    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2, 3]
+    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2, 3, 4]
     assert c2.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     assert store.data_version(c2) == 1
     c2.close()
@@ -334,14 +341,17 @@ def test_migration_fills_the_user_events_rollup_from_stored_events(tmp_path):
     store.load_events(c, frame([("u1", "view", "2024-01-05 00:00", None, None),
                                 ("u1", "view", "2024-01-03 00:00", None, None),
                                 ("u2", "buy", "2024-01-04 00:00", None, None)]))
-    # a database made before the rollup existed: schema version 2, no user_events table
+    # a database made before the rollups existed: schema version 2, no user_events or events_by_name table
     c.execute("DROP TABLE user_events")
-    c.execute("DELETE FROM schema_version WHERE version = 3")
+    c.execute("DROP TABLE events_by_name")
+    c.execute("DELETE FROM schema_version WHERE version > 2")
     c.close()
     c = store.connect(db)
-    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 3
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 4
     assert c.execute(USER_EVENTS).fetchall() == c.execute(USER_EVENTS_RECOMPUTED).fetchall()
     assert c.execute("SELECT count(*), sum(events) FROM user_events").fetchone() == (2, 3)
+    assert c.execute(BY_NAME).fetchall() == c.execute(BY_NAME_RECOMPUTED).fetchall()
+    assert c.execute("SELECT count(*) FROM events_by_name").fetchone()[0] == 3
     c.close()
 
 
