@@ -336,10 +336,19 @@ def _core(p: FunnelParams) -> _Query:
         cols.append(f"{sql} AS bd")
         params += prm
     where, wprm = (p.filters.events_sql("e") if p.filters is not None else ("TRUE", []))
-    q.add("scope", "events the filters keep, flagged per step and exclusion", f"""
+    lookups = _chain_ok(p) and p.order == "ordered"
+    if lookups and not entry_bd and _rollup_ok(p):
+        # Every event, and no use for an event's id or properties: read the narrow copy clustered by event
+        # name, where each step's scan reads only the row groups holding that name.
+        q.add("scope", "every event's user and time (the copy stored by event name), flagged per step and "
+                       "exclusion", f"""
+SELECT e.user_key, CAST(NULL AS VARCHAR) AS event_id, e.event_time AS t, {', '.join(cols)}
+FROM events_by_name e""", params, inline=True)
+    else:
+        q.add("scope", "events the filters keep, flagged per step and exclusion", f"""
 SELECT e.user_key, e.event_id, e.event_time AS t, {', '.join(cols)}
 FROM events e
-WHERE {where}""", params + wprm, inline=_chain_ok(p) and p.order == "ordered")
+WHERE {where}""", params + wprm, inline=lookups)
 
     any_flag = " OR ".join([f"m{k}" for k in range(1, n + 1)] + [f"x{i}" for i in range(1, len(p.exclusions) + 1)])
     strict = p.order == "strict"
@@ -516,13 +525,12 @@ def _blocks_ok(steps: Sequence[Step]) -> bool:
             and not any(_compatible(steps[0], s) and _step_key(s) != first for s in steps[1:]))
 
 
-# Step times shifted by (N - level) × this many days sort attempts at a higher level first; stored
-# event times span 1970-2100 (under 48,000 days), so the shifts never overlap.
 def _rollup_ok(p: FunnelParams) -> bool:
     """Whether per-user counts and first / last times of the step events can come from the ``user_events``
     rollup (one row per user and event name, kept by every load) instead of a scan and GROUP BY of the
-    events: the funnel reads every stored event (no filter, no entry range) and its steps and exclusions
-    name events without property conditions."""
+    events, and the step events themselves from ``events_by_name`` (stored by event name): the funnel reads
+    every stored event (no filter, no entry range) and its steps and exclusions name events without
+    property conditions."""
     start, end = p.entry_range()
     if start is not None or end is not None:
         return False
@@ -531,6 +539,8 @@ def _rollup_ok(p: FunnelParams) -> bool:
     return all(not s.where for s in list(p.steps) + [x.step for x in p.exclusions])
 
 
+# Step times shifted by (N - level) × this many days sort attempts at a higher level first; stored
+# event times span 1970-2100 (under 48,000 days), so the shifts never overlap.
 _SHIFT_DAYS = 100_000
 
 # Users with more step events than this (steps after the first, and exclusions) take the window
@@ -552,10 +562,16 @@ def _split_heavy(q: _Query, p: FunnelParams) -> None:
             parts.append(f"SELECT user_key, events FROM user_events r WHERE {sql}")
             prm += sp
         later = "\n    UNION ALL ".join(parts)
+        # A sum of k counts over the limit has one count over limit / k: only those users are grouped.
+        k = len(later_steps)
         q.add("heavy", comment + " (counted from the per-user event rollup)", f"""
 SELECT user_key FROM (
     {later}
-) s GROUP BY user_key HAVING SUM(events) > {int(LOOKUP_LIMIT)}""", prm)
+) s
+WHERE user_key IN (SELECT user_key FROM (
+    {later}
+) c WHERE events * {k} > {int(LOOKUP_LIMIT)})
+GROUP BY user_key HAVING SUM(events) > {int(LOOKUP_LIMIT)}""", prm + prm)
     else:
         flags = [f"m{k}" for k in range(2, p.n + 1)] + [f"x{i}" for i in range(1, len(p.exclusions) + 1)]
         # one scan per flag (an OR of flags would not push the event-name filter into the scan)
