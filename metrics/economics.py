@@ -313,13 +313,20 @@ def _economics_frame(df: pd.DataFrame, p: EconomicsParams, curve: pd.DataFrame) 
     return df
 
 
-def campaign_economics(con, params: EconomicsParams | None = None) -> pd.DataFrame:
+def campaign_economics(con, params: EconomicsParams | None = None, payback: bool = True) -> pd.DataFrame:
     """One row per campaign (``channel, campaign``) or per channel; columns as :func:`economics_columns`.
 
     Campaign '' is "(channel level)": users without a campaign and channel-level spend rows.
+    ``payback=False`` leaves ``payback_day`` empty and skips the LTV-curve query it needs (for a caller that
+    shows no payback, such as the Overview's KPIs); every other column is the same.
     """
     p = params or EconomicsParams()
-    return _economics_full(con, p)[economics_columns(p)]
+    if payback:
+        return _economics_full(con, p)[economics_columns(p)]
+    no_curve = pd.DataFrame({**{k: pd.Series(dtype=object) for k in p.keys},
+                             "day": pd.Series(dtype="int64"), "ltv": pd.Series(dtype="float64"),
+                             "cac": pd.Series(dtype="float64")})
+    return _economics_full(con, p, no_curve)[economics_columns(p)]
 
 
 def economics_levels(con, params: EconomicsParams | None = None) -> dict[str, pd.DataFrame]:

@@ -558,7 +558,7 @@ def load_events(con: duckdb.DuckDBPyConnection, source, mapping: Mapping[str, st
             """, [report.source])
         finally:
             con.execute("RESET preserve_insertion_order")
-        _update_user_events(con, first=not stored)
+        _update_rollups(con, first=not stored)
         _checkpoint("after_rollups")
         _guess_stages(con)
 
@@ -610,7 +610,7 @@ def _update_users(con) -> None:
     """)
 
 
-def _update_user_events(con, first: bool) -> None:
+def _update_rollups(con, first: bool) -> None:
     """Maintain the ``user_events`` rollup (count, first and last time per user and event name) and the
     ``events_by_name`` copy from ``_new_events``, so that they always equal a GROUP BY over / a projection of
     all loaded events. A first load reads the events table it has just filled; a later one merges the batch's

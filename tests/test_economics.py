@@ -503,3 +503,13 @@ def test_economics_levels_on_a_generated_log(generated):
         expected = campaign_economics(generated, EconomicsParams(level=level))
         assert len(expected) > 5 and expected["payback_day"].notna().any()
         assert_frame_equal(got[level], expected)
+
+
+def test_without_payback_only_payback_day_is_empty(generated):
+    # the Overview's KPIs skip the LTV-curve query: every other column must stay exactly as it is
+    for level in ("campaign", "channel"):
+        full = campaign_economics(generated, EconomicsParams(level=level))
+        lean = campaign_economics(generated, EconomicsParams(level=level), payback=False)
+        assert full["payback_day"].notna().any() and lean["payback_day"].isna().all()
+        assert list(lean.columns) == list(full.columns) and str(lean["payback_day"].dtype) == "Int64"
+        assert_frame_equal(lean.drop(columns="payback_day"), full.drop(columns="payback_day"))

@@ -36,7 +36,9 @@ def _channel_economics(f):
     econ = _module("economics")
     if econ is None:
         return None
-    return run(econ.campaign_economics, econ.EconomicsParams(level="channel", filters=f, timezone=f.timezone))
+    # no payback_day among the KPIs: skip the LTV-curve query it needs
+    return run(econ.campaign_economics, econ.EconomicsParams(level="channel", filters=f, timezone=f.timezone),
+               payback=False)
 
 
 def _sum(df, column):
