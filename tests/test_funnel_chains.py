@@ -167,7 +167,8 @@ assert len({i for i, _, _ in ROLLUP_CASES}) >= 10
                          ids=[f"{i}-{ {64: 'lookup', 3: 'mixed'}[lim]}" for i, _, lim in ROLLUP_CASES])
 def test_rollup_counts_equal_the_scanned_ones(log_con, spec, limit, monkeypatch):
     """An ordered funnel over every event reads the heavy users' counts and the level-1 rows from the
-    ``user_events`` rollup; with the rollup switched off it scans the events: the same users, levels and times."""
+    ``user_events`` rollup and its step events from ``events_by_name``; with the rollups switched off it scans
+    the events: the same users, levels and times."""
     monkeypatch.setattr(fm, "LOOKUP_LIMIT", limit)
     p = _params(spec)
     sql, _ = fm.funnel_sql(p)
@@ -225,7 +226,7 @@ def test_chain_path_only_where_it_is_exact():
     assert fm._chain_ok(FunnelParams(steps=ab, order="any", exclusions=(Exclusion("x"),)))
 
 
-def test_a_range_holding_every_event_reads_like_no_range(log_con, monkeypatch):
+def test_a_range_holding_every_event_reads_like_no_range(log_con):
     """The dashboard always sends its date range; when that range holds every stored event the funnel is
     built without it (and may read the rollup) — with the same result as with the range applied."""
     built = []
