@@ -293,18 +293,26 @@ def economics_columns(p: EconomicsParams) -> list[str]:
                "arppu", "gmv", "revenue_h", "roas_h", "roi_h", "period_revenue", "period_roas", "payback_day"])
 
 
-def _economics_full(con, p: EconomicsParams, curve: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Economics with the eligible-user counts; ``curve`` (an LTV curve of these keys) saves a query."""
+def _economics_full(con, p: EconomicsParams, curve: pd.DataFrame | None = None, payback: bool = True
+                    ) -> pd.DataFrame:
+    """Economics with the eligible-user counts; ``curve`` (an LTV curve of these keys) saves a query, and
+    without ``payback`` none is needed."""
     sql, params = campaign_economics_sql(p)
-    return _economics_frame(con.execute(sql, params).df(), p, curve if curve is not None else ltv_curves(con, p))
+    if curve is None and payback:
+        curve = ltv_curves(con, p)
+    return _economics_frame(con.execute(sql, params).df(), p, curve)
 
 
-def _economics_frame(df: pd.DataFrame, p: EconomicsParams, curve: pd.DataFrame) -> pd.DataFrame:
+def _economics_frame(df: pd.DataFrame, p: EconomicsParams, curve: pd.DataFrame | None) -> pd.DataFrame:
+    """The economics query's frame typed, with ``payback_day`` from ``curve`` (left empty when None)."""
     keys = list(p.keys)
-    within = curve[(curve["day"] <= p.ltv_days) & (curve["ltv"] >= curve["cac"])]
-    payback = within.groupby(keys, sort=False)["day"].min().rename("payback_day").reset_index()
-    df = df.merge(payback, on=keys, how="left")
-    df["payback_day"] = df["payback_day"].astype("Int64")
+    if curve is None:
+        df["payback_day"] = pd.array([pd.NA] * len(df), dtype="Int64")
+    else:
+        within = curve[(curve["day"] <= p.ltv_days) & (curve["ltv"] >= curve["cac"])]
+        payback = within.groupby(keys, sort=False)["day"].min().rename("payback_day").reset_index()
+        df = df.merge(payback, on=keys, how="left")
+        df["payback_day"] = df["payback_day"].astype("Int64")
     df["impressions"] = df["impressions"].astype("Int64")
     df["clicks"] = df["clicks"].astype("Int64")
     for col in ("new_users", "activated", "paying") + tuple(
@@ -321,12 +329,7 @@ def campaign_economics(con, params: EconomicsParams | None = None, payback: bool
     shows no payback, such as the Overview's KPIs); every other column is the same.
     """
     p = params or EconomicsParams()
-    if payback:
-        return _economics_full(con, p)[economics_columns(p)]
-    no_curve = pd.DataFrame({**{k: pd.Series(dtype=object) for k in p.keys},
-                             "day": pd.Series(dtype="int64"), "ltv": pd.Series(dtype="float64"),
-                             "cac": pd.Series(dtype="float64")})
-    return _economics_full(con, p, no_curve)[economics_columns(p)]
+    return _economics_full(con, p, payback=payback)[economics_columns(p)]
 
 
 def economics_levels(con, params: EconomicsParams | None = None) -> dict[str, pd.DataFrame]:

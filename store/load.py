@@ -429,6 +429,7 @@ def _run_load(con, source, kind: str, mapping, name, build_parsed: Callable[...,
         finally:
             con.execute("DROP VIEW IF EXISTS _new_events; DROP TABLE IF EXISTS _skip; DROP TABLE IF EXISTS _parsed; "
                         "DROP TABLE IF EXISTS _batch_users; DROP TABLE IF EXISTS _batch_user_events; "
+                        "DROP TABLE IF EXISTS _batch_by_name; "
                         "DROP TABLE IF EXISTS _reader_rejects; "
                         "DROP TABLE IF EXISTS _reader_scans; DROP TABLE IF EXISTS _nl_rows")
             if src is not None:
@@ -626,12 +627,16 @@ def _update_rollups(con, first: bool) -> None:
             SELECT event_name, user_key, event_time FROM events ORDER BY event_name, user_key, event_time
         """)
         return
+    # the batch's rows with their user keys, read once for both tables (the new events' join to users)
+    con.execute("""
+        CREATE TEMP TABLE _batch_by_name AS
+        SELECT n.event_name, u.user_key, n.event_time FROM _new_events n JOIN users u USING (user_id)
+    """)
     con.execute("""
         CREATE TEMP TABLE _batch_user_events AS
-        SELECT u.user_key, n.event_name, count(*) AS events, min(n.event_time) AS first_time,
-               max(n.event_time) AS last_time
-        FROM _new_events n JOIN users u USING (user_id)
-        GROUP BY u.user_key, n.event_name
+        SELECT user_key, event_name, count(*) AS events, min(event_time) AS first_time, max(event_time) AS last_time
+        FROM _batch_by_name
+        GROUP BY user_key, event_name
     """)
     con.execute("""
         UPDATE user_events SET
@@ -648,8 +653,7 @@ def _update_rollups(con, first: bool) -> None:
     """)
     con.execute("""
         INSERT INTO events_by_name
-        SELECT n.event_name, u.user_key, n.event_time FROM _new_events n JOIN users u USING (user_id)
-        ORDER BY n.event_name, u.user_key, n.event_time
+        SELECT event_name, user_key, event_time FROM _batch_by_name ORDER BY event_name, user_key, event_time
     """)
 
 
