@@ -90,14 +90,18 @@ LABELS: dict[str, dict[str, str]] = {
 }
 
 
+DEFAULT_PAGEVIEW_EVENTS = ("page_view", "pageview", "$pageview")
+DEFAULT_SESSION_GAP = timedelta(minutes=30)
+
+
 @dataclass(frozen=True)
 class TrafficParams:
     """What to count and how: periods, breakdown, which events are page views, the session gap."""
 
     period: str = "day"
     breakdown: str | None = None
-    pageview_events: tuple[str, ...] = ("page_view", "pageview", "$pageview")
-    session_gap: timedelta = timedelta(minutes=30)
+    pageview_events: tuple[str, ...] = DEFAULT_PAGEVIEW_EVENTS
+    session_gap: timedelta = DEFAULT_SESSION_GAP
     timezone: str = "UTC"
     week_start: str = "monday"
     filters: Filters | None = None
@@ -140,16 +144,17 @@ def period_sql(column: str, period: str, tz: str, week_start: str = "monday") ->
     return f"CAST(date_trunc('week', {local}) AS DATE)"
 
 
-def _scope_sql(p: TrafficParams) -> tuple[str, list]:
-    """Predicate over ``events e``: filters (segment, users) and the date range."""
+def _scope_sql(p: TrafficParams, restrict: str | None = None) -> tuple[str, list]:
+    """Predicate over ``events e``: filters (segment, users), the date range and ``restrict`` (SQL over ``e``
+    binding nothing)."""
     f = p.filters or Filters(timezone=p.timezone)
     where, params = f.events_sql("e")
     conds, values = f.time_sql("e.event_time")
-    return " AND ".join([where] + conds), params + values
+    return " AND ".join([where] + conds + ([restrict] if restrict else [])), params + values
 
 
-def _with_sql(p: TrafficParams, tagged_table: str | None = None, sessions_table: str | None = None
-              ) -> tuple[str, list]:
+def _with_sql(p: TrafficParams, tagged_table: str | None = None, sessions_table: str | None = None,
+              stored: bool = False, restrict: str | None = None) -> tuple[str, list]:
     """The shared CTEs: ``ev`` (in-scope events, page views flagged), ``tagged`` (each event with its
     session key ``(session_id, session_no)``), ``sessions`` (one row each) and ``sev`` (events with
     their session's channel, campaign and entry page — only breakdowns of page views by channel or
@@ -165,7 +170,21 @@ def _with_sql(p: TrafficParams, tagged_table: str | None = None, sessions_table:
     ``tagged_table`` / ``sessions_table`` name tables already holding ``tagged`` / ``sessions`` for the same
     parameters (:func:`traffic_page` derives them once for several queries): the CTEs then read them; with a
     ``tagged_table`` nothing is bound.
+
+    ``stored``: the CTEs read the rollup kept by every load instead (:func:`stored_sessions_sql`; only valid
+    when :func:`_stored_ok` says so): ``ev`` and ``sev`` then hold the page views alone, which is all any
+    query reads of them. ``restrict`` (SQL over ``events e``) narrows the events in scope, for the load.
     """
+    if stored:
+        return """
+WITH ev AS (              -- the page views of every event, with their session's channel and campaign (rollup)
+    SELECT user_key, event_time, page, 1 AS is_pv, channel AS s_channel, campaign AS s_campaign
+    FROM traffic_pageviews
+),
+sessions AS (            -- every session (rollup)
+    SELECT * FROM traffic_sessions
+),
+sev AS (SELECT * FROM ev)""", []
     sessions_body = f"SELECT * FROM {sessions_table}" if sessions_table is not None else _SESSIONS_SELECT
     if tagged_table is not None:
         sessions_cte = sessions_body
@@ -174,10 +193,11 @@ WITH tagged AS (SELECT * FROM {tagged_table}),
 ev AS (SELECT event_id, user_key, event_time, session_id, page, channel, campaign, is_pv FROM tagged),
 sessions AS ({sessions_cte}),
 {_SEV_CTE}""", []
-    scope, params = _scope_sql(p)
+    scope, params = _scope_sql(p, restrict)
     pv_marks = ", ".join("?" * len(p.pageview_events))
     sql = f"""
-WITH ev AS (              -- events in scope (filters + date range), page views flagged
+WITH ev AS NOT MATERIALIZED (  -- events in scope (filters + date range), page views flagged; read twice,
+                              -- each read a filtered scan (cheaper than keeping every column of every event)
     SELECT e.event_id, e.user_key, e.event_time, e.session_id, e.page,
            coalesce(e.channel, 'direct') AS channel, coalesce(e.campaign, '{NOT_SET}') AS campaign,
            CASE WHEN e.event_name IN ({pv_marks}) THEN 1 ELSE 0 END AS is_pv
@@ -208,16 +228,19 @@ sessions AS (            -- one row per session: (user, file session id) or (use
     return sql, list(p.pageview_events) + params + [p.session_gap]  # in the order the ? appear
 
 
-_SESSIONS_SELECT = f"""SELECT user_key, session_id, session_no,
-           min(event_time) AS session_start, max(event_time) AS session_end,
-           min_by(channel, (event_time, event_id)) AS channel,
-           min_by(campaign, (event_time, event_id)) AS campaign,
-           coalesce(min_by(coalesce(page, '{NOT_SET}'), CASE WHEN is_pv = 1 THEN (event_time, event_id) END),
-                    '{NO_PAGE_VIEW}') AS entry_page,
-           count(*) AS events, CAST(sum(is_pv) AS BIGINT) AS pageviews,
-           date_diff('microsecond', min(event_time), max(event_time)) / 1000000.0 AS duration_s
-    FROM tagged
-    GROUP BY user_key, session_id, session_no"""
+_SESSIONS_SELECT = f"""SELECT user_key, session_id, session_no, session_start, session_end,
+           first_event.channel AS channel, first_event.campaign AS campaign,
+           entry_page, events, pageviews, duration_s
+    FROM (SELECT user_key, session_id, session_no,
+                 min(event_time) AS session_start, max(event_time) AS session_end,
+                 -- channel and campaign of the first event: one min_by (each costs a struct sort key per event)
+                 min_by({{'channel': channel, 'campaign': campaign}}, (event_time, event_id)) AS first_event,
+                 coalesce(min_by(coalesce(page, '{NOT_SET}'), CASE WHEN is_pv = 1 THEN (event_time, event_id) END),
+                          '{NO_PAGE_VIEW}') AS entry_page,
+                 count(*) AS events, CAST(sum(is_pv) AS BIGINT) AS pageviews,
+                 date_diff('microsecond', min(event_time), max(event_time)) / 1000000.0 AS duration_s
+          FROM tagged
+          GROUP BY user_key, session_id, session_no)"""
 _SEV_CTE = """sev AS (                 -- each event with its session's first-event channel/campaign and entry page
     SELECT t.*, s.channel AS s_channel, s.campaign AS s_campaign, s.entry_page AS s_entry
     FROM tagged t
@@ -226,10 +249,77 @@ _SEV_CTE = """sev AS (                 -- each event with its session's first-ev
 )"""
 
 
-def session_table_sql(p: TrafficParams) -> tuple[str, list]:
+# The sessions kept by every load (store.load): the default session gap and page-view events, every stored event.
+STORED = TrafficParams()
+_STORED_COLUMNS = ("user_key, session_id, session_no, session_start, session_end, channel, campaign, entry_page, "
+                   "events, pageviews, duration_s")
+
+
+def stored_sessions_sql(restrict: str | None = None) -> tuple[str, list]:
+    """The rows of the ``traffic_sessions`` rollup: the ``sessions`` CTE for :data:`STORED` — over every event,
+    or the events ``restrict`` (SQL over ``events e``) keeps, which must be all the events of some users."""
+    with_sql, params = _with_sql(STORED, restrict=restrict)
+    return f"{with_sql}\nSELECT {_STORED_COLUMNS} FROM sessions", params
+
+
+def stored_pageviews_sql(restrict: str | None = None) -> tuple[str, list]:
+    """The rows of the ``traffic_pageviews`` rollup: each page view (:data:`STORED`'s names) with its session's
+    channel and campaign, read from ``traffic_sessions`` (already holding the sessions of these users): an
+    event with a session id belongs to the session of that id; one without, to the derived session whose
+    first and last events enclose it (a user's derived sessions never overlap — a gap separates them)."""
+    marks = ", ".join("?" * len(STORED.pageview_events))
+    extra = f" AND {restrict}" if restrict else ""
+    sql = f"""
+SELECT e.user_key, e.event_time, e.page, s.channel, s.campaign
+FROM events e JOIN traffic_sessions s ON s.user_key = e.user_key AND s.session_id = e.session_id
+WHERE e.event_name IN ({marks}){extra}
+UNION ALL
+SELECT e.user_key, e.event_time, e.page, s.channel, s.campaign
+FROM events e JOIN traffic_sessions s ON s.user_key = e.user_key AND s.session_id IS NULL
+     AND e.event_time >= s.session_start AND e.event_time <= s.session_end
+WHERE e.session_id IS NULL AND e.event_name IN ({marks}){extra}"""
+    return sql, list(STORED.pageview_events) * 2
+
+
+def _stored_ok(p: TrafficParams, sessions: bool = True) -> bool:
+    """Whether ``p`` counts what the rollups hold — no segment or users filter, and (when sessions are read)
+    the default session gap and page-view events; the date range is checked by :func:`_holds_every_event`."""
+    if p.filters is not None and p.filters.events_sql("e")[0] != "TRUE":
+        return False
+    return not sessions or (p.session_gap == STORED.session_gap
+                            and set(p.pageview_events) == set(STORED.pageview_events))
+
+
+def _event_span(con) -> tuple:
+    return con.execute("SELECT min(event_time), max(event_time) FROM events").fetchone()   # from statistics
+
+
+def _holds_every_event(p: TrafficParams, span: tuple) -> bool:
+    lo, hi = span
+    if lo is None:
+        return False
+    start, end = (p.filters or Filters(timezone=p.timezone)).utc_range()
+    return (start is None or start <= lo) and (end is None or hi < end)
+
+
+def _read(con, p: TrafficParams, build, sessions: bool = True) -> pd.DataFrame:
+    """``build(p)``'s query as a frame — or ``build(p, stored=True)``'s, over the rollups, when ``p`` counts
+    what they hold and its date range holds every stored event (as the dashboard's default range does): the
+    same result without deriving the sessions. Should a load commit between the check and the query, the
+    query runs again over the events."""
+    if not _stored_ok(p, sessions):
+        return con.execute(*build(p)).df()
+    span = _event_span(con)
+    if not _holds_every_event(p, span):
+        return con.execute(*build(p)).df()
+    df = con.execute(*build(p, stored=True)).df()
+    return df if _event_span(con) == span else con.execute(*build(p)).df()
+
+
+def session_table_sql(p: TrafficParams, stored: bool = False) -> tuple[str, list]:
     """One row per session: user_key, session_key, session_start, session_end (UTC), channel, campaign,
     entry_page, events, pageviews, duration_s — the one derivation every traffic number reads."""
-    with_sql, params = _with_sql(p)
+    with_sql, params = _with_sql(p, stored=stored)
     return with_sql + """,
 keyed_sessions AS (      -- the public session key: 'id:' + file session id, or 'gap:' + derived number
     SELECT user_key,
@@ -242,8 +332,7 @@ SELECT * FROM keyed_sessions ORDER BY user_key, session_start, session_key""", p
 
 
 def session_table(con, p: TrafficParams) -> pd.DataFrame:
-    sql, params = session_table_sql(p)
-    return con.execute(sql, params).df()
+    return _read(con, p, session_table_sql)
 
 
 def _topped(dim: str, p: TrafficParams, source: str, weight: str) -> str:
@@ -259,8 +348,8 @@ topped AS (              -- values outside the top grouped as Other
 )"""
 
 
-def pv_uv_sql(p: TrafficParams) -> tuple[str, list]:
-    with_sql, params = _with_sql(p)
+def pv_uv_sql(p: TrafficParams, stored: bool = False) -> tuple[str, list]:
+    with_sql, params = _with_sql(p, stored=stored)
     dim = {"page": f"coalesce(page, '{NOT_SET}')", "channel": "s_channel", "campaign": "s_campaign"}.get(p.breakdown)
     src = "sev" if p.breakdown in ("channel", "campaign") else "ev"   # only these need the session
     period = period_sql("event_time", p.period, p.timezone, p.week_start)
@@ -291,8 +380,7 @@ def _frame(df: pd.DataFrame, p: TrafficParams, int_cols: tuple[str, ...]) -> pd.
 
 def pv_uv(con, p: TrafficParams) -> pd.DataFrame:
     """Per period (and breakdown value): ``period_start, [page|channel|campaign], pv, uv``."""
-    sql, params = pv_uv_sql(p)
-    return _frame(con.execute(sql, params).df(), p, ("pv", "uv"))
+    return _frame(_read(con, p, pv_uv_sql), p, ("pv", "uv"))
 
 
 _SESSION_MEASURES = """count(*) AS sessions,
@@ -302,8 +390,8 @@ _SESSION_MEASURES = """count(*) AS sessions,
        avg(duration_s) AS avg_duration_s"""
 
 
-def sessions_sql(p: TrafficParams) -> tuple[str, list]:
-    with_sql, params = _with_sql(p)
+def sessions_sql(p: TrafficParams, stored: bool = False) -> tuple[str, list]:
+    with_sql, params = _with_sql(p, stored=stored)
     dim = {"page": "entry_page", "channel": "channel", "campaign": "campaign"}.get(p.breakdown)
     period = period_sql("session_start", p.period, p.timezone, p.week_start)
     cols = "period_start" + (", dim" if p.breakdown else "")
@@ -325,12 +413,11 @@ def sessions(con, p: TrafficParams) -> pd.DataFrame:
     sessions, bounce_rate, pages_per_session, avg_duration_s, median_duration_s``.
 
     The page breakdown uses the entry page (``(no page view)`` for sessions without one)."""
-    sql, params = sessions_sql(p)
-    return _frame(con.execute(sql, params).df(), p, ("sessions",))
+    return _frame(_read(con, p, sessions_sql), p, ("sessions",))
 
 
-def top_pages_sql(p: TrafficParams) -> tuple[str, list]:
-    with_sql, params = _with_sql(p)
+def top_pages_sql(p: TrafficParams, stored: bool = False) -> tuple[str, list]:
+    with_sql, params = _with_sql(p, stored=stored)
     sql = f"""{with_sql},
 page_views AS (          -- page views and visitors per page
     SELECT coalesce(page, '{NOT_SET}') AS page, count(*) AS pv, count(DISTINCT user_key) AS uv
@@ -352,12 +439,11 @@ LIMIT {int(p.top_n)}"""
 def top_pages(con, p: TrafficParams) -> pd.DataFrame:
     """The ``top_n`` pages by PV: ``page, pv, uv, entries, bounce_rate`` (bounce rate of the sessions
     entering on the page; NULL when none did)."""
-    sql, params = top_pages_sql(p)
-    return _frame(con.execute(sql, params).df(), p, ("pv", "uv", "entries"))
+    return _frame(_read(con, p, top_pages_sql), p, ("pv", "uv", "entries"))
 
 
-def traffic_summary_sql(p: TrafficParams) -> tuple[str, list]:
-    with_sql, params = _with_sql(p)
+def traffic_summary_sql(p: TrafficParams, stored: bool = False) -> tuple[str, list]:
+    with_sql, params = _with_sql(p, stored=stored)
     sql = f"""{with_sql},
 visits AS (              -- page views and visitors over the whole range
     SELECT count(*) AS pv, count(DISTINCT user_key) AS uv FROM ev WHERE is_pv = 1
@@ -372,14 +458,19 @@ FROM visits v CROSS JOIN session_totals s"""
 
 def traffic_summary(con, p: TrafficParams) -> pd.DataFrame:
     """One row over the filtered range: ``pv, uv, sessions, bounce_rate, pages_per_session, avg_duration_s``."""
-    sql, params = traffic_summary_sql(p)
-    return _frame(con.execute(sql, params).df(), p, ("pv", "uv", "sessions"))
+    return _frame(_read(con, p, traffic_summary_sql), p, ("pv", "uv", "sessions"))
 
 
-def visits_sql(p: TrafficParams) -> tuple[str, list]:
-    """PV and UV over the whole range — the part of :func:`traffic_summary_sql` that needs no sessions."""
-    scope, params = _scope_sql(p)
+def visits_sql(p: TrafficParams, stored: bool = False) -> tuple[str, list]:
+    """PV and UV over the whole range — the part of :func:`traffic_summary_sql` that needs no sessions.
+    ``stored``: from the per-user event rollup ``user_events`` (valid over every stored event only)."""
     pv_marks = ", ".join("?" * len(p.pageview_events))
+    if stored:
+        return f"""
+SELECT CAST(coalesce(sum(events), 0) AS BIGINT) AS pv, count(DISTINCT user_key) AS uv
+FROM user_events
+WHERE event_name IN ({pv_marks})""", list(p.pageview_events)
+    scope, params = _scope_sql(p)
     sql = f"""
 SELECT count(*) AS pv, count(DISTINCT e.user_key) AS uv
 FROM events e
@@ -390,8 +481,7 @@ WHERE {scope} AND e.event_name IN ({pv_marks})"""
 def visits(con, p: TrafficParams) -> pd.DataFrame:
     """One row: ``pv, uv`` over the filtered range (equal to :func:`traffic_summary`'s, without deriving
     sessions — for a page that shows only visitors)."""
-    sql, params = visits_sql(p)
-    return _frame(con.execute(sql, params).df(), p, ("pv", "uv"))
+    return _frame(_read(con, p, visits_sql, sessions=False), p, ("pv", "uv"))
 
 
 class _Derived:
@@ -419,8 +509,19 @@ def traffic_page(con, p: TrafficParams, breakdown: str = "channel", with_top_pag
     computed by its own function, so equal to what it returns. The sessions (and, when some events lack a
     session id, the in-scope events with their session key) are computed once into temporary tables of this
     connection (dropped before returning), and the functions' queries read those instead of deriving them
-    again."""
+    again. When ``p`` counts what the load's session rollups hold (:func:`_read`), every function reads them
+    and nothing is derived."""
     by = replace(p, breakdown=breakdown)
+
+    def frames(c) -> dict[str, pd.DataFrame]:
+        out = {"summary": traffic_summary(c, p), "pv_uv": pv_uv(c, p), "sessions": sessions(c, p)}
+        if with_top_pages:
+            out["top_pages"] = top_pages(c, p)
+        out.update(pv_uv_breakdown=pv_uv(c, by), sessions_breakdown=sessions(c, by))
+        return out
+
+    if _stored_ok(p) and _holds_every_event(p, _event_span(con)):
+        return frames(con)   # every function reads the rollups: nothing to derive
     with_sql, params = _with_sql(p)
     tagged, sess = "_traffic_tagged", "_traffic_sessions"
     # Events without a session id go through window passes worth keeping; events with one are only a
@@ -434,9 +535,4 @@ def traffic_page(con, p: TrafficParams, breakdown: str = "channel", with_top_pag
         head, head_params = _with_sql(p, tagged_table=tagged) if gaps else (with_sql, params)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {sess} AS {head} SELECT * FROM sessions", head_params)
         head, head_params = _with_sql(p, tagged_table=tagged if gaps else None, sessions_table=sess)
-        d = _Derived(con, with_sql, params, head, head_params)
-        out = {"summary": traffic_summary(d, p), "pv_uv": pv_uv(d, p), "sessions": sessions(d, p)}
-        if with_top_pages:
-            out["top_pages"] = top_pages(d, p)
-        out.update(pv_uv_breakdown=pv_uv(d, by), sessions_breakdown=sessions(d, by))
-        return out
+        return frames(_Derived(con, with_sql, params, head, head_params))

@@ -429,7 +429,7 @@ def _run_load(con, source, kind: str, mapping, name, build_parsed: Callable[...,
         finally:
             con.execute("DROP VIEW IF EXISTS _new_events; DROP TABLE IF EXISTS _skip; DROP TABLE IF EXISTS _parsed; "
                         "DROP TABLE IF EXISTS _batch_users; DROP TABLE IF EXISTS _batch_user_events; "
-                        "DROP TABLE IF EXISTS _batch_by_name; "
+                        "DROP TABLE IF EXISTS _batch_by_name; DROP TABLE IF EXISTS _batch_users_touched; "
                         "DROP TABLE IF EXISTS _reader_rejects; "
                         "DROP TABLE IF EXISTS _reader_scans; DROP TABLE IF EXISTS _nl_rows")
             if src is not None:
@@ -612,10 +612,13 @@ def _update_users(con) -> None:
 
 
 def _update_rollups(con, first: bool) -> None:
-    """Maintain the ``user_events`` rollup (count, first and last time per user and event name) and the
-    ``events_by_name`` copy from ``_new_events``, so that they always equal a GROUP BY over / a projection of
-    all loaded events. A first load reads the events table it has just filled; a later one merges the batch's
-    own aggregate into the stored rows and appends the batch's rows, sorted by event name."""
+    """Maintain the ``user_events`` rollup (count, first and last time per user and event name), the
+    ``events_by_name`` copy and the sessions rollups (``traffic_sessions`` / ``traffic_pageviews``) from
+    ``_new_events``, so that they always equal a GROUP BY over / a projection of / the sessions of all loaded
+    events. A first load reads the events table it has just filled; a later one merges the batch's own
+    aggregate into the stored rows, appends the batch's rows sorted by event name, and derives again the
+    sessions of the users the batch touches (a new event can merge two stored sessions or change which event
+    comes first in one)."""
     if first:
         con.execute("""
             INSERT INTO user_events
@@ -626,6 +629,7 @@ def _update_rollups(con, first: bool) -> None:
             INSERT INTO events_by_name
             SELECT event_name, user_key, event_time FROM events ORDER BY event_name, user_key, event_time
         """)
+        fill_traffic_rollups(con)
         return
     # the batch's rows with their user keys, read once for both tables (the new events' join to users)
     con.execute("""
@@ -655,6 +659,23 @@ def _update_rollups(con, first: bool) -> None:
         INSERT INTO events_by_name
         SELECT event_name, user_key, event_time FROM _batch_by_name ORDER BY event_name, user_key, event_time
     """)
+    # a user's sessions depend on all of their events: those of the users the batch touches are derived again
+    con.execute("CREATE TEMP TABLE _batch_users_touched AS SELECT DISTINCT user_key FROM _batch_by_name")
+    touched = "e.user_key IN (SELECT user_key FROM _batch_users_touched)"
+    con.execute("DELETE FROM traffic_sessions WHERE user_key IN (SELECT user_key FROM _batch_users_touched)")
+    con.execute("DELETE FROM traffic_pageviews WHERE user_key IN (SELECT user_key FROM _batch_users_touched)")
+    fill_traffic_rollups(con, touched)
+
+
+def fill_traffic_rollups(con, restrict: str | None = None) -> None:
+    """Insert the sessions and page views (``traffic_sessions`` / ``traffic_pageviews``) derived from every
+    event — or from the events ``restrict`` (SQL over ``events e``) keeps: all the events of some users, whose
+    rows the caller has deleted. The derivation is the traffic metrics' own (``metrics.traffic``), at the
+    default session gap and page-view events, so the tables equal what those metrics derive over all events."""
+    from metrics.traffic import stored_pageviews_sql, stored_sessions_sql   # metrics imports store
+    for table, build in (("traffic_sessions", stored_sessions_sql), ("traffic_pageviews", stored_pageviews_sql)):
+        sql, params = build(restrict)
+        con.execute(f"INSERT INTO {table} {sql}", params)
 
 
 def _guess_stages(con) -> None:

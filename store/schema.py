@@ -11,6 +11,9 @@ user_events   one row per (user, event name): count, first and last time — a r
               by every load, read by queries over all events in place of a scan and GROUP BY of them
 events_by_name  every event's name, user and time, each load's rows stored sorted by name: a query for a few
               event names reads only their row groups (the min/max of each skips the rest)
+traffic_sessions   every session (SPEC §5) at the default 30-minute gap and page-view events, over all events
+traffic_pageviews  every page view with its session's channel and campaign — both kept by every load for the
+              users it touches, read by traffic queries over all events in place of deriving the sessions
 spend         one row per (date, channel, campaign); campaign '' is channel level
 survey        perceived value / cost ratings, one row per rating
 stage_map     event_name -> AARRR stage
@@ -142,7 +145,40 @@ MIGRATIONS: list[str] = [
     INSERT INTO events_by_name
     SELECT event_name, user_key, event_time FROM events ORDER BY event_name, user_key, event_time;
     """,
+    # 5: the sessions and page views of every event (filled from the events already stored)
+    """
+    CREATE TABLE traffic_sessions (
+        user_key      INTEGER NOT NULL,
+        session_id    VARCHAR,               -- the file's session id, or NULL for a derived session
+        session_no    BIGINT,                -- a derived session's number within its user, else NULL
+        session_start TIMESTAMP NOT NULL,
+        session_end   TIMESTAMP NOT NULL,
+        channel       VARCHAR NOT NULL,      -- of the session's first event, 'direct' when none
+        campaign      VARCHAR NOT NULL,      -- of the session's first event, '(not set)' when none
+        entry_page    VARCHAR NOT NULL,      -- page of the first page view, '(no page view)' when none
+        events        BIGINT NOT NULL,
+        pageviews     BIGINT NOT NULL,
+        duration_s    DOUBLE NOT NULL
+    );
+    CREATE TABLE traffic_pageviews (
+        user_key    INTEGER NOT NULL,
+        event_time  TIMESTAMP NOT NULL,
+        page        VARCHAR,
+        channel     VARCHAR NOT NULL,        -- the session's channel and campaign
+        campaign    VARCHAR NOT NULL
+    );
+    """,
 ]
+
+
+
+def _fill_traffic_rollups(con: duckdb.DuckDBPyConnection) -> None:
+    from .load import fill_traffic_rollups   # load imports this module
+    fill_traffic_rollups(con)
+
+
+# Run after the SQL of the migration with the same number, in its transaction: fills what it created.
+_FILLS = {5: _fill_traffic_rollups}
 
 
 def _apply_migrations(con: duckdb.DuckDBPyConnection) -> None:
@@ -155,6 +191,8 @@ def _apply_migrations(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(sql)
+            if number in _FILLS:
+                _FILLS[number](con)
             con.execute("INSERT INTO schema_version VALUES (?)", [number])
             con.execute("COMMIT")
         except Exception:

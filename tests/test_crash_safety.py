@@ -29,22 +29,35 @@ import pytest
 
 import store
 from bench.synth import write_csv
+from metrics import traffic
 
 REPO = Path(__file__).resolve().parents[1]
 BIG_ROWS = 600_000
 KILLS = 20
 SCHEMA_TABLES = ("currency_rates", "events", "events_by_name", "loads", "rejected_rows", "schema_version", "settings",
-                 "spend", "stage_map", "survey", "user_events", "users")
+                 "spend", "stage_map", "survey", "traffic_pageviews", "traffic_sessions", "user_events", "users")
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
 
 
 def state(db: Path) -> tuple:
     """The facts a partial load would break: row counts of every written table, the data version,
-    an order-independent checksum of the events' ids and users and of the per-user event rollup, and how
-    many rows of the rollups (user_events, events_by_name) disagree with the events."""
+    an order-independent checksum of the events' ids and users and of the per-user event rollup, how
+    many rows of the rollups (user_events, events_by_name) disagree with the events, and how many rows of the
+    session rollups (traffic_sessions, traffic_pageviews) disagree with the sessions derived from the events."""
     con = store.connect(db)
+    sessions, s_params = traffic.stored_sessions_sql()
+    with_sql, w_params = traffic._with_sql(traffic.STORED)
     try:
+        sessions_off = con.execute(f"""
+            WITH r AS (SELECT * FROM traffic_sessions), a AS ({sessions})
+            SELECT (SELECT count(*) FROM (SELECT * FROM r EXCEPT ALL SELECT * FROM a))
+                 + (SELECT count(*) FROM (SELECT * FROM a EXCEPT ALL SELECT * FROM r))""", s_params).fetchone()[0]
+        pageviews_off = con.execute(f"""{with_sql},
+            a AS (SELECT user_key, event_time, page, s_channel, s_campaign FROM sev WHERE is_pv = 1),
+            r AS (SELECT * FROM traffic_pageviews)
+            SELECT (SELECT count(*) FROM (SELECT * FROM r EXCEPT ALL SELECT * FROM a))
+                 + (SELECT count(*) FROM (SELECT * FROM a EXCEPT ALL SELECT * FROM r))""", w_params).fetchone()[0]
         row = con.execute("""
             SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM users), (SELECT count(*) FROM loads),
                    (SELECT count(*) FROM rejected_rows), (SELECT count(*) FROM stage_map),
@@ -66,7 +79,8 @@ def state(db: Path) -> tuple:
         tables = tuple(r[0] for r in con.execute(
             "SELECT table_name || CASE WHEN temporary THEN ' (temp)' ELSE '' END FROM duckdb_tables() ORDER BY 1"
         ).fetchall())
-        return (*row, store.data_version(con), tables)
+        return (*row, store.data_version(con), tables, sessions_off + pageviews_off,
+                con.execute("SELECT count(*) FROM traffic_sessions").fetchone()[0])
     finally:
         con.close()
 
@@ -103,6 +117,8 @@ def test_sigkill_during_a_large_load_leaves_before_or_after(tmp_path):
     assert before[6] == after[6] == 0                                  # no event without its user
     assert before[8] == after[8] == 0                                  # the rollups agree with the events
     assert before[10] == after[10] == SCHEMA_TABLES
+    assert before[11] == after[11] == 0                                # the session rollups agree with the events
+    assert 0 < before[12] < after[12]
 
     rnd = random.Random(20261122)
     outcomes, mid_load = [], 0

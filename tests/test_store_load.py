@@ -12,7 +12,7 @@ import pytest
 import store
 from store import load as load_module
 
-TABLES = ("events", "users", "user_events", "events_by_name", "spend", "survey", "stage_map", "loads", "rejected_rows", "currency_rates", "settings",
+TABLES = ("events", "users", "user_events", "events_by_name", "traffic_sessions", "traffic_pageviews", "spend", "survey", "stage_map", "loads", "rejected_rows", "currency_rates", "settings",
           "schema_version")
 
 
@@ -329,7 +329,7 @@ def test_connect_is_idempotent_and_migrates(tmp_path, monkeypatch):
     store.load_events(c1, frame([("u1", "a", "2024-01-01", None, None)]))
     c1.close()
     c2 = store.connect(db)
-    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2, 3, 4]
+    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2, 3, 4, 5]
     assert c2.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     assert store.data_version(c2) == 1
     c2.close()
@@ -344,10 +344,12 @@ def test_migration_fills_the_user_events_rollup_from_stored_events(tmp_path):
     # a database made before the rollups existed: schema version 2, no user_events or events_by_name table
     c.execute("DROP TABLE user_events")
     c.execute("DROP TABLE events_by_name")
+    c.execute("DROP TABLE traffic_sessions")
+    c.execute("DROP TABLE traffic_pageviews")
     c.execute("DELETE FROM schema_version WHERE version > 2")
     c.close()
     c = store.connect(db)
-    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 4
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 5
     assert c.execute(USER_EVENTS).fetchall() == c.execute(USER_EVENTS_RECOMPUTED).fetchall()
     assert c.execute("SELECT count(*), sum(events) FROM user_events").fetchone() == (2, 3)
     assert c.execute(BY_NAME).fetchall() == c.execute(BY_NAME_RECOMPUTED).fetchall()

@@ -1,4 +1,5 @@
-"""Differential tests: traffic numbers on 240 seeded random logs against independent implementations.
+"""Differential tests: traffic numbers on 240 seeded random logs against independent implementations,
+each read both from the load's session rollups and from sessions derived at query time.
 
 All logs are loaded into one store (user ids prefixed by the log, and the log id carried in ``page`` and
 ``campaign``), so one query per metric answers for every log: PV/UV broken down by page is PV/UV per log,
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 import store
+from metrics import traffic
 from metrics.traffic import TrafficParams, pv_uv, sessions
 
 N_LOGS = 240
@@ -43,6 +45,22 @@ def random_logs(seed: int = 20240301) -> pd.DataFrame:
     df["event_id"] = [f"e{i}" for i in range(len(df))]
     df["key"] = [f"log{log:03d}" for log in df["log"]]
     return df
+
+
+@pytest.fixture(params=["stored", "scanned"], autouse=True)
+def read_path(request, monkeypatch):
+    """Every test runs twice: once reading the session rollups the load keeps (what a query over every event
+    with the default gap and page-view events reads), once deriving the sessions from the events."""
+    decided = []
+    real = traffic._holds_every_event
+
+    def holds(p, span):
+        decided.append(real(p, span) and request.param == "stored")
+        return decided[-1]
+
+    monkeypatch.setattr(traffic, "_holds_every_event", holds)
+    yield request.param
+    assert decided and all(d == (request.param == "stored") for d in decided)
 
 
 @pytest.fixture(scope="module")
