@@ -77,6 +77,7 @@ def calls():
         "stages.revenue_page": lambda c: stages.revenue_page(c, ap),
         "economics.campaign_economics": lambda c: economics.campaign_economics(c, ep),
         "economics.economics_levels": lambda c: economics.economics_levels(c, ep),
+        "economics.acquisition_returns": lambda c: economics.acquisition_returns(c, ep),
         "economics.ltv_curves": lambda c: economics.ltv_curves(c, ep),
         "economics.spend_coverage_summary": lambda c: economics.spend_coverage_summary(c),
         "economics.campaign_vs_retention": lambda c: economics.campaign_vs_retention(c, ep),

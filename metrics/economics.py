@@ -332,6 +332,66 @@ def campaign_economics(con, params: EconomicsParams | None = None, payback: bool
     return _economics_full(con, p, payback=payback)[economics_columns(p)]
 
 
+RETURNS_COLUMNS = ("spend", "new_users", "cac", "revenue_h", "roas_h")
+
+
+def acquisition_returns_sql(p: EconomicsParams) -> tuple[str, list]:
+    """SQL for :func:`acquisition_returns`: the acquired users and spend of :func:`campaign_economics_sql`, and
+    of the acquired users' events only those with revenue (to sum the revenue within the horizon)."""
+    keys = p.keys
+    key_list = ", ".join(keys)
+    acq, acq_params = acquired_sql(p.filters)
+    seg, seg_params = segment_sql(p.filters, "e")
+    spend_where, spend_params = spend_where_sql(p.filters, "s")
+    coalesced = ", ".join(f"coalesce(c.{k}, s.{k}) AS {k}" for k in keys)
+    sql = f"""
+WITH
+-- acquired: users whose first_seen is in the range, keyed by first touch
+acquired AS ({acq}),
+-- user_revenue: per acquired user with revenue events, the revenue within the horizon of first_seen
+user_revenue AS (
+    SELECT e.user_key, sum(CASE WHEN EXTRACT(EPOCH FROM e.event_time - a.first_seen) < ? THEN e.revenue END)
+               AS revenue_h
+    FROM acquired a
+    JOIN events e ON e.user_key = a.user_key
+    WHERE e.revenue IS NOT NULL AND {seg}
+    GROUP BY e.user_key
+),
+-- cohort: per key, new users and their revenue within the horizon
+cohort AS (
+    SELECT {key_list}, count(*) AS new_users, sum(coalesce(r.revenue_h, 0)) AS revenue_h
+    FROM acquired a
+    LEFT JOIN user_revenue r ON r.user_key = a.user_key
+    GROUP BY {key_list}
+),
+-- paid: spend rows of the range, per key
+paid AS (
+    SELECT {key_list}, sum(s.spend) AS spend FROM spend s WHERE {spend_where} GROUP BY {key_list}
+),
+joined AS (
+    SELECT {coalesced}, s.spend, coalesce(c.new_users, 0) AS new_users, coalesce(c.revenue_h, 0) AS revenue_h
+    FROM cohort c
+    FULL OUTER JOIN paid s ON {_on(keys, 'c', 's')}
+)
+SELECT {key_list}, spend, new_users, spend / NULLIF(new_users, 0) AS cac, revenue_h,
+       revenue_h / NULLIF(spend, 0) AS roas_h
+FROM joined
+ORDER BY {key_list}
+"""
+    return sql, acq_params + [p.horizon_days * DAY_S] + seg_params + spend_params
+
+
+def acquisition_returns(con, params: EconomicsParams | None = None) -> pd.DataFrame:
+    """The acquisition columns of :func:`campaign_economics` — ``[channel, campaign,] spend, new_users, cac,
+    revenue_h, roas_h``, the same rows and values — without its pass over every event of the acquired users:
+    only their revenue events are read (for the Overview's spend, new users, CAC and ROAS)."""
+    p = params or EconomicsParams()
+    sql, values = acquisition_returns_sql(p)
+    df = con.execute(sql, values).df()
+    df["new_users"] = df["new_users"].astype("int64")
+    return df[list(p.keys) + list(RETURNS_COLUMNS)]
+
+
 def economics_levels(con, params: EconomicsParams | None = None) -> dict[str, pd.DataFrame]:
     """``campaign`` and ``channel``: :func:`campaign_economics` of ``params`` at each level (``params.level``
     is not used), equal to the two calls, from one pass over the acquired users' events for both. The

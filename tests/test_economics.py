@@ -10,7 +10,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 import store
-from metrics.economics import (EconomicsParams, campaign_economics, campaign_economics_sql,
+from metrics.economics import (EconomicsParams, acquisition_returns, campaign_economics, campaign_economics_sql,
                                campaign_vs_retention, campaign_vs_retention_page, economics_columns,
                                economics_levels, ltv_curves, spend_coverage, spend_coverage_summary)
 from metrics.filters import Filters
@@ -513,3 +513,35 @@ def test_without_payback_only_payback_day_is_empty(generated):
         assert full["payback_day"].notna().any() and lean["payback_day"].isna().all()
         assert list(lean.columns) == list(full.columns) and str(lean["payback_day"].dtype) == "Int64"
         assert_frame_equal(lean.drop(columns="payback_day"), full.drop(columns="payback_day"))
+
+
+RETURNS = ["spend", "new_users", "cac", "revenue_h", "roas_h"]
+
+
+@pytest.mark.parametrize("kwargs", [
+    {}, {"data_end": END}, {"horizon_days": 3}, {"filters": Filters(start=date(2024, 1, 2), end=date(2024, 1, 2))},
+    {"filters": Filters(channels=("wechat",))}, {"filters": Filters(segment={"platform": "ios"})},
+    {"filters": Filters(start=date(2030, 1, 1), end=date(2030, 1, 2))},
+], ids=["defaults", "data_end", "horizon", "range", "channel", "segment", "empty"])
+def test_acquisition_returns_are_campaign_economics_columns(world, kwargs):
+    for level in ("campaign", "channel"):
+        p = EconomicsParams(level=level, **kwargs)
+        full = campaign_economics(world, p, payback=False)
+        assert_frame_equal(acquisition_returns(world, p), full[list(p.keys) + RETURNS])
+
+
+def test_acquisition_returns_by_hand(world):
+    # new users per channel: wechat u1, u2, u5 (3), douyin u3, direct u4; revenue within 30 days of first_seen:
+    # wechat 100 (u1; 50 on day 35 is outside) + 80 - 80 (u2) + 50 (u5) = 150, direct 30, douyin 0
+    got = acquisition_returns(world, EconomicsParams(level="channel")).set_index("channel")
+    assert got.loc["wechat", "new_users"] == 3 and got.loc["wechat", "revenue_h"] == 150
+    assert got.loc["direct", "revenue_h"] == 30 and got.loc["douyin", "revenue_h"] == 0
+    assert got.loc["wechat", "roas_h"] == pytest.approx(150 / got.loc["wechat", "spend"])
+
+
+def test_acquisition_returns_on_a_generated_log(generated):
+    for level in ("campaign", "channel"):
+        p = EconomicsParams(level=level)
+        expected = campaign_economics(generated, p, payback=False)[list(p.keys) + RETURNS]
+        assert len(expected) > 5 and (expected["revenue_h"] > 0).sum() > 3
+        assert_frame_equal(acquisition_returns(generated, p), expected)

@@ -36,9 +36,8 @@ def _channel_economics(f):
     econ = _module("economics")
     if econ is None:
         return None
-    # no payback_day among the KPIs: skip the LTV-curve query it needs
-    return run(econ.campaign_economics, econ.EconomicsParams(level="channel", filters=f, timezone=f.timezone),
-               payback=False)
+    # spend, new users and revenue within 30 days are all the KPIs need: skip the per-user pass over every event
+    return run(econ.acquisition_returns, econ.EconomicsParams(level="channel", filters=f, timezone=f.timezone))
 
 
 def _sum(df, column):
