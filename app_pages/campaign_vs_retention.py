@@ -11,10 +11,10 @@ from metrics import UserInputError
 from metrics import economics as em
 from ui import format as fmt
 from ui.components import (
-    chart_block, choice, empty_state, help_text, label, metric_sql, page_header, row_names, show_sql,
+    chart_block, choice, empty_state, help_text, label, metric_sql, page_header, prepared_chart, row_names, show_sql,
 )
-from ui.context import filters, frame_download, run, tr
-from ui.safe import md_escape
+from ui.context import filters, frame_download, memo, run, tr
+from ui.safe import csv_bytes, md_escape
 
 LEVELS = {"campaign": ("Per campaign", "按活动"), "channel": ("Per channel", "按渠道")}
 MARKETING = ("spend", "impressions", "clicks", "ctr", "new_users", "cac")
@@ -76,6 +76,56 @@ def _display(frame: pd.DataFrame, level: str) -> tuple[pd.DataFrame, list[str], 
     return out, mcols, ocols
 
 
+def _quadrant(data: pd.DataFrame, level: str, x_measure: str, y_measure: str) -> tuple:
+    """``(figure, CSV, x median, y median, rows left out)`` of the cost vs retention quadrant — figure and CSV
+    None when no row has both measures. Run once per data version and parameters (:func:`ui.context.memo`)."""
+    keys = ["channel"] if level == "channel" else ["channel", "campaign"]
+    plot = data.assign(name=_name(data, level)).dropna(subset=[x_measure, y_measure])
+    left_out = len(data) - len(plot)
+    if plot.empty:
+        return None, None, None, None, left_out
+    x_mid, y_mid = plot[x_measure].median(), plot[y_measure].median()
+    size = plot["new_users"].clip(lower=1) ** 0.5
+    y_low = f"{y_measure}_low" if f"{y_measure}_low" in plot else None
+    fig = go.Figure(go.Scatter(
+        x=plot[x_measure], y=plot[y_measure], mode="markers+text", text=plot["name"], textposition="top center",
+        textfont={"size": 10, "color": "#444"},
+        error_y=None if y_low is None else {"type": "data", "symmetric": False, "thickness": 1, "width": 0,
+                                            "array": plot[f"{y_measure}_high"] - plot[y_measure],
+                                            "arrayminus": plot[y_measure] - plot[y_low], "color": "#bbb"},
+        marker={"size": 8 + 40 * size / size.max(), "color": plot["roas_30"], "colorscale": "RdYlGn",
+                "cmin": 0, "cmax": 2, "showscale": True,
+                "colorbar": {"title": _lab("roas_30"), "tickvals": [0, 0.5, 1, 1.5, 2],
+                                                 "ticktext": ["0", "0.5", "1", "1.5", "≥ 2"]},
+                "symbol": ["circle-open" if s else "circle" for s in plot["small_sample"]],
+                "line": {"width": 1, "color": "#555"}},
+        customdata=plot[["new_users", "roas_30"]].to_numpy(),
+        hovertemplate="<b>%{text}</b><br>x = %{x:,.2f}<br>y = %{y:.1%}<br>" + _lab("new_users")
+                      + " %{customdata[0]:,}<br>" + _lab("roas_30") + " %{customdata[1]:.2f}<extra></extra>"))
+    fig.add_vline(x=x_mid, line_dash="dash", line_color="#999")
+    fig.add_hline(y=y_mid, line_dash="dash", line_color="#999")
+    corners = [(0.01, 0.99, "left", "top", tr("cheap and loyal", "便宜且忠诚")),
+               (0.99, 0.99, "right", "top", tr("dear but loyal", "贵但忠诚")),
+               (0.01, 0.01, "left", "bottom", tr("cheap but churny", "便宜但易流失")),
+               (0.99, 0.01, "right", "bottom", tr("dear and churny", "贵且易流失"))]
+    for x, y, xa, ya, text in corners:
+        fig.add_annotation(x=x, y=y, xref="paper", yref="paper", xanchor=xa, yanchor=ya, text=f"<b>{text}</b>",
+                           showarrow=False, font={"color": "#666", "size": 13},
+                           bgcolor="rgba(255,255,255,0.75)")
+    fig.update_layout(height=520, margin={"t": 30, "b": 10}, xaxis_title=_lab(x_measure) + " (¥)",
+                      yaxis_title=_lab(y_measure), yaxis_tickformat=".0%", showlegend=False)
+    cols = keys + ["new_users", x_measure, y_measure] + ([y_low, f"{y_measure}_high"] if y_low else []) \
+        + ["roas_30", "small_sample"]
+    return (*prepared_chart(fig, plot[cols]), x_mid, y_mid, left_out)
+
+
+def _table(data: pd.DataFrame, level: str) -> tuple:
+    """``(table, marketing columns, operations columns, CSV of the raw numbers)`` of the side-by-side table, made
+    once per data version and parameters (:func:`ui.context.memo`; the styler is made per run: rendering it
+    changes it)."""
+    return (*_display(data, level), csv_bytes(data))
+
+
 page_header("Campaign vs retention", "活动 vs 留存")
 flt = filters()
 
@@ -110,45 +160,12 @@ options = tr(f"Rows: {LEVELS[level][0].lower()}; first-touch attribution; week k
 
 # Quadrant chart ---------------------------------------------------------------------------------------
 st.subheader(tr("Cost vs retention quadrant", "成本 × 留存 四象限"))
-plot = data.assign(name=_name(data, level)).dropna(subset=[x_measure, y_measure])
-left_out = len(data) - len(plot)
-if plot.empty:
+fig, csv, x_mid, y_mid, left_out = memo(_quadrant, (params, x_measure, y_measure), data, level, x_measure, y_measure)
+if fig is None:
     empty_state("No row has both a cost and a retention value: cost needs spend in the range, retention needs users "
                 "whose week has ended.", "没有同时具有成本和留存的行：成本需要范围内有花费，留存需要已满该周的用户。")
 else:
-    x_mid, y_mid = plot[x_measure].median(), plot[y_measure].median()
-    size = plot["new_users"].clip(lower=1) ** 0.5
-    y_low = f"{y_measure}_low" if f"{y_measure}_low" in plot else None
-    fig = go.Figure(go.Scatter(
-        x=plot[x_measure], y=plot[y_measure], mode="markers+text", text=plot["name"], textposition="top center",
-        textfont={"size": 10, "color": "#444"},
-        error_y=None if y_low is None else {"type": "data", "symmetric": False, "thickness": 1, "width": 0,
-                                            "array": plot[f"{y_measure}_high"] - plot[y_measure],
-                                            "arrayminus": plot[y_measure] - plot[y_low], "color": "#bbb"},
-        marker={"size": 8 + 40 * size / size.max(), "color": plot["roas_30"], "colorscale": "RdYlGn",
-                "cmin": 0, "cmax": 2, "showscale": True,
-                "colorbar": {"title": _lab("roas_30"), "tickvals": [0, 0.5, 1, 1.5, 2],
-                                                 "ticktext": ["0", "0.5", "1", "1.5", "≥ 2"]},
-                "symbol": ["circle-open" if s else "circle" for s in plot["small_sample"]],
-                "line": {"width": 1, "color": "#555"}},
-        customdata=plot[["new_users", "roas_30"]].to_numpy(),
-        hovertemplate="<b>%{text}</b><br>x = %{x:,.2f}<br>y = %{y:.1%}<br>" + _lab("new_users")
-                      + " %{customdata[0]:,}<br>" + _lab("roas_30") + " %{customdata[1]:.2f}<extra></extra>"))
-    fig.add_vline(x=x_mid, line_dash="dash", line_color="#999")
-    fig.add_hline(y=y_mid, line_dash="dash", line_color="#999")
-    corners = [(0.01, 0.99, "left", "top", tr("cheap and loyal", "便宜且忠诚")),
-               (0.99, 0.99, "right", "top", tr("dear but loyal", "贵但忠诚")),
-               (0.01, 0.01, "left", "bottom", tr("cheap but churny", "便宜但易流失")),
-               (0.99, 0.01, "right", "bottom", tr("dear and churny", "贵且易流失"))]
-    for x, y, xa, ya, text in corners:
-        fig.add_annotation(x=x, y=y, xref="paper", yref="paper", xanchor=xa, yanchor=ya, text=f"<b>{text}</b>",
-                           showarrow=False, font={"color": "#666", "size": 13},
-                           bgcolor="rgba(255,255,255,0.75)")
-    fig.update_layout(height=520, margin={"t": 30, "b": 10}, xaxis_title=_lab(x_measure) + " (¥)",
-                      yaxis_title=_lab(y_measure), yaxis_tickformat=".0%", showlegend=False)
-    cols = keys + ["new_users", x_measure, y_measure] + ([y_low, f"{y_measure}_high"] if y_low else []) \
-        + ["roas_30", "small_sample"]
-    chart_block(fig, plot[cols], key="cvr_quadrant", name=f"quadrant_{level}",
+    chart_block(fig, csv, key="cvr_quadrant", name=f"quadrant_{level}",
                 caption=tr(f"x = {_lab(x_measure)}, y = {_lab(y_measure)} (bars: 95 % Wilson interval), size = new "
                            f"users, colour = 30-day ROAS (green ≥ 1). Dashed lines at the medians "
                            f"({fmt.money(x_mid, digits=2)}, {fmt.pct(y_mid)}). Open circles: fewer than 30 users. "
@@ -156,13 +173,13 @@ else:
                            f"x = {_lab(x_measure)}，y = {_lab(y_measure)}（误差线：95% Wilson 区间），大小 = 新用户，"
                            f"颜色 = 30 天 ROAS（绿色 ≥ 1）。虚线为中位数（{fmt.money(x_mid, digits=2)}，"
                            f"{fmt.pct(y_mid)}）。空心圆：少于 30 人。{left_out} 行因无花费或无留存未绘制。") + options,
-                sql=_cvr_sql(params))
+                sql=memo(_cvr_sql, (params,), params))
 
 # Side-by-side table -----------------------------------------------------------------------------------
 st.subheader(tr("Marketing and operations, side by side", "市场与运营指标并列"))
 st.markdown(tr("📣 **Marketing** columns (blue tint) · ⚙️ **Operations** columns (green tint)",
                "📣 **市场**指标（蓝底）· ⚙️ **运营**指标（绿底）"))
-shown, mcols, ocols = _display(data, level)
+shown, mcols, ocols, csv = memo(_table, (params,), data, level)
 styled = shown.style.set_properties(subset=mcols, **{"background-color": "rgba(31,119,180,0.07)"}) \
     .set_properties(subset=ocols, **{"background-color": "rgba(44,160,44,0.07)"})
 st.dataframe(styled, width="stretch", hide_index=True, key="cvr_table_table")
@@ -175,6 +192,6 @@ st.caption(tr("📣 Marketing owns acquisition: spend, impressions, clicks, CTR,
               "区间；新用户少于 30 的行标为小样本。CSV 为原始数值。") + options)
 dl, sq = st.columns([1, 3])
 with dl:
-    frame_download(data, f"campaign_vs_retention_{level}", key="cvr_table_csv")
+    frame_download(csv, f"campaign_vs_retention_{level}", key="cvr_table_csv")
 with sq:
-    show_sql(_cvr_sql(params), "cvr_table")
+    show_sql(memo(_cvr_sql, (params,), params), "cvr_table")

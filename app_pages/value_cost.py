@@ -11,9 +11,10 @@ import streamlit as st
 from metrics import UserInputError
 from metrics import value_cost as vm
 from ui import format as fmt
-from ui.components import chart_block, choice, empty_state, help_text, label, page_header, table_block
-from ui.context import data_version, db, filters, lang, run, tr
-from ui.safe import md_escape
+from ui.components import (chart_block, choice, empty_state, help_text, label, page_header, prepared_chart,
+                           table_block)
+from ui.context import data_version, db, filters, lang, memo, run, tr
+from ui.safe import csv_bytes, md_escape
 
 SEGMENTS = {"channel": ("First-touch channel", "首次触达渠道"), "campaign": ("First-touch campaign", "首次触达活动"),
             "survey": ("Survey segment", "调研细分")}
@@ -96,6 +97,60 @@ def _model_editor(model) -> object:
     return vm.ValueCostModel(dimensions=dimensions, reference_price=float(price), time_ceiling_hours=float(ceiling))
 
 
+# Chart and table builders: run once per data version, parameters and language (:func:`ui.context.memo`); a
+# rerun only sends what they made.
+
+def _scorecard(scores: pd.DataFrame, rival: str | None) -> tuple:
+    """(figure, CSV) of the scores per segment, with the rival's where one is chosen."""
+    fig = go.Figure(go.Bar(x=scores["segment"], y=scores["score"], name=tr("Ours", "我们"),
+                           marker_color=["#2ca02c" if s > 0 else "#d62728" for s in scores["score"].fillna(0)]))
+    if rival and "rival_score" in scores:
+        # The verdict compares like with like: our score on the survey dimensions both products were rated on
+        # (shared_score) against the rival's; the bars also carry behaviour dimensions a rival cannot have.
+        fig.add_trace(go.Scatter(x=scores["segment"], y=scores["shared_score"], mode="markers",
+                                 name=tr("Ours on the rival's dimensions", "我方（与竞品相同维度）"),
+                                 marker={"symbol": "diamond", "size": 12, "color": "#1f77b4"}))
+        fig.add_trace(go.Scatter(x=scores["segment"], y=scores["rival_score"], mode="markers", name=rival,
+                                 marker={"symbol": "line-ew-open", "size": 28, "color": "#333",
+                                         "line": {"width": 3, "color": "#333"}}))
+    fig.add_hline(y=0, line_color="#888")
+    fig.update_layout(height=360, margin={"t": 30, "b": 10}, yaxis_title=_lab("score"), yaxis_range=[-10, 10],
+                      legend={"orientation": "h", "y": 1.12})
+    return prepared_chart(fig, scores)
+
+
+def _scorecard_table(scores: pd.DataFrame) -> tuple:
+    """(table, CSV) of the scorecard, verdict and diagnosis in the chosen language."""
+    shown = scores.assign(verdict=scores["verdict"].map(_words), diagnosis=scores["diagnosis"].map(_words))
+    return shown, csv_bytes(shown)
+
+
+def _waterfall(ours: pd.DataFrame) -> tuple:
+    """(figure, CSV) of one segment's weighted value and cost dimensions summing to its score."""
+    ours = ours.sort_values(["kind", "weighted"], ascending=[False, False])
+    signed = ours["weighted"].abs().where(ours["kind"] == "value", -ours["weighted"].abs())
+    fig = go.Figure(go.Waterfall(
+        x=list(ours["dimension"] + " (" + ours["kind"] + ")") + [tr("score", "得分")],
+        y=list(signed) + [None], measure=["relative"] * len(ours) + ["total"],
+        increasing={"marker": {"color": "#2ca02c"}}, decreasing={"marker": {"color": "#d62728"}},
+        totals={"marker": {"color": "#1f77b4"}}, texttemplate="%{delta:.2f}"))
+    fig.update_layout(height=400, margin={"t": 30, "b": 10}, yaxis_title=tr("Weighted points", "加权分"),
+                      showlegend=False)
+    return prepared_chart(fig, ours)
+
+
+def _against_rival(both: pd.DataFrame, rival: str) -> tuple:
+    """(figure, CSV) of our mean score against the rival's per dimension of one segment."""
+    fig = go.Figure()
+    for prod, colour in (("ours", "#1f77b4"), (rival, "#ff7f0e")):
+        part = both[both["product"] == prod]
+        fig.add_trace(go.Bar(x=part["dimension"] + " (" + part["kind"] + ")", y=part["score"],
+                             name=tr("ours", "我们") if prod == "ours" else prod, marker_color=colour))
+    fig.update_layout(barmode="group", height=400, margin={"t": 30, "b": 10}, yaxis_range=[0, 10],
+                      yaxis_title=tr("Mean score (0–10)", "平均分（0–10）"), legend={"orientation": "h", "y": 1.12})
+    return prepared_chart(fig, both)
+
+
 page_header("Value vs cost", "价值 vs 成本")
 flt = filters()
 products = _survey_products(data_version())
@@ -126,7 +181,8 @@ if scores.empty:
                 "所选范围和筛选下没有任何细分有评分或行为数据。")
     st.stop()
 
-sources_sql = _sources_sql(model, segment_by, flt)
+given = (model, segment_by, rival, flt)   # what the scores and dimension scores were computed from
+sources_sql = memo(_sources_sql, given, model, segment_by, flt)
 weights = md_escape("; ".join(f"{d.name} ({d.kind}, {d.source}, w={d.weight:g})" for d in model.dimensions))
 options = tr(f"Segments: {SEGMENTS[segment_by][0].lower()}; rival: {md_escape(rival) or 'none'}; "
              f"dimensions: {weights}.",
@@ -141,21 +197,8 @@ definition = tr("Score = Σ w·value − Σ w·cost on a 0–10 scale per dimens
 
 # Scorecard ---------------------------------------------------------------------------------------------
 st.subheader(tr("Scorecard", "评分卡"))
-fig = go.Figure(go.Bar(x=scores["segment"], y=scores["score"], name=tr("Ours", "我们"),
-                       marker_color=["#2ca02c" if s > 0 else "#d62728" for s in scores["score"].fillna(0)]))
-if rival and "rival_score" in scores:
-    # The verdict compares like with like: our score on the survey dimensions both products were rated on
-    # (shared_score) against the rival's; the bars also carry behaviour dimensions a rival cannot have.
-    fig.add_trace(go.Scatter(x=scores["segment"], y=scores["shared_score"], mode="markers",
-                             name=tr("Ours on the rival's dimensions", "我方（与竞品相同维度）"),
-                             marker={"symbol": "diamond", "size": 12, "color": "#1f77b4"}))
-    fig.add_trace(go.Scatter(x=scores["segment"], y=scores["rival_score"], mode="markers", name=rival,
-                             marker={"symbol": "line-ew-open", "size": 28, "color": "#333",
-                                     "line": {"width": 3, "color": "#333"}}))
-fig.add_hline(y=0, line_color="#888")
-fig.update_layout(height=360, margin={"t": 30, "b": 10}, yaxis_title=_lab("score"), yaxis_range=[-10, 10],
-                  legend={"orientation": "h", "y": 1.12})
-chart_block(fig, scores, key="value_cost_scores", name=f"value_cost_scores_{segment_by}",
+fig, csv = memo(_scorecard, given, scores, rival)
+chart_block(fig, csv, key="value_cost_scores", name=f"value_cost_scores_{segment_by}",
             caption=definition + tr("Bars: our score per segment on every dimension of the model. With a rival: "
                                     "blue diamonds are our score on the survey dimensions both products were rated "
                                     "on, black ticks the rival's on the same dimensions — the verdict compares these "
@@ -168,8 +211,8 @@ cfg["segment"] = st.column_config.TextColumn(tr(*SEGMENTS[segment_by]))
 for c in ("value", "cost", "score", "rival_value", "rival_cost", "rival_score", "shared_score"):
     if c in scores:
         cfg[c] = st.column_config.NumberColumn(_lab(c), help=_help(c), format="%.2f")
-shown = scores.assign(verdict=scores["verdict"].map(_words), diagnosis=scores["diagnosis"].map(_words))
-table_block(shown, key="value_cost_table", name=f"value_cost_scorecard_{segment_by}", column_config=cfg,
+shown, csv = memo(_scorecard_table, given, scores)
+table_block(shown, csv=csv, key="value_cost_table", name=f"value_cost_scorecard_{segment_by}", column_config=cfg,
             caption=tr("Missing = dimensions with no data for the segment: they are left out and the remaining "
                        "weights renormalised, never counted as zero. ",
                        "缺失 = 该细分没有数据的维度：它们被排除、其余权重重新归一化，绝不计为 0。") + options,
@@ -189,16 +232,8 @@ with left:
     if ours.empty:
         empty_state("No dimension has data for this segment.", "该细分没有任何维度有数据。")
     else:
-        ours = ours.sort_values(["kind", "weighted"], ascending=[False, False])
-        signed = ours["weighted"].abs().where(ours["kind"] == "value", -ours["weighted"].abs())
-        fig = go.Figure(go.Waterfall(
-            x=list(ours["dimension"] + " (" + ours["kind"] + ")") + [tr("score", "得分")],
-            y=list(signed) + [None], measure=["relative"] * len(ours) + ["total"],
-            increasing={"marker": {"color": "#2ca02c"}}, decreasing={"marker": {"color": "#d62728"}},
-            totals={"marker": {"color": "#1f77b4"}}, texttemplate="%{delta:.2f}"))
-        fig.update_layout(height=400, margin={"t": 30, "b": 10}, yaxis_title=tr("Weighted points", "加权分"),
-                          showlegend=False)
-        chart_block(fig, ours, key="value_cost_waterfall", name=f"value_cost_waterfall_{segment}",
+        fig, csv = memo(_waterfall, (given, segment), ours)
+        chart_block(fig, csv, key="value_cost_waterfall", name=f"value_cost_waterfall_{segment}",
                     caption=tr(f"{segment}: each value dimension adds its weighted score (w·score), each cost "
                                "dimension subtracts its own; the last bar is the score. ",
                                f"{segment}：每个价值维度加上其加权分（w·分数），每个成本维度减去其加权分；最后一根柱为"
@@ -209,14 +244,8 @@ with right:
         empty_state("Pick a rival rated in the survey to compare dimension by dimension.",
                     "请选择调研中有评分的竞品以逐维度比较。")
     else:
-        fig = go.Figure()
-        for prod, colour in (("ours", "#1f77b4"), (rival, "#ff7f0e")):
-            part = both[both["product"] == prod]
-            fig.add_trace(go.Bar(x=part["dimension"] + " (" + part["kind"] + ")", y=part["score"],
-                                 name=tr("ours", "我们") if prod == "ours" else prod, marker_color=colour))
-        fig.update_layout(barmode="group", height=400, margin={"t": 30, "b": 10}, yaxis_range=[0, 10],
-                          yaxis_title=tr("Mean score (0–10)", "平均分（0–10）"), legend={"orientation": "h", "y": 1.12})
-        chart_block(fig, both, key="value_cost_rival", name=f"value_cost_vs_{rival}_{segment}",
+        fig, csv = memo(_against_rival, (given, segment), both, rival)
+        chart_block(fig, csv, key="value_cost_rival", name=f"value_cost_vs_{rival}_{segment}",
                     caption=tr(f"{segment}: our mean score against {rival}'s per dimension (higher value is better, "
                                "higher cost is worse). The rival has no behaviour data, so only survey dimensions "
                                "are compared. ",

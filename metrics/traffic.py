@@ -30,6 +30,12 @@ Query intuition
 
 Periods are local calendar days, weeks (starting ``week_start``) or months in ``timezone``; only periods
 with data produce rows.
+
+Over every stored event (no segment or users filter, a date range holding every event — the dashboard's
+default) with the default gap and page-view events, the sessions are not derived at query time: every load
+keeps them (``traffic_sessions``, and each page view with its session's channel and campaign in
+``traffic_pageviews``) with :func:`stored_sessions_sql` / :func:`stored_pageviews_sql`, and :func:`_read`
+picks those tables — the same rows, since they are this derivation over all events.
 """
 from __future__ import annotations
 

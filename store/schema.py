@@ -171,7 +171,6 @@ MIGRATIONS: list[str] = [
 ]
 
 
-
 def _fill_traffic_rollups(con: duckdb.DuckDBPyConnection) -> None:
     from .load import fill_traffic_rollups   # load imports this module
     fill_traffic_rollups(con)

@@ -81,12 +81,13 @@ def prepared_chart(fig, df: pd.DataFrame) -> tuple:
 
 
 def table_block(df: pd.DataFrame, *, caption: str, name: str, key: str, sql: str | None = None,
-                column_config: dict | None = None) -> None:
+                column_config: dict | None = None, csv: bytes | None = None) -> None:
+    """A table with its caption, SQL and CSV download (``csv``: its :func:`ui.safe.csv_bytes`, made once)."""
     st.dataframe(df, width="stretch", hide_index=True, column_config=column_config, key=f"{key}_table")
     st.caption(caption)
     cols = st.columns([1, 3])
     with cols[0]:
-        frame_download(df, name, key=f"{key}_csv")
+        frame_download(df if csv is None else csv, name, key=f"{key}_csv")
     with cols[1]:
         show_sql(sql, key)
 
