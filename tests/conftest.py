@@ -50,6 +50,14 @@ def con():
     connection.close()
 
 
+def as_older_schema(con, version: int, tables: tuple[str, ...]) -> None:
+    """Turn the database into one made at schema ``version``: drop the ``tables`` later migrations created and
+    forget those migrations, so the next ``store.connect`` applies them again."""
+    for table in tables:
+        con.execute(f"DROP TABLE {table}")
+    con.execute("DELETE FROM schema_version WHERE version > ?", [version])
+
+
 @pytest.fixture
 def journeys(con):
     def build(spec: dict, timezone: str = "UTC"):

@@ -11,6 +11,7 @@ import pytest
 
 import store
 from store import load as load_module
+from tests.conftest import as_older_schema
 
 TABLES = ("events", "users", "user_events", "events_by_name", "traffic_sessions", "traffic_pageviews", "spend", "survey", "stage_map", "loads", "rejected_rows", "currency_rates", "settings",
           "schema_version")
@@ -342,11 +343,7 @@ def test_migration_fills_the_user_events_rollup_from_stored_events(tmp_path):
                                 ("u1", "view", "2024-01-03 00:00", None, None),
                                 ("u2", "buy", "2024-01-04 00:00", None, None)]))
     # a database made before the rollups existed: schema version 2, no user_events or events_by_name table
-    c.execute("DROP TABLE user_events")
-    c.execute("DROP TABLE events_by_name")
-    c.execute("DROP TABLE traffic_sessions")
-    c.execute("DROP TABLE traffic_pageviews")
-    c.execute("DELETE FROM schema_version WHERE version > 2")
+    as_older_schema(c, 2, ("user_events", "events_by_name", "traffic_sessions", "traffic_pageviews"))
     c.close()
     c = store.connect(db)
     assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 5

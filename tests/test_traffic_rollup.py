@@ -15,6 +15,7 @@ import pytest
 import store
 from metrics import traffic as tm
 from metrics.filters import Filters
+from tests.conftest import as_older_schema
 
 SESSIONS = f"SELECT {tm._STORED_COLUMNS} FROM traffic_sessions ORDER BY ALL"
 PAGEVIEWS = "SELECT user_key, event_time, page, channel, campaign FROM traffic_pageviews ORDER BY ALL"
@@ -120,10 +121,7 @@ def test_migration_fills_the_session_rollups_from_stored_events(tmp_path):
     c = store.connect(db)
     store.load_events(c, batch(random.Random(5), 300))
     expected = (c.execute(SESSIONS).fetchall(), c.execute(PAGEVIEWS).fetchall())
-    # a database made before the session rollups existed: schema version 4
-    c.execute("DROP TABLE traffic_sessions")
-    c.execute("DROP TABLE traffic_pageviews")
-    c.execute("DELETE FROM schema_version WHERE version > 4")
+    as_older_schema(c, 4, ("traffic_sessions", "traffic_pageviews"))   # before the session rollups existed
     c.close()
     c = store.connect(db)
     assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 5
