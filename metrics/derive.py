@@ -4,11 +4,16 @@ part of several metric queries once into temporary tables, then run the rest of 
 
 * :func:`split_at` cuts a generated query before one of its CTEs, found by the comment that introduces it;
 * :func:`temp_tables` names the tables of one computation and drops them afterwards, whatever happens.
+
+And what the metrics that read the load's rollups share (:mod:`metrics.funnel`, :mod:`metrics.traffic`):
+:func:`over_every_event` runs a query without its date range when that range holds every stored event.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
+
+T = TypeVar("T")
 
 
 def split_at(sql: str, marker: str) -> tuple[str, str]:
@@ -27,3 +32,20 @@ def temp_tables(con, *names: str) -> Iterator[tuple[str, ...]]:
     finally:
         for name in names:
             con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def event_span(con) -> tuple:
+    """The first and last stored event time (``(None, None)`` without events), from column statistics."""
+    return con.execute("SELECT min(event_time), max(event_time) FROM events").fetchone()
+
+
+def over_every_event(con, holds: Callable[[tuple], bool], whole: Callable[[], T], ranged: Callable[[], T]) -> T:
+    """``whole()`` — the query built without its date range, which may read the rollups every load keeps — when
+    ``holds(span)`` says the range holds every stored event (``span`` = :func:`event_span`, never empty here);
+    else ``ranged()``, the query as asked. Should a load commit between the check and the query, ``ranged()``
+    after all."""
+    span = event_span(con)
+    if span[0] is None or not holds(span):
+        return ranged()
+    out = whole()
+    return out if event_span(con) == span else ranged()

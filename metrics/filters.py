@@ -43,6 +43,11 @@ class Filters:
     def has_user_filter(self) -> bool:
         return bool(self.channels or self.campaigns)
 
+    @property
+    def narrows_events(self) -> bool:
+        """Whether :meth:`events_sql` keeps fewer than every event (a segment or a users selection)."""
+        return bool(self.segment) or self.has_user_filter
+
     def users_sql(self, alias: str = "u") -> tuple[str, list]:
         """Predicate over the users table: first-touch channel/campaign in the selection."""
         parts, params = [], []

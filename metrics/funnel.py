@@ -103,6 +103,7 @@ from store.errors import UserInputError
 from store.parse import check_timezone
 from store.sqlutil import normalise_key
 
+from .derive import over_every_event
 from .filters import Filters, range_sql, to_utc
 from .selectors import KEY_COLUMNS, Step, property_sql, step_sql
 
@@ -534,7 +535,7 @@ def _rollup_ok(p: FunnelParams) -> bool:
     start, end = p.entry_range()
     if start is not None or end is not None:
         return False
-    if p.filters is not None and p.filters.events_sql("e")[0] != "TRUE":
+    if p.filters is not None and p.filters.narrows_events:
         return False
     return all(not s.where for s in list(p.steps) + [x.step for x in p.exclusions])
 
@@ -1379,28 +1380,26 @@ FROM framed
 ORDER BY bd_order, breakdown, k""")
 
 
-def _event_span(con) -> tuple:
-    return con.execute("SELECT min(event_time), max(event_time) FROM events").fetchone()   # from statistics
-
-
 def _run(con, p: FunnelParams, build) -> pd.DataFrame:
     """``build(p)``'s query as a frame. When ``p``'s date range holds every stored event (as the dashboard's
     default range does), the query is built without it — the same result, and the funnel may then read the
-    per-user rollup (:func:`_rollup_ok`) instead of scanning the events. Should a load commit between the
-    check and the query, the query runs again with the range."""
+    per-user rollup (:func:`_rollup_ok`) instead of scanning the events (:func:`metrics.derive.over_every_event`,
+    which also runs the query with the range should a load commit in between)."""
     start, end = p.entry_range()
     if start is None and end is None:
         return con.execute(*build(p)).df()
-    span = _event_span(con)
-    lo, hi = span
-    if lo is None or (start is not None and start > lo) or (end is not None and end <= hi):
-        return con.execute(*build(p)).df()
-    if p.conversion_in_range and end is not None and p.data_end is not None and end <= p.data_end:
-        return con.execute(*build(p)).df()   # the range end still closes windows open at data_end
+
+    def holds(span: tuple) -> bool:
+        lo, hi = span
+        if (start is not None and start > lo) or (end is not None and end <= hi):
+            return False
+        # a range end before data_end still closes windows open at data_end
+        return not (p.conversion_in_range and end is not None and p.data_end is not None and end <= p.data_end)
+
     whole = replace(p, start=None, end=None,
                     filters=replace(p.filters, start=None, end=None) if p.filters is not None else None)
-    df = con.execute(*build(whole)).df()
-    return df if _event_span(con) == span else con.execute(*build(p)).df()
+    return over_every_event(con, holds, lambda: con.execute(*build(whole)).df(),
+                            lambda: con.execute(*build(p)).df())
 
 
 def funnel(con, p: FunnelParams) -> pd.DataFrame:

@@ -47,7 +47,7 @@ import pandas as pd
 from store.errors import UserInputError
 from store.parse import check_timezone
 
-from .derive import temp_tables
+from .derive import event_span, over_every_event, temp_tables
 from .filters import Filters, local_sql
 
 PERIODS = ("day", "week", "month")
@@ -290,20 +290,14 @@ WHERE e.session_id IS NULL AND e.event_name IN ({marks}){extra}"""
 def _stored_ok(p: TrafficParams, sessions: bool = True) -> bool:
     """Whether ``p`` counts what the rollups hold — no segment or users filter, and (when sessions are read)
     the default session gap and page-view events; the date range is checked by :func:`_holds_every_event`."""
-    if p.filters is not None and p.filters.events_sql("e")[0] != "TRUE":
+    if p.filters is not None and p.filters.narrows_events:
         return False
     return not sessions or (p.session_gap == STORED.session_gap
                             and set(p.pageview_events) == set(STORED.pageview_events))
 
 
-def _event_span(con) -> tuple:
-    return con.execute("SELECT min(event_time), max(event_time) FROM events").fetchone()   # from statistics
-
-
 def _holds_every_event(p: TrafficParams, span: tuple) -> bool:
     lo, hi = span
-    if lo is None:
-        return False
     start, end = (p.filters or Filters(timezone=p.timezone)).utc_range()
     return (start is None or start <= lo) and (end is None or hi < end)
 
@@ -311,15 +305,15 @@ def _holds_every_event(p: TrafficParams, span: tuple) -> bool:
 def _read(con, p: TrafficParams, build, sessions: bool = True) -> pd.DataFrame:
     """``build(p)``'s query as a frame — or ``build(p, stored=True)``'s, over the rollups, when ``p`` counts
     what they hold and its date range holds every stored event (as the dashboard's default range does): the
-    same result without deriving the sessions. Should a load commit between the check and the query, the
-    query runs again over the events."""
+    same result without deriving the sessions (:func:`metrics.derive.over_every_event`, which also runs the
+    query over the events should a load commit in between)."""
+    def scanned() -> pd.DataFrame:
+        return con.execute(*build(p)).df()
+
     if not _stored_ok(p, sessions):
-        return con.execute(*build(p)).df()
-    span = _event_span(con)
-    if not _holds_every_event(p, span):
-        return con.execute(*build(p)).df()
-    df = con.execute(*build(p, stored=True)).df()
-    return df if _event_span(con) == span else con.execute(*build(p)).df()
+        return scanned()
+    return over_every_event(con, lambda span: _holds_every_event(p, span),
+                            lambda: con.execute(*build(p, stored=True)).df(), scanned)
 
 
 def session_table_sql(p: TrafficParams, stored: bool = False) -> tuple[str, list]:
@@ -526,7 +520,8 @@ def traffic_page(con, p: TrafficParams, breakdown: str = "channel", with_top_pag
         out.update(pv_uv_breakdown=pv_uv(c, by), sessions_breakdown=sessions(c, by))
         return out
 
-    if _stored_ok(p) and _holds_every_event(p, _event_span(con)):
+    span = event_span(con)
+    if _stored_ok(p) and span[0] is not None and _holds_every_event(p, span):
         return frames(con)   # every function reads the rollups: nothing to derive
     with_sql, params = _with_sql(p)
     tagged, sess = "_traffic_tagged", "_traffic_sessions"

@@ -620,16 +620,8 @@ def _update_rollups(con, first: bool) -> None:
     sessions of the users the batch touches (a new event can merge two stored sessions or change which event
     comes first in one)."""
     if first:
-        con.execute("""
-            INSERT INTO user_events
-            SELECT user_key, event_name, count(*), min(event_time), max(event_time)
-            FROM events GROUP BY user_key, event_name
-        """)
-        con.execute("""
-            INSERT INTO events_by_name
-            SELECT event_name, user_key, event_time FROM events ORDER BY event_name, user_key, event_time
-        """)
-        fill_traffic_rollups(con)
+        for rollup in ROLLUPS:
+            fill_rollup(con, rollup)
         return
     # the batch's rows with their user keys, read once for both tables (the new events' join to users)
     con.execute("""
@@ -665,6 +657,25 @@ def _update_rollups(con, first: bool) -> None:
     con.execute("DELETE FROM traffic_sessions WHERE user_key IN (SELECT user_key FROM _batch_users_touched)")
     con.execute("DELETE FROM traffic_pageviews WHERE user_key IN (SELECT user_key FROM _batch_users_touched)")
     fill_traffic_rollups(con, touched)
+
+
+# Each rollup as a recomputation over every stored event: what a first load and the migration creating it write.
+_FILLS = {
+    "user_events": """INSERT INTO user_events
+                      SELECT user_key, event_name, count(*), min(event_time), max(event_time)
+                      FROM events GROUP BY user_key, event_name""",
+    "events_by_name": """INSERT INTO events_by_name
+                         SELECT event_name, user_key, event_time FROM events ORDER BY event_name, user_key, event_time""",
+}
+ROLLUPS = ("user_events", "events_by_name", "traffic")
+
+
+def fill_rollup(con, rollup: str) -> None:
+    """Fill an empty rollup (one of :data:`ROLLUPS`; ``traffic`` is both session tables) from every stored event."""
+    if rollup == "traffic":
+        fill_traffic_rollups(con)
+    else:
+        con.execute(_FILLS[rollup])
 
 
 def fill_traffic_rollups(con, restrict: str | None = None) -> None:

@@ -132,8 +132,6 @@ MIGRATIONS: list[str] = [
         first_time  TIMESTAMP NOT NULL,
         last_time   TIMESTAMP NOT NULL
     );
-    INSERT INTO user_events
-    SELECT user_key, event_name, count(*), min(event_time), max(event_time) FROM events GROUP BY user_key, event_name;
     """,
     # 4: a narrow copy of the events clustered by event name (filled from the events already stored)
     """
@@ -142,8 +140,6 @@ MIGRATIONS: list[str] = [
         user_key    INTEGER NOT NULL,
         event_time  TIMESTAMP NOT NULL
     );
-    INSERT INTO events_by_name
-    SELECT event_name, user_key, event_time FROM events ORDER BY event_name, user_key, event_time;
     """,
     # 5: the sessions and page views of every event (filled from the events already stored)
     """
@@ -171,13 +167,8 @@ MIGRATIONS: list[str] = [
 ]
 
 
-def _fill_traffic_rollups(con: duckdb.DuckDBPyConnection) -> None:
-    from .load import fill_traffic_rollups   # load imports this module
-    fill_traffic_rollups(con)
-
-
-# Run after the SQL of the migration with the same number, in its transaction: fills what it created.
-_FILLS = {5: _fill_traffic_rollups}
+# The rollup a migration creates, filled from the events already stored after its SQL, in its transaction.
+_FILLS = {3: "user_events", 4: "events_by_name", 5: "traffic"}
 
 
 def _apply_migrations(con: duckdb.DuckDBPyConnection) -> None:
@@ -191,7 +182,8 @@ def _apply_migrations(con: duckdb.DuckDBPyConnection) -> None:
         try:
             con.execute(sql)
             if number in _FILLS:
-                _FILLS[number](con)
+                from .load import fill_rollup   # load imports this module
+                fill_rollup(con, _FILLS[number])
             con.execute("INSERT INTO schema_version VALUES (?)", [number])
             con.execute("COMMIT")
         except Exception:

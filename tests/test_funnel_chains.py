@@ -252,3 +252,20 @@ def test_a_range_holding_every_event_reads_like_no_range(log_con):
         expected = log_con.execute(*fm.funnel_sql(p)).df()      # the range applied, events scanned
         pd.testing.assert_frame_equal(got, expected)
         assert got["users"].iloc[0] > 0
+
+
+
+def test_a_load_between_the_check_and_the_query_runs_it_with_the_range(log_con, monkeypatch):
+    from metrics import derive
+    spans = iter([(BASE, BASE + timedelta(seconds=40)), (BASE, BASE + timedelta(days=9))])   # a load committed
+    monkeypatch.setattr(derive, "event_span", lambda con: next(spans))
+    built = []
+
+    def spy(q):
+        built.append(q.entry_range())
+        return fm.funnel_sql(q)
+
+    p = _params(dict(steps=("a", "b", "c"), start=BASE - timedelta(days=1), end=BASE + timedelta(days=1)))
+    got = fm._run(log_con, p, spy)
+    assert built == [(None, None), p.entry_range()]
+    pd.testing.assert_frame_equal(got, log_con.execute(*fm.funnel_sql(p)).df())

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import store
+from metrics import derive
 from metrics import traffic as tm
 from metrics.filters import Filters
 from tests.conftest import as_older_schema
@@ -231,7 +232,7 @@ def test_only_queries_over_what_the_rollups_hold_read_them(loaded, monkeypatch, 
 def test_a_load_between_the_check_and_the_query_reruns_over_the_events(loaded, monkeypatch):
     spans = iter([(dt.datetime(2024, 5, 1), dt.datetime(2024, 5, 3, 23)),
                   (dt.datetime(2024, 5, 1), dt.datetime(2024, 5, 9))])       # a load committed in between
-    monkeypatch.setattr(tm, "_event_span", lambda con: next(spans))
+    monkeypatch.setattr(derive, "event_span", lambda con: next(spans))
     built = []
 
     def build(p, stored=False):
