@@ -1,11 +1,12 @@
 """Time every dashboard page the way a visitor meets it: cold, warm, and the metrics behind it.
 
-    python bench/pages.py --db PATH [--runs 3] [--pages overview,funnel] [--json out.json]
+    python bench/pages.py --db PATH [--runs 3] [--pages overview,funnel] [--channels wechat,douyin] [--json out.json]
 
 Each page of the app's navigation (read from ``app.py``: both the marketing and the operations
 sections, all pages, default filters, English) runs in its own process under
 ``streamlit.testing.v1.AppTest`` against the database (the app reads ``$OPSFUNNEL_DB``), so the
-process's peak RSS is that page's. In that process:
+process's peak RSS is that page's. ``--channels`` picks those channels in the sidebar first (the users a
+marketing team most often narrows a page to). In that process:
 
 * **first** — the page's first run after the process started: opens the DuckDB connection (a
   ``st.cache_resource``, paid once per server, not per visitor) and meets DuckDB's cold buffers;
@@ -137,8 +138,9 @@ def _share_script_cache() -> None:
     app_test.ScriptCache = local_script_runner.ScriptCache = lambda: shared
 
 
-def measure_page(page: str, runs: int) -> dict:
-    """Time ``page`` in this process (see the module docstring); ``$OPSFUNNEL_DB`` names the database."""
+def measure_page(page: str, runs: int, channels: tuple[str, ...] = ()) -> dict:
+    """Time ``page`` in this process (see the module docstring); ``$OPSFUNNEL_DB`` names the database;
+    ``channels`` are picked in the sidebar's channel filter."""
     import logging
 
     import streamlit as st
@@ -154,6 +156,8 @@ def measure_page(page: str, runs: int) -> dict:
         calls.clear()
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
         at.session_state["lang"] = "en"
+        if channels:
+            at.session_state["flt_channels"] = list(channels)
         at.switch_page(page)
         t, cpu = time.perf_counter(), time.process_time()
         at.run()
@@ -161,6 +165,8 @@ def measure_page(page: str, runs: int) -> dict:
         cold_cpu.append(time.process_time() - cpu)
         if at.exception:
             raise RuntimeError(f"{page}: {[e.value for e in at.exception]}")
+        if channels and set(at.session_state["filters"].channels) != set(channels):
+            raise RuntimeError(f"{page}: the sidebar did not take the channels {channels}")
         return wall, sum(c for _, c in calls), list(calls), at
 
     cold_cpu: list[float] = []
@@ -212,21 +218,23 @@ def _run_child(cmd_args: list[str], db: str) -> tuple[dict, float]:
 
 
 def run(db: str, runs: int = 3, pages: list[str] | None = None, prepare_data: bool = True,
-        isolated: bool = True) -> dict:
+        isolated: bool = True, channels: tuple[str, ...] = ()) -> dict:
     """Every page (or those whose file name contains one of ``pages``), each in its own process — or, with
     ``isolated=False`` (quick checks on tiny logs), all in one process: then "first" is only the first page's
-    true first run and the peak memory is the whole process's."""
+    true first run and the peak memory is the whole process's. ``channels``: picked in the sidebar."""
     import duckdb
 
     prepared = prepare(db) if prepare_data else {}
     con = duckdb.connect(db, read_only=True)
     events = con.execute("SELECT count(*) FROM events").fetchone()[0]
     con.close()
-    report = {"db": str(db), "events": events, "runs": runs, "prepared": prepared, "pages": {}}
+    report = {"db": str(db), "events": events, "runs": runs, "prepared": prepared, "pages": {},
+              "channels": list(channels)}
     chosen = [(path, title) for path, title in app_pages() if not pages or any(p in path for p in pages)]
     groups = [[c] for c in chosen] if isolated else [chosen]
     for group in groups:
-        results, peak = _run_child(["--one", ",".join(path for path, _ in group), "--runs", str(runs)], db)
+        results, peak = _run_child(["--one", ",".join(path for path, _ in group), "--runs", str(runs),
+                                    "--channels", ",".join(channels)], db)
         for (path, title), result in zip(group, results):
             result.update(title=title, peak_mb=peak)
             report["pages"][path] = result
@@ -241,7 +249,8 @@ def table(report: dict) -> str:
     med = statistics.median
     sample = report["events"] < 2_000_000
     large = report["events"] > 10_000_000
-    lines = [f"dashboard pages — {report['events']:,} events, median of {report['runs']} runs "
+    picked = f", channels {', '.join(report['channels'])} picked" if report.get("channels") else ""
+    lines = [f"dashboard pages — {report['events']:,} events{picked}, median of {report['runs']} runs "
              f"(cold: cache_data cleared, connection open; first: new process; warm: rerun with caches filled)",
              f"{'page':<24}{'first':>8}{'cold':>8}{'cpu':>8}{'metric':>8}{'warm':>8}{'peak MB':>9}  slowest metric (cold)"]
     for r in report["pages"].values():
@@ -273,18 +282,21 @@ def main() -> int:
     parser.add_argument("--pages", default="", help="comma-separated parts of page file names to time")
     parser.add_argument("--json", default=None, help="also write the report here")
     parser.add_argument("--no-prepare", action="store_true", help="do not add spend/survey rows")
+    parser.add_argument("--channels", default="", help="comma-separated channels to pick in the sidebar first")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--task", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    channels = tuple(c for c in args.channels.split(",") if c)
     if args.one:
-        print(json.dumps([measure_page(page, args.runs) for page in args.one.split(",")]))
+        print(json.dumps([measure_page(page, args.runs, channels) for page in args.one.split(",")]))
         return 0
     if args.task:
         print(json.dumps(campaign_task(args.runs)))
         return 0
     if not args.db:
         parser.error("--db (or $OPSFUNNEL_DB) is required")
-    report = run(args.db, args.runs, [p for p in args.pages.split(",") if p], not args.no_prepare)
+    report = run(args.db, args.runs, [p for p in args.pages.split(",") if p], not args.no_prepare,
+                 channels=channels)
     text = table(report)
     print(text)
     if args.json:

@@ -43,11 +43,6 @@ class Filters:
     def has_user_filter(self) -> bool:
         return bool(self.channels or self.campaigns)
 
-    @property
-    def narrows_events(self) -> bool:
-        """Whether :meth:`events_sql` keeps fewer than every event (a segment or a users selection)."""
-        return bool(self.segment) or self.has_user_filter
-
     def users_sql(self, alias: str = "u") -> tuple[str, list]:
         """Predicate over the users table: first-touch channel/campaign in the selection."""
         parts, params = [], []
@@ -59,6 +54,15 @@ class Filters:
             params += list(self.campaigns)
         return (" AND ".join(parts) or "TRUE"), params
 
+    def user_keys_sql(self, column: str) -> tuple[str, list]:
+        """Predicate keeping the rows whose user key ``column`` belongs to a selected user ('TRUE' without a
+        users selection). A selection keeps or drops each user whole, so over a table holding every event of
+        each user it keeps every event of the selected users: what the per-user rollups need to stay exact."""
+        if not self.has_user_filter:
+            return "TRUE", []
+        users, params = self.users_sql("fu")
+        return f"{column} IN (SELECT fu.user_key FROM users fu WHERE {users})", params
+
     def events_sql(self, alias: str = "e") -> tuple[str, list]:
         """Predicate over events: the segment's property values and the users selection (no date range)."""
         parts, params = [], []
@@ -67,8 +71,8 @@ class Filters:
             parts.append(sql)
             params += p
         if self.has_user_filter:
-            users, p = self.users_sql("fu")
-            parts.append(f"{alias}.user_key IN (SELECT fu.user_key FROM users fu WHERE {users})")
+            users, p = self.user_keys_sql(f"{alias}.user_key")
+            parts.append(users)
             params += p
         return (" AND ".join(parts) or "TRUE"), params
 

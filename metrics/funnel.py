@@ -341,10 +341,12 @@ def _core(p: FunnelParams) -> _Query:
     if lookups and not entry_bd and _rollup_ok(p):
         # Every event, and no use for an event's id or properties: read the narrow copy clustered by event
         # name, where each step's scan reads only the row groups holding that name.
+        users, users_prm = (p.filters or Filters()).user_keys_sql("e.user_key")
         q.add("scope", "every event's user and time (the copy stored by event name), flagged per step and "
                        "exclusion", f"""
 SELECT e.user_key, CAST(NULL AS VARCHAR) AS event_id, e.event_time AS t, {', '.join(cols)}
-FROM events_by_name e""", params, inline=True)
+FROM events_by_name e
+WHERE {users}""", params + users_prm, inline=True)
     else:
         q.add("scope", "events the filters keep, flagged per step and exclusion", f"""
 SELECT e.user_key, e.event_id, e.event_time AS t, {', '.join(cols)}
@@ -530,12 +532,13 @@ def _rollup_ok(p: FunnelParams) -> bool:
     """Whether per-user counts and first / last times of the step events can come from the ``user_events``
     rollup (one row per user and event name, kept by every load) instead of a scan and GROUP BY of the
     events, and the step events themselves from ``events_by_name`` (stored by event name): the funnel reads
-    every stored event (no filter, no entry range) and its steps and exclusions name events without
-    property conditions."""
+    every stored event of the selected users (no segment, no entry range; a channel / campaign selection keeps
+    or drops each user whole, so it reads the selected users' rows) and its steps and exclusions name events
+    without property conditions."""
     start, end = p.entry_range()
     if start is not None or end is not None:
         return False
-    if p.filters is not None and p.filters.narrows_events:
+    if p.filters is not None and p.filters.segment:
         return False
     return all(not s.where for s in list(p.steps) + [x.step for x in p.exclusions])
 
@@ -563,6 +566,8 @@ def _split_heavy(q: _Query, p: FunnelParams) -> None:
             parts.append(f"SELECT user_key, events FROM user_events r WHERE {sql}")
             prm += sp
         later = "\n    UNION ALL ".join(parts)
+        # Counted over every user, whatever the channel / campaign selection: heavy only routes a user's step
+        # events, and ``scope`` holds none of an unselected user's.
         # A sum of k counts over the limit has one count over limit / k: only those users are grouped.
         k = len(later_steps)
         q.add("heavy", comment + " (counted from the per-user event rollup)", f"""
@@ -680,6 +685,8 @@ def _lookup_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bo
         comment = "per user: the step-1 events in the entry range as level-1 attempts (earliest time, latest deadline)"
         if _rollup_ok(p) and p.attempt != "first":
             one_sql, one_prm = step_sql(p.steps[0], "r")
+            users, users_prm = (p.filters or Filters()).user_keys_sql("r.user_key")
+            one_sql, one_prm = f"{one_sql} AND {users}", one_prm + users_prm
             # one rollup row per user and event name: a step naming one event needs no GROUP BY
             per_user = (f"SELECT user_key, first_time AS t1, last_time AS t_last FROM user_events r WHERE {one_sql}"
                         if p.steps[0].event is not None else

@@ -31,11 +31,12 @@ Query intuition
 Periods are local calendar days, weeks (starting ``week_start``) or months in ``timezone``; only periods
 with data produce rows.
 
-Over every stored event (no segment or users filter, a date range holding every event — the dashboard's
-default) with the default gap and page-view events, the sessions are not derived at query time: every load
-keeps them (``traffic_sessions``, and each page view with its session's channel and campaign in
-``traffic_pageviews``) with :func:`stored_sessions_sql` / :func:`stored_pageviews_sql`, and :func:`_read`
-picks those tables — the same rows, since they are this derivation over all events.
+Over every stored event of the selected users (no segment, a date range holding every event — the dashboard's
+default — and any channel / campaign selection) with the default gap and page-view events, the sessions are not
+derived at query time: every load keeps them (``traffic_sessions``, and each page view with its session's
+channel and campaign in ``traffic_pageviews``) with :func:`stored_sessions_sql` / :func:`stored_pageviews_sql`,
+and :func:`_read` picks those tables — the same rows, since they are this derivation over all events, and a
+selection of users keeps each user's sessions whole.
 """
 from __future__ import annotations
 
@@ -178,19 +179,23 @@ def _with_sql(p: TrafficParams, tagged_table: str | None = None, sessions_table:
     ``tagged_table`` nothing is bound.
 
     ``stored``: the CTEs read the rollup kept by every load instead (:func:`stored_sessions_sql`; only valid
-    when :func:`_stored_ok` says so): ``ev`` and ``sev`` then hold the page views alone, which is all any
-    query reads of them. ``restrict`` (SQL over ``events e``) narrows the events in scope, for the load.
+    when :func:`_stored_ok` says so), the selected users' rows when the filters select users: ``ev`` and
+    ``sev`` then hold the page views alone, which is all any query reads of them. ``restrict`` (SQL over
+    ``events e``) narrows the events in scope, for the load.
     """
     if stored:
-        return """
+        users, users_params = (p.filters or Filters()).user_keys_sql("user_key")
+        return f"""
 WITH ev AS (              -- the page views of every event, with their session's channel and campaign (rollup)
     SELECT user_key, event_time, page, 1 AS is_pv, channel AS s_channel, campaign AS s_campaign
     FROM traffic_pageviews
+    WHERE {users}
 ),
 sessions AS (            -- every session (rollup)
     SELECT * FROM traffic_sessions
+    WHERE {users}
 ),
-sev AS (SELECT * FROM ev)""", []
+sev AS (SELECT * FROM ev)""", users_params * 2
     sessions_body = f"SELECT * FROM {sessions_table}" if sessions_table is not None else _SESSIONS_SELECT
     if tagged_table is not None:
         sessions_cte = sessions_body
@@ -288,9 +293,10 @@ WHERE e.session_id IS NULL AND e.event_name IN ({marks}){extra}"""
 
 
 def _stored_ok(p: TrafficParams, sessions: bool = True) -> bool:
-    """Whether ``p`` counts what the rollups hold — no segment or users filter, and (when sessions are read)
-    the default session gap and page-view events; the date range is checked by :func:`_holds_every_event`."""
-    if p.filters is not None and p.filters.narrows_events:
+    """Whether ``p`` counts what the rollups hold — no segment (a channel / campaign selection keeps whole
+    users, so it reads their rows), and (when sessions are read) the default session gap and page-view
+    events; the date range is checked by :func:`_holds_every_event`."""
+    if p.filters is not None and p.filters.segment:
         return False
     return not sessions or (p.session_gap == STORED.session_gap
                             and set(p.pageview_events) == set(STORED.pageview_events))
@@ -463,13 +469,15 @@ def traffic_summary(con, p: TrafficParams) -> pd.DataFrame:
 
 def visits_sql(p: TrafficParams, stored: bool = False) -> tuple[str, list]:
     """PV and UV over the whole range — the part of :func:`traffic_summary_sql` that needs no sessions.
-    ``stored``: from the per-user event rollup ``user_events`` (valid over every stored event only)."""
+    ``stored``: from the per-user event rollup ``user_events`` (valid over every stored event of the selected
+    users only)."""
     pv_marks = ", ".join("?" * len(p.pageview_events))
     if stored:
+        users, users_params = (p.filters or Filters()).user_keys_sql("user_key")
         return f"""
 SELECT CAST(coalesce(sum(events), 0) AS BIGINT) AS pv, count(DISTINCT user_key) AS uv
 FROM user_events
-WHERE event_name IN ({pv_marks})""", list(p.pageview_events)
+WHERE event_name IN ({pv_marks}) AND {users}""", list(p.pageview_events) + users_params
     scope, params = _scope_sql(p)
     sql = f"""
 SELECT count(*) AS pv, count(DISTINCT e.user_key) AS uv

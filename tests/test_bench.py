@@ -67,3 +67,19 @@ def test_pages_step_times_every_page_of_the_navigation(report):
     assert report["pages"]["campaign_vs_retention"]["rows"] > 0
     text = bench_run.table(report)
     assert "dashboard pages" in text and "campaign vs retention table" in text
+
+
+def test_pages_step_times_pages_with_channels_picked(report):
+    """``--channels``: the pages run with those channels picked in the sidebar (the step refuses to time a page
+    whose filters did not take them)."""
+    from bench import pages
+
+    picked = pages.run(report["pages"]["db"], runs=1, pages=["traffic", "funnel"], prepare_data=False,
+                       isolated=False, channels=("wechat", "douyin"))
+    assert picked["channels"] == ["wechat", "douyin"]
+    assert set(picked["pages"]) == {"app_pages/traffic.py", "app_pages/funnel.py"}
+    assert all(r["metric_calls"] >= 1 for r in picked["pages"].values())
+    assert "channels wechat, douyin picked" in pages.table(picked)
+    with pytest.raises(RuntimeError, match="did not take the channels"):
+        pages.run(report["pages"]["db"], runs=1, pages=["traffic"], prepare_data=False, isolated=False,
+                  channels=("no-such-channel",))

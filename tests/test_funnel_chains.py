@@ -7,6 +7,7 @@ random entry values); each definition is one query per path over all of them.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -20,6 +21,7 @@ from metrics.funnel import Exclusion, FunnelParams, Step
 
 BASE = datetime(2024, 3, 1, 12, 0, 0)
 N_USERS = 400
+CHANNELS = ("ads", "seo", None)   # each user's events all carry one (first touch: that channel, or direct)
 
 
 def _log(ties: bool):
@@ -34,7 +36,7 @@ def _log(ties: bool):
             rows.append({"event_id": f"e{eid:06d}", "user_id": f"u{u:04d}",
                          "event_name": str(rng.choice(["a", "b", "c", "d", "x"], p=[.35, .2, .2, .15, .1])),
                          "event_time": (BASE + timedelta(seconds=int(t))).isoformat(sep=" "),
-                         "properties": {"v": str(rng.integers(0, 3))}})
+                         "channel": CHANNELS[u % len(CHANNELS)], "properties": {"v": str(rng.integers(0, 3))}})
     con = store.connect(":memory:")
     assert store.load_events(con, pd.DataFrame(rows).astype(object)).loaded == len(rows)
     return con
@@ -184,6 +186,36 @@ def test_rollup_counts_equal_the_scanned_ones(log_con, spec, limit, monkeypatch)
     pd.testing.assert_frame_equal(rolled_steps, scanned_steps)
 
 
+@pytest.mark.parametrize("filters", [Filters(channels=("ads",)), Filters(channels=("seo", "direct")),
+                                     Filters(channels=("ads", "seo"), campaigns=("none",))],
+                         ids=["ads", "seo+direct", "no-campaign"])
+@pytest.mark.parametrize("spec, limit", [(s, lim) for _, s, lim in ROLLUP_CASES if lim == 3],
+                         ids=[str(i) for i, _, lim in ROLLUP_CASES if lim == 3])
+def test_rollup_counts_of_selected_users_equal_the_scanned_ones(log_con, spec, limit, filters, monkeypatch):
+    """A channel / campaign selection keeps or drops each user whole: the funnel still reads the rollups, only
+    the selected users' rows, and counts exactly the users (and levels and times) a scan of their events does."""
+    monkeypatch.setattr(fm, "LOOKUP_LIMIT", limit)
+    p = replace(_params(spec), filters=filters)
+    assert fm._rollup_ok(p) and "FROM user_events r" in fm.funnel_sql(p)[0]
+    rolled, rolled_steps = _per_user(log_con, p), fm.funnel(log_con, p)
+    selected = {k for (k,) in log_con.execute(
+        f"SELECT user_key FROM users u WHERE {filters.users_sql('u')[0]}", filters.users_sql("u")[1]).fetchall()}
+    everyone = _per_user(log_con, _params(spec))
+    if filters.campaigns:
+        assert rolled.empty and not selected      # no user has a campaign
+    else:
+        assert 0 < len(rolled) < len(everyone)
+        assert set(rolled["user_key"]) == selected & set(everyone["user_key"])
+        # a selected user's level, times and entry value are those of the unfiltered funnel: the filter drops
+        # users, not events (only the order of breakdown values, ranked over the users counted, may differ)
+        pd.testing.assert_frame_equal(rolled.drop(columns="bd_order").reset_index(drop=True),
+                                      everyone[everyone["user_key"].isin(selected)].drop(columns="bd_order")
+                                      .reset_index(drop=True), check_dtype=False)
+    monkeypatch.setattr(fm, "_rollup_ok", lambda q: False)
+    pd.testing.assert_frame_equal(rolled, _per_user(log_con, p), check_dtype=False)
+    pd.testing.assert_frame_equal(rolled_steps, fm.funnel(log_con, p))
+
+
 def test_rollup_only_over_every_event():
     ab = (Step("a"), Step("b"))
     assert fm._rollup_ok(FunnelParams(steps=ab))
@@ -192,7 +224,8 @@ def test_rollup_only_over_every_event():
     assert not fm._rollup_ok(FunnelParams(steps=(Step("a", {"v": "1"}), Step("b"))))   # a property condition
     assert not fm._rollup_ok(FunnelParams(steps=ab, exclusions=(Exclusion("x", {"v": "1"}),)))
     assert not fm._rollup_ok(FunnelParams(steps=ab, filters=Filters(segment={"platform": "ios"})))
-    assert not fm._rollup_ok(FunnelParams(steps=ab, filters=Filters(channels=("ads",))))
+    assert fm._rollup_ok(FunnelParams(steps=ab, filters=Filters(channels=("ads",))))        # whole users
+    assert fm._rollup_ok(FunnelParams(steps=ab, filters=Filters(campaigns=("c1",))))
     assert not fm._rollup_ok(FunnelParams(steps=ab, filters=Filters(start=BASE.date())))
 
 

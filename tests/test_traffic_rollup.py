@@ -183,7 +183,8 @@ WHOLE = Filters(start=date(2024, 4, 30), end=date(2024, 5, 4))
     ("month", "campaign", "America/New_York", "monday", 20), ("day", "page", "Asia/Shanghai", "monday", 20)])
 def test_rollup_reads_equal_the_derived_sessions(loaded, monkeypatch, name, period, breakdown, tz, week_start, top_n):
     fn = FUNCTIONS[name]
-    for filters in (None, replace(WHOLE, timezone=tz)):
+    for filters in (None, replace(WHOLE, timezone=tz), Filters(channels=("ads", "kol"), timezone=tz),
+                    replace(WHOLE, campaigns=("c1",), timezone=tz)):
         p = tm.TrafficParams(period=period, breakdown=breakdown, timezone=tz, week_start=week_start, top_n=top_n,
                              filters=filters)
         got, stored = reads(loaded, fn, p, monkeypatch)
@@ -209,8 +210,12 @@ def test_traffic_page_over_the_rollups_equals_the_derived_one(loaded, monkeypatc
 @pytest.mark.parametrize("change,stored,visits_stored", [
     (dict(filters=replace(WHOLE, start=date(2024, 5, 2))), False, False),            # leaves out the first day
     (dict(filters=replace(WHOLE, end=date(2024, 5, 2))), False, False),              # and the last
-    (dict(filters=replace(WHOLE, channels=("ads",))), False, False),                 # a users filter
+    (dict(filters=replace(WHOLE, channels=("ads",))), True, True),                   # a users filter: whole users
+    (dict(filters=replace(WHOLE, campaigns=("c2",))), True, True),
     (dict(filters=replace(WHOLE, segment={"platform": "ios"})), False, False),       # a segment
+    (dict(filters=replace(WHOLE, channels=("ads",), segment={"platform": "ios"})), False, False),
+    (dict(filters=replace(WHOLE, start=date(2024, 5, 2), channels=("ads",))), False, False),
+    (dict(filters=replace(WHOLE, channels=("ads",)), session_gap=timedelta(minutes=31)), False, True),
     (dict(pageview_events=("page_view",)), False, True),                             # other page views
     (dict(pageview_events=("$pageview", "pageview", "page_view")), True, True),     # the same ones
     (dict(session_gap=timedelta(minutes=31)), False, True),                          # another gap
@@ -227,6 +232,35 @@ def test_only_queries_over_what_the_rollups_hold_read_them(loaded, monkeypatch, 
     assert read == visits_stored
     with scanned(monkeypatch):
         pd.testing.assert_frame_equal(got, tm.visits(loaded, p))
+
+
+@pytest.mark.parametrize("filters", [Filters(channels=("ads",)), Filters(channels=("seo", "direct")),
+                                     Filters(campaigns=("c1", "c2"))], ids=["ads", "seo+direct", "campaigns"])
+def test_selected_users_read_their_rows_of_the_rollups(loaded, monkeypatch, filters):
+    """A channel / campaign selection keeps each selected user's sessions whole: the totals over the rollups
+    are those of the selected users' rows of a fresh derivation over all events, counted independently here."""
+    users_sql, users_params = filters.users_sql("u")
+    selected = [k for (k,) in loaded.execute(f"SELECT user_key FROM users u WHERE {users_sql}",
+                                             users_params).fetchall()]
+    every_user = loaded.execute("SELECT count(*) FROM users").fetchone()[0]
+    assert 0 < len(selected) < every_user
+    sessions = [s for s in recomputed_sessions(loaded) if s[0] in selected]
+    pageviews = loaded.execute(f"""
+        SELECT count(*), count(DISTINCT e.user_key) FROM events e JOIN users u USING (user_key)
+        WHERE {users_sql} AND e.event_name IN ('$pageview', 'pageview', 'page_view')""", users_params).fetchone()
+    p = tm.TrafficParams(filters=filters)
+    got, read = reads(loaded, tm.traffic_summary, p, monkeypatch)
+    assert read
+    row = got.iloc[0]
+    assert (row["pv"], row["uv"], row["sessions"]) == (pageviews[0], pageviews[1], len(sessions))
+    assert row["pages_per_session"] == pytest.approx(
+        sum(s[9] for s in sessions) / sum(1 for s in sessions if s[9] >= 1))
+    page = tm.traffic_page(loaded, p, "channel")
+    assert page["summary"].equals(got)
+    with scanned(monkeypatch):
+        expected = tm.traffic_page(loaded, p, "channel")
+    for key in page:
+        pd.testing.assert_frame_equal(page[key], expected[key], obj=key)
 
 
 def test_a_load_between_the_check_and_the_query_reruns_over_the_events(loaded, monkeypatch):
