@@ -8,10 +8,10 @@ from plotly.subplots import make_subplots
 from metrics import UserInputError
 from metrics import traffic as tm
 from ui import format as fmt
-from ui.components import (chart_block, choice, chosen, empty_state, help_text, label, page_header, sql_text,
-                           table_block)
-from ui.context import filters, lang, run, tr
-from ui.safe import md_escape
+from ui.components import (chart_block, choice, chosen, empty_state, help_text, label, page_header, prepared_chart,
+                           sql_text, table_block)
+from ui.context import filters, lang, memo, run, tr
+from ui.safe import csv_bytes, md_escape
 
 PERIOD_NAMES = {"day": ("day", "日"), "week": ("week", "周"), "month": ("month", "月")}
 
@@ -40,6 +40,49 @@ def _frames(base, dim: str) -> dict | None:
 
 def _part(frames: dict | None, name: str, fn, params):
     return frames[name] if frames is not None else run(fn, params)
+
+
+# Chart and table builders: run once per data version, parameters and language (:func:`ui.context.memo`); a
+# rerun only sends what they made.
+
+def _series_chart(base: tm.TrafficParams, pvuv, sess) -> tuple:
+    """(figure, CSV, SQL) of PV, UV, sessions and bounce rate over time."""
+    series = pvuv.merge(sess, on="period_start", how="outer").sort_values("period_start")
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Bar(x=series["period_start"], y=series["sessions"], name=_lab("sessions"),
+                         marker_color="#c7d7ee"), secondary_y=False)
+    fig.add_trace(go.Scatter(x=series["period_start"], y=series["pv"], name=_lab("pv"), mode="lines",
+                             line={"color": "#1f77b4"}), secondary_y=False)
+    fig.add_trace(go.Scatter(x=series["period_start"], y=series["uv"], name=_lab("uv"), mode="lines",
+                             line={"color": "#ff7f0e"}), secondary_y=False)
+    fig.add_trace(go.Scatter(x=series["period_start"], y=series["bounce_rate"], name=_lab("bounce_rate"),
+                             mode="lines", line={"color": "#7f7f7f", "dash": "dot"}), secondary_y=True)
+    fig.update_yaxes(title_text=tr("Count", "数量"), secondary_y=False)
+    fig.update_yaxes(title_text=_lab("bounce_rate"), tickformat=".0%", secondary_y=True, showgrid=False,
+                     range=[0, max(0.05, float(series["bounce_rate"].max() or 0) * 1.3)])
+    fig.update_layout(height=380, margin={"t": 30, "b": 10}, legend={"orientation": "h", "y": 1.12},
+                      xaxis_title=_lab("period_start"), hovermode="x unified")
+    if lang() == "zh":
+        fig.update_xaxes(tickformat="%m月%d日")
+    return *prepared_chart(fig, series), _sql(tm.pv_uv_sql, base) + "\n\n" + _sql(tm.sessions_sql, base)
+
+
+def _breakdown_chart(by: tm.TrafficParams, ch, measure: str) -> tuple:
+    """(figure, CSV, SQL) of ``measure`` per period, stacked by the values of ``by``'s breakdown."""
+    fig = go.Figure()
+    for name, part in ch.groupby(by.breakdown, sort=False):
+        fig.add_trace(go.Bar(x=part["period_start"], y=part[measure], name=str(name)))
+    fig.update_layout(barmode="stack", height=360, margin={"t": 30, "b": 10},
+                      xaxis_title=_lab("period_start"), yaxis_title=_lab(measure),
+                      legend={"title": _lab(by.breakdown)})
+    if lang() == "zh":
+        fig.update_xaxes(tickformat="%m月%d日")
+    return *prepared_chart(fig, ch), _sql(tm.pv_uv_sql, by)
+
+
+def _table(frame, builder, params) -> tuple[bytes, str]:
+    """(CSV, SQL) of one of the page's tables."""
+    return csv_bytes(frame), _sql(builder, params)
 
 
 page_header("Traffic", "流量", owner="marketing")
@@ -90,24 +133,8 @@ options = tr(f"Period: {period_word}; page-view events: {md_escape(', '.join(pv_
 st.subheader(tr("Over time", "趋势"))
 pvuv = _part(frames, "pv_uv", tm.pv_uv, base)
 sess = _part(frames, "sessions", tm.sessions, base)
-series = pvuv.merge(sess, on="period_start", how="outer").sort_values("period_start")
-fig = make_subplots(specs=[[{"secondary_y": True}]])
-fig.add_trace(go.Bar(x=series["period_start"], y=series["sessions"], name=_lab("sessions"),
-                     marker_color="#c7d7ee"), secondary_y=False)
-fig.add_trace(go.Scatter(x=series["period_start"], y=series["pv"], name=_lab("pv"), mode="lines",
-                         line={"color": "#1f77b4"}), secondary_y=False)
-fig.add_trace(go.Scatter(x=series["period_start"], y=series["uv"], name=_lab("uv"), mode="lines",
-                         line={"color": "#ff7f0e"}), secondary_y=False)
-fig.add_trace(go.Scatter(x=series["period_start"], y=series["bounce_rate"], name=_lab("bounce_rate"),
-                         mode="lines", line={"color": "#7f7f7f", "dash": "dot"}), secondary_y=True)
-fig.update_yaxes(title_text=tr("Count", "数量"), secondary_y=False)
-fig.update_yaxes(title_text=_lab("bounce_rate"), tickformat=".0%", secondary_y=True, showgrid=False,
-                 range=[0, max(0.05, float(series["bounce_rate"].max() or 0) * 1.3)])
-fig.update_layout(height=380, margin={"t": 30, "b": 10}, legend={"orientation": "h", "y": 1.12},
-                  xaxis_title=_lab("period_start"), hovermode="x unified")
-if lang() == "zh":
-    fig.update_xaxes(tickformat="%m月%d日")
-chart_block(fig, series, key="traffic_series", name="traffic_over_time",
+fig, csv, sql = memo(_series_chart, (base,), base, pvuv, sess)
+chart_block(fig, csv, key="traffic_series", name="traffic_over_time",
             caption=tr("PV = page-view events; UV = distinct users with a page view in the period — a week's UV "
                        "is not the sum of its days' UV (a user visiting on three days is one weekly visitor). "
                        "Sessions are counted in the period of their first event; bounce rate = sessions with "
@@ -115,7 +142,7 @@ chart_block(fig, series, key="traffic_series", name="traffic_over_time",
                        "PV = 页面浏览事件数；UV = 周期内有页面浏览的去重用户数——一周的 UV 不等于各天 UV 之和"
                        "（三天都来的用户在周内只算一位访客）。会话按其首个事件所在周期计数；跳出率 = 仅一次页面浏览的"
                        "会话 ÷ 至少一次页面浏览的会话。") + options,
-            sql=_sql(tm.pv_uv_sql, base) + "\n\n" + _sql(tm.sessions_sql, base))
+            sql=sql)
 
 # Top pages ---------------------------------------------------------------------------------------------
 st.subheader(tr("Top pages", "热门页面"))
@@ -128,12 +155,13 @@ else:
     cfg["page"] = st.column_config.TextColumn(_lab("page"), help=_help("page"))
     cfg["bounce_rate"] = st.column_config.NumberColumn(_lab("bounce_rate"), help=_help("bounce_rate"),
                                                        format="percent")
-    table_block(pages, key="traffic_pages", name="top_pages", column_config=cfg,
+    csv, sql = memo(_table, (base, "top_pages"), pages, tm.top_pages_sql, base)
+    table_block(pages, key="traffic_pages", name="top_pages", column_config=cfg, csv=csv,
                 caption=tr(f"The top {int(top_n)} pages by PV over the whole range. Entries = sessions whose "
                            "first page view was this page; bounce rate of those sessions. ",
                            f"整个范围内 PV 最高的 {int(top_n)} 个页面。入口次数 = 首次页面浏览为该页的会话数；"
                            "跳出率按这些会话计算。") + options,
-                sql=_sql(tm.top_pages_sql, base))
+                sql=sql)
 
 # By channel --------------------------------------------------------------------------------------------
 st.subheader(tr("By channel or campaign", "按渠道或活动"))
@@ -148,15 +176,8 @@ if ch.empty:
 else:
     measure = choice("radio", tr("Measure", "指标"), {m: _lab(m) for m in ("pv", "uv")},
                      key="traffic_channel_measure", container=b2, horizontal=True)
-    fig = go.Figure()
-    for name, part in ch.groupby(dim, sort=False):
-        fig.add_trace(go.Bar(x=part["period_start"], y=part[measure], name=str(name)))
-    fig.update_layout(barmode="stack", height=360, margin={"t": 30, "b": 10},
-                      xaxis_title=_lab("period_start"), yaxis_title=_lab(measure),
-                      legend={"title": _lab(dim)})
-    if lang() == "zh":
-        fig.update_xaxes(tickformat="%m月%d日")
-    chart_block(fig, ch, key="traffic_channel", name=f"traffic_by_{dim}",
+    fig, csv, sql = memo(_breakdown_chart, (by_channel, measure), by_channel, ch, measure)
+    chart_block(fig, csv, key="traffic_channel", name=f"traffic_by_{dim}",
                 caption=tr("Channel / campaign = those of the session's first event (no channel → direct, no "
                            f"campaign → (not set)); the top {int(top_n)} by PV are kept, the rest are 'Other'. "
                            "Stacked PV "
@@ -165,7 +186,7 @@ else:
                            f"渠道/活动 = 会话第一个事件的渠道/活动（无渠道为 direct，无活动为 (not set)）；保留 PV 最高的 {int(top_n)} 个，"
                            "其余归为 Other。堆叠的 PV 之和等于总数；堆叠的 UV "
                            "不一定（同一访客可能在同一周期经由两个渠道到达）。") + options,
-                sql=_sql(tm.pv_uv_sql, by_channel))
+                sql=sql)
 
 st.subheader(tr(f"Sessions by {dim}", "各渠道会话" if dim == "channel" else "各活动会话"))
 ch_sess = _part(frames if dim == frames_dim else None, "sessions_breakdown", tm.sessions, by_channel)
@@ -182,6 +203,7 @@ else:
         "pages_per_session": st.column_config.NumberColumn(_lab("pages_per_session"),
                                                            help=_help("pages_per_session"), format="%.2f"),
     })
-    table_block(ch_sess, key="traffic_channel_sessions", name=f"sessions_by_{dim}", column_config=cfg,
+    csv, sql = memo(_table, (by_channel, "sessions"), ch_sess, tm.sessions_sql, by_channel)
+    table_block(ch_sess, key="traffic_channel_sessions", name=f"sessions_by_{dim}", column_config=cfg, csv=csv,
                 caption=tr(f"One row per period and session {dim}. ", "每个周期和会话渠道/活动一行。") + options,
-                sql=_sql(tm.sessions_sql, by_channel))
+                sql=sql)
