@@ -79,6 +79,9 @@ class Chdb:
         structure = ", ".join(f"{h} Nullable(String)" for h in HEADERS)
         self.s.query(f"""INSERT INTO ev SELECT distinct_id, event, parseDateTimeBestEffort(timestamp)
                          FROM file('{csv_path}', CSVWithNames, '{structure}')""")
+        # merge the inserted parts now: ClickHouse's steady state, and no background merge running later,
+        # while another engine's query is being timed
+        self.s.query("OPTIMIZE TABLE ev FINAL")
 
     def _rows(self, sql):
         out = self.s.query(sql, "CSV").bytes().decode().strip()

@@ -5,9 +5,13 @@
 1. generates (or reuses) a seeded synthetic log of that size (``bench/synth.py``);
 2. ingest: ``python -m store load`` against a bare DuckDB ``CREATE TABLE … AS SELECT * FROM read_csv``;
 3. runs the funnel, retention and PV/UV tasks (``bench/engines.py``) on every engine, each engine in
-   its own process so its peak memory is its own;
-4. checks that every engine returned the same numbers — a benchmark of a wrong answer is void, so
-   any disagreement stops the report;
+   its own process so its peak memory is its own. Every engine stays loaded and the runs are interleaved:
+   round by round, task by task, each engine runs the task once (the engines' order rotating each round),
+   so a slow spell of a shared host falls on every engine alike instead of on whichever ran then. Round 0
+   is a warm-up for every engine (first reads of its data: kept in the JSON as ``first_s``, not in the
+   medians);
+4. checks that every engine returned the same numbers, in every run — a benchmark of a wrong answer is
+   void, so any disagreement stops the report;
 5. prints medians over the runs and ratios to the reference (the fastest of chdb and polars on each
    task) and writes everything to ``bench/results/<events>.json``;
 6. pages (unless ``--no-pages``): gives ``ours.duckdb`` spend and survey rows and times every dashboard
@@ -87,25 +91,81 @@ def run(events: int, runs: int, engines: list[str], seed: int, work: Path, tasks
     if "ours" in engines:
         report["ingest"] = ingest(csv, work, runs)
         shutil.copy(work / "ingest_ours.duckdb", work / "ours.duckdb")
-    for engine in engines:
-        if engine == "pandas" and events > 10_000_000:
-            continue
-        db = work / f"{engine}.db" if engine != "ours" else work / "ours.duckdb"
-        if engine == "chdb" and db.exists():
-            shutil.rmtree(db)
-        wall, peak, out = run_with_rusage([PY, "-m", "bench.worker", "--engine", engine, "--csv", str(csv),
-                                           "--db", str(db), "--runs", str(runs), "--tasks", ",".join(tasks)])
-        result = json.loads(out)
-        result["peak_mb"] = peak
-        report["engines"][engine] = result
+    chosen = [e for e in engines if not (e == "pandas" and events > 10_000_000)]
+    report["engines"] = interleaved(chosen, csv, work, runs, tasks)
     report["agreement"] = check_agreement(report, tasks)
     if pages and "ours" in engines:
         report["pages"] = bench_pages.run(str(work / "ours.duckdb"), runs, isolated=pages_isolated)
     return report
 
 
+class _Engine:
+    """One engine loaded in a ``bench.worker --serve`` process, running one task per request."""
+
+    def __init__(self, engine: str, csv: Path, work: Path):
+        db = work / f"{engine}.db" if engine != "ours" else work / "ours.duckdb"
+        if engine == "chdb" and db.exists():
+            shutil.rmtree(db)
+        self.name, self.err = engine, open(work / f"{engine}.stderr", "w+")
+        self.proc = subprocess.Popen([PY, "-m", "bench.worker", "--engine", engine, "--csv", str(csv), "--db",
+                                      str(db), "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.err, cwd=ROOT, text=True)
+        self.result = {"engine": engine, "setup_s": self._reply()["setup_s"], "tasks": {}}
+
+    def _reply(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            self.err.seek(0)
+            raise RuntimeError(f"the {self.name} worker stopped ({self.proc.returncode}):\n{self.err.read()[-3000:]}")
+        return json.loads(line)
+
+    def run(self, task: str, warmup: bool) -> None:
+        self.proc.stdin.write(task + "\n")
+        self.proc.stdin.flush()
+        reply = self._reply()
+        slot = self.result["tasks"].setdefault(task, {"times": [], "results": []})
+        if warmup:
+            slot["first_s"] = reply["time"]
+        else:
+            slot["times"].append(reply["time"])
+        slot["results"].append(reply["result"])
+
+    def close(self) -> dict:
+        """End the process; its result with ``peak_mb`` (the process's own peak RSS) and each task's ``result``
+        — the one every run returned, or ``None`` when two runs disagreed."""
+        self.proc.stdin.close()
+        self.result["peak_mb"] = self._reply()["peak_mb"]
+        self.proc.wait()
+        self.err.close()
+        for slot in self.result["tasks"].values():
+            results = slot.pop("results")
+            slot["result"] = results[0] if all(r == results[0] for r in results) else None
+        return self.result
+
+
+def interleaved(engines: list[str], csv: Path, work: Path, runs: int, tasks=TASKS) -> dict:
+    """Every engine's tasks timed in interleaved rounds (see the module docstring): {engine: result}."""
+    loaded: list[_Engine] = []
+    try:
+        for engine in engines:                     # set up one after another: set-up is not timed
+            loaded.append(_Engine(engine, csv, work))
+        for rnd in range(runs + 1):                 # round 0: the warm-up
+            order = loaded[rnd % len(loaded):] + loaded[:rnd % len(loaded)]
+            for task in tasks:
+                for eng in order:
+                    eng.run(task, warmup=rnd == 0)
+        return {eng.name: eng.close() for eng in loaded}
+    finally:
+        for eng in loaded:
+            if eng.proc.poll() is None:
+                eng.proc.kill()
+                eng.proc.wait()
+
+
 def check_agreement(report: dict, tasks) -> dict:
-    """Per task: the engines whose result differs from the first engine's. Empty lists = all agree."""
+    """Per task: the engines whose result differs from the first engine's, or between two of their own runs
+    (``None``). Empty lists = all agree."""
     out = {}
     for task in tasks:
         results = {e: r["tasks"][task]["result"] for e, r in report["engines"].items()}
@@ -113,7 +173,7 @@ def check_agreement(report: dict, tasks) -> dict:
             continue
         first_engine, first = next(iter(results.items()))
         out[task] = {"reference_engine": first_engine,
-                     "disagree": [e for e, r in results.items() if r != first]}
+                     "disagree": [e for e, r in results.items() if r is None or r != first]}
     return out
 
 
@@ -124,8 +184,8 @@ def machine() -> dict:
 
 
 def table(report: dict, tasks=TASKS) -> str:
-    lines = [f"opsfunnel benchmark — {report['events']:,} events, median of {report['runs']} runs, "
-             f"{report['machine']['cpus']} CPUs / {report['machine']['memory_gb']} GB"]
+    lines = [f"opsfunnel benchmark — {report['events']:,} events, median of {report['runs']} interleaved runs "
+             f"after a warm-up, {report['machine']['cpus']} CPUs / {report['machine']['memory_gb']} GB"]
     if "ingest" in report:
         ing = report["ingest"]
         o, b = statistics.median(ing["ours_s"]), statistics.median(ing["bare_s"])
@@ -133,17 +193,21 @@ def table(report: dict, tasks=TASKS) -> str:
                      f"{b:.2f} s ({ing['bare_peak_mb']:.0f} MB) → rate ratio {b / o:.2f}× (target ≥ 0.70×)")
     engines = list(report["engines"])
     lines.append("")
-    lines.append(f"{'task':<12}" + "".join(f"{e:>12}" for e in engines) + f"{'reference':>12}{'ours/ref':>10}")
+    lines.append(f"{'task':<14}" + "".join(f"{e:>12}" for e in engines) + f"{'reference':>12}{'ours/ref':>10}")
     for task in tasks:
         med = {e: statistics.median(report["engines"][e]["tasks"][task]["times"]) for e in engines}
         refs = [med[e] for e in ("chdb", "polars") if e in med]
         ref = min(refs) if refs else None
-        row = f"{task:<12}" + "".join(f"{med[e]:>11.3f}s" for e in engines)
+        row = f"{task:<14}" + "".join(f"{med[e]:>11.3f}s" for e in engines)
         if ref is not None and "ours" in med:
             row += f"{ref:>11.3f}s{med['ours'] / ref:>9.2f}×"
         lines.append(row)
-    lines.append(f"{'peak MB':<12}" + "".join(f"{report['engines'][e]['peak_mb']:>12.0f}" for e in engines))
-    lines.append(f"{'setup s':<12}" + "".join(f"{report['engines'][e]['setup_s']:>11.1f}s" for e in engines))
+    for task in tasks:
+        if all("first_s" in report["engines"][e]["tasks"][task] for e in engines):
+            lines.append(f"{task + ' 1st':<14}" + "".join(f"{report['engines'][e]['tasks'][task]['first_s']:>11.3f}s"
+                                                         for e in engines) + "   (warm-up run, not in the medians)")
+    lines.append(f"{'peak MB':<14}" + "".join(f"{report['engines'][e]['peak_mb']:>12.0f}" for e in engines))
+    lines.append(f"{'setup s':<14}" + "".join(f"{report['engines'][e]['setup_s']:>11.1f}s" for e in engines))
     bad = {t: a["disagree"] for t, a in report["agreement"].items() if a["disagree"]}
     lines.append("")
     lines.append("engines agree on every task" if not bad else f"DISAGREEMENT (times void): {bad}")

@@ -46,6 +46,23 @@ def test_results_are_not_trivially_equal(report):
 def test_report_table_names_ratios_and_ingest(report):
     text = bench_run.table(report)
     assert "ours/ref" in text and "ingest:" in text and "engines agree on every task" in text
+    assert "interleaved runs after a warm-up" in text and "funnel 1st" in text
+
+
+def test_engines_run_interleaved_after_a_warm_up(report):
+    """Every engine ran each task once as a warm-up (``first_s``, outside the medians) and ``runs`` times after it,
+    and reports its own peak memory."""
+    for engine, result in report["engines"].items():
+        assert result["peak_mb"] > 50 and result["setup_s"] > 0, engine
+        for task, slot in result["tasks"].items():
+            assert len(slot["times"]) == report["runs"] and slot["first_s"] > 0, (engine, task)
+
+
+def test_a_run_disagreeing_with_another_voids_the_task():
+    fake = {"engines": {"ours": {"tasks": {"funnel": {"result": [3, 2]}}},
+                        "chdb": {"tasks": {"funnel": {"result": None}}},        # its runs disagreed
+                        "polars": {"tasks": {"funnel": {"result": [3, 1]}}}}}
+    assert bench_run.check_agreement(fake, ["funnel"])["funnel"]["disagree"] == ["chdb", "polars"]
 
 
 def test_pages_step_times_every_page_of_the_navigation(report):
