@@ -5,7 +5,8 @@
 
 ``--serve``: set the engine up, print one JSON line (``engine``, ``setup_s``), then for every task name read
 from standard input run it once and print one JSON line (``task``, ``time``, ``result``) — so that
-``bench/run.py`` can keep every engine loaded and interleave their runs. It ends at the end of its input.
+``bench/run.py`` can keep every engine loaded and interleave their runs. At the end of its input it prints one
+last line, its peak memory (``peak_mb``), and ends.
 """
 from __future__ import annotations
 
