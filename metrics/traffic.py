@@ -48,7 +48,7 @@ import pandas as pd
 from store.errors import UserInputError
 from store.parse import check_timezone
 
-from .derive import event_span, over_every_event, temp_tables
+from .derive import over_every_event, temp_tables
 from .filters import Filters, local_sql
 
 PERIODS = ("day", "week", "month")
@@ -97,18 +97,14 @@ LABELS: dict[str, dict[str, str]] = {
 }
 
 
-DEFAULT_PAGEVIEW_EVENTS = ("page_view", "pageview", "$pageview")
-DEFAULT_SESSION_GAP = timedelta(minutes=30)
-
-
 @dataclass(frozen=True)
 class TrafficParams:
     """What to count and how: periods, breakdown, which events are page views, the session gap."""
 
     period: str = "day"
     breakdown: str | None = None
-    pageview_events: tuple[str, ...] = DEFAULT_PAGEVIEW_EVENTS
-    session_gap: timedelta = DEFAULT_SESSION_GAP
+    pageview_events: tuple[str, ...] = ("page_view", "pageview", "$pageview")
+    session_gap: timedelta = timedelta(minutes=30)
     timezone: str = "UTC"
     week_start: str = "monday"
     filters: Filters | None = None
@@ -528,20 +524,23 @@ def traffic_page(con, p: TrafficParams, breakdown: str = "channel", with_top_pag
         out.update(pv_uv_breakdown=pv_uv(c, by), sessions_breakdown=sessions(c, by))
         return out
 
-    span = event_span(con)
-    if _stored_ok(p) and span[0] is not None and _holds_every_event(p, span):
-        return frames(con)   # every function reads the rollups: nothing to derive
-    with_sql, params = _with_sql(p)
-    tagged, sess = "_traffic_tagged", "_traffic_sessions"
-    # Events without a session id go through window passes worth keeping; events with one are only a
-    # filtered scan away, cheaper to read again than to copy.
-    scope, scope_params = _scope_sql(p)
-    gaps = con.execute(f"SELECT count(*) FROM events e WHERE {scope} AND e.session_id IS NULL",
-                       scope_params).fetchone()[0]
-    with temp_tables(con, tagged, sess):
-        if gaps:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {tagged} AS {with_sql} SELECT * FROM tagged", params)
-        head, head_params = _with_sql(p, tagged_table=tagged) if gaps else (with_sql, params)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {sess} AS {head} SELECT * FROM sessions", head_params)
-        head, head_params = _with_sql(p, tagged_table=tagged if gaps else None, sessions_table=sess)
-        return frames(_Derived(con, with_sql, params, head, head_params))
+    def derived() -> dict[str, pd.DataFrame]:
+        with_sql, params = _with_sql(p)
+        tagged, sess = "_traffic_tagged", "_traffic_sessions"
+        # Events without a session id go through window passes worth keeping; events with one are only a
+        # filtered scan away, cheaper to read again than to copy.
+        scope, scope_params = _scope_sql(p)
+        gaps = con.execute(f"SELECT count(*) FROM events e WHERE {scope} AND e.session_id IS NULL",
+                           scope_params).fetchone()[0]
+        with temp_tables(con, tagged, sess):
+            if gaps:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {tagged} AS {with_sql} SELECT * FROM tagged", params)
+            head, head_params = _with_sql(p, tagged_table=tagged) if gaps else (with_sql, params)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {sess} AS {head} SELECT * FROM sessions", head_params)
+            head, head_params = _with_sql(p, tagged_table=tagged if gaps else None, sessions_table=sess)
+            return frames(_Derived(con, with_sql, params, head, head_params))
+
+    if not _stored_ok(p):
+        return derived()
+    # every function reads the rollups: nothing to derive
+    return over_every_event(con, lambda span: _holds_every_event(p, span), lambda: frames(con), derived)

@@ -653,10 +653,10 @@ def _update_rollups(con, first: bool) -> None:
     """)
     # a user's sessions depend on all of their events: those of the users the batch touches are derived again
     con.execute("CREATE TEMP TABLE _batch_users_touched AS SELECT DISTINCT user_key FROM _batch_by_name")
-    touched = "e.user_key IN (SELECT user_key FROM _batch_users_touched)"
-    con.execute("DELETE FROM traffic_sessions WHERE user_key IN (SELECT user_key FROM _batch_users_touched)")
-    con.execute("DELETE FROM traffic_pageviews WHERE user_key IN (SELECT user_key FROM _batch_users_touched)")
-    fill_traffic_rollups(con, touched)
+    touched = "user_key IN (SELECT user_key FROM _batch_users_touched)"
+    for table in ("traffic_sessions", "traffic_pageviews"):
+        con.execute(f"DELETE FROM {table} WHERE {touched}")
+    fill_traffic_rollups(con, f"e.{touched}")
 
 
 # Each rollup as a recomputation over every stored event: what a first load and the migration creating it write.
