@@ -20,6 +20,11 @@ import pytest
 
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, screenshot, start_server, wait_idle
 
+expect = pytest.importorskip("playwright.sync_api").expect
+# A run's last deltas can be painted a moment after Streamlit reports it idle, more so on a loaded machine:
+# visibility checks retry for up to 30 s instead of looking once.
+expect.set_options(timeout=30_000)
+
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (install Debian's chromium: apt-get install -y chromium)")
 
@@ -74,14 +79,18 @@ def no_exception(page) -> None:
     assert errors.count() == 0, errors.first.inner_text()
 
 
-def metric(page, label: str) -> str:
+def metric_value(page, label: str):
     card = page.locator("[data-testid=stMetric]").filter(has_text=label).first
-    return card.locator("[data-testid=stMetricValue]").inner_text()
+    return card.locator("[data-testid=stMetricValue]")
+
+
+def metric(page, label: str) -> str:
+    return metric_value(page, label).inner_text()
 
 
 def test_1_empty_database_then_an_upload_with_a_fixed_mapping(page, tmp_path):
-    assert page.get_by_text("The database is empty").is_visible()
-    assert page.get_by_role("button", name="Load sample data").is_visible()
+    expect(page.get_by_text("The database is empty")).to_be_visible()
+    expect(page.get_by_role("button", name="Load sample data")).to_be_visible()
     screenshot(page, "overview_empty")
 
     go(page, "Data")
@@ -109,21 +118,22 @@ def test_1_empty_database_then_an_upload_with_a_fixed_mapping(page, tmp_path):
     else:
         pytest.fail("the mapping editor did not take the edit")
     wait_idle(page)
-    assert page.get_by_text("Parsed preview (first 20 rows)").is_visible()
+    expect(page.get_by_text("Parsed preview (first 20 rows)")).to_be_visible()
     screenshot(page, "data_upload_mapping")
     page.get_by_role("button", name="Load 1 file(s)").click()
     report = page.get_by_text(re.compile(r"events_export\.csv \(Events\): 4 rows read, 3 loaded"))
     report.wait_for()
     wait_idle(page)
     assert "1 rejected" in report.inner_text()
-    assert page.get_by_text("Rejected rows of events_export.csv").is_visible()
-    assert page.get_by_text("3 events · 2 users loaded").is_visible()
+    expect(page.get_by_text("Rejected rows of events_export.csv")).to_be_visible()
+    expect(page.get_by_text("3 events · 2 users loaded")).to_be_visible()
     report.scroll_into_view_if_needed()
     screenshot(page, "data_load_report")
     no_exception(page)
 
 
 def test_2_sample_data_and_every_page(page):
+    go(page, "Data")
     page.get_by_text("I understand this deletes").click()
     page.get_by_role("button", name="Reset to sample data").click()
     page.get_by_text(re.compile(r"\d{3},\d{3} events · \d{2},\d{3} users loaded")).wait_for(timeout=120_000)
@@ -145,12 +155,13 @@ def test_3_a_global_filter_changes_a_number(page):
     page.keyboard.press("Enter")
     page.keyboard.press("Escape")
     wait_idle(page)
+    expect(page.get_by_text("channels: douyin").first).to_be_visible()
+    expect(metric_value(page, "New users")).not_to_have_text(everyone)  # waits for the filtered run to paint
     douyin = metric(page, "New users")
     assert int(douyin.replace(",", "")) < int(everyone.replace(",", "")), (douyin, everyone)
-    assert page.get_by_text("channels: douyin").first.is_visible()
     page.get_by_role("button", name="Reset filters").click()
     wait_idle(page)
-    assert metric(page, "New users") == everyone
+    expect(metric_value(page, "New users")).to_have_text(everyone)
 
 
 def test_4_download_a_chart_table(page):
@@ -176,19 +187,21 @@ def test_4_download_a_chart_table(page):
 def test_5_chinese_labels(page):
     page.get_by_text("简体中文").click()
     wait_idle(page)
-    assert page.locator("h1").first.inner_text().strip() == "总览"
+    expect(page.locator("h1").first).to_have_text("总览")
+    expect(page.locator("[data-testid=stMain] [data-testid=stCaptionContainer]").first).to_have_text(
+        re.compile(r"^\s*筛选："))
     header = page.locator("[data-testid=stMain] [data-testid=stCaptionContainer]").first.inner_text()
     assert header.startswith("筛选：") and "douyin" not in header, header  # the reset filters stay reset
     sidebar = page.locator("[data-testid=stSidebar]")
-    assert sidebar.get_by_text("渠道", exact=True).is_visible()
-    assert sidebar.get_by_text("报告时区", exact=True).is_visible()
-    assert page.get_by_text("市场", exact=True).first.is_visible()
-    assert page.locator("[data-testid=stMetric]").filter(has_text="新用户").count() == 1
+    expect(sidebar.get_by_text("渠道", exact=True)).to_be_visible()
+    expect(sidebar.get_by_text("报告时区", exact=True)).to_be_visible()
+    expect(page.get_by_text("市场", exact=True).first).to_be_visible()
+    expect(page.locator("[data-testid=stMetric]").filter(has_text="新用户")).to_have_count(1)
     no_exception(page)
     page.locator("h1").first.scroll_into_view_if_needed()
     screenshot(page, "overview_zh")
     go(page, "数据")
-    assert page.get_by_text("上传文件", exact=True).is_visible()
+    expect(page.get_by_text("上传文件", exact=True)).to_be_visible()
     screenshot(page, "data_zh")
 
 
