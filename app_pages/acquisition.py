@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -12,10 +13,11 @@ from metrics import economics as em
 from metrics import retention as rm
 from ui import format as fmt
 from ui.components import (
-    campaign_label, chart_block, choice, empty_state, help_text, label, metric_sql, page_header, table_block,
+    campaign_label, chart_block, choice, empty_state, help_text, label, metric_sql, page_header, prepared_chart,
+    table_block,
 )
-from ui.context import data_facts, filters, lang, local_date, run, tr
-from ui.safe import md_escape
+from ui.context import data_facts, filters, lang, local_date, memo, run, tr
+from ui.safe import csv_bytes, md_escape
 
 PERIOD_NAMES = {"day": ("day", "日"), "week": ("week", "周"), "month": ("month", "月")}
 BY = {"channel": ("First-touch channel", "首次触达渠道"), "campaign": ("First-touch campaign", "首次触达活动")}
@@ -41,6 +43,35 @@ def _periods(start: date, end: date, period: str) -> int:
     if period == "week":
         return (end.toordinal() - end.weekday() - (start.toordinal() - start.weekday())) // 7 + 1
     return (end.year - start.year) * 12 + end.month - start.month + 1
+
+
+def _series_chart(new: pd.DataFrame, by: str, cohorts: rm.RetentionParams, data_end) -> tuple:
+    """(figure, CSV, SQL) of new users per period, stacked by first-touch channel or campaign."""
+    order = new.groupby(by)["new_users"].sum().sort_values(ascending=False).index
+    fig = go.Figure()
+    for i, value in enumerate(order):
+        part = new[new[by] == value].sort_values("period_start")
+        fig.add_trace(go.Bar(x=part["period_start"], y=part["new_users"], name=str(value),
+                             marker_color=PALETTE[i % len(PALETTE)]))
+    fig.update_layout(barmode="stack", height=420, margin={"t": 30, "b": 10},
+                      xaxis_title=tr("Period start", "周期开始"), yaxis_title=_lab("new_users"),
+                      legend={"title": tr(*BY[by])})
+    if lang() == "zh":
+        fig.update_xaxes(tickformat="%m月%d日")
+    return *prepared_chart(fig, new), _sql(rm.retention, cohorts, data_end)
+
+
+def _tables(by_channel: pd.DataFrame, by_campaign: pd.DataFrame, flt) -> tuple:
+    """(channel table, its CSV and SQL, campaign table, its CSV and SQL)."""
+    total = by_channel["new_users"].sum()
+    ch = by_channel[["channel", "new_users", "spend", "cac"]].assign(share=by_channel["new_users"] / total)
+    ch = ch.sort_values("new_users", ascending=False)
+    cols = ["channel", "campaign", "new_users", "spend", "cac", "activation_rate", "paying_rate"]
+    camp = by_campaign[cols].sort_values("new_users", ascending=False)
+    camp = camp.assign(campaign=campaign_label(camp["campaign"]))
+    sqls = [_sql(em.campaign_economics, em.EconomicsParams(level=level, filters=flt, timezone=flt.timezone))
+            for level in ("channel", "campaign")]
+    return ch, csv_bytes(ch), sqls[0], camp, csv_bytes(camp), sqls[1]
 
 
 page_header("Acquisition", "拉新", owner="marketing")
@@ -100,32 +131,22 @@ k[3].metric(tr("Campaigns with new users", "有新用户的活动"),
 
 # New users over time ---------------------------------------------------------------------------------
 st.subheader(tr("New users over time", "新用户趋势"))
-order = new.groupby(by)["new_users"].sum().sort_values(ascending=False).index
-fig = go.Figure()
-for i, value in enumerate(order):
-    part = new[new[by] == value].sort_values("period_start")
-    fig.add_trace(go.Bar(x=part["period_start"], y=part["new_users"], name=str(value),
-                         marker_color=PALETTE[i % len(PALETTE)]))
-fig.update_layout(barmode="stack", height=420, margin={"t": 30, "b": 10}, xaxis_title=tr("Period start", "周期开始"),
-                  yaxis_title=_lab("new_users"), legend={"title": tr(*BY[by])})
-if lang() == "zh":
-    fig.update_xaxes(tickformat="%m月%d日")
-chart_block(fig, new, key="acquisition_series", name=f"new_users_by_{by}_{period}",
+fig, csv, sql = memo(_series_chart, (cohorts,), new, by, cohorts, run(rm.data_end))
+chart_block(fig, csv, key="acquisition_series", name=f"new_users_by_{by}_{period}",
             caption=tr("New users = users whose first event over all data (first seen) falls in the period, by "
                        "the channel/campaign of their earliest event that has one (none → direct). Whole periods "
                        "are shown, so the first and last bars may include days outside the date range. ",
                        "新用户 = 全部数据中首个事件（首次出现）落在该周期的用户，按其最早带渠道/活动的事件归因（无则为 "
                        "direct）。按完整周期显示，首尾柱可能包含日期范围外的天数。") + options,
-            sql=_sql(rm.retention, cohorts, run(rm.data_end)))
+            sql=sql)
 
 # Channel and campaign tables -------------------------------------------------------------------------
+ch, ch_csv, ch_sql, camp, camp_csv, camp_sql = memo(_tables, (flt,), by_channel, by_campaign, flt)
 left, right = st.columns([2, 3])
 money = {c: st.column_config.NumberColumn(_lab(c), help=_help(c), format="¥%,.2f") for c in ("spend", "cac")}
 with left:
     st.subheader(tr("By channel", "按渠道"))
-    ch = by_channel[["channel", "new_users", "spend", "cac"]].assign(share=by_channel["new_users"] / total)
-    ch = ch.sort_values("new_users", ascending=False)
-    table_block(ch, key="acquisition_channels", name="new_users_by_channel",
+    table_block(ch, key="acquisition_channels", name="new_users_by_channel", csv=ch_csv,
                 column_config={"channel": st.column_config.TextColumn(tr("Channel", "渠道")),
                                "new_users": st.column_config.NumberColumn(_lab("new_users"), help=_help("new_users"),
                                                                           format="localized"),
@@ -134,14 +155,10 @@ with left:
                 caption=tr("New users in the date range per first-touch channel, with that channel's spend and "
                            "CAC (blank when the channel has no spend). ",
                            "日期范围内各首次触达渠道的新用户，以及该渠道的花费和获客成本（无花费则为空）。") + options,
-                sql=_sql(em.campaign_economics, em.EconomicsParams(level="channel", filters=flt,
-                                                                   timezone=flt.timezone)))
+                sql=ch_sql)
 with right:
     st.subheader(tr("By campaign", "按活动"))
-    cols = ["channel", "campaign", "new_users", "spend", "cac", "activation_rate", "paying_rate"]
-    camp = by_campaign[cols].sort_values("new_users", ascending=False)
-    camp = camp.assign(campaign=campaign_label(camp["campaign"]))
-    table_block(camp, key="acquisition_campaigns", name="new_users_by_campaign",
+    table_block(camp, key="acquisition_campaigns", name="new_users_by_campaign", csv=camp_csv,
                 column_config={"channel": st.column_config.TextColumn(tr("Channel", "渠道")),
                                "campaign": st.column_config.TextColumn(tr("Campaign", "活动")),
                                "new_users": st.column_config.NumberColumn(_lab("new_users"), help=_help("new_users"),
@@ -154,5 +171,4 @@ with right:
                            "the row '(no campaign / channel level)'); campaigns with spend but no users show 0. ",
                            "每个首次触达活动一行（无活动的用户与渠道层级花费合并为“无活动/渠道层级”）；有花费但无用户"
                            "的活动显示 0。") + options,
-                sql=_sql(em.campaign_economics, em.EconomicsParams(level="campaign", filters=flt,
-                                                                   timezone=flt.timezone)))
+                sql=camp_sql)

@@ -13,7 +13,7 @@ from ui.components import (
     row_names, table_block,
 )
 from ui.context import filters, lang, memo, run, tr
-from ui.safe import md_escape
+from ui.safe import csv_bytes, md_escape
 
 LEVELS = {"campaign": ("Per campaign", "按活动"), "channel": ("Per channel", "按渠道")}
 HORIZONS = (7, 14, 30, 60, 90)
@@ -86,6 +86,42 @@ def _ltv_chart(ltv: pd.DataFrame, picked: tuple) -> tuple:
     return prepared_chart(fig, ltv[ltv["segment"].isin(picked)].drop(columns="segment"))
 
 
+def _roas_chart(roas: pd.DataFrame, keys: list, horizon: int) -> tuple:
+    """(figure, CSV) of cohort vs period ROAS per row with spend."""
+    fig = go.Figure([
+        go.Bar(x=roas["segment"], y=roas["roas_h"], name=tr(f"Cohort ROAS ({horizon} d)", f"同期群 ROAS（{horizon} 天）")),
+        go.Bar(x=roas["segment"], y=roas["period_roas"], name=tr("Period ROAS", "期间 ROAS")),
+    ])
+    fig.add_hline(y=1, line_dash="dot", line_color="#888",
+                  annotation_text=tr("break-even", "盈亏平衡"), annotation_position="top left")
+    fig.update_layout(barmode="group", height=380, margin={"t": 30, "b": 10}, yaxis_title="ROAS",
+                      legend={"orientation": "h", "y": 1.12})
+    return prepared_chart(fig, roas[keys + ["spend", "revenue_h", "roas_h", "period_revenue", "period_roas"]])
+
+
+def _economics_table(econ: pd.DataFrame, level: str, params: em.EconomicsParams) -> tuple:
+    """(table, CSV, SQL) of the unit economics, one row per campaign or channel."""
+    keys = ["channel"] if level == "channel" else ["channel", "campaign"]
+    shown = keys + [c for c in econ.columns if c not in keys]
+    table = econ[shown].assign(**({"campaign": _segment(econ, level)} if level == "campaign" else {}))
+    return table, csv_bytes(table), _sql(em.campaign_economics, params)
+
+
+def _table_parts(frame: pd.DataFrame, fn, *args) -> tuple:
+    """(CSV, SQL) of a table made from metric ``fn(*args)``."""
+    return csv_bytes(frame), _sql(fn, *args)
+
+
+def _ltv_view(ltv: pd.DataFrame, econ: pd.DataFrame, level: str) -> tuple:
+    """The LTV curves with each row's segment name, and the segments that have a curve, largest spenders first."""
+    if not len(ltv):
+        return ltv, []
+    ltv = ltv.assign(segment=_segment(ltv, level))
+    ranked = econ.assign(segment=_segment(econ, level)).sort_values(["spend", "new_users"], ascending=False)
+    with_curve = set(ltv["segment"])
+    return ltv, [s for s in ranked["segment"] if s in with_curve]
+
+
 page_header("Campaigns & ROI", "活动与 ROI", owner="marketing")
 flt = filters()
 
@@ -134,9 +170,9 @@ k[4].metric(tr("Spend matched to events", "可匹配到事件的花费"), fmt.pc
 # Economics table -------------------------------------------------------------------------------------
 st.subheader(tr("Unit economics", "单位经济"))
 keys = ["channel"] if level == "channel" else ["channel", "campaign"]
-shown = keys + [c for c in econ.columns if c not in keys]
-table = econ[shown].assign(**({"campaign": _segment(econ, level)} if level == "campaign" else {}))
-table_block(table, key="campaigns_table", name=f"economics_{level}", column_config=_column_config(shown),
+table, table_csv, econ_sql = memo(_economics_table, (params,), econ, level, params)
+table_block(table, key="campaigns_table", name=f"economics_{level}", column_config=_column_config(table.columns),
+            csv=table_csv,
             caption=tr("New users, revenue and conversions use first-touch attribution (SPEC §1); CAC = spend ÷ new "
                        "users (blank with no spend or no users); ROAS_h = revenue within h days of first seen ÷ "
                        "spend; ROI_h = (revenue_h − spend) ÷ spend; period ROAS = revenue earned inside the date "
@@ -144,18 +180,15 @@ table_block(table, key="campaigns_table", name=f"economics_{level}", column_conf
                        "新用户、收入和转化按首次触达归因；获客成本 = 花费 ÷ 新用户（无花费或无用户时为空）；"
                        "ROAS_h = 首次出现后 h 天内收入 ÷ 花费；ROI_h = (收入_h − 花费) ÷ 花费；期间 ROAS = 日期范围"
                        "内的收入 ÷ 范围内花费；回本天数 = LTV 首次达到获客成本的那一天（空：尚未回本）。") + options,
-            sql=_sql(em.campaign_economics, params))
+            sql=econ_sql)
 
 # LTV curves ------------------------------------------------------------------------------------------
 st.subheader(tr("LTV curves and payback", "LTV 曲线与回本"))
-ltv = run(em.ltv_curves, params)
-ltv = ltv.assign(segment=_segment(ltv, level)) if len(ltv) else ltv
+ltv, choices = memo(_ltv_view, (params,), run(em.ltv_curves, params), econ, level)
 if ltv.empty or ltv["ltv"].notna().sum() == 0:
     empty_state("No revenue curves yet: the acquired users are too recent or have no revenue.",
                 "暂无收入曲线：新用户太新或没有收入。")
 else:
-    ranked = econ.assign(segment=_segment(econ, level)).sort_values(["spend", "new_users"], ascending=False)
-    choices = [s for s in ranked["segment"] if s in set(ltv["segment"])]
     picked = st.multiselect(tr("Curves shown (default: the five largest spenders)", "显示的曲线（默认：花费最多的五个）"),
                             choices, default=choices[:5], key=f"campaigns_ltv_pick_{level}_{lang()}")
     fig, csv = memo(_ltv_chart, (params, tuple(picked)), ltv, tuple(picked))
@@ -166,7 +199,7 @@ else:
                            "Dashed line = CAC; star = payback day (first k with LTV_k ≥ CAC). ",
                            "LTV_k = 首次出现后 k+1 天内每位新用户的累计收入，仅统计已满 k+1 天的用户（更新的用户"
                            "被删失，不计为 0）。虚线 = 获客成本；星号 = 回本天数（首个 LTV_k ≥ 获客成本的 k）。")
-                + options, sql=_sql(em.ltv_curves, params))
+                + options, sql=memo(_sql, (params, "ltv_curves"), em.ltv_curves, params))
 
 # Period vs cohort ROAS ------------------------------------------------------------------------------
 st.subheader(tr("Cohort ROAS vs period ROAS", "同期群 ROAS 与期间 ROAS"))
@@ -176,22 +209,14 @@ if roas.empty:
     empty_state("No spend in the selected range, so there is no return on it to show. Load an ad-spend sheet on "
                 "the Data page.", "所选范围内没有花费，因此没有回报可显示。请在“数据”页加载广告花费表。")
 else:
-    fig = go.Figure([
-        go.Bar(x=roas["segment"], y=roas["roas_h"], name=tr(f"Cohort ROAS ({horizon} d)", f"同期群 ROAS（{horizon} 天）")),
-        go.Bar(x=roas["segment"], y=roas["period_roas"], name=tr("Period ROAS", "期间 ROAS")),
-    ])
-    fig.add_hline(y=1, line_dash="dot", line_color="#888",
-                  annotation_text=tr("break-even", "盈亏平衡"), annotation_position="top left")
-    fig.update_layout(barmode="group", height=380, margin={"t": 30, "b": 10}, yaxis_title="ROAS",
-                      legend={"orientation": "h", "y": 1.12})
-    chart_block(fig, roas[keys + ["spend", "revenue_h", "roas_h", "period_revenue", "period_roas"]],
-                key="campaigns_roas", name=f"roas_{level}",
+    fig, roas_csv = memo(_roas_chart, (params,), roas, keys, int(horizon))
+    chart_block(fig, roas_csv, key="campaigns_roas", name=f"roas_{level}",
                 caption=tr(f"Cohort ROAS = revenue of the users acquired in the range within {horizon} days of their "
                            "first seen ÷ spend; period ROAS = revenue those users earned inside the date range ÷ "
                            "spend in the range. Rows without spend are left out. ",
                            f"同期群 ROAS = 范围内获取的用户在首次出现后 {horizon} 天内的收入 ÷ 花费；期间 ROAS = 这些"
                            "用户在日期范围内产生的收入 ÷ 范围内花费。无花费的行不显示。") + options,
-                sql=_sql(em.campaign_economics, params))
+                sql=econ_sql)
 
 # Spend coverage --------------------------------------------------------------------------------------
 st.subheader(tr("Spend coverage", "花费匹配"))
@@ -207,7 +232,9 @@ else:
                    "nothing.",
                    f"{fmt.money(summary['total_spend'])} 花费中 **{fmt.pct(summary['matched_share'])}** 匹配到事件中"
                    f"出现的渠道/活动；**{int(summary['unmatched_keys'])}** 个花费键没有匹配。"))
-    table_block(unmatched if len(unmatched) else cov, key="campaigns_coverage", name="spend_coverage",
+    listed = unmatched if len(unmatched) else cov
+    cov_csv, cov_sql = memo(_table_parts, (flt, "spend_coverage"), listed, em.spend_coverage, flt)
+    table_block(listed, key="campaigns_coverage", name="spend_coverage", csv=cov_csv,
                 column_config={"channel": st.column_config.TextColumn(tr("Channel", "渠道")),
                                "campaign": st.column_config.TextColumn(tr("Campaign ('' = channel level)",
                                                                           "活动（空 = 渠道层级）")),
@@ -217,4 +244,4 @@ else:
                            "and case-folded); when every key matches, all keys are listed. ",
                            "没有匹配任何用户首次触达渠道/活动的花费键（去空格、不区分大小写比较）；全部匹配时列出"
                            "所有键。") + options,
-                sql=_sql(em.spend_coverage, flt))
+                sql=cov_sql)

@@ -11,9 +11,11 @@ import streamlit as st
 from metrics import UserInputError
 from metrics import funnel as fm
 from ui import format as fmt
-from ui.components import chart_block, choice, empty_state, help_text, label, page_header, sql_text, table_block
-from ui.context import event_names, filters, frame_download, lang, run, run_listing, tr
-from ui.safe import md_escape, plot_escape
+from ui.components import (
+    chart_block, choice, empty_state, help_text, label, page_header, prepared_chart, sql_text, table_block,
+)
+from ui.context import event_names, filters, frame_download, lang, memo, run, run_listing, tr
+from ui.safe import csv_bytes, md_escape, plot_escape
 
 DEFAULT_STEPS = ("page_view", "signup", "activate", "purchase")
 ANY_LABELS = ("(any event)", "（任意事件）")  # the "any event" choice in either language
@@ -68,6 +70,65 @@ def _duration_text(s) -> str:
     if s >= 86_400:
         return tr(f"{s / 86_400:.1f} d", f"{s / 86_400:.1f} 天")
     return fmt.seconds(s)
+
+
+def _funnel_sql_text(params: fm.FunnelParams) -> str:
+    return _sql(fm.funnel_sql(params))
+
+
+def _conversion_chart(result: pd.DataFrame, breakdown: str | None) -> tuple:
+    """(figure, CSV) of users per step: stacked with dropped and in progress, or grouped per breakdown value."""
+    bd_col = "breakdown" in result.columns
+    step_names = [f"{i}. {lab}" for i, lab in zip(result["step"], result["label"])]
+    fig = go.Figure()
+    if not bd_col:
+        # users and the conversion from step 1 in the axis labels, so small bars stay readable
+        x = [f"{plot_escape(name)}<br><b>{fmt.number(u)}</b> · {fmt.pct(c)}"
+             for name, u, c in zip(step_names, result["users"], result["conv_from_first"])]
+        fig.add_trace(go.Bar(x=x, y=result["users"], name=_lab("users"), marker_color=COLOURS["users"],
+                             text=[fmt.pct(c) for c in result["conv_from_first"]], textposition="inside",
+                             insidetextanchor="middle"))
+        fig.add_trace(go.Bar(x=x, y=result["in_progress"], name=_lab("in_progress"),
+                             marker_color=COLOURS["in_progress"], marker_pattern_shape="/",
+                             text=[fmt.number(v) if v else "" for v in result["in_progress"]], textposition="inside"))
+        fig.add_trace(go.Bar(x=x, y=result["dropped"], name=_lab("dropped"), marker_color=COLOURS["dropped"],
+                             text=[fmt.number(v) if v else "" for v in result["dropped"]], textposition="inside"))
+        fig.update_layout(barmode="stack", uniformtext={"minsize": 10, "mode": "hide"}, legend_traceorder="normal")
+    else:
+        for value, part in result.groupby("breakdown", sort=False):
+            fig.add_trace(go.Bar(x=[f"{i}. {lab}" for i, lab in zip(part["step"], part["label"])],
+                                 y=part["users"], name=str(value), text=[fmt.pct(c) for c in part["conv_from_first"]],
+                                 textposition="outside",
+                                 customdata=part[["dropped", "in_progress"]].to_numpy(),
+                                 hovertemplate="%{x}<br>%{y:,} " + _lab("users") + " (%{text})<br>" + _lab("dropped")
+                                 + " %{customdata[0]:,} · " + _lab("in_progress") + " %{customdata[1]:,}<extra>"
+                                 + str(value) + "</extra>"))
+        fig.update_layout(barmode="group", legend={"title": breakdown}, uniformtext={"minsize": 8, "mode": "hide"})
+    fig.update_layout(height=420, margin={"t": 30, "b": 10}, yaxis_title=_lab("users"),
+                      legend_orientation="h", legend_y=1.1)
+    return prepared_chart(fig, result)
+
+
+def _ttc_chart(ttc: pd.DataFrame) -> tuple:
+    """(figure, CSV) of the time from the previous step: median, mean and p90, or the median per breakdown value."""
+    bd_col = "breakdown" in ttc.columns
+    measures = ("median_s", "mean_s", "p90_s")
+    fig = go.Figure()
+    if not bd_col:
+        for m, colour in zip(measures, ("#1f77b4", "#9ecae1", "#08519c")):
+            fig.add_trace(go.Bar(x=[f"{i}. {lab}" for i, lab in zip(ttc["step"], ttc["label"])], y=ttc[m] / 3600,
+                                 name=_lab(m), marker_color=colour, text=[_duration_text(v) for v in ttc[m]],
+                                 textposition="outside"))
+    else:
+        for value, part in ttc.groupby("breakdown", sort=False):
+            fig.add_trace(go.Bar(x=[f"{i}. {lab}" for i, lab in zip(part["step"], part["label"])],
+                                 y=part["median_s"] / 3600, name=str(value),
+                                 text=[_duration_text(v) for v in part["median_s"]], textposition="outside"))
+    fig.update_layout(barmode="group", height=360, margin={"t": 30, "b": 10},
+                      yaxis_title=tr("Hours from the previous step", "距上一步小时数"),
+                      legend_orientation="h", legend_y=1.12)
+    cols = (["breakdown"] if bd_col else []) + ["step", "label", "users", *measures]
+    return prepared_chart(fig, ttc[cols])
 
 
 page_header("Funnel", "漏斗", owner="operations")
@@ -161,7 +222,7 @@ options = tr(f"Order: {tr(*ORDERS[order])}; window {int(window_days)} days from 
              f"进入 = 第 1 步落在侧栏日期范围内（{flt.timezone}）"
              f"{'，所有步骤均在范围内' if in_range else '，后续步骤可在范围后一个窗口内完成'}"
              f"{f'；细分：{breakdown}（{tr(*ATTRIBUTIONS[attribution])}）' if breakdown else ''}。")
-funnel_sql = _sql(fm.funnel_sql(params))
+funnel_sql = memo(_funnel_sql_text, (params,), params)
 
 # KPIs --------------------------------------------------------------------------------------------------
 total = result.groupby("step", as_index=False)[["users", "dropped", "in_progress"]].sum() if bd_col else result
@@ -174,33 +235,7 @@ k[3].metric(_lab("in_progress"), fmt.number(total["in_progress"].sum()), help=_h
 
 # Conversion chart --------------------------------------------------------------------------------------
 st.subheader(tr("Conversion by step", "各步骤转化"))
-step_names = [f"{i}. {lab}" for i, lab in zip(result["step"], result["label"])]
-fig = go.Figure()
-if not bd_col:
-    # users and the conversion from step 1 in the axis labels, so small bars stay readable
-    x = [f"{plot_escape(name)}<br><b>{fmt.number(u)}</b> · {fmt.pct(c)}"
-         for name, u, c in zip(step_names, result["users"], result["conv_from_first"])]
-    fig.add_trace(go.Bar(x=x, y=result["users"], name=_lab("users"), marker_color=COLOURS["users"],
-                         text=[fmt.pct(c) for c in result["conv_from_first"]], textposition="inside",
-                         insidetextanchor="middle"))
-    fig.add_trace(go.Bar(x=x, y=result["in_progress"], name=_lab("in_progress"), marker_color=COLOURS["in_progress"],
-                         marker_pattern_shape="/", text=[fmt.number(v) if v else "" for v in result["in_progress"]],
-                         textposition="inside"))
-    fig.add_trace(go.Bar(x=x, y=result["dropped"], name=_lab("dropped"), marker_color=COLOURS["dropped"],
-                         text=[fmt.number(v) if v else "" for v in result["dropped"]], textposition="inside"))
-    fig.update_layout(barmode="stack", uniformtext={"minsize": 10, "mode": "hide"}, legend_traceorder="normal")
-else:
-    for value, part in result.groupby("breakdown", sort=False):
-        fig.add_trace(go.Bar(x=[f"{i}. {lab}" for i, lab in zip(part["step"], part["label"])], y=part["users"],
-                             name=str(value), text=[fmt.pct(c) for c in part["conv_from_first"]],
-                             textposition="outside",
-                             customdata=part[["dropped", "in_progress"]].to_numpy(),
-                             hovertemplate="%{x}<br>%{y:,} " + _lab("users") + " (%{text})<br>" + _lab("dropped")
-                             + " %{customdata[0]:,} · " + _lab("in_progress") + " %{customdata[1]:,}<extra>"
-                             + str(value) + "</extra>"))
-    fig.update_layout(barmode="group", legend={"title": breakdown}, uniformtext={"minsize": 8, "mode": "hide"})
-fig.update_layout(height=420, margin={"t": 30, "b": 10}, yaxis_title=_lab("users"),
-                  legend_orientation="h", legend_y=1.1)
+fig, chart_csv = memo(_conversion_chart, (params,), result, breakdown)
 if bd_col:
     chart_text = tr("Bars: users who reached each step within one attempt's window, per breakdown value, labelled with "
                     "the conversion from step 1; dropped (window closed) and in progress (window still open at the "
@@ -214,7 +249,7 @@ else:
                     "not counted as drop-off). ",
                     "柱：在一次尝试的窗口内到达各步骤的用户数；坐标轴标签给出用户数和相对第 1 步的转化率。其上为到达"
                     "上一步但未到达本步的用户：流失（窗口已结束）与进行中（斜线：数据截止时窗口仍未结束，不计为流失）。")
-chart_block(fig, result, key="funnel_chart", name="funnel", caption=chart_text + options, sql=funnel_sql)
+chart_block(fig, chart_csv, key="funnel_chart", name="funnel", caption=chart_text + options, sql=funnel_sql)
 
 # Time to convert ---------------------------------------------------------------------------------------
 st.subheader(tr("Time to convert", "转化耗时"))
@@ -223,23 +258,8 @@ if ttc["median_s"].isna().all():
     empty_state("Nobody reached a second step, so there is no time to convert yet.",
                 "还没有用户到达第 2 步，因此暂无转化耗时。")
 else:
-    measures = ("median_s", "mean_s", "p90_s")
-    fig = go.Figure()
-    if not bd_col:
-        for m, colour in zip(measures, ("#1f77b4", "#9ecae1", "#08519c")):
-            fig.add_trace(go.Bar(x=[f"{i}. {lab}" for i, lab in zip(ttc["step"], ttc["label"])], y=ttc[m] / 3600,
-                                 name=_lab(m), marker_color=colour, text=[_duration_text(v) for v in ttc[m]],
-                                 textposition="outside"))
-    else:
-        for value, part in ttc.groupby("breakdown", sort=False):
-            fig.add_trace(go.Bar(x=[f"{i}. {lab}" for i, lab in zip(part["step"], part["label"])],
-                                 y=part["median_s"] / 3600, name=str(value),
-                                 text=[_duration_text(v) for v in part["median_s"]], textposition="outside"))
-    fig.update_layout(barmode="group", height=360, margin={"t": 30, "b": 10},
-                      yaxis_title=tr("Hours from the previous step", "距上一步小时数"),
-                      legend_orientation="h", legend_y=1.12)
-    cols = (["breakdown"] if bd_col else []) + ["step", "label", "users", *measures]
-    chart_block(fig, ttc[cols], key="funnel_ttc", name="funnel_time_to_convert",
+    fig, ttc_csv = memo(_ttc_chart, (params,), ttc)
+    chart_block(fig, ttc_csv, key="funnel_ttc", name="funnel_time_to_convert",
                 caption=tr("Time from the previous step to this one over the users who reached this step (the attempt "
                            "that got furthest): median, mean and 90th percentile (interpolated)"
                            f"{' — median per breakdown value' if bd_col else ''}. ",
@@ -256,6 +276,7 @@ with st.expander(tr("Funnel table", "漏斗明细表"), expanded=False):
     cfg["label"] = st.column_config.TextColumn(_lab("label"), help=_help("label"))
     cfg["breakdown"] = st.column_config.TextColumn(_lab("breakdown"), help=_help("breakdown"))
     table_block(result, key="funnel_table", name="funnel_table", column_config=cfg,
+                csv=memo(csv_bytes, (params, "funnel_table"), result),
                 caption=tr("One row per step (and breakdown value). Dropped = previous step's users − this step's "
                            "users − in progress. ",
                            "每个步骤（及细分值）一行。流失 = 上一步用户 − 本步用户 − 进行中。") + options,

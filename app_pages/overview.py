@@ -7,8 +7,8 @@ import streamlit as st
 
 from store.errors import UserInputError
 from ui import format as fmt
-from ui.components import chart_block, empty_state, page_header
-from ui.context import data_facts, filters, lang, local_date, run, tr, write
+from ui.components import chart_block, empty_state, page_header, prepared_chart
+from ui.context import data_facts, filters, lang, local_date, memo, run, tr, write
 from ui.kpis import KPIS, _module, relative_change, shifted
 from ui.safe import md_escape
 
@@ -60,6 +60,43 @@ def load_sample() -> None:
         store.load_sample_data(con)
 
 
+def kpi_rows(f, prev) -> list:
+    """(KPI, value now, value in the previous period, relative change) for every KPI; ``prev`` is None
+    without a previous period. Built once per data version and filters (:func:`ui.context.memo`)."""
+    # Nobody acquired in the previous period: nothing to compare with (a cohort week that straddles the
+    # range start would otherwise give week-4 retention a spurious delta).
+    baseline = prev if prev is not None and next(k for k in KPIS if k.key == "new_users").compute(prev) else None
+    rows = []
+    for k in KPIS:
+        now = k.compute(f)
+        before = k.compute(baseline) if baseline is not None else None
+        rows.append((k, now, before, relative_change(now, before)))
+    return rows
+
+
+def aarrr_chart(df, params) -> tuple:
+    """(figure, CSV, SQL) of the AARRR stages, one bar per stage coloured by its owner."""
+    stages = _module("stages")
+    chart = df[df["users"].notna()].copy()
+    chart["stage_label"] = [tr(*STAGE_NAMES.get(s.lower(), (s, s))) for s in chart["stage"]]
+    chart["owner_label"] = [tr("Marketing", "市场") if o == "marketing" else tr("Operations", "运营")
+                            for o in chart["owner"]]
+    fig = go.Figure()
+    for owner in ("marketing", "operations"):
+        part = chart[chart["owner"] == owner]
+        fig.add_trace(go.Bar(
+            x=part["users"], y=part["stage_label"], orientation="h",
+            name=part["owner_label"].iloc[0] if len(part) else owner,
+            marker_color=OWNER_COLOURS[owner],
+            text=[f"{fmt.number(u)} · {fmt.pct(r)}" for u, r in zip(part["users"], part["rate_of_acquired"])],
+            textposition="auto"))
+    fig.update_layout(yaxis={"categoryorder": "array", "categoryarray": list(chart["stage_label"])[::-1]},
+                      xaxis_title=tr("Users", "用户数"), legend_title=tr("Owner", "负责方"), height=360,
+                      margin={"l": 10, "r": 10, "t": 10, "b": 10}, barmode="overlay")
+    sql_fn = getattr(stages, "aarrr_sql", None)
+    return *prepared_chart(fig, df), sql_fn(params)[0] if sql_fn else None
+
+
 page_header("Overview", "总览")
 facts = data_facts()
 if facts["events"] == 0:
@@ -77,14 +114,7 @@ if facts["events"] == 0:
 f = filters()
 prev = shifted(f)
 try:
-    rows = []
-    # Nobody acquired in the previous period: nothing to compare with (a cohort week that straddles the
-    # range start would otherwise give week-4 retention a spurious delta).
-    baseline = prev if prev is not None and next(k for k in KPIS if k.key == "new_users").compute(prev) else None
-    for k in KPIS:
-        now = k.compute(f)
-        before = k.compute(baseline) if baseline is not None else None
-        rows.append((k, now, before, relative_change(now, before)))
+    rows = memo(kpi_rows, (f, prev), f, prev)
 except UserInputError as exc:
     st.error(md_escape(str(exc)))
     st.stop()
@@ -132,22 +162,7 @@ if stages is not None:
     st.subheader(tr("AARRR funnel", "AARRR 漏斗"))
     params = stages.AarrrParams(filters=f, timezone=f.timezone)
     df = run(stages.aarrr, params)
-    chart = df[df["users"].notna()].copy()
-    chart["stage_label"] = [tr(*STAGE_NAMES.get(s.lower(), (s, s))) for s in chart["stage"]]
-    chart["owner_label"] = [tr("Marketing", "市场") if o == "marketing" else tr("Operations", "运营")
-                            for o in chart["owner"]]
-    fig = go.Figure()
-    for owner in ("marketing", "operations"):
-        part = chart[chart["owner"] == owner]
-        fig.add_trace(go.Bar(
-            x=part["users"], y=part["stage_label"], orientation="h",
-            name=part["owner_label"].iloc[0] if len(part) else owner,
-            marker_color=OWNER_COLOURS[owner],
-            text=[f"{fmt.number(u)} · {fmt.pct(r)}" for u, r in zip(part["users"], part["rate_of_acquired"])],
-            textposition="auto"))
-    fig.update_layout(yaxis={"categoryorder": "array", "categoryarray": list(chart["stage_label"])[::-1]},
-                      xaxis_title=tr("Users", "用户数"), legend_title=tr("Owner", "负责方"), height=360,
-                      margin={"l": 10, "r": 10, "t": 10, "b": 10}, barmode="overlay")
+    fig, csv, sql = memo(aarrr_chart, (params,), df, params)
     awareness = df[df["stage"].str.lower() == "awareness"]
     aware_text = ""
     if len(awareness):
@@ -157,9 +172,7 @@ if stages is not None:
                         f"{fmt.number(imp)} impressions and {fmt.number(clicks)} clicks in the range.",
                         f" 认知（市场，来自投放文件，为保持用户阶段清晰未画出）：区间内曝光 {fmt.number(imp)} 次，"
                         f"点击 {fmt.number(clicks)} 次。")
-    sql_fn = getattr(stages, "aarrr_sql", None)
-    chart_block(fig, df, name="aarrr_funnel", key="overview_aarrr",
-                sql=sql_fn(params)[0] if sql_fn else None,
+    chart_block(fig, csv, name="aarrr_funnel", key="overview_aarrr", sql=sql,
                 caption=tr("Users per AARRR stage among users acquired in the range (first visit in the range); "
                            "activation within 7 days, retention = active in week 1 after the first visit; the "
                            "percentage is of acquired users. Stages come from the stage map on the Data page.",

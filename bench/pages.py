@@ -146,6 +146,8 @@ def measure_page(page: str, runs: int, channels: tuple[str, ...] = ()) -> dict:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
+    from ui.context import clear_memo
+
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     os.chdir(ROOT)  # AppTest reads .streamlit/config.toml from the working directory
     calls = _instrument()
@@ -153,6 +155,7 @@ def measure_page(page: str, runs: int, channels: tuple[str, ...] = ()) -> dict:
 
     def one_cold() -> tuple[float, float, list, AppTest]:
         st.cache_data.clear()
+        clear_memo()  # what pages build from metric results (figures, CSVs) is rebuilt too
         calls.clear()
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
         at.session_state["lang"] = "en"

@@ -201,6 +201,11 @@ def memo(build: Callable, key: tuple, *inputs) -> Any:
     return _memo(name, repr(key), data_version(), db_path(), lang(), build, inputs)
 
 
+def clear_memo() -> None:
+    """Forget everything :func:`memo` kept (a cold-cache measurement clears it with ``st.cache_data``)."""
+    _memo.clear()
+
+
 @st.cache_resource(ttl=3600, max_entries=128, show_spinner=False)
 def _memo(name: str, key: str, version: int, path: str | None, language: str, _build: Callable,
           _inputs: tuple) -> Any:
