@@ -12,7 +12,13 @@ Query intuition
    (any event in ``[first_seen + 7k d, first_seen + 7(k+1) d)``), paying (any event with revenue > 0),
    net revenue (refunds are negative and included), GMV (positive revenue only), revenue within the
    horizon (``event_time < first_seen + h days``) and revenue earned inside the date range.
-3. **cohort** — per campaign (or channel): counts and sums of the per-user columns. Week-k retention
+   Without a segment (a condition on event properties, which needs the events themselves) the pass
+   reads the per-user rollups every load keeps instead (:func:`rollups_ok`): activated from
+   ``user_events`` (the first event of an activation-stage name, younger than the window), week k
+   from ``user_days`` (days 7k to 7k+6 of life; day d holds the events aged ``[d, d+1)`` days, so
+   the weeks are exact) and the revenue columns from the acquired users' events with revenue only.
+3. **cohort** — per campaign, then per campaign (or channel): counts and sums of the per-user columns
+   (a channel's are the sums of its campaigns', so :func:`economics_levels` groups users once). Week-k retention
    only counts users whose week k has fully elapsed by the end of the data (``first_seen + 7(k+1) d
    <= data_end``); this is exactly the rolling-alignment retention of SPEC §4 with period = week,
    start = first_seen and return = any event.
@@ -120,6 +126,13 @@ def segment_sql(filters: Filters | None, alias: str) -> tuple[str, list]:
     return " AND ".join(parts), params
 
 
+def rollups_ok(filters: Filters | None) -> bool:
+    """Whether the acquired users' activation and weekly activity can come from the per-user rollups kept by
+    every load (``user_events``, ``user_days``) instead of a join to all their events: only a segment (a
+    condition on event properties) needs the events themselves."""
+    return filters is None or not filters.segment
+
+
 def acquired_sql(filters: Filters | None) -> tuple[str, list]:
     """SELECT of acquired users: first_seen in the range, first-touch selection, segment (any matching event)."""
     f = filters or Filters()
@@ -180,16 +193,62 @@ def campaign_economics_sql(p: EconomicsParams) -> tuple[str, list]:
         f"coalesce(c.retained_w{k}, 0) AS retained_w{k}, coalesce(c.eligible_w{k}, 0) AS eligible_w{k}, "
         f"CAST(c.retained_w{k} AS DOUBLE) / NULLIF(c.eligible_w{k}, 0) AS retention_w{k}"
         for k in weeks)
+    counts = (["new_users", "activated"] + [c for k in weeks for c in (f"retained_w{k}", f"eligible_w{k}")]
+              + ["paying"])
     last = p.last_week
     coalesced = ", ".join(f"coalesce(c.{k}, s.{k}) AS {k}" for k in keys)
 
-    sql = f"""
-WITH
--- acquired: users whose first_seen is in the range, keyed by first touch
-acquired AS ({acq}),
--- bounds: the end of the data, for censoring
-bounds AS (SELECT {data_end_sql()} AS data_end),
--- user_events: events of acquired users, with their age in seconds since first_seen and stage
+    revenue_cols = """max(CASE WHEN revenue > 0 THEN 1 ELSE 0 END) AS paying,
+           sum(revenue) AS revenue,
+           sum(CASE WHEN revenue > 0 THEN revenue END) AS gmv,
+           sum(CASE WHEN age < ? THEN revenue END) AS revenue_h,
+           sum(CASE WHEN event_time >= coalesce(CAST(? AS TIMESTAMP), event_time)
+                     AND event_time < coalesce(CAST(? AS TIMESTAMP), event_time + INTERVAL '1 day')
+                    THEN revenue END) AS period_revenue"""
+    if rollups_ok(p.filters):
+        day_cols = ",\n           ".join(
+            f"max(CASE WHEN day >= {7 * k} AND day < {7 * (k + 1)} THEN 1 ELSE 0 END) AS active_w{k}" for k in weeks)
+        stats = f"""-- activated: acquired users whose first event of an activation-stage name is younger than the
+-- activation window (from the per-user event rollup)
+activated AS (
+    SELECT ue.user_key, 1 AS activated
+    FROM acquired a
+    JOIN user_events ue ON ue.user_key = a.user_key
+    JOIN stage_map sm ON sm.event_name = ue.event_name AND sm.stage = 'activation'
+    WHERE EXTRACT(EPOCH FROM ue.first_time - a.first_seen) < ?
+    GROUP BY ue.user_key
+),
+-- active_weeks: per acquired user, activity in each retention week, from their days of life with an event
+-- (day d holds the events aged [d, d + 1) days, so week k is days 7k to 7k + 6)
+active_weeks AS (
+    SELECT d.user_key,
+           {day_cols}
+    FROM acquired a
+    JOIN user_days d ON d.user_key = a.user_key
+    WHERE d.day >= {7 * weeks[0]} AND d.day < {7 * (weeks[-1] + 1)}
+    GROUP BY d.user_key
+),
+-- paid_events: per acquired user with revenue, its sums (events without revenue add nothing to them)
+paid_events AS (
+    SELECT user_key, {revenue_cols}
+    FROM (SELECT e.user_key, e.event_time, e.revenue, EXTRACT(EPOCH FROM e.event_time - a.first_seen) AS age
+          FROM acquired a
+          JOIN events e ON e.user_key = a.user_key
+          WHERE e.revenue <> 0) r
+    GROUP BY user_key
+),
+-- user_stats: one row per acquired user
+user_stats AS (
+    SELECT a.user_key, coalesce(ac.activated, 0) AS activated,
+           {", ".join(f"coalesce(w.active_w{k}, 0) AS active_w{k}" for k in weeks)},
+           coalesce(r.paying, 0) AS paying, r.revenue, r.gmv, r.revenue_h, r.period_revenue
+    FROM acquired a
+    LEFT JOIN activated ac ON ac.user_key = a.user_key
+    LEFT JOIN active_weeks w ON w.user_key = a.user_key
+    LEFT JOIN paid_events r ON r.user_key = a.user_key
+),"""
+    else:
+        stats = f"""-- user_events: events of acquired users, with their age in seconds since first_seen and stage
 user_events AS (
     SELECT e.user_key, e.event_time, e.revenue, sm.stage,
            EXTRACT(EPOCH FROM e.event_time - a.first_seen) AS age
@@ -203,16 +262,18 @@ user_stats AS (
     SELECT user_key,
            max(CASE WHEN stage = 'activation' AND age < ? THEN 1 ELSE 0 END) AS activated,
            {week_cols},
-           max(CASE WHEN revenue > 0 THEN 1 ELSE 0 END) AS paying,
-           sum(revenue) AS revenue,
-           sum(CASE WHEN revenue > 0 THEN revenue END) AS gmv,
-           sum(CASE WHEN age < ? THEN revenue END) AS revenue_h,
-           sum(CASE WHEN event_time >= coalesce(CAST(? AS TIMESTAMP), event_time)
-                     AND event_time < coalesce(CAST(? AS TIMESTAMP), event_time + INTERVAL '1 day')
-                    THEN revenue END) AS period_revenue
+           {revenue_cols}
     FROM user_events
     GROUP BY user_key
-),
+),"""
+
+    sql = f"""
+WITH
+-- acquired: users whose first_seen is in the range, keyed by first touch
+acquired AS ({acq}),
+-- bounds: the end of the data, for censoring
+bounds AS (SELECT {data_end_sql()} AS data_end),
+{stats}
 -- per_user: every acquired user, with the seconds observed until the end of the data
 per_user AS (
     SELECT a.user_key, a.channel, a.campaign,
@@ -225,13 +286,21 @@ per_user AS (
     CROSS JOIN bounds b
     LEFT JOIN user_stats s ON s.user_key = a.user_key
 ),
--- cohort: per key, counts over users
-cohort AS (
-    SELECT {key_list}, count(*) AS new_users, sum(activated) AS activated,
+-- per_campaign: per channel and campaign (the finer key), counts and sums over users
+per_campaign AS (
+    SELECT channel, campaign, count(*) AS new_users, sum(activated) AS activated,
            {week_sums},
            sum(paying) AS paying, sum(revenue) AS revenue, sum(gmv) AS gmv,
            sum(revenue_h) AS revenue_h, sum(period_revenue) AS period_revenue
     FROM per_user
+    GROUP BY channel, campaign
+),
+-- cohort: per key, counts over users (a channel's are the sums of its campaigns')
+cohort AS (
+    SELECT {key_list}, {", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in counts)},
+           sum(revenue) AS revenue, sum(gmv) AS gmv, sum(revenue_h) AS revenue_h,
+           sum(period_revenue) AS period_revenue
+    FROM per_campaign
     GROUP BY {key_list}
 ),
 -- paid: spend rows of the range, per key
@@ -395,11 +464,11 @@ def acquisition_returns(con, params: EconomicsParams | None = None) -> pd.DataFr
 def economics_levels(con, params: EconomicsParams | None = None) -> dict[str, pd.DataFrame]:
     """``campaign`` and ``channel``: :func:`campaign_economics` of ``params`` at each level (``params.level``
     is not used), equal to the two calls, from one pass over the acquired users' events for both. The
-    per-user economics, the LTV cohort users and their revenue per campaign and day are computed once into
-    temporary tables of this connection (dropped before returning); each level's queries group them by its
-    keys (a channel's day revenue is the sum of its campaigns')."""
+    per-campaign counts and sums, the LTV cohort users and their revenue per campaign and day are computed
+    once into temporary tables of this connection (dropped before returning); each level's queries group them
+    by its keys (a channel's counts, sums and day revenue are the sums of its campaigns')."""
     base = replace(params or EconomicsParams(), level="campaign")
-    # shared: the CTEs up to per_user; up to cohort_users; day_revenue (campaign keys)
+    # shared: the CTEs up to per_campaign; up to cohort_users; day_revenue (campaign keys)
     econ_sql, econ_values = campaign_economics_sql(base)
     econ_head = split_at(econ_sql, "-- cohort: per key")[0]
     ltv_sql, ltv_values = ltv_curves_sql(base)
@@ -409,9 +478,9 @@ def economics_levels(con, params: EconomicsParams | None = None) -> dict[str, pd
     spend_values = len(spend_where_sql(base.filters)[1])
     if (n + spend_values, m + r + 1 + spend_values) != (len(econ_values), len(ltv_values)):
         raise AssertionError("the shared parts must hold every bound value but the spend filter's and LTV days")
-    with temp_tables(con, "_econ_per_user", "_econ_cohort_users", "_econ_day_revenue") as (users_t, cohort_t,
-                                                                                           revenue_t):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {users_t} AS {econ_head}\nSELECT * FROM per_user",
+    with temp_tables(con, "_econ_per_campaign", "_econ_cohort_users", "_econ_day_revenue") as (
+            campaigns_t, cohort_t, revenue_t):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {campaigns_t} AS {econ_head}\nSELECT * FROM per_campaign",
                     econ_values[:n])
         con.execute(f"CREATE OR REPLACE TEMP TABLE {cohort_t} AS {ltv_head}\nSELECT * FROM cohort_users",
                     ltv_values[:m])
@@ -427,7 +496,8 @@ def economics_levels(con, params: EconomicsParams | None = None) -> dict[str, pd
                          f"day_revenue AS (SELECT {keys}, last_day, day, sum(revenue) AS revenue FROM {revenue_t} "
                          f"GROUP BY {keys}, last_day, day),\n{split_at(rest, '-- days:')[1]}")
             curve = _curve_frame(con.execute(curve_sql, ltv_values[m + r:]).df())
-            df = con.execute(f"WITH per_user AS (SELECT * FROM {users_t}),\n{econ_tail}", econ_values[n:]).df()
+            df = con.execute(f"WITH per_campaign AS (SELECT * FROM {campaigns_t}),\n{econ_tail}",
+                             econ_values[n:]).df()
             out[level] = _economics_frame(df, p, curve)[economics_columns(p)]
         return out
 

@@ -613,12 +613,13 @@ def _update_users(con) -> None:
 
 def _update_rollups(con, first: bool) -> None:
     """Maintain the ``user_events`` rollup (count, first and last time per user and event name), the
-    ``events_by_name`` copy and the sessions rollups (``traffic_sessions`` / ``traffic_pageviews``) from
-    ``_new_events``, so that they always equal a GROUP BY over / a projection of / the sessions of all loaded
-    events. A first load reads the events table it has just filled; a later one merges the batch's own
-    aggregate into the stored rows, appends the batch's rows sorted by event name, and derives again the
-    sessions of the users the batch touches (a new event can merge two stored sessions or change which event
-    comes first in one)."""
+    ``events_by_name`` copy, the sessions rollups (``traffic_sessions`` / ``traffic_pageviews``) and the days
+    of life (``user_days``) from ``_new_events``, so that they always equal a GROUP BY over / a projection of /
+    the sessions of / the distinct days of all loaded events. A first load reads the events table it has just
+    filled; a later one merges the batch's own aggregate into the stored rows, appends the batch's rows sorted
+    by event name, and derives again the sessions and days of the users the batch touches (a new event can
+    merge two stored sessions or change which event comes first in one, and an earlier first_seen moves every
+    day of its user)."""
     if first:
         for rollup in ROLLUPS:
             fill_rollup(con, rollup)
@@ -654,10 +655,17 @@ def _update_rollups(con, first: bool) -> None:
     # a user's sessions depend on all of their events: those of the users the batch touches are derived again
     con.execute("CREATE TEMP TABLE _batch_users_touched AS SELECT DISTINCT user_key FROM _batch_by_name")
     touched = "user_key IN (SELECT user_key FROM _batch_users_touched)"
-    for table in ("traffic_sessions", "traffic_pageviews"):
+    for table in ("traffic_sessions", "traffic_pageviews", "user_days"):
         con.execute(f"DELETE FROM {table} WHERE {touched}")
     fill_traffic_rollups(con, f"e.{touched}")
+    # and their days of life, counted from a first_seen the batch may have moved earlier
+    con.execute(_FILLS["user_days"] + f" WHERE e.{touched}")
 
+
+# An event's day of life: whole days from its user's first_seen (``users u``) to the event (``events e``), from
+# its age in seconds as the economics compute it (metrics.economics), so that day d holds exactly the events of
+# age in [d, d + 1) days.
+USER_DAY_SQL = "CAST(floor(EXTRACT(EPOCH FROM e.event_time - u.first_seen) / 86400) AS INTEGER)"
 
 # Each rollup as a recomputation over every stored event: what a first load and the migration creating it write.
 _FILLS = {
@@ -666,8 +674,11 @@ _FILLS = {
                       FROM events GROUP BY user_key, event_name""",
     "events_by_name": """INSERT INTO events_by_name
                          SELECT event_name, user_key, event_time FROM events ORDER BY event_name, user_key, event_time""",
+    "user_days": f"""INSERT INTO user_days
+                     SELECT DISTINCT e.user_key, {USER_DAY_SQL}
+                     FROM events e JOIN users u ON u.user_key = e.user_key""",
 }
-ROLLUPS = ("user_events", "events_by_name", "traffic")
+ROLLUPS = ("user_events", "events_by_name", "traffic", "user_days")
 
 
 def fill_rollup(con, rollup: str) -> None:

@@ -14,6 +14,9 @@ events_by_name  every event's name, user and time, each load's rows stored sorte
 traffic_sessions   every session (SPEC §5) at the default 30-minute gap and page-view events, over all events
 traffic_pageviews  every page view with its session's channel and campaign — both kept by every load for the
               users it touches, read by traffic queries over all events in place of deriving the sessions
+user_days     one row per (user, day of life) with an event: day = whole days from the user's first_seen to the
+              event (0 = the first 24 hours) — kept by every load for the users it touches, read by the
+              economics in place of a join of the acquired users to all their events
 spend         one row per (date, channel, campaign); campaign '' is channel level
 survey        perceived value / cost ratings, one row per rating
 stage_map     event_name -> AARRR stage
@@ -164,11 +167,18 @@ MIGRATIONS: list[str] = [
         campaign    VARCHAR NOT NULL
     );
     """,
+    # 6: the days of each user's life with an event (filled from the events already stored)
+    """
+    CREATE TABLE user_days (
+        user_key    INTEGER NOT NULL,
+        day         INTEGER NOT NULL         -- floor(seconds from users.first_seen to the event / 86400)
+    );
+    """,
 ]
 
 
 # The rollup a migration creates, filled from the events already stored after its SQL, in its transaction.
-_FILLS = {3: "user_events", 4: "events_by_name", 5: "traffic"}
+_FILLS = {3: "user_events", 4: "events_by_name", 5: "traffic", 6: "user_days"}
 
 
 def _apply_migrations(con: duckdb.DuckDBPyConnection) -> None:

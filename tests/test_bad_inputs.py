@@ -24,7 +24,7 @@ import pytest
 import store
 from tests.data.make_bad_corpus import BAD_DIR, small_files, write_gzip_bomb, write_large
 
-TABLES = ("events", "users", "user_events", "events_by_name", "traffic_sessions", "traffic_pageviews", "spend", "survey", "stage_map", "loads", "rejected_rows", "currency_rates", "settings",
+TABLES = ("events", "users", "user_events", "events_by_name", "traffic_sessions", "traffic_pageviews", "user_days", "spend", "survey", "stage_map", "loads", "rejected_rows", "currency_rates", "settings",
           "schema_version")
 T = dt.datetime
 

@@ -545,3 +545,73 @@ def test_acquisition_returns_on_a_generated_log(generated):
         expected = campaign_economics(generated, p, payback=False)[list(p.keys) + RETURNS]
         assert len(expected) > 5 and (expected["revenue_h"] > 0).sum() > 3
         assert_frame_equal(acquisition_returns(generated, p), expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# The per-user rollups (user_events, user_days) in place of the join to every event
+# ---------------------------------------------------------------------------------------------
+
+ROLLUP_CASES = [
+    {},
+    {"level": "channel", "horizon_days": 7, "activation_days": 1, "retention_weeks": (2, 3, 8)},
+    {"retention_weeks": (1,), "activation_days": 30,
+     "filters": Filters(start=date(2026, 7, 20), end=date(2026, 9, 10), timezone="Asia/Shanghai"),
+     "timezone": "Asia/Shanghai"},
+    {"filters": Filters(channels=("douyin", "baidu", "referral"))},
+    {"level": "channel", "filters": Filters(campaigns=("douyin_flash_sale", "invite_friend"))},
+    {"data_end": datetime(2026, 9, 1), "horizon_days": 90, "retention_weeks": (4, 12)},
+]
+
+
+def _through_events(monkeypatch) -> None:
+    import metrics.economics as economics
+    monkeypatch.setattr(economics, "rollups_ok", lambda filters: False)
+
+
+@pytest.mark.parametrize("kwargs", ROLLUP_CASES)
+def test_rollups_give_the_economics_of_the_event_join(generated, monkeypatch, kwargs):
+    p = EconomicsParams(**kwargs)
+    assert "user_days" in campaign_economics_sql(p)[0]     # this is the rollup path
+    got, levels = campaign_economics(generated, p), economics_levels(generated, p)
+    assert got["new_users"].sum() > 50 and got["activated"].sum() > 0 and got["paying"].sum() > 0
+    assert sum(got[f"retained_w{k}"].sum() for k in p.retention_weeks) > 0
+    _through_events(monkeypatch)
+    assert "user_days" not in campaign_economics_sql(p)[0]
+    assert_frame_equal(got, campaign_economics(generated, p))
+    expected = economics_levels(generated, p)
+    for level in ("campaign", "channel"):
+        assert_frame_equal(levels[level], expected[level])
+
+
+def test_rollups_at_the_edges_of_the_windows(con, journeys, monkeypatch):
+    """Events exactly at and one second short of the activation, retention-week and horizon bounds, and a
+    first_seen that a later load moves earlier (every day of the user moves with it)."""
+    journeys({
+        # activated 1 s inside 7 days; day 7 exactly (week 1); a purchase exactly 30 days on: outside the 30-day
+        # horizon, inside week 4 (days 28-34)
+        "a": [("page_view", "2024-01-01 00:00:00", {"channel": "ads"}), ("activate", "2024-01-07 23:59:59"),
+              ("page_view", "2024-01-08 00:00:00"), ("purchase", "2024-01-31 00:00:00", {"revenue": 5})],
+        # activation exactly 7 days on (not activated); day 13 (week 1); day 28 exactly (week 4); a purchase 1 s
+        # inside the horizon and its refund 31 days on (net 0, GMV 7, revenue_h 7)
+        "b": [("page_view", "2024-01-01 00:00:00", {"channel": "ads"}), ("activate", "2024-01-08 00:00:00"),
+              ("page_view", "2024-01-14 23:59:59"), ("purchase", "2024-01-30 23:59:59", {"revenue": 7}),
+              ("page_view", "2024-01-29 00:00:00"), ("refund", "2024-02-01 00:00:00", {"revenue": -7})],
+        # 1 s short of day 28: day 27, week 3 (neither week 1 nor week 4)
+        "d": [("page_view", "2024-01-01 00:00:00", {"channel": "ads"}), ("page_view", "2024-01-28 23:59:59")],
+        # a zero-revenue purchase is not paying
+        "c": [("page_view", "2024-01-03 12:00:00", {"channel": "seo"}),
+              ("purchase", "2024-01-03 13:00:00", {"revenue": 0})],
+    })
+    # c's event a week earlier, without a channel: its first_seen moves to 12-27 12:00 (first touch stays seo,
+    # the earliest event with a channel), and its 01-03 events to day 7 (week 1)
+    store.load_events(con, pd.DataFrame({"user_id": ["c"], "event_name": ["page_view"],
+                                         "event_time": ["2023-12-27 12:00:00"]}))
+    p = EconomicsParams(data_end=END)
+    got = campaign_economics(con, p)
+    ads = got[got["channel"] == "ads"].iloc[0]
+    assert (ads["new_users"], ads["activated"], ads["retained_w1"], ads["retained_w4"]) == (3, 1, 2, 2)
+    assert (ads["paying"], ads["revenue"], ads["gmv"], ads["revenue_h"]) == (2, 5.0, 12.0, 7.0)
+    seo = got[got["channel"] == "seo"].iloc[0]
+    assert (seo["new_users"], seo["retained_w1"], seo["retained_w4"], seo["paying"]) == (1, 1, 0, 0)
+    _through_events(monkeypatch)
+    assert_frame_equal(got, campaign_economics(con, p))

@@ -13,7 +13,7 @@ import store
 from store import load as load_module
 from tests.conftest import as_older_schema
 
-TABLES = ("events", "users", "user_events", "events_by_name", "traffic_sessions", "traffic_pageviews", "spend", "survey", "stage_map", "loads", "rejected_rows", "currency_rates", "settings",
+TABLES = ("events", "users", "user_events", "events_by_name", "traffic_sessions", "traffic_pageviews", "user_days", "spend", "survey", "stage_map", "loads", "rejected_rows", "currency_rates", "settings",
           "schema_version")
 
 
@@ -243,14 +243,22 @@ USER_EVENTS_RECOMPUTED = """SELECT user_key, event_name, count(*), min(event_tim
                             GROUP BY user_key, event_name ORDER BY 1, 2"""
 BY_NAME = "SELECT event_name, user_key, event_time FROM events_by_name ORDER BY ALL"
 BY_NAME_RECOMPUTED = "SELECT event_name, user_key, event_time FROM events ORDER BY ALL"
+USER_DAYS = "SELECT user_key, day FROM user_days ORDER BY ALL"
+# the days of life from the definition: whole days from first_seen (min event time over all events) to the event
+USER_DAYS_RECOMPUTED = """SELECT DISTINCT e.user_key,
+                                 CAST(floor(epoch(e.event_time - f.first) / 86400) AS INTEGER)
+                          FROM events e JOIN (SELECT user_key, min(event_time) AS first FROM events GROUP BY 1) f
+                               USING (user_key)
+                          ORDER BY ALL"""
 
 
 def test_incremental_users_equal_recomputation_over_random_batches(con):
     import random
     rng = random.Random(7)
     channels = [None, None, "ads", "seo", "kol"]
-    duplicates = 0
+    duplicates = moved = 0
     for batch in range(6):
+        first_seen = dict(con.execute("SELECT user_key, first_seen FROM users").fetchall())
         rows = []
         for _ in range(300):
             day, hour = rng.randrange(1, 28), rng.randrange(24)
@@ -262,10 +270,31 @@ def test_incremental_users_equal_recomputation_over_random_batches(con):
         # the per-user, per-event rollup too: batches add to stored rows, bring new pairs, skip duplicates
         assert con.execute(USER_EVENTS).fetchall() == con.execute(USER_EVENTS_RECOMPUTED).fetchall(), batch
         assert con.execute(BY_NAME).fetchall() == con.execute(BY_NAME_RECOMPUTED).fetchall(), batch
+        # the days of life: every day of a user whose first_seen a batch moved earlier moves with it
+        assert con.execute(USER_DAYS).fetchall() == con.execute(USER_DAYS_RECOMPUTED).fetchall(), batch
+        moved += sum(first_seen[k] > t for k, t in con.execute("SELECT user_key, first_seen FROM users").fetchall()
+                     if k in first_seen)
     assert con.execute("SELECT count(*), count(DISTINCT user_key), max(user_key) FROM users").fetchone() == (60, 60, 60)
     assert duplicates > 0   # repeated rows were offered and must not have been counted twice
+    assert moved > 20, moved   # later batches moved stored users' first_seen, or the days test proves little
     assert con.execute("SELECT count(*), sum(events) FROM user_events").fetchone() == (
         120, con.execute("SELECT count(*) FROM events").fetchone()[0])
+
+
+def test_user_days_rollup_by_hand(con):
+    store.load_events(con, frame([("u1", "view", "2024-01-03 00:00:00", None, None),
+                                  ("u1", "buy", "2024-01-04 12:00:00", None, None),      # 1.5 days: day 1
+                                  ("u1", "view", "2024-01-10 00:00:00", None, None),     # exactly 7 days: day 7
+                                  ("u1", "view", "2024-01-09 23:59:59", None, None),     # 1 s short: day 6
+                                  ("u2", "view", "2024-01-02 08:00:00", None, None)]))
+    days = "SELECT u.user_id, d.day FROM user_days d JOIN users u USING (user_key) ORDER BY 1, 2"
+    assert con.execute(days).fetchall() == [("u1", 0), ("u1", 1), ("u1", 6), ("u1", 7), ("u2", 0)]
+    # an earlier event of u1 moves its first_seen to 2024-01-01 06:00, and so every one of its days:
+    # 01-03 00:00 is 1.75 days later, 01-04 12:00 3.25, 01-09 23:59:59 8.74, 01-10 00:00 8.75; u2 keeps its own
+    store.load_events(con, frame([("u1", "view", "2024-01-01 06:00:00", None, None),
+                                  ("u2", "buy", "2024-01-02 09:00:00", None, None)]))
+    assert con.execute(days).fetchall() == [("u1", 0), ("u1", 1), ("u1", 3), ("u1", 8), ("u2", 0)]
+    assert con.execute(USER_DAYS).fetchall() == con.execute(USER_DAYS_RECOMPUTED).fetchall()
 
 
 def test_user_events_rollup_by_hand(con):
@@ -330,7 +359,7 @@ def test_connect_is_idempotent_and_migrates(tmp_path, monkeypatch):
     store.load_events(c1, frame([("u1", "a", "2024-01-01", None, None)]))
     c1.close()
     c2 = store.connect(db)
-    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2, 3, 4, 5]
+    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2, 3, 4, 5, 6]
     assert c2.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     assert store.data_version(c2) == 1
     c2.close()
@@ -343,14 +372,18 @@ def test_migration_fills_the_user_events_rollup_from_stored_events(tmp_path):
                                 ("u1", "view", "2024-01-03 00:00", None, None),
                                 ("u2", "buy", "2024-01-04 00:00", None, None)]))
     # a database made before the rollups existed: schema version 2, no user_events or events_by_name table
-    as_older_schema(c, 2, ("user_events", "events_by_name", "traffic_sessions", "traffic_pageviews"))
+    as_older_schema(c, 2, ("user_events", "events_by_name", "traffic_sessions", "traffic_pageviews", "user_days"))
     c.close()
     c = store.connect(db)
-    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 5
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 6
     assert c.execute(USER_EVENTS).fetchall() == c.execute(USER_EVENTS_RECOMPUTED).fetchall()
     assert c.execute("SELECT count(*), sum(events) FROM user_events").fetchone() == (2, 3)
     assert c.execute(BY_NAME).fetchall() == c.execute(BY_NAME_RECOMPUTED).fetchall()
     assert c.execute("SELECT count(*) FROM events_by_name").fetchone()[0] == 3
+    # u1: 01-03 and 01-05 (days 0 and 2); u2: 01-04 (day 0)
+    assert c.execute(USER_DAYS).fetchall() == c.execute(USER_DAYS_RECOMPUTED).fetchall()
+    assert c.execute("SELECT u.user_id, d.day FROM user_days d JOIN users u USING (user_key) ORDER BY 1, 2"
+                     ).fetchall() == [("u1", 0), ("u1", 2), ("u2", 0)]
     c.close()
 
 
