@@ -208,6 +208,14 @@ class AarrrParams:
             raise UserInputError("data_end must be a date-time (UTC).")
 
 
+def rollups_ok(p: AarrrParams) -> bool:
+    """Whether the per-user flags can come from the rollups every load keeps — activation and referral from
+    ``user_events`` (per user and event name: first time and count), return in retention period k from
+    ``user_days`` (periods are whole days) — instead of a pass over the acquired users' events: not with a
+    segment (a condition on event properties) or when only retention-stage events count as a return."""
+    return (p.filters is None or not p.filters.segment) and p.retention_event == "any"
+
+
 def _per_user_sql(p: AarrrParams) -> tuple[str, list]:
     """CTEs ``acquired`` and ``per_user``: one row per acquired user with their stage flags and money."""
     f = p.filters or Filters(timezone=p.timezone)
@@ -222,11 +230,54 @@ def _per_user_sql(p: AarrrParams) -> tuple[str, list]:
         params += seg_params
     dim = {"channel": "u.channel", "campaign": "u.campaign"}.get(p.breakdown, "CAST(NULL AS VARCHAR)")
     period = timedelta(days=RETENTION_PERIOD_DAYS[p.retention_period])
-    returning = "TRUE" if p.retention_event == "any" else "coalesce(m.stage = 'retention', FALSE)"
-    sql = f"""
+    activation = timedelta(days=p.activation_days)
+    acquired = f"""
 acquired AS (            -- users first seen in the range, in the users selection (and the segment)
     SELECT u.user_key, u.first_seen, {dim} AS dim FROM users u WHERE {users_where}
+),"""
+    if rollups_ok(p):
+        days = RETENTION_PERIOD_DAYS[p.retention_period]
+        by_user = f"""
+staged AS (              -- per acquired user, the first activation-stage event and the referral-stage events
+    SELECT r.user_key, min(CASE WHEN m.stage = 'activation' THEN r.first_time END) AS first_activation,
+           sum(CASE WHEN m.stage = 'referral' THEN r.events ELSE 0 END) AS referral_events
+    FROM acquired a
+    JOIN user_events r ON r.user_key = a.user_key
+    JOIN stage_map m ON m.event_name = r.event_name
+    WHERE m.stage IN ('activation', 'referral')
+    GROUP BY r.user_key
 ),
+came_back AS (           -- acquired users with an event in retention period k (their days of life)
+    SELECT DISTINCT d.user_key
+    FROM acquired a
+    JOIN user_days d ON d.user_key = a.user_key
+    WHERE d.day >= {days * p.retention_k} AND d.day < {days * (p.retention_k + 1)}
+),
+money AS (               -- per acquired user with revenue, their money
+    SELECT e.user_key, max(CASE WHEN e.revenue > 0 THEN 1 ELSE 0 END) AS paying, sum(e.revenue) AS revenue,
+           sum(CASE WHEN e.revenue > 0 THEN e.revenue END) AS gmv
+    FROM acquired a
+    JOIN events e ON e.user_key = a.user_key
+    WHERE e.revenue IS NOT NULL
+    GROUP BY e.user_key
+),
+by_user AS (             -- per user: stage flags, time to activation, money (from the per-user rollups)
+    SELECT a.user_key,
+           CASE WHEN s.first_activation <= a.first_seen + ? THEN 1 ELSE 0 END AS activated,
+           CASE WHEN s.first_activation <= a.first_seen + ? THEN s.first_activation END AS activated_at,
+           CASE WHEN c.user_key IS NULL THEN 0 ELSE 1 END AS retained,
+           coalesce(mo.paying, 0) AS paying, mo.revenue, mo.gmv,
+           CASE WHEN s.referral_events > 0 THEN 1 ELSE 0 END AS referred,
+           coalesce(s.referral_events, 0) AS referral_events
+    FROM acquired a
+    LEFT JOIN staged s ON s.user_key = a.user_key
+    LEFT JOIN came_back c ON c.user_key = a.user_key
+    LEFT JOIN money mo ON mo.user_key = a.user_key
+),"""
+        params += [activation, activation]
+    else:
+        returning = "TRUE" if p.retention_event == "any" else "coalesce(m.stage = 'retention', FALSE)"
+        by_user = f"""
 ev AS (                  -- their events (segment only), with the stage of each event name
     SELECT e.user_key, a.first_seen, e.event_time, e.revenue, coalesce(m.stage, 'none') AS stage,
            {returning} AS is_returning
@@ -248,7 +299,9 @@ by_user AS (             -- per user with events: stage flags, time to activatio
            sum(CASE WHEN stage = 'referral' THEN 1 ELSE 0 END) AS referral_events
     FROM ev
     GROUP BY user_key
-),
+),"""
+        params += seg_params + [activation, activation, period * p.retention_k, period * (p.retention_k + 1)]
+    sql = acquired + by_user + """
 per_user AS (            -- one row per acquired user (aggregated before the join: one pass over the events)
     SELECT a.user_key, a.dim, a.first_seen, coalesce(b.activated, 0) AS activated, b.activated_at,
            coalesce(b.retained, 0) AS retained,
@@ -268,9 +321,7 @@ totals AS (              -- per breakdown value
            sum(referred) AS referred, sum(referral_events) AS referral_events
     FROM per_user GROUP BY dim
 )"""
-    activation = timedelta(days=p.activation_days)
-    params += seg_params + [activation, activation, period * p.retention_k, period * (p.retention_k + 1),
-                            period * p.retention_k, p.data_end]
+    params += [period * p.retention_k, p.data_end]
     return sql, params
 
 

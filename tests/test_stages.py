@@ -346,3 +346,57 @@ def test_campaign_breakdown_puts_channel_level_spend_with_users_without_a_campai
                              "paying": [1, 1], "paying_rate": [1.0, 0.5], "revenue": [70.0, 50.0],
                              "gmv": [100.0, 50.0], "arpu": [70.0, 25.0], "arppu": [70.0, 50.0]})
     assert_frame_equal(revenue_summary(log, AarrrParams(filters=RANGE, breakdown="campaign")), expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# The per-user rollups (user_events, user_days) in place of the pass over the acquired users' events
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    from sample_data.generate import generate
+
+    out = tmp_path_factory.mktemp("stages_sample")
+    generate(seed=5, out_dir=out, scale=0.03)
+    con = store.connect(":memory:")
+    store.load_events(con, out / "events.csv.gz")
+    store.load_spend(con, out / "spend.csv")
+    yield con
+    con.close()
+
+
+ROLLUP_CASES = [
+    {},
+    {"activation_days": 0.5, "retention_period": "day", "retention_k": 3, "breakdown": "channel"},
+    {"activation_days": 1.5, "retention_period": "month", "retention_k": 1, "breakdown": "campaign",
+     "filters": Filters(start=date(2026, 7, 15), end=date(2026, 9, 30), timezone="Asia/Shanghai"),
+     "timezone": "Asia/Shanghai"},
+    {"retention_k": 2, "filters": Filters(channels=("douyin", "baidu", "referral"))},
+    {"retention_period": "week", "retention_k": 4, "data_end": datetime(2026, 9, 1), "breakdown": "channel"},
+]
+
+
+@pytest.mark.parametrize("kwargs", ROLLUP_CASES)
+def test_rollups_give_the_stages_of_the_event_pass(generated, monkeypatch, kwargs):
+    import metrics.stages as stages
+
+    p = AarrrParams(**kwargs)
+    assert "user_days" in stages.aarrr_sql(p)[0]   # this is the rollup path
+    got = (aarrr(generated, p), stages.revenue_summary(generated, p), stages.revenue_by_cohort(generated, p))
+    users = got[0].groupby("stage")["users"].sum()
+    assert users["acquisition"] > 50 and users["activation"] > 0 and users["retention"] > 0
+    assert users["revenue"] > 0 and users["referral"] > 0
+    monkeypatch.setattr(stages, "rollups_ok", lambda p: False)
+    assert "user_days" not in stages.aarrr_sql(p)[0]
+    expected = (aarrr(generated, p), stages.revenue_summary(generated, p), stages.revenue_by_cohort(generated, p))
+    for g, e in zip(got, expected):
+        assert_frame_equal(g, e)
+
+
+def test_retention_stage_events_and_segments_take_the_event_pass():
+    import metrics.stages as stages
+
+    assert stages.rollups_ok(AarrrParams())
+    assert not stages.rollups_ok(AarrrParams(retention_event="stage"))
+    assert not stages.rollups_ok(AarrrParams(filters=Filters(segment={"platform": "ios"})))
+    assert "user_days" not in stages.aarrr_sql(AarrrParams(retention_event="stage"))[0]
