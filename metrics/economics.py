@@ -17,8 +17,9 @@ Query intuition
    ``user_events`` (the first event of an activation-stage name, younger than the window), week k
    from ``user_days`` (days 7k to 7k+6 of life; day d holds the events aged ``[d, d+1)`` days, so
    the weeks are exact) and the revenue columns from the acquired users' events with revenue only.
-3. **cohort** — per campaign, then per campaign (or channel): counts and sums of the per-user columns
-   (a channel's are the sums of its campaigns', so :func:`economics_levels` groups users once). Week-k retention
+3. **cohort** — per key (campaign or channel): counts and sums of the per-user columns, grouped per
+   campaign first (a channel's are the sums of its campaigns', so :func:`economics_levels` groups the
+   users once for both levels). Week-k retention
    only counts users whose week k has fully elapsed by the end of the data (``first_seen + 7(k+1) d
    <= data_end``); this is exactly the rolling-alignment retention of SPEC §4 with period = week,
    start = first_seen and return = any event.

@@ -9,7 +9,8 @@ cost, with a weight and one source:
 - ``survey``: the mean 0–10 score of the dimension in the survey table, per segment and product
   (one SQL aggregate);
 - ``behaviour``: a proxy computed from events per segment (one SQL pass over the acquired users of
-  the filter, the same users as :mod:`metrics.economics`), mapped to 0–10 by a transform:
+  the filter, the same users as :mod:`metrics.economics`, or over their per-user rollups when no segment
+  is set), mapped to 0–10 by a transform:
 
   ==========  ===================================================  ==================================
   transform   formula                                              used by
@@ -52,6 +53,7 @@ import pandas as pd
 from store.errors import UserInputError
 from store.sqlutil import normalise_key
 
+from . import economics
 from .economics import DAY_S, WEEK_S, acquired_sql, segment_sql, validate_common
 from .filters import Filters
 from .labels import label as _label
@@ -162,18 +164,13 @@ ORDER BY 1, 2, 3
 """, [])
 
 
-def behaviour_sql(segment_by: str, filters: Filters | None, activation_days: int = 7) -> tuple[str, list]:
-    """Per-segment behaviour proxies over the acquired users of ``filters`` (one pass over their events)."""
-    # campaign mode: users without a campaign are their channel's (organic, direct)
-    seg_col = "coalesce(NULLIF(a.campaign, ''), a.channel)" if segment_by == "campaign" else "a.channel"
-    acq, acq_params = acquired_sql(filters)
-    seg, seg_params = segment_sql(filters, "e")
-    sql = f"""
-WITH
--- acquired: users whose first_seen is in the range, keyed by first touch
-acquired AS ({acq}),
-bounds AS (SELECT max(event_time) AS data_end FROM events),
--- user_events: events of acquired users with their age in seconds since first_seen
+def _user_stats_sql(filters: Filters | None, seg: str) -> str:
+    """CTEs ending in ``user_stats``: sign-up, activation, week-1 activity and revenue per acquired user with
+    events in the segment. Without a segment they come from the per-user rollups (see :mod:`metrics.economics`):
+    the sign-up and the first activation from ``user_events``, week 1 from ``user_days`` (days 7 to 13), the
+    money from the events with revenue; every acquired user then has events, so all are kept."""
+    if not economics.rollups_ok(filters):
+        return f"""-- user_events: events of acquired users with their age in seconds since first_seen
 user_events AS (
     SELECT e.user_key, e.revenue, sm.stage, EXTRACT(EPOCH FROM e.event_time - a.first_seen) AS age
     FROM acquired a
@@ -192,7 +189,58 @@ user_stats AS (
            coalesce(sum(revenue), 0) AS revenue
     FROM user_events
     GROUP BY user_key
+),"""
+    return f"""-- staged: per acquired user, a sign-up (acquisition-stage) event and the first activation-stage event
+staged AS (
+    SELECT r.user_key, max(CASE WHEN m.stage = 'acquisition' THEN 1 ELSE 0 END) AS signed_up,
+           min(CASE WHEN m.stage = 'activation' THEN r.first_time END) AS first_activation
+    FROM acquired a
+    JOIN user_events r ON r.user_key = a.user_key
+    JOIN stage_map m ON m.event_name = r.event_name
+    WHERE m.stage IN ('acquisition', 'activation')
+    GROUP BY r.user_key
 ),
+-- week1: acquired users with an event aged 7 to 14 days (days of life 7 to 13)
+week1 AS (
+    SELECT DISTINCT d.user_key
+    FROM acquired a
+    JOIN user_days d ON d.user_key = a.user_key
+    WHERE d.day >= {WEEK_S // DAY_S} AND d.day < {2 * WEEK_S // DAY_S}
+),
+-- money: per acquired user with revenue events
+money AS (
+    SELECT e.user_key, max(CASE WHEN e.revenue > 0 THEN 1 ELSE 0 END) AS paying, sum(e.revenue) AS revenue
+    FROM acquired a
+    JOIN events e ON e.user_key = a.user_key
+    WHERE e.revenue IS NOT NULL
+    GROUP BY e.user_key
+),
+-- user_stats: sign-up, activation, week-1 activity, revenue per user
+user_stats AS (
+    SELECT a.user_key, coalesce(s.signed_up, 0) AS signed_up,
+           CASE WHEN EXTRACT(EPOCH FROM s.first_activation - a.first_seen) < ? THEN 1 ELSE 0 END AS activated,
+           EXTRACT(EPOCH FROM s.first_activation - a.first_seen) / 3600.0 AS hours_to_activate,
+           CASE WHEN w.user_key IS NULL THEN 0 ELSE 1 END AS active_w1,
+           coalesce(mo.paying, 0) AS paying, coalesce(mo.revenue, 0) AS revenue
+    FROM acquired a
+    LEFT JOIN staged s ON s.user_key = a.user_key
+    LEFT JOIN week1 w ON w.user_key = a.user_key
+    LEFT JOIN money mo ON mo.user_key = a.user_key
+),"""
+
+
+def behaviour_sql(segment_by: str, filters: Filters | None, activation_days: int = 7) -> tuple[str, list]:
+    """Per-segment behaviour proxies over the acquired users of ``filters`` (one pass over their events)."""
+    # campaign mode: users without a campaign are their channel's (organic, direct)
+    seg_col = "coalesce(NULLIF(a.campaign, ''), a.channel)" if segment_by == "campaign" else "a.channel"
+    acq, acq_params = acquired_sql(filters)
+    seg, seg_params = segment_sql(filters, "e")
+    sql = f"""
+WITH
+-- acquired: users whose first_seen is in the range, keyed by first touch
+acquired AS ({acq}),
+bounds AS (SELECT max(event_time) AS data_end FROM events),
+{_user_stats_sql(filters, seg)}
 -- per_user: the acquired users that have events in the segment filter
 per_user AS (
     SELECT s.*, {seg_col} AS segment, a.channel, EXTRACT(EPOCH FROM b.data_end - a.first_seen) AS observed

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import math
+from datetime import date
 
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
 import store
+from metrics.filters import Filters
 from metrics.value_cost import Dimension, ValueCostModel, default_model, dimension_scores, score
 from store.errors import UserInputError
 
@@ -204,3 +206,67 @@ def test_campaigns_inherit_their_channels_survey(con, journeys):
     assert (spring["value"], spring["cost"], spring["shared_score"], spring["rival_score"]) == (
         pytest.approx(19 / 3), pytest.approx(3.7), pytest.approx(3.0), pytest.approx(2.75))
     assert spring["verdict"] == "adopts, beats acme" and spring["diagnosis"] == "trust cost 7.0 vs rival 4.0"
+
+
+# ---------------------------------------------------------------------------------------------
+# The per-user rollups in place of the pass over the acquired users' events
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    from sample_data.generate import generate
+
+    out = tmp_path_factory.mktemp("value_cost_sample")
+    generate(seed=3, out_dir=out, scale=0.03)
+    con = store.connect(":memory:")
+    for load, name in ((store.load_events, "events.csv.gz"), (store.load_spend, "spend.csv"),
+                       (store.load_survey, "survey.csv")):
+        load(con, out / name)
+    yield con
+    con.close()
+
+
+@pytest.mark.parametrize("segment_by, filters", [
+    ("channel", None),
+    ("campaign", Filters(start=date(2026, 7, 20), end=date(2026, 9, 20), timezone="Asia/Shanghai")),
+    ("channel", Filters(channels=("douyin", "baidu", "referral"))),
+])
+def test_rollups_give_the_behaviour_of_the_event_pass(generated, monkeypatch, segment_by, filters):
+    import metrics.economics as economics
+    from metrics.value_cost import behaviour_sql
+
+    sql, values = behaviour_sql(segment_by, filters)
+    assert "user_days" in sql
+    got = generated.execute(sql, values).df()
+    scored = score(generated, default_model(), segment_by, rival=None, filters=filters)
+    assert len(got) >= 3 and got["users"].sum() > 50
+    assert (got["activation_rate"] > 0).any() and (got["retention_w1"] > 0).any() and (got["paying_rate"] > 0).any()
+    assert got["hours_to_activate"].notna().any() and got["learning_dropoff"].notna().any()
+    monkeypatch.setattr(economics, "rollups_ok", lambda f: False)
+    sql, values = behaviour_sql(segment_by, filters)
+    assert "user_days" not in sql
+    assert_frame_equal(got, generated.execute(sql, values).df())
+    assert_frame_equal(scored, score(generated, default_model(), segment_by, rival=None, filters=filters))
+
+
+def test_behaviour_at_the_edges_of_the_windows(con, journeys, monkeypatch):
+    """Activation 1 s inside and exactly at 7 days; week-1 activity exactly at 7 days and 1 s short of 14."""
+    import metrics.economics as economics
+    from metrics.value_cost import behaviour_sql
+
+    journeys({
+        "a": [("signup", "2024-01-01 00:00:00", {"channel": "ads"}), ("activate", "2024-01-07 23:59:59"),
+              ("page_view", "2024-01-14 23:59:59")],
+        "b": [("signup", "2024-01-01 00:00:00", {"channel": "ads"}), ("activate", "2024-01-08 00:00:00")],
+        "c": [("page_view", "2024-01-01 00:00:00", {"channel": "ads"}), ("page_view", "2024-01-15 00:00:00")],
+    })
+    sql, values = behaviour_sql("channel", None)
+    got = con.execute(sql, values).df().iloc[0]
+    # activated: a only (b is exactly 7 days on); week 1 (days 7-13): a (its 01-14 23:59:59 is day 13) and b
+    # (its activation is day 7), not c (day 14); hours to activate: a 167.99…, b 168 -> median 167.9986…
+    assert (got["users"], got["activation_rate"], got["retention_w1"]) == (3, 1 / 3, 2 / 3)
+    assert got["hours_to_activate"] == pytest.approx((7 * 24 - 1 / 3600 + 7 * 24) / 2)
+    monkeypatch.setattr(economics, "rollups_ok", lambda f: False)
+    sql, values = behaviour_sql("channel", None)
+    assert "user_days" not in sql
+    assert con.execute(sql, values).df().iloc[0].equals(got)
