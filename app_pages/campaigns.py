@@ -131,7 +131,8 @@ horizon = c2.select_slider(tr("Revenue horizon h (days after first seen)", "收�
                            options=HORIZONS, value=30, key="campaigns_horizon")
 try:
     params = em.EconomicsParams(level=level, horizon_days=int(horizon), filters=flt, timezone=flt.timezone)
-    econ = run(em.campaign_economics, params)
+    both = run(em.campaigns_page, params)   # the economics and the LTV curves, the curves computed once
+    econ = both["economics"]
 except UserInputError as exc:
     st.error(md_escape(str(exc)))
     st.stop()
@@ -184,7 +185,7 @@ table_block(table, key="campaigns_table", name=f"economics_{level}", column_conf
 
 # LTV curves ------------------------------------------------------------------------------------------
 st.subheader(tr("LTV curves and payback", "LTV 曲线与回本"))
-ltv, choices = memo(_ltv_view, (params,), run(em.ltv_curves, params), econ, level)
+ltv, choices = memo(_ltv_view, (params,), both["ltv"], econ, level)
 if ltv.empty or ltv["ltv"].notna().sum() == 0:
     empty_state("No revenue curves yet: the acquired users are too recent or have no revenue.",
                 "暂无收入曲线：新用户太新或没有收入。")

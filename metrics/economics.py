@@ -661,6 +661,14 @@ def campaign_vs_retention(con, params: EconomicsParams | None = None) -> pd.Data
     return _campaign_vs_retention(con, params or EconomicsParams())[0]
 
 
+def campaigns_page(con, params: EconomicsParams | None = None) -> dict[str, pd.DataFrame]:
+    """``economics``: :func:`campaign_economics`; ``ltv``: :func:`ltv_curves` — of the same parameters, with the
+    curve computed once (the economics read their payback day from it)."""
+    p = params or EconomicsParams()
+    curve = ltv_curves(con, p)
+    return {"economics": _economics_full(con, p, curve)[economics_columns(p)], "ltv": curve}
+
+
 def campaign_vs_retention_page(con, params: EconomicsParams | None = None) -> dict[str, pd.DataFrame]:
     """``table``: :func:`campaign_vs_retention`; ``economics``: :func:`campaign_economics` of the same
     parameters — read from the economics the table is built on instead of computing them a second time when

@@ -615,3 +615,14 @@ def test_rollups_at_the_edges_of_the_windows(con, journeys, monkeypatch):
     assert (seo["new_users"], seo["retained_w1"], seo["retained_w4"], seo["paying"]) == (1, 1, 0, 0)
     _through_events(monkeypatch)
     assert_frame_equal(got, campaign_economics(con, p))
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"level": "channel", "horizon_days": 7, "ltv_days": 30}])
+def test_campaigns_page_is_the_economics_and_the_curves(world, generated, kwargs):
+    from metrics.economics import campaigns_page
+
+    for con, p in ((world, EconomicsParams(data_end=END, **kwargs)), (generated, EconomicsParams(**kwargs))):
+        got = campaigns_page(con, p)
+        assert_frame_equal(got["economics"], campaign_economics(con, p))
+        assert_frame_equal(got["ltv"], ltv_curves(con, p))
+        assert got["economics"]["payback_day"].notna().any()
