@@ -551,11 +551,22 @@ eligible AS (
     FROM key_days kd LEFT JOIN observed o ON {_on(keys, 'kd', 'o')} AND o.last_day >= kd.day
     GROUP BY ALL
 ),
--- earned: revenue of those users up to the end of day k
+-- earned: revenue of those users up to the end of day k = the revenue of days <= k of every user, less that
+-- of the users whose last observed day L is before k (theirs all falls on days <= L + 1 <= k; a day after
+-- L + 1 is past the end of the data and never counts). Both are running sums over the days of +revenue on
+-- its day and -revenue on L + 1, in exact decimals so the difference leaves no rounding residue.
+deltas AS (
+    SELECT {key_list}, day, CAST(revenue AS DECIMAL(38, 6)) AS delta FROM day_revenue WHERE day <= last_day + 1
+    UNION ALL
+    SELECT {key_list}, last_day + 1, -CAST(revenue AS DECIMAL(38, 6)) FROM day_revenue WHERE day <= last_day + 1
+),
 earned AS (
-    SELECT {", ".join(f"kd.{k}" for k in keys)}, kd.day, sum(r.revenue) AS revenue
-    FROM key_days kd JOIN day_revenue r ON {_on(keys, 'kd', 'r')} AND r.day <= kd.day AND r.last_day >= kd.day
-    GROUP BY ALL
+    SELECT {", ".join(f"kd.{k}" for k in keys)}, kd.day,
+           CAST(sum(coalesce(dl.delta, 0)) OVER (PARTITION BY {", ".join(f"kd.{k}" for k in keys)}
+                                                ORDER BY kd.day) AS DOUBLE) AS revenue
+    FROM key_days kd
+    LEFT JOIN (SELECT {key_list}, day, sum(delta) AS delta FROM deltas GROUP BY ALL) dl
+           ON {_on(keys, 'kd', 'dl')} AND dl.day = kd.day
 ),
 -- cac: spend in the range per new user
 new_users AS (SELECT {key_list}, count(*) AS new_users FROM cohort_users GROUP BY {key_list}),
