@@ -15,7 +15,9 @@ from ui.context import data_facts, data_version, db, db_path, frame_download, lo
 from ui.filters import TIMEZONES
 from ui.kpis import _module
 from ui.safe import md_escape
-from ui.uploads import KINDS, auto_mapping, forget, guess_kind, headers_of, max_upload_bytes, max_upload_mb, temp_path
+from ui.uploads import (
+    KINDS, auto_mapping, forget, guess_kind, headers_of, keep_only, max_upload_bytes, max_upload_mb, temp_path,
+)
 
 KIND_NAMES = {"events": ("Events", "事件"), "spend": ("Ad spend", "广告花费"), "survey": ("Survey", "问卷")}
 NONE = "—"
@@ -100,6 +102,7 @@ tz = st.selectbox(tr("Time zone of times without an offset", "无时区偏移的
                   key="data_source_tz",
                   help=tr("Times written with an offset (e.g. +08:00 or Z) keep their own.",
                           "带偏移（如 +08:00 或 Z）的时间按其自身偏移解析。"))
+keep_only([up.file_id for up in uploads or []])
 plans = []
 for i, up in enumerate(uploads or []):
     with st.container(border=True):

@@ -402,3 +402,34 @@ def test_choices_survive_a_language_switch(hostile_db, make_app):
     at.button(key="flt_reset").click().run()
     assert at.selectbox(key="flt_timezone_en").value == "UTC"
     assert at.session_state["filters"].timezone == "UTC"
+
+
+def test_staged_uploads_leave_nothing_on_disk(tmp_path, monkeypatch):
+    """A file the user takes back out of the uploader, or one that was loaded, is deleted from the server's
+    temporary folder, and the folder goes when it is empty."""
+    import tempfile
+    from types import SimpleNamespace
+
+    from ui import uploads
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(uploads, "st", SimpleNamespace(session_state={}))
+
+    def upload(fid, name):
+        return SimpleNamespace(file_id=fid, name=name, getvalue=lambda: b"user_id,event_name,event_time\n")
+
+    a, b = upload("a", "events a.csv"), upload("b", "spend.csv")
+    pa, pb = uploads.temp_path(a), uploads.temp_path(b)
+    folder = Path(pa).parent
+    assert folder.parent == tmp_path and sorted(p.name for p in folder.iterdir()) == ["0_events_a.csv", "1_spend.csv"]
+    assert uploads.temp_path(a) == pa                    # written once per upload
+    uploads.keep_only(["b"])                              # the user removed a from the uploader
+    assert not Path(pa).exists() and Path(pb).exists()
+    c = upload("c", "spend.csv")                          # another file of b's name keeps b's copy intact
+    pc = uploads.temp_path(c)
+    assert pc != pb and Path(pc).exists() and Path(pb).exists()
+    uploads.forget(["c"])
+    uploads.forget(["b"])                                 # b was loaded
+    assert not Path(pb).exists() and not folder.exists()
+    assert list(tmp_path.iterdir()) == []
+    uploads.keep_only([])                                 # nothing staged: nothing to do

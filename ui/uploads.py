@@ -39,7 +39,9 @@ def temp_path(upload) -> str:
         folder = tempfile.mkdtemp(prefix="opsfunnel-upload-")
         st.session_state["_data_tmp_dir"] = folder
     safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in upload.name)
-    path = os.path.join(folder, f"{len(files)}_{safe}")
+    n = st.session_state.get("_data_tmp_n", 0)   # never reused: files of removed uploads leave gaps
+    st.session_state["_data_tmp_n"] = n + 1
+    path = os.path.join(folder, f"{n}_{safe}")
     with open(path, "wb") as out:
         out.write(upload.getvalue())
     files[upload.file_id] = path
@@ -47,12 +49,23 @@ def temp_path(upload) -> str:
 
 
 def forget(upload_ids) -> None:
-    """Delete the temporary files of loaded uploads."""
+    """Delete the temporary files of loaded uploads (and the session's folder once it is empty)."""
     files = st.session_state.get("_data_tmp", {})
     for fid in upload_ids:
         path = files.pop(fid, None)
         if path and os.path.exists(path):
             os.unlink(path)
+    folder = st.session_state.get("_data_tmp_dir")
+    if folder and not files and os.path.isdir(folder) and not os.listdir(folder):
+        os.rmdir(folder)
+        st.session_state.pop("_data_tmp_dir", None)
+
+
+def keep_only(upload_ids) -> None:
+    """Delete the temporary files of uploads no longer in the uploader (removed by the user, or emptied from
+    it after a load): a copy of a file the user took back does not stay on the server's disk."""
+    current = set(upload_ids)
+    forget([fid for fid in st.session_state.get("_data_tmp", {}) if fid not in current])
 
 
 def headers_of(path: str, name: str) -> list[str]:
