@@ -65,3 +65,18 @@ def journeys(con):
         assert report.rejected == 0, report.rejected_samples
         return report
     return build
+
+
+def generated_store(tmp_path_factory, name: str, seed: int, survey: bool = False):
+    """An in-memory store holding a generated log in the sample's shape (3 % of its size: about 23,000 events,
+    1,100 users) with its spend sheet, and its survey when asked: for comparing two ways of computing a metric."""
+    from sample_data.generate import generate
+
+    out = tmp_path_factory.mktemp(name)
+    generate(seed=seed, out_dir=out, scale=0.03)
+    con = store.connect(":memory:")
+    store.load_events(con, out / "events.csv.gz")
+    store.load_spend(con, out / "spend.csv")
+    if survey:
+        store.load_survey(con, out / "survey.csv")
+    return con

@@ -16,6 +16,7 @@ from metrics.economics import (EconomicsParams, acquisition_returns, campaign_ec
 from metrics.filters import Filters
 from metrics.stats import SMALL_SAMPLE, wilson_interval
 from store.errors import UserInputError
+from tests.conftest import generated_store
 
 NaN = float("nan")
 END = datetime(2024, 3, 1)  # end of data for censoring: every user observed > 5 weeks
@@ -365,13 +366,7 @@ def test_labels_are_complete_and_documented():
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
-    from sample_data.generate import generate
-
-    out = tmp_path_factory.mktemp("econ_sample")
-    generate(seed=11, out_dir=out, scale=0.03)
-    con = store.connect(":memory:")
-    store.load_events(con, out / "events.csv.gz")
-    store.load_spend(con, out / "spend.csv")
+    con = generated_store(tmp_path_factory, "econ_sample", seed=11)
     yield con
     con.close()
 

@@ -15,6 +15,7 @@ from metrics.filters import Filters
 from metrics.stages import (LABELS, OWNERS, STAGE_ORDER, AarrrParams, aarrr, revenue_by_cohort, revenue_page,
                             revenue_summary, set_stage, set_stage_map, stage_map)
 from store.errors import UserInputError
+from tests.conftest import generated_store
 from store.stages import guess_stage
 
 NAN = np.nan
@@ -354,13 +355,7 @@ def test_campaign_breakdown_puts_channel_level_spend_with_users_without_a_campai
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
-    from sample_data.generate import generate
-
-    out = tmp_path_factory.mktemp("stages_sample")
-    generate(seed=5, out_dir=out, scale=0.03)
-    con = store.connect(":memory:")
-    store.load_events(con, out / "events.csv.gz")
-    store.load_spend(con, out / "spend.csv")
+    con = generated_store(tmp_path_factory, "stages_sample", seed=5)
     yield con
     con.close()
 

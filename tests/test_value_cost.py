@@ -12,6 +12,7 @@ import store
 from metrics.filters import Filters
 from metrics.value_cost import Dimension, ValueCostModel, default_model, dimension_scores, score
 from store.errors import UserInputError
+from tests.conftest import generated_store
 
 NaN = float("nan")
 
@@ -214,14 +215,7 @@ def test_campaigns_inherit_their_channels_survey(con, journeys):
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
-    from sample_data.generate import generate
-
-    out = tmp_path_factory.mktemp("value_cost_sample")
-    generate(seed=3, out_dir=out, scale=0.03)
-    con = store.connect(":memory:")
-    for load, name in ((store.load_events, "events.csv.gz"), (store.load_spend, "spend.csv"),
-                       (store.load_survey, "survey.csv")):
-        load(con, out / name)
+    con = generated_store(tmp_path_factory, "value_cost_sample", seed=3, survey=True)
     yield con
     con.close()
 
