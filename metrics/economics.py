@@ -160,6 +160,15 @@ def data_end_sql() -> str:
     return "coalesce(CAST(? AS TIMESTAMP), (SELECT max(event_time) FROM events))"
 
 
+def _acquired_with(acq: str) -> str:
+    """The head of the per-user queries: ``acquired`` (the SELECT ``acq``) and ``bounds`` (the end of the data)."""
+    return f"""WITH
+-- acquired: users whose first_seen is in the range, keyed by first touch
+acquired AS ({acq}),
+-- bounds: the end of the data, for censoring
+bounds AS (SELECT {data_end_sql()} AS data_end),"""
+
+
 def _on(keys, left: str, right: str) -> str:
     return " AND ".join(f"{left}.{k} = {right}.{k}" for k in keys)
 
@@ -269,11 +278,7 @@ user_stats AS (
 ),"""
 
     sql = f"""
-WITH
--- acquired: users whose first_seen is in the range, keyed by first touch
-acquired AS ({acq}),
--- bounds: the end of the data, for censoring
-bounds AS (SELECT {data_end_sql()} AS data_end),
+{_acquired_with(acq)}
 {stats}
 -- per_user: every acquired user, with the seconds observed until the end of the data
 per_user AS (
@@ -516,11 +521,7 @@ def ltv_curves_sql(p: EconomicsParams) -> tuple[str, list]:
     seg, seg_params = segment_sql(p.filters, "e")
     spend_where, spend_params = spend_where_sql(p.filters, "s")
     sql = f"""
-WITH
--- acquired: users whose first_seen is in the range, keyed by first touch
-acquired AS ({acq}),
--- bounds: the end of the data, for censoring
-bounds AS (SELECT {data_end_sql()} AS data_end),
+{_acquired_with(acq)}
 -- cohort_users: each user's last whole day observed (day k needs first_seen + (k+1) days <= data_end)
 cohort_users AS (
     SELECT a.user_key, a.first_seen, {", ".join(f"a.{k}" for k in keys)},
