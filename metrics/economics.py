@@ -134,6 +134,42 @@ def rollups_ok(filters: Filters | None) -> bool:
     return filters is None or not filters.segment
 
 
+def staged_sql() -> str:
+    """CTE body over ``acquired`` (user_key, first_seen): per acquired user with an event of a stage-mapped name,
+    from the per-user event rollup, the time of the first activation-stage event (``first_activation``), whether
+    any acquisition-stage (sign-up) event (``signed_up``) and how many referral-stage events
+    (``referral_events``) — what :func:`rollups_ok` readers take instead of a pass over the events."""
+    return """SELECT r.user_key,
+           min(CASE WHEN m.stage = 'activation' THEN r.first_time END) AS first_activation,
+           max(CASE WHEN m.stage = 'acquisition' THEN 1 ELSE 0 END) AS signed_up,
+           sum(CASE WHEN m.stage = 'referral' THEN r.events ELSE 0 END) AS referral_events
+    FROM acquired a
+    JOIN user_events r ON r.user_key = a.user_key
+    JOIN stage_map m ON m.event_name = r.event_name
+    WHERE m.stage IN ('acquisition', 'activation', 'referral')
+    GROUP BY r.user_key"""
+
+
+def returned_sql(first_day: int, end_day: int) -> str:
+    """CTE body over ``acquired``: the acquired users with an event on a day of life in [first_day, end_day)
+    (``user_days``: day d holds the events aged [d, d + 1) days)."""
+    return f"""SELECT DISTINCT d.user_key
+    FROM acquired a
+    JOIN user_days d ON d.user_key = a.user_key
+    WHERE d.day >= {int(first_day)} AND d.day < {int(end_day)}"""
+
+
+def money_sql() -> str:
+    """CTE body over ``acquired``: per acquired user with revenue events, ``paying`` (any revenue > 0), net
+    ``revenue`` and ``gmv`` (positive revenue only)."""
+    return """SELECT e.user_key, max(CASE WHEN e.revenue > 0 THEN 1 ELSE 0 END) AS paying, sum(e.revenue) AS revenue,
+           sum(CASE WHEN e.revenue > 0 THEN e.revenue END) AS gmv
+    FROM acquired a
+    JOIN events e ON e.user_key = a.user_key
+    WHERE e.revenue IS NOT NULL
+    GROUP BY e.user_key"""
+
+
 def acquired_sql(filters: Filters | None) -> tuple[str, list]:
     """SELECT of acquired users: first_seen in the range, first-touch selection, segment (any matching event)."""
     f = filters or Filters()
@@ -218,15 +254,14 @@ def campaign_economics_sql(p: EconomicsParams) -> tuple[str, list]:
     if rollups_ok(p.filters):
         day_cols = ",\n           ".join(
             f"max(CASE WHEN day >= {7 * k} AND day < {7 * (k + 1)} THEN 1 ELSE 0 END) AS active_w{k}" for k in weeks)
-        stats = f"""-- activated: acquired users whose first event of an activation-stage name is younger than the
--- activation window (from the per-user event rollup)
+        stats = f"""-- staged: per acquired user, the first activation-stage event (from the per-user event rollup)
+staged AS ({staged_sql()}),
+-- activated: acquired users whose first activation-stage event is younger than the activation window
 activated AS (
-    SELECT ue.user_key, 1 AS activated
+    SELECT a.user_key, 1 AS activated
     FROM acquired a
-    JOIN user_events ue ON ue.user_key = a.user_key
-    JOIN stage_map sm ON sm.event_name = ue.event_name AND sm.stage = 'activation'
-    WHERE EXTRACT(EPOCH FROM ue.first_time - a.first_seen) < ?
-    GROUP BY ue.user_key
+    JOIN staged s ON s.user_key = a.user_key
+    WHERE EXTRACT(EPOCH FROM s.first_activation - a.first_seen) < ?
 ),
 -- active_weeks: per acquired user, activity in each retention week, from their days of life with an event
 -- (day d holds the events aged [d, d + 1) days, so week k is days 7k to 7k + 6)

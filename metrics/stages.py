@@ -42,6 +42,7 @@ from store.errors import UserInputError
 from store.parse import check_timezone
 from store.stages import STAGES, guess_stage_sql
 
+from .economics import money_sql, returned_sql, staged_sql
 from .filters import Filters, local_sql
 
 STAGE_ORDER = ("awareness", "acquisition", "activation", "retention", "revenue", "referral")
@@ -239,27 +240,13 @@ acquired AS (            -- users first seen in the range, in the users selectio
         days = RETENTION_PERIOD_DAYS[p.retention_period]
         by_user = f"""
 staged AS (              -- per acquired user, the first activation-stage event and the referral-stage events
-    SELECT r.user_key, min(CASE WHEN m.stage = 'activation' THEN r.first_time END) AS first_activation,
-           sum(CASE WHEN m.stage = 'referral' THEN r.events ELSE 0 END) AS referral_events
-    FROM acquired a
-    JOIN user_events r ON r.user_key = a.user_key
-    JOIN stage_map m ON m.event_name = r.event_name
-    WHERE m.stage IN ('activation', 'referral')
-    GROUP BY r.user_key
+    {staged_sql()}
 ),
 came_back AS (           -- acquired users with an event in retention period k (their days of life)
-    SELECT DISTINCT d.user_key
-    FROM acquired a
-    JOIN user_days d ON d.user_key = a.user_key
-    WHERE d.day >= {days * p.retention_k} AND d.day < {days * (p.retention_k + 1)}
+    {returned_sql(days * p.retention_k, days * (p.retention_k + 1))}
 ),
 money AS (               -- per acquired user with revenue, their money
-    SELECT e.user_key, max(CASE WHEN e.revenue > 0 THEN 1 ELSE 0 END) AS paying, sum(e.revenue) AS revenue,
-           sum(CASE WHEN e.revenue > 0 THEN e.revenue END) AS gmv
-    FROM acquired a
-    JOIN events e ON e.user_key = a.user_key
-    WHERE e.revenue IS NOT NULL
-    GROUP BY e.user_key
+    {money_sql()}
 ),
 by_user AS (             -- per user: stage flags, time to activation, money (from the per-user rollups)
     SELECT a.user_key,

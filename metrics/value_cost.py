@@ -191,30 +191,11 @@ user_stats AS (
     GROUP BY user_key
 ),"""
     return f"""-- staged: per acquired user, a sign-up (acquisition-stage) event and the first activation-stage event
-staged AS (
-    SELECT r.user_key, max(CASE WHEN m.stage = 'acquisition' THEN 1 ELSE 0 END) AS signed_up,
-           min(CASE WHEN m.stage = 'activation' THEN r.first_time END) AS first_activation
-    FROM acquired a
-    JOIN user_events r ON r.user_key = a.user_key
-    JOIN stage_map m ON m.event_name = r.event_name
-    WHERE m.stage IN ('acquisition', 'activation')
-    GROUP BY r.user_key
-),
+staged AS ({economics.staged_sql()}),
 -- week1: acquired users with an event aged 7 to 14 days (days of life 7 to 13)
-week1 AS (
-    SELECT DISTINCT d.user_key
-    FROM acquired a
-    JOIN user_days d ON d.user_key = a.user_key
-    WHERE d.day >= {WEEK_S // DAY_S} AND d.day < {2 * WEEK_S // DAY_S}
-),
+week1 AS ({economics.returned_sql(WEEK_S // DAY_S, 2 * WEEK_S // DAY_S)}),
 -- money: per acquired user with revenue events
-money AS (
-    SELECT e.user_key, max(CASE WHEN e.revenue > 0 THEN 1 ELSE 0 END) AS paying, sum(e.revenue) AS revenue
-    FROM acquired a
-    JOIN events e ON e.user_key = a.user_key
-    WHERE e.revenue IS NOT NULL
-    GROUP BY e.user_key
-),
+money AS ({economics.money_sql()}),
 -- user_stats: sign-up, activation, week-1 activity, revenue per user
 user_stats AS (
     SELECT a.user_key, coalesce(s.signed_up, 0) AS signed_up,
