@@ -134,19 +134,22 @@ def rollups_ok(filters: Filters | None) -> bool:
     return filters is None or not filters.segment
 
 
-def staged_sql() -> str:
-    """CTE body over ``acquired`` (user_key, first_seen): per acquired user with an event of a stage-mapped name,
-    from the per-user event rollup, the time of the first activation-stage event (``first_activation``), whether
-    any acquisition-stage (sign-up) event (``signed_up``) and how many referral-stage events
-    (``referral_events``) — what :func:`rollups_ok` readers take instead of a pass over the events."""
-    return """SELECT r.user_key,
+def staged_sql(*stages: str) -> str:
+    """CTE body over ``acquired`` (user_key, first_seen): per acquired user with an event of one of ``stages``
+    (of activation, acquisition, referral: the ones the caller reads), from the per-user event rollup, the time
+    of the first activation-stage event (``first_activation``), whether any acquisition-stage (sign-up) event
+    (``signed_up``) and how many referral-stage events (``referral_events``) — what :func:`rollups_ok` readers
+    take instead of a pass over the events."""
+    if not stages or not set(stages) <= {"activation", "acquisition", "referral"}:
+        raise ValueError(f"stages must be some of activation, acquisition, referral, not {stages!r}")
+    return f"""SELECT r.user_key,
            min(CASE WHEN m.stage = 'activation' THEN r.first_time END) AS first_activation,
            max(CASE WHEN m.stage = 'acquisition' THEN 1 ELSE 0 END) AS signed_up,
            sum(CASE WHEN m.stage = 'referral' THEN r.events ELSE 0 END) AS referral_events
     FROM acquired a
     JOIN user_events r ON r.user_key = a.user_key
     JOIN stage_map m ON m.event_name = r.event_name
-    WHERE m.stage IN ('acquisition', 'activation', 'referral')
+    WHERE m.stage IN ({", ".join(f"'{x}'" for x in sorted(stages))})
     GROUP BY r.user_key"""
 
 
@@ -255,7 +258,7 @@ def campaign_economics_sql(p: EconomicsParams) -> tuple[str, list]:
         day_cols = ",\n           ".join(
             f"max(CASE WHEN day >= {7 * k} AND day < {7 * (k + 1)} THEN 1 ELSE 0 END) AS active_w{k}" for k in weeks)
         stats = f"""-- staged: per acquired user, the first activation-stage event (from the per-user event rollup)
-staged AS ({staged_sql()}),
+staged AS ({staged_sql('activation')}),
 -- activated: acquired users whose first activation-stage event is younger than the activation window
 activated AS (
     SELECT a.user_key, 1 AS activated

@@ -240,7 +240,7 @@ acquired AS (            -- users first seen in the range, in the users selectio
         days = RETENTION_PERIOD_DAYS[p.retention_period]
         by_user = f"""
 staged AS (              -- per acquired user, the first activation-stage event and the referral-stage events
-    {staged_sql()}
+    {staged_sql('activation', 'referral')}
 ),
 came_back AS (           -- acquired users with an event in retention period k (their days of life)
     {returned_sql(days * p.retention_k, days * (p.retention_k + 1))}

@@ -191,7 +191,7 @@ user_stats AS (
     GROUP BY user_key
 ),"""
     return f"""-- staged: per acquired user, a sign-up (acquisition-stage) event and the first activation-stage event
-staged AS ({economics.staged_sql()}),
+staged AS ({economics.staged_sql('acquisition', 'activation')}),
 -- week1: acquired users with an event aged 7 to 14 days (days of life 7 to 13)
 week1 AS ({economics.returned_sql(WEEK_S // DAY_S, 2 * WEEK_S // DAY_S)}),
 -- money: per acquired user with revenue events
