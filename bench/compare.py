@@ -1,7 +1,7 @@
 """Time the page-level metric functions of this checkout against those of an earlier revision, on the same
 database, in interleaved runs: a speed-up claimed for a change is a ratio measured in one sitting.
 
-    python bench/compare.py --db PATH --base REV [--rounds 3] [--runs 2] [--only aarrr,levels]
+    python bench/compare.py --db PATH --base REV [--rounds 3] [--runs 2] [--only aarrr,levels] [--timezone TZ]
 
 ``--base`` is any git revision; it is checked out into a temporary worktree (removed afterwards). Round by
 round, each function runs in a fresh process of each tree — the order of the two trees alternates between
@@ -9,7 +9,8 @@ rounds, so a slow spell of a shared host falls on both alike — once untimed (i
 then ``--runs`` times. The report gives, per function, the median of each tree and their ratio (HEAD / base:
 below 1.00× is faster). Both trees open the database read-only; a database written by this checkout carries
 tables an older revision does not know, which it ignores. ``--base-tree DIR`` compares with a directory
-instead of a revision (the tests compare this checkout with itself).
+instead of a revision (the tests compare this checkout with itself). ``--timezone`` sets the report time zone
+of every function that takes one (default UTC, the dashboard's default; value − cost has none).
 """
 from __future__ import annotations
 
@@ -26,33 +27,36 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _calls(con) -> dict:
-    """The functions timed: what the dashboard's pages call, through APIs every revision of this series has."""
+def _calls(con, tz: str = "UTC") -> dict:
+    """The functions timed: what the dashboard's pages call, through APIs every revision of this series has,
+    in report time zone ``tz``."""
     from metrics import economics, referral, retention, stages, traffic, value_cost
 
-    ep = economics.EconomicsParams()
+    ep = economics.EconomicsParams(timezone=tz)
     return {
-        "stages.aarrr": lambda: stages.aarrr(con, stages.AarrrParams()),
-        "stages.revenue_page": lambda: stages.revenue_page(con, stages.AarrrParams()),
+        "stages.aarrr": lambda: stages.aarrr(con, stages.AarrrParams(timezone=tz)),
+        "stages.revenue_page": lambda: stages.revenue_page(con, stages.AarrrParams(timezone=tz)),
         "economics.campaign_economics": lambda: economics.campaign_economics(con, ep),
         "economics.ltv_curves": lambda: economics.ltv_curves(con, ep),
         "economics.economics_levels": lambda: economics.economics_levels(con, ep),
         "economics.campaign_vs_retention_page": lambda: economics.campaign_vs_retention_page(con, ep),
         "value_cost.score": lambda: value_cost.score(con, value_cost.default_model(con)),
-        "referral.referral_page": lambda: referral.referral_page(con, referral.ReferralParams()),
-        "retention.retention": lambda: retention.retention(con, retention.RetentionParams()),
-        "traffic.traffic_page": lambda: traffic.traffic_page(con, traffic.TrafficParams(period="week")),
+        "referral.referral_page": lambda: referral.referral_page(con, referral.ReferralParams(timezone=tz)),
+        "retention.retention": lambda: retention.retention(con, retention.RetentionParams(timezone=tz)),
+        "retention.active_users": lambda: retention.active_users(con, None, None, tz),
+        "retention.lifecycle": lambda: retention.lifecycle(con, "week", None, tz),
+        "traffic.traffic_page": lambda: traffic.traffic_page(con, traffic.TrafficParams(period="week", timezone=tz)),
     }
 
 
-def _worker(tree: str, db: str, name: str, runs: int) -> None:
+def _worker(tree: str, db: str, name: str, runs: int, tz: str) -> None:
     """In a fresh process: import the metrics of ``tree``, call ``name`` once untimed and ``runs`` times timed;
     print the seconds as one JSON line."""
     sys.path.insert(0, tree)
     import store
 
     con = store.connect(db, read_only=True)
-    call = _calls(con)[name]
+    call = _calls(con, tz)[name]
     call()
     seconds = []
     for _ in range(runs):
@@ -62,28 +66,30 @@ def _worker(tree: str, db: str, name: str, runs: int) -> None:
     print(json.dumps({"seconds": seconds}))
 
 
-def _time(tree: str, db: str, name: str, runs: int) -> list[float]:
+def _time(tree: str, db: str, name: str, runs: int, tz: str) -> list[float]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    out = subprocess.run([sys.executable, __file__, "--worker", tree, "--db", db, "--only", name, "--runs", str(runs)],
+    out = subprocess.run([sys.executable, __file__, "--worker", tree, "--db", db, "--only", name, "--runs", str(runs),
+                          "--timezone", tz],
                          cwd=tree, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"{name} in {tree} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
 
 
-def compare(db: str, base_tree: str, names: list[str], rounds: int, runs: int) -> dict:
+def compare(db: str, base_tree: str, names: list[str], rounds: int, runs: int, tz: str = "UTC") -> dict:
     times = {n: {"base": [], "head": []} for n in names}
     for r in range(rounds):
         for name in names:
             for side in (("base", "head") if r % 2 == 0 else ("head", "base")):
                 tree = base_tree if side == "base" else str(ROOT)
-                times[name][side] += _time(tree, db, name, runs)
+                times[name][side] += _time(tree, db, name, runs, tz)
     return {n: {**t, "base_median": statistics.median(t["base"]), "head_median": statistics.median(t["head"]),
                 "ratio": statistics.median(t["head"]) / statistics.median(t["base"])} for n, t in times.items()}
 
 
-def report(result: dict, base: str, events: int) -> str:
-    lines = [f"HEAD vs {base} — {events:,} events, interleaved, medians", f"{'function':<40}{'base':>9}{'HEAD':>9}"
+def report(result: dict, base: str, events: int, tz: str = "UTC") -> str:
+    zone = "" if tz == "UTC" else f", report time zone {tz}"
+    lines = [f"HEAD vs {base} — {events:,} events{zone}, interleaved, medians", f"{'function':<40}{'base':>9}{'HEAD':>9}"
              f"{'HEAD/base':>11}"]
     for name, r in result.items():
         lines.append(f"{name:<40}{r['base_median']:>8.3f}s{r['head_median']:>8.3f}s{r['ratio']:>10.2f}×")
@@ -99,11 +105,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--only", default="", help="comma-separated function names (or parts of them)")
+    parser.add_argument("--timezone", default="UTC", help="the report time zone of the timed functions")
     parser.add_argument("--json", default=None)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        return _worker(args.worker, args.db, args.only, args.runs)
+        return _worker(args.worker, args.db, args.only, args.runs, args.timezone)
     if not (args.base or args.base_tree):
         parser.error("give --base REV or --base-tree DIR")
     sys.path.insert(0, str(ROOT))
@@ -120,13 +127,15 @@ def main() -> None:
             subprocess.run(["git", "worktree", "add", "--detach", base_tree, args.base], cwd=ROOT, check=True,
                            capture_output=True)
         try:
-            result = compare(os.path.abspath(args.db), os.path.abspath(base_tree), names, args.rounds, args.runs)
+            result = compare(os.path.abspath(args.db), os.path.abspath(base_tree), names, args.rounds, args.runs,
+                             args.timezone)
         finally:
             if args.base:
                 subprocess.run(["git", "worktree", "remove", "--force", base_tree], cwd=ROOT, capture_output=True)
-    print(report(result, label, events))
+    print(report(result, label, events, args.timezone))
     if args.json:
-        Path(args.json).write_text(json.dumps({"base": label, "events": events, "result": result}, indent=1))
+        Path(args.json).write_text(json.dumps({"base": label, "events": events, "timezone": args.timezone,
+                                               "result": result}, indent=1))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from datetime import timezone as dt_timezone
+from functools import lru_cache
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
@@ -136,13 +138,44 @@ def range_sql(column: str, start, end) -> tuple[list[str], list]:
     return conds, values
 
 
+FIXED_YEARS = (2000, 2100)     # the years in which a fixed-offset zone's local time is plain arithmetic
+
+
+@lru_cache(maxsize=64)
+def fixed_offset_seconds(tz: str) -> int | None:
+    """``tz``'s UTC offset in seconds if it is the same at every moment of :data:`FIXED_YEARS`, else None.
+
+    Sampled every six hours: no offset in the time zone database lasts less than that."""
+    zone = ZoneInfo(tz)
+    moment = datetime(FIXED_YEARS[0], 1, 1, tzinfo=dt_timezone.utc) - timedelta(days=1)
+    end = datetime(FIXED_YEARS[1], 1, 1, tzinfo=dt_timezone.utc) + timedelta(days=1)
+    first = moment.astimezone(zone).utcoffset()
+    while moment < end:
+        if moment.astimezone(zone).utcoffset() != first:
+            return None
+        moment += timedelta(hours=6)
+    return int(first.total_seconds())
+
+
 def local_sql(column: str, tz: str) -> str:
     """SQL for a stored UTC timestamp ``column`` as naive local time in ``tz``.
 
     ``tz`` is checked against the IANA names before it is inlined (DuckDB's ``timezone`` needs a
     literal here), so an unknown or hostile name raises ``UserInputError`` instead of reaching SQL.
+
+    In a zone that keeps one UTC offset through :data:`FIXED_YEARS` (Asia/Shanghai, Asia/Tokyo,
+    Asia/Kolkata …) a time in those years is the UTC time plus that offset: the same value as the
+    time-zone lookup, several times cheaper over millions of events. Other times and zones take the
+    lookup. ``column`` is then read three times, so an expression holding a ``?`` (bound once by its
+    caller) always takes the lookup.
     """
     tz = check_timezone(tz)
     if tz == "UTC":
         return column
-    return f"timezone('{tz}', {column} AT TIME ZONE 'UTC')"
+    lookup = f"timezone('{tz}', {column} AT TIME ZONE 'UTC')"
+    off = fixed_offset_seconds(tz)
+    if off is None or "?" in column:
+        return lookup
+    lo, hi = FIXED_YEARS
+    return (f"(CASE WHEN {column} >= TIMESTAMP '{lo}-01-01 00:00:00' AND {column} < TIMESTAMP '{hi}-01-01 00:00:00' "
+            f"THEN {column} + {off} * INTERVAL '1 second' ELSE {lookup} END)")

@@ -30,9 +30,6 @@ periods, reduce activity to one row per user instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -40,31 +37,14 @@ from store.errors import UserInputError
 
 from .derive import split_at, temp_tables
 from .economics import segment_sql, validate_common
-from .filters import Filters, local_sql
+from .filters import FIXED_YEARS, Filters, fixed_offset_seconds, local_sql
 from .labels import label as _label
 from .selectors import property_sql
 
 PERIODS = ("day", "week", "month")
 
 
-FIXED_YEARS = (2000, 2100)     # day buckets for events in [2000-01-01, 2100-01-01) UTC in a fixed-offset zone
 _DAY_BUCKETS = -100_000_000_000   # day bucket q = _DAY_BUCKETS - local day number: apart from any quarter-hour number
-
-
-@lru_cache(maxsize=64)
-def fixed_offset_seconds(tz: str) -> int | None:
-    """``tz``'s UTC offset in seconds if it is the same at every moment of :data:`FIXED_YEARS`, else None.
-
-    Sampled every six hours: no offset in the time zone database lasts less than that."""
-    zone = ZoneInfo(tz)
-    moment = datetime(FIXED_YEARS[0], 1, 1, tzinfo=timezone.utc) - timedelta(days=1)
-    end = datetime(FIXED_YEARS[1], 1, 1, tzinfo=timezone.utc) + timedelta(days=1)
-    first = moment.astimezone(zone).utcoffset()
-    while moment < end:
-        if moment.astimezone(zone).utcoffset() != first:
-            return None
-        moment += timedelta(hours=6)
-    return int(first.total_seconds())
 
 
 def _bucket_sql(tz: str, period: str) -> tuple[str, str]:

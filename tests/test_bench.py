@@ -104,7 +104,7 @@ def test_pages_step_times_pages_with_channels_picked(report):
 
 def test_compare_times_both_trees_interleaved(report):
     """``bench/compare.py`` runs each function in both trees and reports their medians and ratio (here this
-    checkout against itself, through ``--base-tree``: no git needed)."""
+    checkout against itself, through ``--base-tree``: no git needed), in the report time zone asked for."""
     import json
     import subprocess
     import sys
@@ -115,12 +115,13 @@ def test_compare_times_both_trees_interleaved(report):
     root = Path(compare.__file__).resolve().parent.parent
     out = Path(report["pages"]["db"]).with_suffix(".compare.json")
     done = subprocess.run([sys.executable, str(root / "bench" / "compare.py"), "--db", report["pages"]["db"],
-                           "--base-tree", str(root), "--rounds", "2", "--runs", "1", "--only", "aarrr,ltv_curves",
-                           "--json", str(out)], capture_output=True, text=True, timeout=600)
+                           "--base-tree", str(root), "--rounds", "2", "--runs", "1", "--only", "aarrr,active_users",
+                           "--timezone", "Asia/Shanghai", "--json", str(out)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(out.read_text())["result"]
-    assert set(result) == {"stages.aarrr", "economics.ltv_curves"}
+    written = json.loads(out.read_text())
+    result = written["result"]
+    assert set(result) == {"stages.aarrr", "retention.active_users"} and written["timezone"] == "Asia/Shanghai"
     for r in result.values():
         assert len(r["base"]) == len(r["head"]) == 2 and all(t > 0 for t in r["base"] + r["head"])
         assert r["ratio"] == r["head_median"] / r["base_median"]
-    assert "HEAD/base" in done.stdout and "stages.aarrr" in done.stdout and "30,000 events" in done.stdout
+    assert "HEAD/base" in done.stdout and "stages.aarrr" in done.stdout and "30,000 events, report time zone Asia/Shanghai" in done.stdout

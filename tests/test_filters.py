@@ -49,6 +49,47 @@ def test_local_sql_refuses_a_name_that_is_not_a_time_zone():
     from store.errors import UserInputError
 
     assert local_sql("e.event_time", "UTC") == "e.event_time"
-    assert local_sql("e.event_time", "Asia/Shanghai") == "timezone('Asia/Shanghai', e.event_time AT TIME ZONE 'UTC')"
+    assert local_sql("e.event_time", "Europe/Berlin") == "timezone('Europe/Berlin', e.event_time AT TIME ZONE 'UTC')"
     with pytest.raises(UserInputError, match="Unknown time zone"):
         local_sql("e.event_time", "UTC') ; DROP TABLE events; --")
+
+
+def test_local_sql_in_a_fixed_offset_zone_is_the_lookup_at_every_moment():
+    """The arithmetic path of a zone with one offset from 2000 to 2100 gives the time-zone lookup's value, and
+    Python's zoneinfo's, at the edges of those years, inside them, before them (Asia/Shanghai kept summer time
+    from 1986 to 1991) and for NULL; a zone with summer time, and an expression with a bound value, keep the
+    lookup."""
+    import random
+    from datetime import timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    import duckdb
+
+    from metrics.filters import fixed_offset_seconds, local_sql
+
+    assert fixed_offset_seconds("Asia/Shanghai") == 8 * 3600
+    assert fixed_offset_seconds("Etc/GMT+5") == -5 * 3600
+    assert local_sql("e.event_time", "Europe/Berlin").startswith("timezone(")
+    assert local_sql("coalesce(CAST(? AS TIMESTAMP), e.t)", "Asia/Shanghai").startswith("timezone(")
+    rng = random.Random(7)
+    us = timedelta(microseconds=1)
+    moments = [datetime(2000, 1, 1) - us, datetime(2000, 1, 1), datetime(2100, 1, 1) - us, datetime(2100, 1, 1),
+               datetime(1988, 7, 1, 12), datetime(1970, 1, 1), datetime(2024, 2, 29, 16, 0)]
+    moments += [datetime(1970, 1, 1) + timedelta(seconds=rng.randrange(0, 130 * 365 * 86400), microseconds=rng.randrange(10**6))
+                for _ in range(300)]
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE TABLE e (t TIMESTAMP)")
+    con.executemany("INSERT INTO e VALUES (?)", [[m] for m in moments] + [[None]])
+    for tz in ("Asia/Shanghai", "Asia/Kolkata", "Asia/Kathmandu", "Etc/GMT+5", "Pacific/Kiritimati"):
+        fast = local_sql("e.t", tz)
+        assert fast.startswith("(CASE"), tz
+        rows = con.execute(f"SELECT t, {fast}, timezone('{tz}', t AT TIME ZONE 'UTC') FROM e").fetchall()
+        assert len(rows) == len(moments) + 1
+        for t, got, lookup in rows:
+            assert got == lookup, (tz, t)
+            if t is not None:
+                want = t.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(tz)).replace(tzinfo=None)
+                assert got == want, (tz, t)
+            else:
+                assert got is None
