@@ -1,7 +1,8 @@
 """Time the page-level metric functions of this checkout against those of an earlier revision, on the same
 database, in interleaved runs: a speed-up claimed for a change is a ratio measured in one sitting.
 
-    python bench/compare.py --db PATH --base REV [--rounds 3] [--runs 2] [--only aarrr,levels] [--timezone TZ]
+    python bench/compare.py --db PATH --base REV [--base-db PATH] [--rounds 3] [--runs 2] [--only aarrr,levels]
+                            [--timezone TZ]
 
 ``--base`` is any git revision; it is checked out into a temporary worktree (removed afterwards). Round by
 round, each function runs in a fresh process of each tree — the order of the two trees alternates between
@@ -10,7 +11,9 @@ then ``--runs`` times. The report gives, per function, the median of each tree a
 below 1.00× is faster). Both trees open the database read-only; a database written by this checkout carries
 tables an older revision does not know, which it ignores. ``--base-tree DIR`` compares with a directory
 instead of a revision (the tests compare this checkout with itself). ``--timezone`` sets the report time zone
-of every function that takes one (default UTC, the dashboard's default; value − cost has none).
+of every function that takes one (default UTC, the dashboard's default; value − cost has none). ``--base-db``
+gives the base tree its own database: for a change to what a load stores, the same events as that revision
+stored them (``--base-tree .`` with it compares two layouts under one code).
 """
 from __future__ import annotations
 
@@ -30,10 +33,16 @@ ROOT = Path(__file__).resolve().parent.parent
 def _calls(con, tz: str = "UTC") -> dict:
     """The functions timed: what the dashboard's pages call, through APIs every revision of this series has,
     in report time zone ``tz``."""
-    from metrics import economics, referral, retention, stages, traffic, value_cost
+    from datetime import timedelta
+
+    from bench.engines import STEPS, WINDOW_S
+    from metrics import economics, funnel, referral, retention, stages, traffic, value_cost
 
     ep = economics.EconomicsParams(timezone=tz)
+    fp = funnel.FunnelParams(steps=tuple(funnel.Step(s) for s in STEPS), window=timedelta(seconds=WINDOW_S),
+                             timezone=tz)
     return {
+        "funnel.funnel": lambda: funnel.funnel(con, fp),
         "stages.aarrr": lambda: stages.aarrr(con, stages.AarrrParams(timezone=tz)),
         "stages.revenue_page": lambda: stages.revenue_page(con, stages.AarrrParams(timezone=tz)),
         "economics.campaign_economics": lambda: economics.campaign_economics(con, ep),
@@ -76,13 +85,14 @@ def _time(tree: str, db: str, name: str, runs: int, tz: str) -> list[float]:
     return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
 
 
-def compare(db: str, base_tree: str, names: list[str], rounds: int, runs: int, tz: str = "UTC") -> dict:
+def compare(db: str, base_tree: str, names: list[str], rounds: int, runs: int, tz: str = "UTC",
+            base_db: str | None = None) -> dict:
     times = {n: {"base": [], "head": []} for n in names}
     for r in range(rounds):
         for name in names:
             for side in (("base", "head") if r % 2 == 0 else ("head", "base")):
-                tree = base_tree if side == "base" else str(ROOT)
-                times[name][side] += _time(tree, db, name, runs, tz)
+                tree, tree_db = (base_tree, base_db or db) if side == "base" else (str(ROOT), db)
+                times[name][side] += _time(tree, tree_db, name, runs, tz)
     return {n: {**t, "base_median": statistics.median(t["base"]), "head_median": statistics.median(t["head"]),
                 "ratio": statistics.median(t["head"]) / statistics.median(t["base"])} for n, t in times.items()}
 
@@ -102,6 +112,7 @@ def main() -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--base", help="a git revision to compare with")
     group.add_argument("--base-tree", help="a directory holding another checkout")
+    parser.add_argument("--base-db", default=None, help="the database the base tree reads (default: --db)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--only", default="", help="comma-separated function names (or parts of them)")
@@ -128,14 +139,16 @@ def main() -> None:
                            capture_output=True)
         try:
             result = compare(os.path.abspath(args.db), os.path.abspath(base_tree), names, args.rounds, args.runs,
-                             args.timezone)
+                             args.timezone, os.path.abspath(args.base_db) if args.base_db else None)
         finally:
             if args.base:
                 subprocess.run(["git", "worktree", "remove", "--force", base_tree], cwd=ROOT, capture_output=True)
+    if args.base_db:
+        label += f" on {args.base_db}"
     print(report(result, label, events, args.timezone))
     if args.json:
-        Path(args.json).write_text(json.dumps({"base": label, "events": events, "timezone": args.timezone,
-                                               "result": result}, indent=1))
+        Path(args.json).write_text(json.dumps({"base": label, "base_db": args.base_db, "events": events,
+                                               "timezone": args.timezone, "result": result}, indent=1))
 
 
 if __name__ == "__main__":

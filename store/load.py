@@ -616,8 +616,8 @@ def _update_rollups(con, first: bool) -> None:
     ``events_by_name`` copy, the sessions rollups (``traffic_sessions`` / ``traffic_pageviews``) and the days
     of life (``user_days``) from ``_new_events``, so that they always equal a GROUP BY over / a projection of /
     the sessions of / the distinct days of all loaded events. A first load reads the events table it has just
-    filled; a later one merges the batch's own aggregate into the stored rows, appends the batch's rows sorted
-    by event name, and derives again the sessions and days of the users the batch touches (a new event can
+    filled; a later one merges the batch's own aggregate into the stored rows (its new pairs appended sorted by
+    event name), appends the batch's rows sorted by event name to ``events_by_name``, and derives again the sessions and days of the users the batch touches (a new event can
     merge two stored sessions or change which event comes first in one, and an earlier first_seen moves every
     day of its user)."""
     if first:
@@ -647,6 +647,7 @@ def _update_rollups(con, first: bool) -> None:
         INSERT INTO user_events
         SELECT b.* FROM _batch_user_events b
         WHERE NOT EXISTS (SELECT 1 FROM user_events x WHERE x.user_key = b.user_key AND x.event_name = b.event_name)
+        ORDER BY b.event_name, b.user_key
     """)
     con.execute("""
         INSERT INTO events_by_name
@@ -671,7 +672,7 @@ USER_DAY_SQL = "CAST(floor(EXTRACT(EPOCH FROM e.event_time - u.first_seen) / 864
 _FILLS = {
     "user_events": """INSERT INTO user_events
                       SELECT user_key, event_name, count(*), min(event_time), max(event_time)
-                      FROM events GROUP BY user_key, event_name""",
+                      FROM events GROUP BY user_key, event_name ORDER BY event_name, user_key""",
     "events_by_name": """INSERT INTO events_by_name
                          SELECT event_name, user_key, event_time FROM events ORDER BY event_name, user_key, event_time""",
     "user_days": f"""INSERT INTO user_days

@@ -318,6 +318,45 @@ def test_user_events_rollup_by_hand(con):
     assert sorted(rows) == con.execute(BY_NAME_RECOMPUTED).fetchall()
 
 
+STORED_ORDER = "SELECT u.user_id, r.event_name FROM user_events r JOIN users u USING (user_key) ORDER BY r.rowid"
+
+
+def test_user_events_are_stored_sorted_by_name_and_user(con):
+    # 3 users x 3 names: a GROUP BY's hash order is sorted by name and user with odds of 1 in 9!
+    store.load_events(con, frame([(u, e, f"2024-01-0{d} 00:00", None, None)
+                                  for d, u in enumerate(("u3", "u1", "u2"), start=1) for e in ("view", "ask", "buy")]))
+    # (user keys follow first_seen: u3, u1, u2)
+    assert con.execute(STORED_ORDER).fetchall() == [(u, e) for e in ("ask", "buy", "view") for u in ("u3", "u1", "u2")]
+    # a later batch: a pair already stored is updated in place, the new pairs are appended sorted by name
+    store.load_events(con, frame([("u9", "view", "2024-02-01 00:00", None, None),
+                                  ("u1", "zoom", "2024-02-01 00:00", None, None),
+                                  ("u2", "buy", "2024-02-02 00:00", None, None),
+                                  ("u9", "ask", "2024-02-03 00:00", None, None)]))
+    assert con.execute(STORED_ORDER).fetchall()[9:] == [("u9", "ask"), ("u9", "view"), ("u1", "zoom")]
+    assert con.execute(USER_EVENTS).fetchall() == con.execute(USER_EVENTS_RECOMPUTED).fetchall()
+
+
+def test_migration_sorts_the_user_events_of_an_older_database(tmp_path):
+    db = tmp_path / "v6.duckdb"
+    c = store.connect(db)
+    store.load_events(c, frame([(u, e, "2024-01-01 00:00", None, None) for u in ("u1", "u2") for e in ("b", "a")]))
+    # as a schema-6 database stored it: in no particular order (here the reverse)
+    c.execute("CREATE TEMP TABLE t AS SELECT * FROM user_events ORDER BY event_name DESC, user_key DESC")
+    c.execute("DELETE FROM user_events")
+    c.execute("INSERT INTO user_events SELECT * FROM t")
+    c.execute("DELETE FROM schema_version WHERE version > 6")
+    assert c.execute(STORED_ORDER).fetchall() == [("u2", "b"), ("u1", "b"), ("u2", "a"), ("u1", "a")]
+    c.close()
+    c = store.connect(db)
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 7
+    assert c.execute(STORED_ORDER).fetchall() == [("u1", "a"), ("u2", "a"), ("u1", "b"), ("u2", "b")]
+    assert c.execute(USER_EVENTS).fetchall() == c.execute(USER_EVENTS_RECOMPUTED).fetchall()
+    assert c.execute("SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = 'user_events' "
+                     "ORDER BY ordinal_position").fetchall() == [
+        ("user_key", "NO"), ("event_name", "NO"), ("events", "NO"), ("first_time", "NO"), ("last_time", "NO")]
+    c.close()
+
+
 # --------------------------------------------------------------------------------------------
 # data_version
 # --------------------------------------------------------------------------------------------
@@ -359,7 +398,7 @@ def test_connect_is_idempotent_and_migrates(tmp_path, monkeypatch):
     store.load_events(c1, frame([("u1", "a", "2024-01-01", None, None)]))
     c1.close()
     c2 = store.connect(db)
-    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2, 3, 4, 5, 6]
+    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2, 3, 4, 5, 6, 7]
     assert c2.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     assert store.data_version(c2) == 1
     c2.close()
@@ -375,7 +414,7 @@ def test_migration_fills_the_user_events_rollup_from_stored_events(tmp_path):
     as_older_schema(c, 2, ("user_events", "events_by_name", "traffic_sessions", "traffic_pageviews", "user_days"))
     c.close()
     c = store.connect(db)
-    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 6
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 7
     assert c.execute(USER_EVENTS).fetchall() == c.execute(USER_EVENTS_RECOMPUTED).fetchall()
     assert c.execute("SELECT count(*), sum(events) FROM user_events").fetchone() == (2, 3)
     assert c.execute(BY_NAME).fetchall() == c.execute(BY_NAME_RECOMPUTED).fetchall()

@@ -125,7 +125,7 @@ def test_migration_fills_the_session_rollups_from_stored_events(tmp_path):
     as_older_schema(c, 4, ("traffic_sessions", "traffic_pageviews", "user_days"))   # before the session rollups
     c.close()
     c = store.connect(db)
-    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 6
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 7
     assert (c.execute(SESSIONS).fetchall(), c.execute(PAGEVIEWS).fetchall()) == expected
     assert len(expected[0]) > 50 and len(expected[1]) > 100
     c.close()
