@@ -182,16 +182,17 @@ def _with_sql(p: TrafficParams, tagged_table: str | None = None, sessions_table:
     if stored:
         users, users_params = (p.filters or Filters()).user_keys_sql("user_key")
         return f"""
-WITH ev AS (              -- the page views of every event, with their session's channel and campaign (rollup)
+WITH ev AS NOT MATERIALIZED (  -- the page views of every event, with their session's channel and campaign
+                              -- (rollup); each read a scan (cheaper than copying them for a query reading twice)
     SELECT user_key, event_time, page, 1 AS is_pv, channel AS s_channel, campaign AS s_campaign
     FROM traffic_pageviews
     WHERE {users}
 ),
-sessions AS (            -- every session (rollup)
+sessions AS NOT MATERIALIZED (  -- every session (rollup)
     SELECT * FROM traffic_sessions
     WHERE {users}
 ),
-sev AS (SELECT * FROM ev)""", users_params * 2
+sev AS NOT MATERIALIZED (SELECT * FROM ev)""", users_params * 2
     sessions_body = f"SELECT * FROM {sessions_table}" if sessions_table is not None else _SESSIONS_SELECT
     if tagged_table is not None:
         sessions_cte = sessions_body
