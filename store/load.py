@@ -150,9 +150,14 @@ def _text(header: str | None) -> str:
         return "NULL"
     # a byte-order mark inside a cell (files concatenated after their BOM) is invisible: drop it.
     # ``contains`` is a cheap byte search, so only the rare cells holding one pay for the copy.
+    # ``trim`` copies every cell; among ASCII characters it removes only the space (the others it removes
+    # are Unicode spaces), so a cell of ASCII characters (as many bytes as characters) that neither starts
+    # nor ends with a space is kept as it is — most cells of most files, at half the cost.
     cell = f"CAST({quote_ident(header)} AS VARCHAR)"
+    trimmed = (f"CASE WHEN {cell} LIKE ' %' OR {cell} LIKE '% ' OR strlen({cell}) <> length({cell}) "
+               f"THEN trim({cell}) ELSE {cell} END")
     return (f"NULLIF(CASE WHEN contains({cell}, chr(65279)) THEN trim(replace({cell}, chr(65279), '')) "
-            f"ELSE trim({cell}) END, '')")
+            f"ELSE {trimmed} END, '')")
 
 
 def _raw_json(headers: list[str], carried: bool = False) -> str:

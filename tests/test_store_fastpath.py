@@ -94,6 +94,22 @@ CELLS = ['plain', ' padded ', '\ufeffbom', 'in\ufeffside', '\ufeff', '   ', '', 
          'new\nline', 'tab\t', 'ctrl\x01\x1f\x7f', '中文', '😀 emoji', "it's", '{"a": 1}', '\u2028sep', 'a/b', '\u3000wide\u3000']
 
 
+def test_text_trims_exactly_what_trim_does(mem):
+    """``_text`` skips ``trim`` for ASCII cells with no space at either end: that relies on ``trim`` removing
+    no ASCII character but the space. Every ASCII character and every character ``trim`` removes, at the
+    start, the end, both, alone and around ASCII and CJK text, is checked against the plain form."""
+    edges = [chr(i) for i in range(1, 128)] + [chr(i) for i in (0xA0, 0x1680, *range(0x2000, 0x200B), 0x202F,
+                                                                  0x205F, 0x3000, 0x85, 0x200B, 0x2028, 0xFEFF)]
+    cells = [c for e in edges for c in (e, e + e, e + "ab", "ab" + e, e + "ab" + e, e + "中" + e, "a" + e + "b")]
+    mem.execute("CREATE TABLE t (c VARCHAR)")
+    mem.executemany("INSERT INTO t VALUES (?)", [[c] for c in cells])
+    differ = mem.execute(f"SELECT c FROM t WHERE {ref_text('c')} IS DISTINCT FROM {load_module._text('c')}").fetchall()
+    assert differ == []
+    # the ASCII characters trim removes: the space alone (else the shortcut above would skip them)
+    assert [i for i in range(1, 128) if mem.execute("SELECT trim(chr(?) || 'a' || chr(?))", [i, i]).fetchone()[0]
+            == "a"] == [32]
+
+
 def test_text_and_properties_agree_with_the_reference(mem):
     headers = ["k1", 'we"ird', "o'k", "中文", "tab\tkey"]
     rows = [[CELLS[(i * 7 + j * 3) % len(CELLS)] for j in range(len(headers))] for i in range(len(CELLS) * 3)]
