@@ -622,9 +622,9 @@ def _update_rollups(con, first: bool) -> None:
     of life (``user_days``) from ``_new_events``, so that they always equal a GROUP BY over / a projection of /
     the sessions of / the distinct days of all loaded events. A first load reads the events table it has just
     filled; a later one merges the batch's own aggregate into the stored rows (its new pairs appended sorted by
-    event name), appends the batch's rows sorted by event name to ``events_by_name``, and derives again the sessions and days of the users the batch touches (a new event can
-    merge two stored sessions or change which event comes first in one, and an earlier first_seen moves every
-    day of its user)."""
+    event name), appends the batch's rows sorted by event name to ``events_by_name``, and derives again the
+    sessions and days of the users the batch touches (a new event can merge two stored sessions or change which
+    event comes first in one, and an earlier first_seen moves every day of its user)."""
     if first:
         for rollup in ROLLUPS:
             fill_rollup(con, rollup)
