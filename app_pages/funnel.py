@@ -295,19 +295,27 @@ if bd_col:
     values = list(dict.fromkeys(result["breakdown"]))
     bd_value = choice("selectbox", tr("Breakdown value", "细分值"), [None] + values, key="funnel_users_bd",
                       container=u3, format_func=lambda v: _word(("all", "全部")) if v is None else str(v))
-try:
-    n_users, preview, users_csv = run_listing(fm.funnel_users, params, int(step_no), status, bd_value)
-except UserInputError as exc:
-    st.error(md_escape(str(exc)))
-else:
-    st.caption(tr(f"Users who {'reached' if status == 'reached' else 'dropped at'} step {step_no}: "
-                  f"{fmt.number(n_users)}"
-                  + (" (dropped = reached the previous step, window closed, not this step)"
-                     if status == "dropped" else "")
-                  + ". The CSV lists their user ids.",
-                  f"{'到达' if status == 'reached' else '流失于'}第 {step_no} 步的用户：{fmt.number(n_users)}"
-                  f"{'（流失 = 到达上一步、窗口已结束且未到达本步）' if status == 'dropped' else ''}。CSV 列出其用户 ID。"))
-    frame_download(users_csv, f"funnel_step{step_no}_{status}_users", key="funnel_users_csv")
-    with st.expander(tr("Preview (first 100)", "预览（前 100 位）")):
+# The count comes from the funnel table (its users and dropped columns are these users, counted); the list
+# itself is a query over every entered user and a CSV of their ids, made only when asked for.
+rows = result[result["step"] == int(step_no)]
+if bd_value is not None:
+    rows = rows[rows["breakdown"] == bd_value]
+n_users = int(rows["users" if status == "reached" else "dropped"].sum())
+st.caption(tr(f"Users who {'reached' if status == 'reached' else 'dropped at'} step {step_no}: "
+              f"{fmt.number(n_users)}"
+              + (" (dropped = reached the previous step, window closed, not this step)" if status == "dropped" else "")
+              + ".",
+              f"{'到达' if status == 'reached' else '流失于'}第 {step_no} 步的用户：{fmt.number(n_users)}"
+              f"{'（流失 = 到达上一步、窗口已结束且未到达本步）' if status == 'dropped' else ''}。"))
+if n_users and st.toggle(tr("List their user ids (preview and CSV)", "列出其用户 ID（预览与 CSV）"),
+                         key="funnel_users_list"):
+    try:
+        listed, preview, users_csv = run_listing(fm.funnel_users, params, int(step_no), status, bd_value)
+    except UserInputError as exc:
+        st.error(md_escape(str(exc)))
+    else:
+        frame_download(users_csv, f"funnel_step{step_no}_{status}_users", key="funnel_users_csv")
         st.dataframe(preview, hide_index=True, key="funnel_users_preview",
                      column_config={"user_id": st.column_config.TextColumn(tr("User id", "用户 ID"))})
+        st.caption(tr(f"The first {len(preview):,} of {listed:,} user ids, sorted; the CSV has them all.",
+                      f"按用户 ID 排序的前 {len(preview):,} 位（共 {listed:,} 位）；CSV 包含全部。"))

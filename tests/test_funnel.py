@@ -359,6 +359,38 @@ def test_a_newer_attempt_stuck_lower_does_not_make_the_next_step_pending(con, jo
     assert users(con, p, 3, "dropped") == ["s1"]
 
 
+
+@pytest.mark.parametrize("kw", [
+    {"order": "ordered"}, {"order": "strict"}, {"order": "any"}, {"attempt": "first"},
+    {"breakdown": "channel", "top_n": 1}, {"breakdown": "channel", "breakdown_attribution": "entry"},
+])
+def test_the_table_counts_the_users_the_lists_give(con, journeys, kw):
+    """The Funnel page reads a step's user count off the table (``users``; ``dropped``) and lists the ids only
+    on request: for every step, status and breakdown value the two must be the same users, counted."""
+    journeys({
+        "i1": [("a", "2024-01-01 00:00", {"channel": "wechat"}), ("b", "2024-01-02 00:00"), ("c", "2024-01-03 00:00")],
+        "i2": [("a", "2024-01-01 00:00", {"channel": "google"})],                        # dropped at b
+        "i3": [("a", "2024-01-25 00:00", {"channel": "wechat"})],                        # in progress at b
+        "s1": [("a", "2024-01-01 00:00"), ("b", "2024-01-02 00:00"), ("a", "2024-01-25 00:00")],
+        "s2": [("a", "2024-01-26 00:00", {"channel": "google"}), ("b", "2024-01-26 12:00")],
+        "s3": [("b", "2024-01-05 00:00", {"channel": "baidu"}), ("x", "2024-01-05 01:00"), ("a", "2024-01-05 02:00"),
+               ("c", "2024-01-05 03:00")],
+        "zz": [("x", "2024-02-01 00:00")],                                                 # the end of the data
+    })
+    p = FunnelParams(steps=(Step("a"), Step("b"), Step("c")), **kw)
+    table = funnel(con, p)
+    values = [None] + (list(dict.fromkeys(table["breakdown"])) if "breakdown" in table.columns else [])
+    seen = 0
+    for value in values:
+        rows = table if value is None else table[table["breakdown"] == value]
+        for step in (1, 2, 3):
+            at = rows[rows["step"] == step]
+            for status, column in (("reached", "users"), ("dropped", "dropped")):
+                listed = users(con, p, step, status, breakdown_value=value)
+                assert len(listed) == int(at[column].sum()), (value, step, status, listed)
+                seen += len(listed)
+    assert seen > 0 and int(table["dropped"].sum()) > 0 and int(table["in_progress"].sum()) > 0
+
 # --------------------------------------------------------------------------------------------
 # breakdowns, property filters, global filters
 # --------------------------------------------------------------------------------------------

@@ -119,12 +119,23 @@ def test_funnel_numbers(monkeypatch, log_db):
     _every_chart_has_caption_sql_and_csv(at)
 
     # Users at a step: reached step 2 = u1, u2, u4, u5; dropped at step 3 = u2 (u4 is still in progress).
+    # The count is read off the funnel table; the ids are listed (a query and a CSV) only when asked for.
     at.selectbox(key="funnel_users_step_en").set_value(2).run()
+    assert any(c.value.startswith("Users who reached step 2: 4.") for c in at.caption)
+    assert len(at.dataframe) == 2 and not any(b.key == "funnel_users_csv" for b in at.get("download_button"))
+    at.toggle(key="funnel_users_list").set_value(True).run()
     assert at.dataframe[2].value["user_id"].tolist() == ["u1", "u2", "u4", "u5"]
+    assert any(c.value == "The first 4 of 4 user ids, sorted; the CSV has them all." for c in at.caption)
+    csv = next(b for b in at.get("download_button") if b.proto.id.endswith("funnel_users_csv"))
+    assert csv.proto.label == "Download CSV"
     at.selectbox(key="funnel_users_step_en").set_value(3).run()
     at.radio(key="funnel_users_status_en").set_value("dropped").run()
     assert at.dataframe[2].value["user_id"].tolist() == ["u2"]
-    assert any(c.value.startswith("Users who dropped at step 3: 1") for c in at.caption)
+    assert any(c.value.startswith("Users who dropped at step 3: 1 ") for c in at.caption)
+    # nobody dropped at step 1: no list to offer
+    at.selectbox(key="funnel_users_step_en").set_value(1).run()
+    assert any(c.value.startswith("Users who dropped at step 1: 0 ") for c in at.caption)
+    assert len(at.dataframe) == 2 and not at.get("toggle")
 
 
 def test_funnel_breakdown_and_strict_order(monkeypatch, log_db):
