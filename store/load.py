@@ -701,9 +701,12 @@ def fill_traffic_rollups(con, restrict: str | None = None) -> None:
     rows the caller has deleted. The derivation is the traffic metrics' own (``metrics.traffic``), at the
     default session gap and page-view events, so the tables equal what those metrics derive over all events."""
     from metrics.traffic import stored_pageviews_sql, stored_sessions_sql   # metrics imports store
-    for table, build in (("traffic_sessions", stored_sessions_sql), ("traffic_pageviews", stored_pageviews_sql)):
-        sql, params = build(restrict)
-        con.execute(f"INSERT INTO {table} {sql}", params)
+    sql, params = stored_sessions_sql(restrict)
+    con.execute(f"INSERT INTO traffic_sessions {sql}", params)
+    sql, params = stored_pageviews_sql(restrict)
+    # sorted by user: every Traffic count of distinct users groups on the user key, and a user's rows side by
+    # side collapse in the aggregate's first pass (about a third off counting a page's visitors)
+    con.execute(f"INSERT INTO traffic_pageviews SELECT * FROM ({sql}) ORDER BY user_key, event_time", params)
 
 
 def _guess_stages(con) -> None:

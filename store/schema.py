@@ -189,6 +189,20 @@ MIGRATIONS: list[str] = [
     DROP TABLE user_events;
     ALTER TABLE _user_events_sorted RENAME TO user_events;
     """,
+    # 8: traffic_pageviews rewritten sorted by user and time, as loads now write it: the Traffic page's counts
+    # of distinct users aggregate a user's rows side by side
+    """
+    CREATE TABLE _traffic_pageviews_sorted (
+        user_key    INTEGER NOT NULL,
+        event_time  TIMESTAMP NOT NULL,
+        page        VARCHAR,
+        channel     VARCHAR NOT NULL,        -- the session's channel and campaign
+        campaign    VARCHAR NOT NULL
+    );
+    INSERT INTO _traffic_pageviews_sorted SELECT * FROM traffic_pageviews ORDER BY user_key, event_time;
+    DROP TABLE traffic_pageviews;
+    ALTER TABLE _traffic_pageviews_sorted RENAME TO traffic_pageviews;
+    """,
 ]
 
 

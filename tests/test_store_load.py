@@ -348,7 +348,7 @@ def test_migration_sorts_the_user_events_of_an_older_database(tmp_path):
     assert c.execute(STORED_ORDER).fetchall() == [("u2", "b"), ("u1", "b"), ("u2", "a"), ("u1", "a")]
     c.close()
     c = store.connect(db)
-    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 7
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 8
     assert c.execute(STORED_ORDER).fetchall() == [("u1", "a"), ("u2", "a"), ("u1", "b"), ("u2", "b")]
     assert c.execute(USER_EVENTS).fetchall() == c.execute(USER_EVENTS_RECOMPUTED).fetchall()
     assert c.execute("SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = 'user_events' "
@@ -398,7 +398,7 @@ def test_connect_is_idempotent_and_migrates(tmp_path, monkeypatch):
     store.load_events(c1, frame([("u1", "a", "2024-01-01", None, None)]))
     c1.close()
     c2 = store.connect(db)
-    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2, 3, 4, 5, 6, 7]
+    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert c2.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     assert store.data_version(c2) == 1
     c2.close()
@@ -414,7 +414,7 @@ def test_migration_fills_the_user_events_rollup_from_stored_events(tmp_path):
     as_older_schema(c, 2, ("user_events", "events_by_name", "traffic_sessions", "traffic_pageviews", "user_days"))
     c.close()
     c = store.connect(db)
-    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 7
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 8
     assert c.execute(USER_EVENTS).fetchall() == c.execute(USER_EVENTS_RECOMPUTED).fetchall()
     assert c.execute("SELECT count(*), sum(events) FROM user_events").fetchone() == (2, 3)
     assert c.execute(BY_NAME).fetchall() == c.execute(BY_NAME_RECOMPUTED).fetchall()

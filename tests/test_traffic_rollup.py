@@ -125,11 +125,51 @@ def test_migration_fills_the_session_rollups_from_stored_events(tmp_path):
     as_older_schema(c, 4, ("traffic_sessions", "traffic_pageviews", "user_days"))   # before the session rollups
     c.close()
     c = store.connect(db)
-    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 7
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 8
     assert (c.execute(SESSIONS).fetchall(), c.execute(PAGEVIEWS).fetchall()) == expected
     assert len(expected[0]) > 50 and len(expected[1]) > 100
     c.close()
 
+
+PAGEVIEW_ORDER = "SELECT user_key, event_time FROM traffic_pageviews ORDER BY rowid"
+
+
+def test_pageviews_are_stored_sorted_by_user_and_time(con):
+    rng = random.Random(11)
+    store.load_events(con, batch(rng, 400))
+    stored = con.execute(PAGEVIEW_ORDER).fetchall()
+    assert len(stored) > 100 and stored == sorted(stored)
+    # a later load derives its users' page views again: the rows of the users it does not touch stay in place and
+    # the touched users' rows follow, sorted among themselves
+    store.load_events(con, pd.DataFrame([{"user_id": "u1", "event_name": "page_view",
+                                          "event_time": "2024-05-04 09:00:00", "page": "/new"}]))
+    key = con.execute("SELECT user_key FROM users WHERE user_id = 'u1'").fetchone()[0]
+    after = con.execute(PAGEVIEW_ORDER).fetchall()
+    mine = [r for r in after if r[0] == key]
+    assert after == [r for r in stored if r[0] != key] + mine and mine == sorted(mine) and len(mine) > 1
+    assert len(after) > len(mine) and con.execute(PAGEVIEWS).fetchall() == recomputed_pageviews(con)
+
+
+def test_migration_sorts_the_pageviews_of_an_older_database(tmp_path):
+    db = tmp_path / "v7.duckdb"
+    c = store.connect(db)
+    store.load_events(c, batch(random.Random(5), 300))
+    expected = c.execute(PAGEVIEWS).fetchall()
+    # as a schema-7 database stored them: in no particular order (here the reverse)
+    c.execute("CREATE TEMP TABLE t AS SELECT * FROM traffic_pageviews ORDER BY user_key DESC, event_time DESC")
+    c.execute("DELETE FROM traffic_pageviews")
+    c.execute("INSERT INTO traffic_pageviews SELECT * FROM t")
+    c.execute("DELETE FROM schema_version WHERE version > 7")
+    assert c.execute(PAGEVIEW_ORDER).fetchall() == sorted(c.execute(PAGEVIEW_ORDER).fetchall(), reverse=True)
+    c.close()
+    c = store.connect(db)
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 8
+    stored = c.execute(PAGEVIEW_ORDER).fetchall()
+    assert stored == sorted(stored) and c.execute(PAGEVIEWS).fetchall() == expected and len(expected) > 100
+    assert c.execute("SELECT column_name, is_nullable FROM information_schema.columns "
+                     "WHERE table_name = 'traffic_pageviews' ORDER BY ordinal_position").fetchall() == [
+        ("user_key", "NO"), ("event_time", "NO"), ("page", "YES"), ("channel", "NO"), ("campaign", "NO")]
+    c.close()
 
 # ----------------------------------------------------------------------------------------------------------
 # The metrics over the rollups against the metrics over the events
