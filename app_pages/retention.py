@@ -2,6 +2,8 @@
 DAU / WAU / MAU with stickiness, and the lifecycle of active users."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -11,7 +13,7 @@ from plotly.subplots import make_subplots
 from metrics import UserInputError
 from metrics import retention as rm
 from ui import format as fmt
-from ui.components import chart_block, choice, empty_state, label, page_header, prepared_chart, sql_text
+from ui.components import chart_block, choice, chosen, empty_state, label, page_header, prepared_chart, sql_text
 from ui.context import db, event_names, filters, lang, memo, run, tr
 from ui.safe import md_escape
 
@@ -173,7 +175,10 @@ try:
                                 periods=int(periods), mode=mode, criterion=criterion,
                                 minimum_occurrences=int(min_occ), alignment=alignment, week_start=week_start,
                                 timezone=flt.timezone, filters=flt)
-    matrix = run(rm.retention, params)
+    # the matrix and its split by acquisition (the curves below, split as the radio there was left) in one pass
+    bd_params = replace(params, breakdown=chosen("retention_curve_by", next(iter(BREAKDOWNS))))
+    both = run(rm.retention_with_total, bd_params)
+    matrix = both["total"]
 except UserInputError as exc:
     st.error(md_escape(str(exc)))
     st.stop()
@@ -213,15 +218,7 @@ else:
 # Curves by channel / campaign --------------------------------------------------------------------------
 st.subheader(tr("Retention curves by acquisition", "按获客来源的留存曲线"))
 bd = choice("radio", tr("Split by", "拆分维度"), BREAKDOWNS, horizontal=True, key="retention_curve_by")
-try:
-    bd_params = rm.RetentionParams(start=_step(start_event), returning=_step(return_event), period=period,
-                                   periods=int(periods), mode=mode, criterion=criterion,
-                                   minimum_occurrences=int(min_occ), alignment=alignment, week_start=week_start,
-                                   timezone=flt.timezone, filters=flt, breakdown=bd)
-    bd_matrix = run(rm.retention, bd_params)
-except UserInputError as exc:
-    st.error(md_escape(str(exc)))
-    bd_matrix = pd.DataFrame()
+bd_matrix = both["by"]
 if bd_matrix.empty:
     empty_state("No cohort to split in the selected range.", "所选范围内没有可拆分的同期群。")
 else:

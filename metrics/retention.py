@@ -34,7 +34,7 @@ chosen weekday; months), so an offset is a subtraction and a calendar bucket is 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -500,6 +500,32 @@ def retention(con, params: RetentionParams) -> pd.DataFrame:
         out.insert(0, "breakdown", df["breakdown"].astype(object).where(df["breakdown"].notna(), None))
     return out
 
+
+
+def total_of_breakdown(by: pd.DataFrame) -> pd.DataFrame:
+    """The matrix without a breakdown from the matrix split by a first-touch user attribute, in calendar periods:
+    each member belongs to exactly one value, so sizes and retained users add up, and whether a cell has started
+    or ended depends on its period alone. (In rolling periods it also depends on the members' start times, and an
+    event property can put one user under two values: there :func:`retention` must run without a breakdown.)"""
+    g = by.groupby(["cohort", "period"], sort=True)
+    out = g.agg(cohort_size=("cohort_size", "sum"), retained=("retained", lambda r: r.sum(min_count=1)),
+                complete=("complete", "first")).reset_index()
+    size = out["cohort_size"].astype("int64")
+    retained = out["retained"].astype("Int64")
+    rate = (retained.astype("Float64") / size.where(size > 0)).astype("float64")
+    return pd.DataFrame({"cohort": out["cohort"].astype("datetime64[us]"), "cohort_size": size,
+                         "period": out["period"].astype("int64"), "retained": retained,
+                         "rate": rate.where(retained.notna()), "complete": out["complete"].astype(bool)})
+
+
+def retention_with_total(con, params: RetentionParams) -> dict[str, pd.DataFrame]:
+    """``{"by": retention(con, params), "total": retention(con, params without its breakdown)}`` — from one query
+    when the breakdown is a first-touch user attribute (channel, campaign) and periods are calendar ones
+    (:func:`total_of_breakdown`), as the Retention page draws both; otherwise from two."""
+    by = retention(con, params)
+    if params.breakdown in USER_ATTRIBUTES and params.alignment == "calendar" and not by.empty:
+        return {"by": by, "total": total_of_breakdown(by)}
+    return {"by": by, "total": retention(con, replace(params, breakdown=None))}
 
 def retention_average(df: pd.DataFrame) -> pd.DataFrame:
     """The average row: per period, retained / cohort size over complete, non-empty cohorts (size-weighted).

@@ -226,6 +226,10 @@ def test_retention_heatmap_censoring_and_average(monkeypatch, log_db):
     assert set(curves) == {"wechat (n=2)", "douyin (n=2)", "direct (n=1)"}
     # wechat (u1, u2, both W0): period 2 = u2 → 1/2.
     np.testing.assert_allclose(_arr(curves["wechat (n=2)"]["y"]), [1.0, 0.0, 0.5, 0.0])
+    # split by campaign instead: the curves change, the matrix (summed from the split) stays as it was
+    at.radio(key="retention_curve_by_en").set_value("campaign").run()
+    assert not at.exception and _charts(at)[0]["data"][0]["text"] == text
+    assert {t["name"] for t in _charts(at)[1]["data"]} == {"(none) (n=5)"}   # no user came with a campaign
 
 
 def test_retention_options_change_the_matrix(monkeypatch, log_db):

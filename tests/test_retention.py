@@ -5,6 +5,7 @@ Monday. "de" is the data end: the latest event time over all events.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 
 import pandas as pd
@@ -12,8 +13,9 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from metrics.filters import Filters
+import metrics.retention as rm
 from metrics.retention import (LABELS, RetentionParams, active_users, lifecycle, retention, retention_average,
-                               retention_sql)
+                               retention_sql, retention_with_total)
 from metrics.selectors import Step
 from store.errors import UserInputError
 
@@ -291,6 +293,81 @@ def test_breakdown_by_first_touch_channel(con, journeys):
     average["breakdown"] = average["breakdown"].astype(object)
     assert_frame_equal(retention_average(got), average.astype({"rate": "float64"}))
 
+
+
+def test_the_total_adds_up_the_channels_hand_worked(con, journeys):
+    journeys(BREAKDOWN_LOG)
+    # from the per-channel matrix above: 07-01 = ads 1 + direct 1 + wechat 1 = 3, all back on 07-02 (running);
+    # 07-02 = direct's u4 alone, its k1 not started
+    both = retention_with_total(con, RetentionParams(period="day", periods=2, breakdown="channel"))
+    assert_frame_equal(both["total"], frame([
+        ("2024-07-01", 3, 0, 3, 1.0, True), ("2024-07-01", 3, 1, 3, 1.0, False),
+        ("2024-07-02", 1, 0, 1, 1.0, False), ("2024-07-02", 1, 1, NA, NA, False)]))
+    assert_frame_equal(both["total"], retention(con, RetentionParams(period="day", periods=2)))
+
+
+def _random_log(seed: int) -> dict:
+    import random
+    rng = random.Random(seed)
+    log = {}
+    for u in range(60):
+        first = {"channel": rng.choice([None, "wechat", "ads", "seo"]), "campaign": rng.choice([None, "c1", "c2"]),
+                 "platform": rng.choice(["ios", "android"])}
+        events = []
+        for i in range(rng.randrange(1, 9)):
+            day, minute = rng.randrange(0, 75), rng.randrange(0, 1440)
+            events.append((rng.choice(["signup", "open", "open", "buy"]),
+                           f"{datetime(2024, 1, 1) + pd.Timedelta(days=day, minutes=minute):%Y-%m-%d %H:%M}",
+                           first if i == 0 else {"platform": rng.choice(["ios", "android"])}))
+        log[f"r{u}"] = events
+    return log
+
+
+TOTAL_CASES = [
+    {}, {"mode": "recurring"}, {"criterion": "on_or_after"}, {"minimum_occurrences": 2},
+    {"mode": "recurring", "criterion": "on_or_after", "minimum_occurrences": 2}, {"period": "day", "periods": 20},
+    {"period": "month", "periods": 3}, {"start": Step("signup"), "returning": Step("buy")},
+    {"week_start": "sunday", "timezone": "Asia/Shanghai"},
+    {"filters": Filters(channels=("wechat", "ads"))}, {"filters": Filters(segment={"platform": "ios"})},
+    {"filters": Filters(start=date(2024, 1, 15), end=date(2024, 2, 20))},
+]
+
+
+@pytest.mark.parametrize("breakdown", ["channel", "campaign"])
+@pytest.mark.parametrize("case", range(len(TOTAL_CASES)))
+def test_the_total_from_the_breakdown_is_the_matrix_without_it(con, journeys, monkeypatch, case, breakdown):
+    """The Retention page draws the matrix and its split by channel or campaign from one query: over a random
+    log and every kind of option, the total so made equals the matrix computed without a breakdown."""
+    journeys(_random_log(case))
+    kw = dict(TOTAL_CASES[case])
+    if "timezone" in kw:
+        kw.setdefault("filters", Filters(timezone=kw["timezone"]))
+    p = RetentionParams(breakdown=breakdown, **kw)
+    calls = []
+    real = rm.retention
+    monkeypatch.setattr(rm, "retention", lambda c, q: calls.append(q.breakdown) or real(c, q))
+    both = retention_with_total(con, p)
+    assert calls == [breakdown]    # one query
+    monkeypatch.undo()
+    alone = retention(con, replace(p, breakdown=None))
+    assert_frame_equal(both["total"], alone)
+    assert_frame_equal(both["by"], retention(con, p))
+    assert alone["cohort_size"].sum() > 0 and both["by"]["breakdown"].nunique(dropna=False) > 1
+
+
+@pytest.mark.parametrize("kw", [{"alignment": "rolling", "breakdown": "channel"}, {"breakdown": "platform"}])
+def test_the_total_runs_its_own_query_where_the_breakdown_does_not_add_up(con, journeys, monkeypatch, kw):
+    # rolling periods (a cell's start depends on its members' start times) and an event property (one user
+    # can be under two values): the matrix without a breakdown is computed, not summed
+    journeys(_random_log(3))
+    p = RetentionParams(**kw)
+    calls = []
+    real = rm.retention
+    monkeypatch.setattr(rm, "retention", lambda c, q: calls.append(q.breakdown) or real(c, q))
+    both = retention_with_total(con, p)
+    assert calls == [kw["breakdown"], None]
+    monkeypatch.undo()
+    assert_frame_equal(both["total"], retention(con, replace(p, breakdown=None)))
 
 @pytest.mark.parametrize("returning", [None, Step("open")])
 @pytest.mark.parametrize("alignment", ["calendar", "rolling"])
