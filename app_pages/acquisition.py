@@ -58,7 +58,7 @@ def _series_chart(new: pd.DataFrame, by: str, cohorts: rm.RetentionParams, data_
                       legend={"title": tr(*BY[by])})
     if lang() == "zh":
         fig.update_xaxes(tickformat="%m月%d日")
-    return *prepared_chart(fig, new), _sql(rm.retention, cohorts, data_end)
+    return *prepared_chart(fig, new), _sql(rm.cohort_sizes, cohorts, data_end)
 
 
 def _tables(by_channel: pd.DataFrame, by_campaign: pd.DataFrame, flt) -> tuple:
@@ -87,14 +87,14 @@ c1, c2 = st.columns(2)
 period = choice("radio", tr("Period", "周期"), PERIOD_NAMES, key="acquisition_period", container=c1, index=1,
                 horizontal=True)
 by = choice("radio", tr("Split by", "拆分维度"), BY, key="acquisition_by", container=c2, horizontal=True)
-# Cohort sizes (period 0 of a first-time, any-event retention matrix split by first touch) are the new users
-# per period. The date range is turned into whole periods ending with the one holding ``end``: the
-# retention metric itself would drop a period that starts before the range.
+# Cohort sizes (period 0 of a first-time, any-event retention matrix split by first touch, computed without its
+# returns) are the new users per period. The date range is turned into whole periods ending with the one holding
+# ``end``: the retention metric itself would drop a period that starts before the range.
 try:
     cohorts = rm.RetentionParams(period=period, periods=min(_periods(start, end, period), rm.MAX_PERIODS),
                                  end=end, breakdown=by, filters=replace(flt, start=None, end=None),
                                  timezone=flt.timezone)
-    sizes = run(rm.retention, cohorts)
+    sizes = run(rm.cohort_sizes, cohorts)
     # both levels of the economics from one pass over the acquired users (= campaign_economics at each level)
     levels = run(em.economics_levels, em.EconomicsParams(filters=flt, timezone=flt.timezone))
     by_campaign, by_channel = levels["campaign"], levels["channel"]
@@ -102,8 +102,7 @@ except UserInputError as exc:
     st.error(md_escape(str(exc)))
     st.stop()
 
-new = sizes[sizes["period"] == 0][["breakdown", "cohort", "cohort_size"]].rename(
-    columns={"breakdown": by, "cohort": "period_start", "cohort_size": "new_users"}) if len(sizes) else sizes
+new = sizes.rename(columns={"breakdown": by, "cohort": "period_start", "cohort_size": "new_users"})
 if new.empty or by_channel["new_users"].sum() == 0:
     empty_state("No user was first seen in the selected range: widen the date range or clear the channel and "
                 "campaign filters.", "所选范围内没有首次出现的用户：请放宽日期范围或清除渠道和活动筛选。")

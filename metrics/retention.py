@@ -235,8 +235,9 @@ def _cohort_range(p: RetentionParams, end_data: datetime) -> tuple[int, int]:
     return first, last
 
 
-def retention_sql(params: RetentionParams, data_end: datetime) -> tuple[str, list]:
-    """SQL and bound values of the cohort matrix; ``data_end`` is the latest event time (naive UTC)."""
+def retention_sql(params: RetentionParams, data_end: datetime, sizes_only: bool = False) -> tuple[str, list]:
+    """SQL and bound values of the cohort matrix; ``data_end`` is the latest event time (naive UTC).
+    ``sizes_only``: period 0 alone — the cohorts and their sizes, without looking at a single return."""
     p, tz = params, params.timezone
     f = p.filters or Filters()
     kind = _breakdown_kind(p)
@@ -426,6 +427,12 @@ def retention_sql(params: RetentionParams, data_end: datetime) -> tuple[str, lis
     last_hit AS (SELECT user_key, c, bval, max(k) AS last_k FROM hits GROUP BY user_key, c, bval),
     {last_counts}"""
             hit_args = hit_args + [p.minimum_occurrences]
+    if sizes_only:
+        hits = """
+    -- cells: none (period 0 is the cohort itself)
+    cells AS (SELECT CAST(NULL AS INTEGER) AS c, CAST(NULL AS VARCHAR) AS bval, CAST(NULL AS INTEGER) AS k,
+                     CAST(0 AS BIGINT) AS retained WHERE FALSE),"""
+        hit_args = []
 
     if p.alignment == "calendar":
         started = f"(g.c + o.k <= {de_idx})"
@@ -441,7 +448,7 @@ def retention_sql(params: RetentionParams, data_end: datetime) -> tuple[str, lis
 WITH
     -- grid: the report's cohort periods
     grid(c, cohort, c_start) AS (SELECT * FROM (VALUES {grid_sql}){grid_where}),
-    offsets AS (SELECT CAST(generate_series AS INTEGER) AS k FROM generate_series(0, {p.periods - 1})),
+    offsets AS (SELECT CAST(generate_series AS INTEGER) AS k FROM generate_series(0, {0 if sizes_only else p.periods - 1})),
     {members.strip()}
     {hits.strip()}
     -- sizes: members per cohort, with the spread of their start times (rolling censoring)
@@ -501,6 +508,28 @@ def retention(con, params: RetentionParams) -> pd.DataFrame:
     return out
 
 
+
+
+def cohort_sizes_sql(params: RetentionParams, data_end: datetime) -> tuple[str, list]:
+    """SQL of :func:`cohort_sizes`: :func:`retention_sql` for period 0 alone."""
+    return retention_sql(params, data_end, sizes_only=True)
+
+
+def cohort_sizes(con, params: RetentionParams) -> pd.DataFrame:
+    """The cohorts of :func:`retention` and their sizes, without the returns: ``[breakdown,] cohort, cohort_size``,
+    equal to the matrix's period-0 rows. With the default start (any event, first time) these are the new users
+    per period, counted from ``users.first_seen``."""
+    end_data = data_end(con)
+    cols = (["breakdown"] if params.breakdown is not None else []) + ["cohort", "cohort_size"]
+    if end_data is None:
+        return _empty_retention(params)[cols]
+    sql, args = cohort_sizes_sql(params, end_data)
+    df = con.execute(sql, args).df()
+    out = pd.DataFrame({"cohort": pd.to_datetime(df["cohort"]).astype("datetime64[us]"),
+                        "cohort_size": df["cohort_size"].astype("int64")})
+    if params.breakdown is not None:
+        out.insert(0, "breakdown", df["breakdown"].astype(object).where(df["breakdown"].notna(), None))
+    return out
 
 def total_of_breakdown(by: pd.DataFrame) -> pd.DataFrame:
     """The matrix without a breakdown from the matrix split by a first-touch user attribute, in calendar periods:

@@ -14,8 +14,8 @@ from pandas.testing import assert_frame_equal
 
 from metrics.filters import Filters
 import metrics.retention as rm
-from metrics.retention import (LABELS, RetentionParams, active_users, lifecycle, retention, retention_average,
-                               retention_sql, retention_with_total)
+from metrics.retention import (LABELS, RetentionParams, active_users, cohort_sizes, lifecycle, retention,
+                               retention_average, retention_sql, retention_with_total)
 from metrics.selectors import Step
 from store.errors import UserInputError
 
@@ -354,6 +354,31 @@ def test_the_total_from_the_breakdown_is_the_matrix_without_it(con, journeys, mo
     assert_frame_equal(both["by"], retention(con, p))
     assert alone["cohort_size"].sum() > 0 and both["by"]["breakdown"].nunique(dropna=False) > 1
 
+
+
+@pytest.mark.parametrize("breakdown", [None, "channel", "platform"])
+@pytest.mark.parametrize("alignment", ["calendar", "rolling"])
+@pytest.mark.parametrize("case", range(len(TOTAL_CASES)))
+def test_cohort_sizes_are_the_matrix_period_0(con, journeys, case, alignment, breakdown):
+    """The Acquisition page's new users per period: the cohorts and sizes alone, equal to period 0 of the matrix
+    for every option (without computing a single return)."""
+    journeys(_random_log(100 + case))
+    kw = dict(TOTAL_CASES[case])
+    if "timezone" in kw:
+        kw.setdefault("filters", Filters(timezone=kw["timezone"]))
+    p = RetentionParams(breakdown=breakdown, alignment=alignment, **kw)
+    full = retention(con, p)
+    expected = full[full["period"] == 0][(["breakdown"] if breakdown else []) + ["cohort", "cohort_size"]]
+    got = cohort_sizes(con, p)
+    assert_frame_equal(got, expected.reset_index(drop=True))
+    assert got["cohort_size"].sum() > 0
+    if case == 0 and breakdown != "platform":   # first-time cohorts of any event: the users table alone
+        assert "events" not in retention_sql(p, datetime(2024, 3, 20), sizes_only=True)[0]
+
+
+def test_cohort_sizes_of_an_empty_database(con):
+    got = cohort_sizes(con, RetentionParams(breakdown="channel"))
+    assert got.empty and list(got.columns) == ["breakdown", "cohort", "cohort_size"]
 
 @pytest.mark.parametrize("kw", [{"alignment": "rolling", "breakdown": "channel"}, {"breakdown": "platform"}])
 def test_the_total_runs_its_own_query_where_the_breakdown_does_not_add_up(con, journeys, monkeypatch, kw):
