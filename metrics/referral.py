@@ -25,18 +25,19 @@ converted to local time. A bucket is a local day when the report time zone keeps
 those years — the local Monday week when the periods are weeks; otherwise it is a UTC quarter-hour, as every
 local midnight in use today falls on one. Either way
 the periods are the same as converting each event, at a fraction of the cost. The summaries, which have no
-periods, reduce activity to one row per user instead.
+periods, reduce activity to one row per user instead — and when every event counts (no date range, or one
+holding every stored event, and no segment) read each user's invites from the per-user rollup ``user_events``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
 from store.errors import UserInputError
 
-from .derive import split_at, temp_tables
-from .economics import segment_sql, validate_common
+from .derive import over_every_event, split_at, temp_tables
+from .economics import rollups_ok, segment_sql, validate_common
 from .filters import FIXED_YEARS, Filters, fixed_offset_seconds, local_sql
 from .labels import label as _label
 from .selectors import property_sql
@@ -121,6 +122,17 @@ def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = Fal
     JOIN users inv ON inv.user_id = {inviter_expr} AND inv.user_key <> e.user_key
     WHERE {time_sql} AND {users_inviter}"""
     buckets_params = time_params + seg_params + actor_params
+    if not per_period and not time_where and rollups_ok(p.filters):
+        # every event counts (no date range, no segment): each user's invites are in the per-user rollup
+        buckets_body = f"""SELECT b.user_key, u.channel, b.q, b.invites
+    FROM (SELECT r.user_key, CAST(NULL AS BIGINT) AS q,
+                 sum(CASE WHEN sm.stage = 'referral' THEN r.events ELSE 0 END) AS invites
+          FROM user_events r
+          LEFT JOIN stage_map sm ON sm.event_name = r.event_name
+          GROUP BY r.user_key) b
+    JOIN users u ON u.user_key = b.user_key
+    WHERE {users_actor}"""
+        buckets_params = actor_params
     signups_params = inviter_params_expr + time_params + seg_params + inviter_params
     if tables is not None:
         buckets_body, signups_body = (f"SELECT * FROM {t}" for t in tables)
@@ -188,9 +200,15 @@ class _Derived:
     def __init__(self, con, p: ReferralParams, tables: tuple[str, str]):
         self.con = con
         self.swap = {}
+        # the summaries may be asked without the date range (:func:`_whole`: it holds every event, so the tables
+        # hold what they need)
+        asked = [p]
+        if p.filters is not None and (p.filters.start is not None or p.filters.end is not None):
+            asked.append(replace(p, filters=replace(p.filters, start=None, end=None)))
         for grouped, by_channel in ((True, False), (False, False), (False, True)):
-            sql, params = referral_sql(p, grouped, by_channel)
-            self.swap[sql] = (params, referral_sql(p, grouped, by_channel, tables)[0])
+            for q in asked:
+                sql, params = referral_sql(q, grouped, by_channel)
+                self.swap[sql] = (params, referral_sql(p, grouped, by_channel, tables)[0])
 
     def execute(self, sql: str, params=None):
         params = list(params or [])
@@ -230,12 +248,28 @@ def referral(con, params: ReferralParams | None = None) -> pd.DataFrame:
     return _ints(df, ["active_users", "inviters", "invites", "invited_signups"])
 
 
+def _whole(con, p: ReferralParams, by_channel: bool) -> pd.DataFrame:
+    """The summary query (per channel or not) as a frame. When the date range holds every stored event (as the
+    dashboard's default range does) it is built without the range, and so reads each user's invites from the
+    per-user rollup instead of scanning the events (:func:`metrics.derive.over_every_event`, which runs it with
+    the range should a load commit in between)."""
+    def frame(q: ReferralParams) -> pd.DataFrame:
+        return con.execute(*referral_sql(q, grouped=False, by_channel=by_channel)).df()
+
+    f = p.filters
+    if f is None or (f.start is None and f.end is None):
+        return frame(p)
+    start, end = f.utc_range()
+    whole = replace(p, filters=replace(f, start=None, end=None))
+    return over_every_event(con, lambda span: (start is None or start <= span[0]) and (end is None or span[1] < end),
+                            lambda: frame(whole), lambda: frame(p))
+
+
 def referral_summary(con, params: ReferralParams | None = None) -> pd.DataFrame:
     """One row over the whole range: ``[users, inviters, invites, invites_per_user, invited_signups,
     invite_conversion, k_factor]``."""
     p = params or ReferralParams()
-    sql, values = referral_sql(p, grouped=False)
-    df = con.execute(sql, values).df()
+    df = _whole(con, p, by_channel=False)
     if df.empty:
         df = pd.DataFrame([{"users": 0, "inviters": 0, "invites": 0, "invites_per_user": float("nan"),
                             "invited_signups": 0, "invite_conversion": float("nan"), "k_factor": float("nan")}])
@@ -247,8 +281,7 @@ def referral_by_channel(con, params: ReferralParams | None = None) -> pd.DataFra
     invites_per_user, invited_signups, invite_conversion, k_factor]``; a channel's row equals the summary with
     the channel filter narrowed to that channel (users without a channel form a NULL row, sorted last)."""
     p = params or ReferralParams()
-    sql, values = referral_sql(p, by_channel=True)
-    return _ints(con.execute(sql, values).df(), ["users", "inviters", "invites", "invited_signups"])
+    return _ints(_whole(con, p, by_channel=True), ["users", "inviters", "invites", "invited_signups"])
 
 
 LABELS: dict[str, dict[str, str]] = {

@@ -8,7 +8,9 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from metrics.filters import Filters
-from metrics.referral import ReferralParams, referral, referral_by_channel, referral_page, referral_summary
+import metrics.referral as rf
+from metrics.referral import (ReferralParams, referral, referral_by_channel, referral_page, referral_sql,
+                              referral_summary)
 from store.errors import UserInputError
 
 NaN = float("nan")
@@ -97,6 +99,74 @@ def test_referral_page_is_the_three_tables_from_one_pass(world):
         assert_frame_equal(got["by_channel"], referral_by_channel(world, p))
     assert world.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_referral%'").fetchone()[0] == 0
 
+
+
+def _random_referrals(seed: int) -> dict:
+    import random
+    rng = random.Random(seed)
+    log = {}
+    for u in range(50):
+        events = [("page_view", f"2024-01-{rng.randrange(1, 28):02d} {rng.randrange(24):02d}:00",
+                   {"channel": rng.choice([None, "wechat", "douyin", "seo"]), "platform": rng.choice(["ios", "web"])})]
+        for _ in range(rng.randrange(0, 6)):
+            name = rng.choice(["invite", "invite", "page_view", "signup"])
+            props = {"platform": rng.choice(["ios", "web"])}
+            if name == "signup":
+                props["inviter_id"] = f"r{rng.randrange(60)}"
+            events.append((name, f"2024-0{rng.randrange(1, 3)}-{rng.randrange(1, 28):02d} {rng.randrange(24):02d}:30",
+                           props))
+        log[f"r{u}"] = events
+    return log
+
+
+@pytest.mark.parametrize("filters", [
+    None, Filters(channels=("wechat", "seo")), Filters(start=date(2023, 12, 1), end=date(2024, 3, 1)),
+    Filters(start=date(2024, 1, 1), end=date(2024, 2, 27), channels=("douyin",)),
+    Filters(start=date(2024, 1, 10), end=date(2024, 1, 20)), Filters(segment={"platform": "ios"}),
+    Filters(timezone="Asia/Shanghai", start=date(2023, 12, 31), end=date(2024, 3, 1)),
+])
+def test_summaries_from_the_rollup_equal_the_scan_of_the_events(con, journeys, monkeypatch, filters):
+    """With no date range (or one holding every event) and no segment, the summaries read each user's invites
+    from the per-user rollup: the same numbers as the scan of the events."""
+    journeys(_random_referrals(len(repr(filters))))
+    p = ReferralParams(filters=filters, timezone=filters.timezone if filters else "UTC")
+    fast = referral_summary(con, p), referral_by_channel(con, p), referral_page(con, p)
+    monkeypatch.setattr(rf, "rollups_ok", lambda f: False)
+    slow = referral_summary(con, p), referral_by_channel(con, p), referral_page(con, p)
+    assert_frame_equal(fast[0], slow[0])
+    assert_frame_equal(fast[1], slow[1])
+    for key in ("summary", "per_period", "by_channel"):
+        assert_frame_equal(fast[2][key], slow[2][key])
+    assert fast[0]["invites"].iloc[0] > 0 and fast[0]["invited_signups"].iloc[0] > 0
+
+
+def test_the_page_reads_the_events_once_with_a_range_holding_them_all(world):
+    # the dashboard's default range holds every event: the summaries come from the page's two tables, not from
+    # another pass (over the rollup and the sign-ups)
+    class Recorder:
+        def __init__(self, con):
+            self.con, self.sql = con, []
+
+        def execute(self, sql, params=None):
+            self.sql.append(sql)
+            return self.con.execute(sql, params or [])
+
+    rec = Recorder(world)
+    p = ReferralParams(filters=Filters(start=date(2024, 1, 1), end=date(2024, 1, 31)))
+    got = referral_page(rec, p)
+    reads = [q for q in rec.sql if ("FROM events" in q or "FROM user_events" in q)
+             and not q.startswith("SELECT min(event_time), max(event_time)")]   # the span check: column statistics
+    assert len(reads) == 2 and all(q.startswith("CREATE OR REPLACE TEMP TABLE") for q in reads), reads
+    assert got["summary"].iloc[0].tolist() == pytest.approx([6, 2, 3, 0.5, 2, 2 / 3, 1 / 3])
+
+def test_only_summaries_over_every_event_read_the_rollup():
+    assert "FROM user_events" in referral_sql(ReferralParams(), grouped=False)[0]
+    assert "FROM user_events" in referral_sql(ReferralParams(filters=Filters(channels=("a",))), by_channel=True)[0]
+    assert "FROM user_events" not in referral_sql(ReferralParams())[0]                      # per period
+    ranged = ReferralParams(filters=Filters(start=date(2024, 1, 1)))
+    assert "FROM user_events" not in referral_sql(ranged, grouped=False)[0]
+    assert "FROM user_events" not in referral_sql(ReferralParams(filters=Filters(segment={"a": "b"})),
+                                                  grouped=False)[0]
 
 def test_monthly_and_range(world):
     got = referral(world, ReferralParams(period="month"))
