@@ -170,8 +170,9 @@ rival = choice("selectbox", tr("Rival", "竞品"), {"": ("(none)", "（无）"),
 try:
     with st.expander(tr("Model: dimensions, weights and sources (editable)", "模型：维度、权重与来源（可编辑）")):
         model = _model_editor(_default_model())
-    scores = run(vm.score, model, segment_by=segment_by, rival=rival, filters=flt)
-    dims = run(vm.dimension_scores, model, segment_by=segment_by, rival=rival, filters=flt)
+    # the scores and the dimensions behind them from one pass over the behaviour
+    both = run(vm.value_cost_page, model, segment_by=segment_by, rival=rival, filters=flt)
+    scores, dims = both["scores"], both["dimensions"]
 except UserInputError as exc:
     st.error(md_escape(str(exc)))
     st.stop()

@@ -364,7 +364,19 @@ def score(con, model: ValueCostModel, segment_by: str = "channel", rival: str | 
     ``shared_score`` is our score on the survey dimensions rated for both products (what the verdict
     compares with ``rival_score``); NULL without a rival.
     """
+    return scores_of(dimension_scores(con, model, segment_by, rival, filters), model, rival)
+
+
+def value_cost_page(con, model: ValueCostModel, segment_by: str = "channel", rival: str | None = None,
+                    filters: Filters | None = None) -> dict[str, pd.DataFrame]:
+    """``{"scores": score(...), "dimensions": dimension_scores(...)}`` from one computation of the dimensions
+    (one pass over the acquired users' behaviour), as the Value vs cost page shows both."""
     long = dimension_scores(con, model, segment_by, rival, filters)
+    return {"scores": scores_of(long, model, rival), "dimensions": long}
+
+
+def scores_of(long: pd.DataFrame, model: ValueCostModel, rival: str | None = None) -> pd.DataFrame:
+    """:func:`score`'s frame from :func:`dimension_scores`' frame for the same model and rival (pure)."""
     rival_key = rival.strip().lower() if rival else None
     weights = {d.name: float(d.weight) for d in model.dimensions}
     n_kind = {k: sum(d.kind == k for d in model.dimensions) for k in KINDS}

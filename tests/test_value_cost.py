@@ -10,7 +10,7 @@ from pandas.testing import assert_frame_equal
 
 import store
 from metrics.filters import Filters
-from metrics.value_cost import Dimension, ValueCostModel, default_model, dimension_scores, score
+from metrics.value_cost import Dimension, ValueCostModel, default_model, dimension_scores, score, value_cost_page
 from store.errors import UserInputError
 from tests.conftest import generated_store
 
@@ -242,6 +242,22 @@ def test_rollups_give_the_behaviour_of_the_event_pass(generated, monkeypatch, se
     assert_frame_equal(got, generated.execute(sql, values).df())
     assert_frame_equal(scored, score(generated, default_model(), segment_by, rival=None, filters=filters))
 
+
+@pytest.mark.parametrize("segment_by, rival, filters", [
+    ("channel", None, None), ("channel", "rival", Filters(channels=("douyin", "baidu", "referral"))),
+    ("campaign", "rival", Filters(start=date(2026, 7, 20), end=date(2026, 9, 20), timezone="Asia/Shanghai")),
+    ("survey", "rival", None),
+])
+def test_the_page_gets_scores_and_dimensions_from_one_computation(generated, segment_by, rival, filters):
+    products = set(generated.execute("SELECT DISTINCT product FROM survey").df()["product"])
+    rival = rival if rival in products else (sorted(products - {"ours"}) or [None])[0]
+    model = default_model(generated)
+    both = value_cost_page(generated, model, segment_by, rival, filters)
+    assert_frame_equal(both["scores"], score(generated, model, segment_by, rival, filters))
+    assert_frame_equal(both["dimensions"], dimension_scores(generated, model, segment_by, rival, filters))
+    assert len(both["scores"]) >= 2 and both["scores"]["score"].notna().any()
+    if rival:
+        assert both["scores"]["rival_score"].notna().any()
 
 def test_behaviour_at_the_edges_of_the_windows(con, journeys, monkeypatch):
     """Activation 1 s inside and exactly at 7 days; week-1 activity exactly at 7 days and 1 s short of 14."""
