@@ -235,6 +235,12 @@ def _cohort_range(p: RetentionParams, end_data: datetime) -> tuple[int, int]:
     return first, last
 
 
+def days_of_life_ok(p: RetentionParams) -> bool:
+    """Whether returns can be read from the days of life (``user_days``, kept by every load) instead of the
+    events, for first-time cohorts of any event (members from ``users.first_seen``): rolling periods counted from
+    first_seen, any event returning, one return needed in a period (the days say whether, not how many)."""
+    return p.alignment == "rolling" and p.returning is None and p.minimum_occurrences == 1
+
 def retention_sql(params: RetentionParams, data_end: datetime, sizes_only: bool = False) -> tuple[str, list]:
     """SQL and bound values of the cohort matrix; ``data_end`` is the latest event time (naive UTC).
     ``sizes_only``: period 0 alone — the cohorts and their sizes, without looking at a single return."""
@@ -391,6 +397,14 @@ def retention_sql(params: RetentionParams, data_end: datetime, sizes_only: bool 
         join = f"""FROM members m JOIN events e ON e.user_key = m.user_key
         WHERE {ret_pred} AND {filt_sql} AND {kwhere} {bmatch}"""
         hit_args = ret_args + filt_args + bargs
+        if fast_first and days_of_life_ok(p):
+            # rolling periods from first_seen, any event returning, one needed: the days of life say it all —
+            # day d holds the events aged [d, d + 1) days, so period k = floor(d / days per period)
+            days = ROLLING_US[p.period] // ROLLING_US["day"]
+            kexpr = f"CAST(floor(e.day / {days}.0) AS BIGINT)"
+            join = f"""FROM members m JOIN user_days e ON e.user_key = m.user_key
+        WHERE {filt_sql} AND e.day >= {days}"""
+            hit_args = filt_args
         if p.minimum_occurrences == 1 and p.criterion == "on" and p.periods <= 62:
             hits = f"""
     -- masks: one row per member, bit k set when they returned in period k (grouped by member only)

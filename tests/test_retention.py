@@ -380,6 +380,31 @@ def test_cohort_sizes_of_an_empty_database(con):
     got = cohort_sizes(con, RetentionParams(breakdown="channel"))
     assert got.empty and list(got.columns) == ["breakdown", "cohort", "cohort_size"]
 
+
+@pytest.mark.parametrize("kw", [
+    {}, {"criterion": "on_or_after"}, {"period": "day", "periods": 30}, {"period": "month", "periods": 3},
+    {"breakdown": "channel"}, {"periods": 70},
+    {"filters": Filters(channels=("wechat", "seo"), start=date(2024, 1, 8), end=date(2024, 2, 25))},
+    {"timezone": "Asia/Kathmandu", "filters": Filters(timezone="Asia/Kathmandu")},
+])
+def test_rolling_returns_from_the_days_of_life_equal_the_events(con, journeys, monkeypatch, kw):
+    """First-time cohorts of any event in rolling periods read the returns from the days of life (``user_days``):
+    the same matrix as joining every event, over random logs and every option that keeps that path."""
+    journeys(_random_log(200 + len(kw)))
+    # events exactly 7, 14 … days after a first event: on the edge of a rolling period
+    journeys({"edge": [("open", "2024-01-03 10:00:00"), ("open", "2024-01-10 10:00:00"),
+                       ("open", "2024-01-17 09:59:59.999999"), ("open", "2024-02-02 10:00:00")]})
+    p = RetentionParams(alignment="rolling", **kw)
+    assert "user_days" in retention_sql(p, datetime(2024, 3, 20))[0]
+    fast = retention(con, p)
+    monkeypatch.setattr(rm, "days_of_life_ok", lambda q: False)
+    assert "user_days" not in retention_sql(p, datetime(2024, 3, 20))[0]
+    assert_frame_equal(fast, retention(con, p))
+    assert fast["retained"].fillna(0).sum() > fast["cohort_size"].drop_duplicates().sum()   # returns counted
+    for other in ({"minimum_occurrences": 2}, {"returning": Step("buy")}, {"alignment": "calendar"},
+                  {"start": Step("signup")}):
+        assert "user_days" not in retention_sql(replace(p, **other), datetime(2024, 3, 20))[0]
+
 @pytest.mark.parametrize("kw", [{"alignment": "rolling", "breakdown": "channel"}, {"breakdown": "platform"}])
 def test_the_total_runs_its_own_query_where_the_breakdown_does_not_add_up(con, journeys, monkeypatch, kw):
     # rolling periods (a cell's start depends on its members' start times) and an event property (one user
