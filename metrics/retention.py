@@ -241,6 +241,7 @@ def days_of_life_ok(p: RetentionParams) -> bool:
     first_seen, any event returning, one return needed in a period (the days say whether, not how many)."""
     return p.alignment == "rolling" and p.returning is None and p.minimum_occurrences == 1
 
+
 def retention_sql(params: RetentionParams, data_end: datetime, sizes_only: bool = False) -> tuple[str, list]:
     """SQL and bound values of the cohort matrix; ``data_end`` is the latest event time (naive UTC).
     ``sizes_only``: period 0 alone — the cohorts and their sizes, without looking at a single return."""
@@ -462,7 +463,8 @@ def retention_sql(params: RetentionParams, data_end: datetime, sizes_only: bool 
 WITH
     -- grid: the report's cohort periods
     grid(c, cohort, c_start) AS (SELECT * FROM (VALUES {grid_sql}){grid_where}),
-    offsets AS (SELECT CAST(generate_series AS INTEGER) AS k FROM generate_series(0, {0 if sizes_only else p.periods - 1})),
+    offsets AS (SELECT CAST(generate_series AS INTEGER) AS k
+                FROM generate_series(0, {0 if sizes_only else p.periods - 1})),
     {members.strip()}
     {hits.strip()}
     -- sizes: members per cohort, with the spread of their start times (rolling censoring)
@@ -522,8 +524,6 @@ def retention(con, params: RetentionParams) -> pd.DataFrame:
     return out
 
 
-
-
 def cohort_sizes_sql(params: RetentionParams, data_end: datetime) -> tuple[str, list]:
     """SQL of :func:`cohort_sizes`: :func:`retention_sql` for period 0 alone."""
     return retention_sql(params, data_end, sizes_only=True)
@@ -544,6 +544,7 @@ def cohort_sizes(con, params: RetentionParams) -> pd.DataFrame:
     if params.breakdown is not None:
         out.insert(0, "breakdown", df["breakdown"].astype(object).where(df["breakdown"].notna(), None))
     return out
+
 
 def total_of_breakdown(by: pd.DataFrame) -> pd.DataFrame:
     """The matrix without a breakdown from the matrix split by a first-touch user attribute, in calendar periods:
@@ -569,6 +570,7 @@ def retention_with_total(con, params: RetentionParams) -> dict[str, pd.DataFrame
     if params.breakdown in USER_ATTRIBUTES and params.alignment == "calendar" and not by.empty:
         return {"by": by, "total": total_of_breakdown(by)}
     return {"by": by, "total": retention(con, replace(params, breakdown=None))}
+
 
 def retention_average(df: pd.DataFrame) -> pd.DataFrame:
     """The average row: per period, retained / cohort size over complete, non-empty cohorts (size-weighted).

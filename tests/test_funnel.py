@@ -359,7 +359,6 @@ def test_a_newer_attempt_stuck_lower_does_not_make_the_next_step_pending(con, jo
     assert users(con, p, 3, "dropped") == ["s1"]
 
 
-
 @pytest.mark.parametrize("kw", [
     {"order": "ordered"}, {"order": "strict"}, {"order": "any"}, {"attempt": "first"},
     {"breakdown": "channel", "top_n": 1}, {"breakdown": "channel", "breakdown_attribution": "entry"},

@@ -100,7 +100,6 @@ def test_referral_page_is_the_three_tables_from_one_pass(world):
     assert world.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_referral%'").fetchone()[0] == 0
 
 
-
 def _random_referrals(seed: int) -> dict:
     import random
     rng = random.Random(seed)

@@ -294,7 +294,6 @@ def test_breakdown_by_first_touch_channel(con, journeys):
     assert_frame_equal(retention_average(got), average.astype({"rate": "float64"}))
 
 
-
 def test_the_total_adds_up_the_channels_hand_worked(con, journeys):
     journeys(BREAKDOWN_LOG)
     # from the per-channel matrix above: 07-01 = ads 1 + direct 1 + wechat 1 = 3, all back on 07-02 (running);
@@ -353,7 +352,6 @@ def test_the_total_from_the_breakdown_is_the_matrix_without_it(con, journeys, mo
     assert_frame_equal(both["total"], alone)
     assert_frame_equal(both["by"], retention(con, p))
     assert alone["cohort_size"].sum() > 0 and both["by"]["breakdown"].nunique(dropna=False) > 1
-
 
 
 @pytest.mark.parametrize("breakdown", [None, "channel", "platform"])
