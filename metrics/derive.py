@@ -6,7 +6,8 @@ part of several metric queries once into temporary tables, then run the rest of 
 * :func:`temp_tables` names the tables of one computation and drops them afterwards, whatever happens.
 
 And what the metrics that read the load's rollups share (:mod:`metrics.funnel`, :mod:`metrics.traffic`):
-:func:`over_every_event` runs a query without its date range when that range holds every stored event.
+:func:`over_every_event` runs a query without its date range when that range holds every stored event
+(:func:`range_holds`).
 """
 from __future__ import annotations
 
@@ -37,6 +38,13 @@ def temp_tables(con, *names: str) -> Iterator[tuple[str, ...]]:
 def event_span(con) -> tuple:
     """The first and last stored event time (``(None, None)`` without events), from column statistics."""
     return con.execute("SELECT min(event_time), max(event_time) FROM events").fetchone()
+
+
+def range_holds(start, end, span: tuple) -> bool:
+    """Whether the UTC range ``[start, end)`` (``None``: open on that side) holds ``span``, the first and last
+    stored event time (:func:`event_span`)."""
+    lo, hi = span
+    return (start is None or start <= lo) and (end is None or hi < end)
 
 
 def over_every_event(con, holds: Callable[[tuple], bool], whole: Callable[[], T], ranged: Callable[[], T]) -> T:

@@ -103,7 +103,7 @@ from store.errors import UserInputError
 from store.parse import check_timezone
 from store.sqlutil import normalise_key
 
-from .derive import over_every_event
+from .derive import over_every_event, range_holds
 from .filters import Filters, range_sql, to_utc
 from .selectors import KEY_COLUMNS, Step, property_sql, step_sql
 
@@ -1397,8 +1397,7 @@ def _run(con, p: FunnelParams, build) -> pd.DataFrame:
         return con.execute(*build(p)).df()
 
     def holds(span: tuple) -> bool:
-        lo, hi = span
-        if (start is not None and start > lo) or (end is not None and end <= hi):
+        if not range_holds(start, end, span):
             return False
         # a range end before data_end still closes windows open at data_end
         return not (p.conversion_in_range and end is not None and p.data_end is not None and end <= p.data_end)

@@ -36,7 +36,7 @@ import pandas as pd
 
 from store.errors import UserInputError
 
-from .derive import over_every_event, split_at, temp_tables
+from .derive import over_every_event, range_holds, split_at, temp_tables
 from .economics import rollups_ok, segment_sql, validate_common
 from .filters import FIXED_YEARS, Filters, fixed_offset_seconds, local_sql
 from .labels import label as _label
@@ -259,10 +259,9 @@ def _whole(con, p: ReferralParams, by_channel: bool) -> pd.DataFrame:
     f = p.filters
     if f is None or (f.start is None and f.end is None):
         return frame(p)
-    start, end = f.utc_range()
     whole = replace(p, filters=replace(f, start=None, end=None))
-    return over_every_event(con, lambda span: (start is None or start <= span[0]) and (end is None or span[1] < end),
-                            lambda: frame(whole), lambda: frame(p))
+    return over_every_event(con, lambda span: range_holds(*f.utc_range(), span), lambda: frame(whole),
+                            lambda: frame(p))
 
 
 def referral_summary(con, params: ReferralParams | None = None) -> pd.DataFrame:

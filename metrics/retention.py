@@ -388,16 +388,6 @@ def retention_sql(params: RetentionParams, data_end: datetime, sizes_only: bool 
         hit_args = [p.minimum_occurrences, first]
     else:
         # events are joined to each membership: first-time (one per user) or rolling (k depends on t0)
-        if p.alignment == "calendar":
-            kexpr, kwhere = f"({pidx} - m.c)", f"{pidx} > m.c"
-        else:
-            length = ROLLING_US[p.period]
-            kexpr = f"CAST(floor(date_diff('microsecond', m.t0, e.event_time) / {length}.0) AS BIGINT)"
-            kwhere = f"e.event_time >= m.t0 AND date_diff('microsecond', m.t0, e.event_time) >= {length}"
-        bmatch = f"AND {bexpr} IS NOT DISTINCT FROM m.bval" if kind == "event" else ""
-        join = f"""FROM members m JOIN events e ON e.user_key = m.user_key
-        WHERE {ret_pred} AND {filt_sql} AND {kwhere} {bmatch}"""
-        hit_args = ret_args + filt_args + bargs
         if fast_first and days_of_life_ok(p):
             # rolling periods from first_seen, any event returning, one needed: the days of life say it all —
             # day d holds the events aged [d, d + 1) days, so period k = floor(d / days per period)
@@ -406,6 +396,17 @@ def retention_sql(params: RetentionParams, data_end: datetime, sizes_only: bool 
             join = f"""FROM members m JOIN user_days e ON e.user_key = m.user_key
         WHERE {filt_sql} AND e.day >= {days}"""
             hit_args = filt_args
+        else:
+            if p.alignment == "calendar":
+                kexpr, kwhere = f"({pidx} - m.c)", f"{pidx} > m.c"
+            else:
+                length = ROLLING_US[p.period]
+                kexpr = f"CAST(floor(date_diff('microsecond', m.t0, e.event_time) / {length}.0) AS BIGINT)"
+                kwhere = f"e.event_time >= m.t0 AND date_diff('microsecond', m.t0, e.event_time) >= {length}"
+            bmatch = f"AND {bexpr} IS NOT DISTINCT FROM m.bval" if kind == "event" else ""
+            join = f"""FROM members m JOIN events e ON e.user_key = m.user_key
+        WHERE {ret_pred} AND {filt_sql} AND {kwhere} {bmatch}"""
+            hit_args = ret_args + filt_args + bargs
         if p.minimum_occurrences == 1 and p.criterion == "on" and p.periods <= 62:
             hits = f"""
     -- masks: one row per member, bit k set when they returned in period k (grouped by member only)

@@ -48,7 +48,7 @@ import pandas as pd
 from store.errors import UserInputError
 from store.parse import check_timezone
 
-from .derive import over_every_event, temp_tables
+from .derive import over_every_event, range_holds, temp_tables
 from .filters import Filters, local_sql
 
 PERIODS = ("day", "week", "month")
@@ -300,9 +300,7 @@ def _stored_ok(p: TrafficParams, sessions: bool = True) -> bool:
 
 
 def _holds_every_event(p: TrafficParams, span: tuple) -> bool:
-    lo, hi = span
-    start, end = (p.filters or Filters(timezone=p.timezone)).utc_range()
-    return (start is None or start <= lo) and (end is None or hi < end)
+    return range_holds(*(p.filters or Filters(timezone=p.timezone)).utc_range(), span)
 
 
 def _read(con, p: TrafficParams, build, sessions: bool = True) -> pd.DataFrame:
