@@ -81,8 +81,17 @@ def _k_period_chart(per_period: pd.DataFrame, ref_params) -> tuple:
     return *prepared_chart(fig, per_period), _sql(rf.referral_sql(ref_params, grouped=True))
 
 
-def _k_channel_chart(per_channel: pd.DataFrame, ref_params) -> tuple:
+def _k_channel_chart(by_channel: pd.DataFrame, channels: tuple, ref_params) -> tuple:
+    """``(figure, CSV, SQL)`` of the K-factor per channel, every channel of ``channels`` shown: all of them come
+    from one query (equal to referral_summary narrowed to the channel); a channel without activity is the
+    summary's row of zeros."""
     L = rf.LABELS
+    by_ch = by_channel.dropna(subset=["channel"]).set_index("channel")
+    nothing = {"users": 0, "inviters": 0, "invites": 0, "invites_per_user": float("nan"), "invited_signups": 0,
+               "invite_conversion": float("nan"), "k_factor": float("nan")}
+    rows = [{"channel": channel, **(by_ch.loc[channel].to_dict() if channel in by_ch.index else nothing)}
+            for channel in channels]
+    per_channel = pd.DataFrame(rows).sort_values("k_factor", ascending=False, na_position="last")
     fig = go.Figure(go.Bar(x=per_channel["channel"], y=per_channel["k_factor"], marker_color="#9467bd",
                            text=[fmt.number(v, 3) for v in per_channel["k_factor"]], textposition="outside",
                            customdata=per_channel[["invites", "invited_signups", "users"]].to_numpy(),
@@ -215,13 +224,14 @@ if not int(ref["invites"]) and not int(ref["invited_signups"]):
     st.stop()
 
 left, right = st.columns(2)
+period_csv = None   # the CSV of the table by week and channel: its chart's, made once
 with left:
     per_period = ref_frames["per_period"]
     if per_period.empty:
         empty_state("No activity in the selected range.", "所选范围内没有活动。")
     else:
-        fig, csv, sql = memo(_k_period_chart, (ref_params,), per_period, ref_params)
-        chart_block(fig, csv, key="revref_k_period", name="k_factor_by_week",
+        fig, period_csv, sql = memo(_k_period_chart, (ref_params,), per_period, ref_params)
+        chart_block(fig, period_csv, key="revref_k_period", name="k_factor_by_week",
                     caption=tr("K-factor per week: all channels (thick; invited sign-ups ÷ active users of the week, "
                                "summed over channels) and per inviter's first-touch channel. ",
                                "每周 K 因子：全部渠道（粗线；当周受邀注册 ÷ 活跃用户，按渠道加总）及按邀请人首次触达渠道。")
@@ -229,18 +239,8 @@ with left:
                     sql=sql)
 
 with right:
-    channels = list(flt.channels) or list(data_facts()["channels"])
-    rows = []
-    # every channel in one query (equal to referral_summary narrowed to the channel); a channel without
-    # activity is the summary's row of zeros
-    by_ch = ref_frames["by_channel"].dropna(subset=["channel"]).set_index("channel")
-    nothing = {"users": 0, "inviters": 0, "invites": 0, "invites_per_user": float("nan"), "invited_signups": 0,
-               "invite_conversion": float("nan"), "k_factor": float("nan")}
-    for channel in channels:
-        one = by_ch.loc[channel].to_dict() if channel in by_ch.index else nothing
-        rows.append({"channel": channel, **one})
-    per_channel = pd.DataFrame(rows).sort_values("k_factor", ascending=False, na_position="last")
-    fig, csv, sql = memo(_k_channel_chart, (ref_params, tuple(channels)), per_channel, ref_params)
+    channels = tuple(flt.channels) or tuple(data_facts()["channels"])
+    fig, csv, sql = memo(_k_channel_chart, (ref_params, channels), ref_frames["by_channel"], channels, ref_params)
     chart_block(fig, csv, key="revref_k_channel", name="k_factor_by_channel",
                 caption=tr("K-factor over the whole range per first-touch channel (of the inviters and active users): "
                            "each "
@@ -259,5 +259,5 @@ with st.expander(tr("Referral table by week and channel", "按周和渠道的自
                                                              help=_help(L, "invite_conversion"), format="percent")
     cfg["period_start"] = st.column_config.DateColumn(label(L, "period_start"), help=_help(L, "period_start"))
     table_block(per_period, key="revref_ref_table", name="referral_by_week_channel", column_config=cfg,
-                caption=tr("One row per week and first-touch channel. ", "每周每个首次触达渠道一行。") + ref_scope,
+                csv=period_csv, caption=tr("One row per week and first-touch channel. ", "每周每个首次触达渠道一行。") + ref_scope,
                 sql=_sql(rf.referral_sql(ref_params, grouped=True)))

@@ -207,6 +207,27 @@ def test_quadrant_axes_follow_the_chosen_measures(sample_db, monkeypatch):
     assert any("便宜但易流失" in a["text"] for a in _figure(at, 0)["layout"]["annotations"])
 
 
+def test_side_by_side_table_marks_each_side_in_its_headers(sample_db, monkeypatch):
+    path, con = sample_db
+    at = _app(path, monkeypatch, page="campaign_vs_retention")
+    flt = at.session_state["filters"]
+    cvr = em.campaign_vs_retention(con, em.EconomicsParams(level="campaign", filters=flt, timezone=flt.timezone))
+    shown = at.dataframe[0].value.reset_index(drop=True)
+    labels = {k: em.LABELS[k]["en"] for k in ("spend", "impressions", "clicks", "ctr", "new_users", "cac",
+                                              "activation_rate", "retention_w1", "retention_w4", "paying_rate",
+                                              "ltv_30", "roas_30", "payback_day", "value_cost_score")}
+    marketing = [f"📣 {labels[k]}" for k in ("spend", "impressions", "clicks", "ctr", "new_users", "cac")]
+    operations = [f"⚙️ {labels[k]}" for k in ("activation_rate", "retention_w1", "retention_w4", "paying_rate",
+                                               "ltv_30", "roas_30", "payback_day", "value_cost_score")]
+    assert list(shown.columns) == ["Campaign", "Channel", *marketing, *operations, "Sample"]
+    # the rows and numbers of the metric, formatted: new users as counts, a rate with its Wilson interval
+    assert shown["📣 " + labels["new_users"]].tolist() == [f"{n:,}" for n in cvr["new_users"]]
+    r = cvr.iloc[0]
+    assert shown.loc[0, "⚙️ " + labels["retention_w1"]] == \
+        f"{r.retention_w1:.1%} ({r.retention_w1_low:.1%}–{r.retention_w1_high:.1%})"
+    assert (shown["Sample"] != "").tolist() == cvr["small_sample"].astype(bool).tolist()
+
+
 def test_value_cost_scores_and_diagnosis(sample_db, monkeypatch):
     path, con = sample_db
     at = _app(path, monkeypatch, page="value_cost")
