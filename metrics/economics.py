@@ -162,14 +162,20 @@ def returned_sql(first_day: int, end_day: int) -> str:
     WHERE d.day >= {int(first_day)} AND d.day < {int(end_day)}"""
 
 
+def revenue_source(filters: Filters | None) -> str:
+    """The table a query over the acquired users' revenue events reads: ``revenue_events`` (every event with a
+    revenue value — user, time and revenue — kept by every load) when :func:`rollups_ok`, else ``events`` (a
+    segment is a condition on event properties)."""
+    return "revenue_events" if rollups_ok(filters) else "events"
+
+
 def money_sql() -> str:
-    """CTE body over ``acquired``: per acquired user with revenue events, ``paying`` (any revenue > 0), net
-    ``revenue`` and ``gmv`` (positive revenue only)."""
+    """CTE body over ``acquired`` for a :func:`rollups_ok` reader: per acquired user with revenue events,
+    ``paying`` (any revenue > 0), net ``revenue`` and ``gmv`` (positive revenue only)."""
     return """SELECT e.user_key, max(CASE WHEN e.revenue > 0 THEN 1 ELSE 0 END) AS paying, sum(e.revenue) AS revenue,
            sum(CASE WHEN e.revenue > 0 THEN e.revenue END) AS gmv
     FROM acquired a
-    JOIN events e ON e.user_key = a.user_key
-    WHERE e.revenue IS NOT NULL
+    JOIN revenue_events e ON e.user_key = a.user_key
     GROUP BY e.user_key"""
 
 
@@ -281,7 +287,7 @@ paid_events AS (
     SELECT user_key, {revenue_cols}
     FROM (SELECT e.user_key, e.event_time, e.revenue, EXTRACT(EPOCH FROM e.event_time - a.first_seen) AS age
           FROM acquired a
-          JOIN events e ON e.user_key = a.user_key
+          JOIN revenue_events e ON e.user_key = a.user_key
           WHERE e.revenue <> 0) r
     GROUP BY user_key
 ),
@@ -466,7 +472,7 @@ user_revenue AS (
     SELECT e.user_key, sum(CASE WHEN EXTRACT(EPOCH FROM e.event_time - a.first_seen) < ? THEN e.revenue END)
                AS revenue_h
     FROM acquired a
-    JOIN events e ON e.user_key = a.user_key
+    JOIN {revenue_source(p.filters)} e ON e.user_key = a.user_key
     WHERE e.revenue IS NOT NULL AND {seg}
     GROUP BY e.user_key
 ),
@@ -576,7 +582,7 @@ day_revenue AS (
            CAST(floor(EXTRACT(EPOCH FROM e.event_time - cu.first_seen) / {DAY_S}) AS INTEGER) AS day,
            sum(e.revenue) AS revenue
     FROM cohort_users cu
-    JOIN events e ON e.user_key = cu.user_key
+    JOIN {revenue_source(p.filters)} e ON e.user_key = cu.user_key
     WHERE e.revenue IS NOT NULL AND EXTRACT(EPOCH FROM e.event_time - cu.first_seen) < ? AND {seg}
     GROUP BY ALL
 ),

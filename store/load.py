@@ -618,11 +618,12 @@ def _update_users(con) -> None:
 
 def _update_rollups(con, first: bool) -> None:
     """Maintain the ``user_events`` rollup (count, first and last time per user and event name), the
-    ``events_by_name`` copy, the sessions rollups (``traffic_sessions`` / ``traffic_pageviews``) and the days
+    ``events_by_name`` and ``revenue_events`` copies, the sessions rollups (``traffic_sessions`` / ``traffic_pageviews``) and the days
     of life (``user_days``) from ``_new_events``, so that they always equal a GROUP BY over / a projection of /
     the sessions of / the distinct days of all loaded events. A first load reads the events table it has just
     filled; a later one merges the batch's own aggregate into the stored rows (its new pairs appended sorted by
-    event name), appends the batch's rows sorted by event name to ``events_by_name``, and derives again the
+    event name), appends the batch's rows sorted by event name to ``events_by_name`` and its rows with revenue
+    sorted by user to ``revenue_events``, and derives again the
     sessions and days of the users the batch touches (a new event can merge two stored sessions or change which
     event comes first in one, and an earlier first_seen moves every day of its user)."""
     if first:
@@ -632,7 +633,7 @@ def _update_rollups(con, first: bool) -> None:
     # the batch's rows with their user keys, read once for both tables (the new events' join to users)
     con.execute("""
         CREATE TEMP TABLE _batch_by_name AS
-        SELECT n.event_name, u.user_key, n.event_time FROM _new_events n JOIN users u USING (user_id)
+        SELECT n.event_name, u.user_key, n.event_time, n.revenue FROM _new_events n JOIN users u USING (user_id)
     """)
     con.execute("""
         CREATE TEMP TABLE _batch_user_events AS
@@ -658,6 +659,10 @@ def _update_rollups(con, first: bool) -> None:
         INSERT INTO events_by_name
         SELECT event_name, user_key, event_time FROM _batch_by_name ORDER BY event_name, user_key, event_time
     """)
+    con.execute("""
+        INSERT INTO revenue_events
+        SELECT user_key, event_time, revenue FROM _batch_by_name WHERE revenue IS NOT NULL ORDER BY user_key, event_time
+    """)
     # a user's sessions depend on all of their events: those of the users the batch touches are derived again
     con.execute("CREATE TEMP TABLE _batch_users_touched AS SELECT DISTINCT user_key FROM _batch_by_name")
     touched = "user_key IN (SELECT user_key FROM _batch_users_touched)"
@@ -680,11 +685,14 @@ _FILLS = {
                       FROM events GROUP BY user_key, event_name ORDER BY event_name, user_key""",
     "events_by_name": """INSERT INTO events_by_name
                          SELECT event_name, user_key, event_time FROM events ORDER BY event_name, user_key, event_time""",
+    "revenue_events": """INSERT INTO revenue_events
+                         SELECT user_key, event_time, revenue FROM events WHERE revenue IS NOT NULL
+                         ORDER BY user_key, event_time""",
     "user_days": f"""INSERT INTO user_days
                      SELECT DISTINCT e.user_key, {USER_DAY_SQL}
                      FROM events e JOIN users u ON u.user_key = e.user_key""",
 }
-ROLLUPS = ("user_events", "events_by_name", "traffic", "user_days")
+ROLLUPS = ("user_events", "events_by_name", "traffic", "user_days", "revenue_events")
 
 
 def fill_rollup(con, rollup: str) -> None:

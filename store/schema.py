@@ -18,6 +18,9 @@ traffic_pageviews  every page view with its session's channel and campaign — b
 user_days     one row per (user, day of life) with an event: day = whole days from the user's first_seen to the
               event (0 = the first 24 hours) — kept by every load for the users it touches, read by the
               economics in place of a join of the acquired users to all their events
+revenue_events  every event with a revenue value: its user, time and revenue, each load's rows stored sorted by
+              user — read by the revenue, LTV and ROAS queries in place of a scan of all events for the few
+              that carry money
 spend         one row per (date, channel, campaign); campaign '' is channel level
 survey        perceived value / cost ratings, one row per rating
 stage_map     event_name -> AARRR stage
@@ -203,11 +206,19 @@ MIGRATIONS: list[str] = [
     DROP TABLE traffic_pageviews;
     ALTER TABLE _traffic_pageviews_sorted RENAME TO traffic_pageviews;
     """,
+    # 9: a narrow copy of the events with a revenue value, by user (filled from the events already stored)
+    """
+    CREATE TABLE revenue_events (
+        user_key    INTEGER NOT NULL,
+        event_time  TIMESTAMP NOT NULL,
+        revenue     DOUBLE NOT NULL
+    );
+    """,
 ]
 
 
 # The rollup a migration creates, filled from the events already stored after its SQL, in its transaction.
-_FILLS = {3: "user_events", 4: "events_by_name", 5: "traffic", 6: "user_days"}
+_FILLS = {3: "user_events", 4: "events_by_name", 5: "traffic", 6: "user_days", 9: "revenue_events"}
 
 
 def _apply_migrations(con: duckdb.DuckDBPyConnection) -> None:

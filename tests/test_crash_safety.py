@@ -35,12 +35,15 @@ from store.load import USER_DAY_SQL
 REPO = Path(__file__).resolve().parents[1]
 BIG_ROWS = 600_000
 KILLS = 20
-SCHEMA_TABLES = ("currency_rates", "events", "events_by_name", "loads", "rejected_rows", "schema_version", "settings",
-                 "spend", "stage_map", "survey", "traffic_pageviews", "traffic_sessions", "user_days", "user_events",
-                 "users")
+SCHEMA_TABLES = ("currency_rates", "events", "events_by_name", "loads", "rejected_rows", "revenue_events",
+                 "schema_version", "settings", "spend", "stage_map", "survey", "traffic_pageviews", "traffic_sessions",
+                 "user_days", "user_events", "users")
 
 # the days of life recomputed from the events (the user_days rollup must equal it)
 DAYS = f"SELECT DISTINCT e.user_key, {USER_DAY_SQL} FROM events e JOIN users u ON u.user_key = e.user_key"
+
+# the events with a revenue value (the revenue_events rollup must equal it)
+REVENUE = "SELECT user_key, event_time, revenue FROM events WHERE revenue IS NOT NULL"
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
 
@@ -48,7 +51,7 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs PO
 def state(db: Path) -> tuple:
     """The facts a partial load would break: row counts of every written table, the data version,
     an order-independent checksum of the events' ids and users and of the per-user event rollup, how
-    many rows of the rollups (user_events, events_by_name, user_days) disagree with the events, and how many rows of the
+    many rows of the rollups (user_events, events_by_name, user_days, revenue_events) disagree with the events, and how many rows of the
     session rollups (traffic_sessions, traffic_pageviews) disagree with the sessions derived from the events."""
     con = store.connect(db)
     sessions, s_params = traffic.stored_sessions_sql()
@@ -80,7 +83,11 @@ def state(db: Path) -> tuple:
                          + (SELECT count(*) FROM (SELECT event_name, user_key, event_time FROM events
                                                   EXCEPT ALL SELECT event_name, user_key, event_time FROM events_by_name))
                          + (SELECT count(*) FROM (SELECT user_key, day FROM user_days EXCEPT ALL """ + DAYS + """))
-                         + (SELECT count(*) FROM (""" + DAYS + """ EXCEPT ALL SELECT user_key, day FROM user_days)))
+                         + (SELECT count(*) FROM (""" + DAYS + """ EXCEPT ALL SELECT user_key, day FROM user_days))
+                         + (SELECT count(*) FROM (SELECT user_key, event_time, revenue FROM revenue_events
+                                                  EXCEPT ALL """ + REVENUE + """))
+                         + (SELECT count(*) FROM (""" + REVENUE + """
+                                                  EXCEPT ALL SELECT user_key, event_time, revenue FROM revenue_events)))
         """).fetchone()
         # no staging table survives: the tables are exactly the schema's, none temporary
         tables = tuple(r[0] for r in con.execute(

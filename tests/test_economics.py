@@ -12,7 +12,7 @@ from pandas.testing import assert_frame_equal
 import store
 from metrics.economics import (EconomicsParams, acquisition_returns, campaign_economics, campaign_economics_sql,
                                campaign_vs_retention, campaign_vs_retention_page, economics_columns,
-                               economics_levels, ltv_curves, spend_coverage, spend_coverage_summary)
+                               economics_levels, ltv_curves, ltv_curves_sql, spend_coverage, spend_coverage_summary)
 from metrics.filters import Filters
 from metrics.stats import SMALL_SAMPLE, wilson_interval
 from store.errors import UserInputError
@@ -543,7 +543,7 @@ def test_acquisition_returns_on_a_generated_log(generated):
 
 
 # ---------------------------------------------------------------------------------------------
-# The per-user rollups (user_events, user_days) in place of the join to every event
+# The per-user rollups (user_events, user_days, revenue_events) in place of the join to every event
 # ---------------------------------------------------------------------------------------------
 
 ROLLUP_CASES = [
@@ -566,13 +566,18 @@ def _through_events(monkeypatch) -> None:
 @pytest.mark.parametrize("kwargs", ROLLUP_CASES)
 def test_rollups_give_the_economics_of_the_event_join(generated, monkeypatch, kwargs):
     p = EconomicsParams(**kwargs)
-    assert "user_days" in campaign_economics_sql(p)[0]     # this is the rollup path
-    got, levels = campaign_economics(generated, p), economics_levels(generated, p)
+    # this is the rollup path: the days of life, and the events with revenue for the money and the LTV curve
+    assert "user_days" in campaign_economics_sql(p)[0] and "revenue_events" in campaign_economics_sql(p)[0]
+    assert "revenue_events" in ltv_curves_sql(p)[0]
+    got, levels, curve = campaign_economics(generated, p), economics_levels(generated, p), ltv_curves(generated, p)
     assert got["new_users"].sum() > 50 and got["activated"].sum() > 0 and got["paying"].sum() > 0
     assert sum(got[f"retained_w{k}"].sum() for k in p.retention_weeks) > 0
+    assert (got["revenue"] != 0).sum() >= 2 and (curve["ltv"] > 0).sum() > 10
     _through_events(monkeypatch)
-    assert "user_days" not in campaign_economics_sql(p)[0]
+    assert "user_days" not in campaign_economics_sql(p)[0] and "revenue_events" not in campaign_economics_sql(p)[0]
+    assert "revenue_events" not in ltv_curves_sql(p)[0]
     assert_frame_equal(got, campaign_economics(generated, p))
+    assert_frame_equal(curve, ltv_curves(generated, p))
     expected = economics_levels(generated, p)
     for level in ("campaign", "channel"):
         assert_frame_equal(levels[level], expected[level])

@@ -350,7 +350,8 @@ def test_campaign_breakdown_puts_channel_level_spend_with_users_without_a_campai
 
 
 # ---------------------------------------------------------------------------------------------
-# The per-user rollups (user_events, user_days) in place of the pass over the acquired users' events
+# The per-user rollups (user_events, user_days, revenue_events) in place of the pass over the acquired users'
+# events
 # ---------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -376,13 +377,13 @@ def test_rollups_give_the_stages_of_the_event_pass(generated, monkeypatch, kwarg
     import metrics.stages as stages
 
     p = AarrrParams(**kwargs)
-    assert "user_days" in stages.aarrr_sql(p)[0]   # this is the rollup path
+    assert "user_days" in stages.aarrr_sql(p)[0] and "revenue_events" in stages.aarrr_sql(p)[0]   # the rollup path
     got = (aarrr(generated, p), stages.revenue_summary(generated, p), stages.revenue_by_cohort(generated, p))
     users = got[0].groupby("stage")["users"].sum()
     assert users["acquisition"] > 50 and users["activation"] > 0 and users["retention"] > 0
     assert users["revenue"] > 0 and users["referral"] > 0
     monkeypatch.setattr(stages, "rollups_ok", lambda p: False)
-    assert "user_days" not in stages.aarrr_sql(p)[0]
+    assert "user_days" not in stages.aarrr_sql(p)[0] and "revenue_events" not in stages.aarrr_sql(p)[0]
     expected = (aarrr(generated, p), stages.revenue_summary(generated, p), stages.revenue_by_cohort(generated, p))
     for g, e in zip(got, expected):
         assert_frame_equal(g, e)

@@ -13,17 +13,14 @@ import store
 from store import load as load_module
 from tests.conftest import as_older_schema
 
-TABLES = ("events", "users", "user_events", "events_by_name", "traffic_sessions", "traffic_pageviews", "user_days", "spend", "survey", "stage_map", "loads", "rejected_rows", "currency_rates", "settings",
-          "schema_version")
+# every table of the schema, so that a table a later change adds is compared too
+TABLES_SQL = "SELECT table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY table_name"
 
 
 def dump(con) -> dict[str, list[tuple]]:
-    """Every row of every table, sorted, as plain tuples (loaded_at columns included)."""
-    out = {}
-    for table in TABLES:
-        rows = con.execute(f"SELECT * FROM {table}").fetchall()
-        out[table] = sorted(rows, key=repr)
-    return out
+    """Every row of every table of the schema, sorted, as plain tuples (loaded_at columns included)."""
+    return {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+            for (t,) in con.execute(TABLES_SQL).fetchall()}
 
 
 def write(tmp_path, name: str, text: str) -> str:
@@ -243,6 +240,8 @@ USER_EVENTS_RECOMPUTED = """SELECT user_key, event_name, count(*), min(event_tim
                             GROUP BY user_key, event_name ORDER BY 1, 2"""
 BY_NAME = "SELECT event_name, user_key, event_time FROM events_by_name ORDER BY ALL"
 BY_NAME_RECOMPUTED = "SELECT event_name, user_key, event_time FROM events ORDER BY ALL"
+REVENUE = "SELECT user_key, event_time, revenue FROM revenue_events ORDER BY ALL"
+REVENUE_RECOMPUTED = "SELECT user_key, event_time, revenue FROM events WHERE revenue IS NOT NULL ORDER BY ALL"
 USER_DAYS = "SELECT user_key, day FROM user_days ORDER BY ALL"
 # the days of life from the definition: whole days from first_seen (min event time over all events) to the event
 USER_DAYS_RECOMPUTED = """SELECT DISTINCT e.user_key,
@@ -265,13 +264,16 @@ def test_incremental_users_equal_recomputation_over_random_batches(con):
             ch = rng.choice(channels)
             rows.append((f"u{rng.randrange(60)}", rng.choice(["view", "buy"]), f"2024-02-{day:02d} {hour:02d}:00",
                          ch, rng.choice([None, "c1", "c2"]) if ch else None))
-        duplicates += store.load_events(con, frame(rows)).duplicates
+        money = [rng.choice([None, None, 0.0, 12.5, -3.0]) for _ in rows]   # none, zero, a sale, a refund
+        duplicates += store.load_events(con, frame(rows).assign(revenue=money)).duplicates
         assert users(con) == con.execute(RECOMPUTE).fetchall(), f"after batch {batch}"
         # the per-user, per-event rollup too: batches add to stored rows, bring new pairs, skip duplicates
         assert con.execute(USER_EVENTS).fetchall() == con.execute(USER_EVENTS_RECOMPUTED).fetchall(), batch
         assert con.execute(BY_NAME).fetchall() == con.execute(BY_NAME_RECOMPUTED).fetchall(), batch
         # the days of life: every day of a user whose first_seen a batch moved earlier moves with it
         assert con.execute(USER_DAYS).fetchall() == con.execute(USER_DAYS_RECOMPUTED).fetchall(), batch
+        # every stored event with a revenue value, once (a repeated row's revenue is not copied again)
+        assert con.execute(REVENUE).fetchall() == con.execute(REVENUE_RECOMPUTED).fetchall(), batch
         moved += sum(first_seen[k] > t for k, t in con.execute("SELECT user_key, first_seen FROM users").fetchall()
                      if k in first_seen)
     assert con.execute("SELECT count(*), count(DISTINCT user_key), max(user_key) FROM users").fetchone() == (60, 60, 60)
@@ -318,6 +320,27 @@ def test_user_events_rollup_by_hand(con):
     assert sorted(rows) == con.execute(BY_NAME_RECOMPUTED).fetchall()
 
 
+def test_revenue_events_rollup_by_hand(con):
+    store.load_events(con, frame([("u2", "buy", "2024-01-05 00:00", None, None),
+                                  ("u1", "view", "2024-01-01 00:00", None, None),
+                                  ("u1", "buy", "2024-01-04 00:00", None, None),
+                                  ("u1", "refund", "2024-01-03 00:00", None, None),
+                                  ("u1", "free", "2024-01-02 00:00", None, None)]).assign(revenue=[9, None, 20, -5, 0]))
+    # a later batch: a repeat of a stored sale, a new sale of u2 and one of a new user u3
+    report = store.load_events(con, frame([("u2", "buy", "2024-01-05 00:00", None, None),
+                                           ("u3", "buy", "2024-01-06 00:00", None, None),
+                                           ("u2", "buy", "2024-01-02 00:00", None, None)]).assign(revenue=[9, 7, 4]))
+    assert report.duplicates == 1
+    # the events with a value (a refund and a zero too; the view without none), each load's rows sorted by user
+    # and time (user keys follow first_seen: u1, u2, u3)
+    stored = con.execute("SELECT u.user_id, r.event_time, r.revenue FROM revenue_events r JOIN users u "
+                         "USING (user_key) ORDER BY r.rowid").fetchall()
+    day = lambda d: dt.datetime(2024, 1, d)   # noqa: E731
+    assert stored == [("u1", day(2), 0.0), ("u1", day(3), -5.0), ("u1", day(4), 20.0), ("u2", day(5), 9.0),
+                      ("u2", day(2), 4.0), ("u3", day(6), 7.0)]
+    assert con.execute(REVENUE).fetchall() == con.execute(REVENUE_RECOMPUTED).fetchall()
+
+
 STORED_ORDER = "SELECT u.user_id, r.event_name FROM user_events r JOIN users u USING (user_key) ORDER BY r.rowid"
 
 
@@ -344,11 +367,11 @@ def test_migration_sorts_the_user_events_of_an_older_database(tmp_path):
     c.execute("CREATE TEMP TABLE t AS SELECT * FROM user_events ORDER BY event_name DESC, user_key DESC")
     c.execute("DELETE FROM user_events")
     c.execute("INSERT INTO user_events SELECT * FROM t")
-    c.execute("DELETE FROM schema_version WHERE version > 6")
+    as_older_schema(c, 6, ("revenue_events",))
     assert c.execute(STORED_ORDER).fetchall() == [("u2", "b"), ("u1", "b"), ("u2", "a"), ("u1", "a")]
     c.close()
     c = store.connect(db)
-    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 8
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 9
     assert c.execute(STORED_ORDER).fetchall() == [("u1", "a"), ("u2", "a"), ("u1", "b"), ("u2", "b")]
     assert c.execute(USER_EVENTS).fetchall() == c.execute(USER_EVENTS_RECOMPUTED).fetchall()
     assert c.execute("SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = 'user_events' "
@@ -382,12 +405,20 @@ def test_reset_to_sample_data_bumps_version(con, tmp_path):
     sample.mkdir()
     (sample / "spend.csv").write_text("date,channel,spend\n2024-01-01,ads,5\n")
     store.load_events(con, write(tmp_path, "a.csv", CSV_A))
+    store.load_events(con, frame([("u1", "buy", "2024-01-02 00:00", None, None)]).assign(revenue=[5.0]))
+    assert con.execute("SELECT count(*) FROM revenue_events").fetchone()[0] == 1
     v = store.data_version(con)
     reports = store.reset_to_sample_data(con, sample)
     assert [r.kind for r in reports] == ["spend"]
     # +1 for the emptying, +1 for the spend load
     assert store.data_version(con) == v + 2
     assert con.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM spend)").fetchone() == (0, 1)
+    # the emptying covers every table that holds loaded data or is derived from it: all but the settings, the
+    # exchange rates and the schema version (a rollup left out would keep the old data's rows)
+    from store.sample import DATA_TABLES
+    assert sorted(DATA_TABLES) == sorted({t for (t,) in con.execute(TABLES_SQL).fetchall()}
+                                         - {"settings", "currency_rates", "schema_version"})
+    assert con.execute("SELECT count(*) FROM revenue_events").fetchone()[0] == 0
 
 
 def test_connect_is_idempotent_and_migrates(tmp_path, monkeypatch):
@@ -398,7 +429,7 @@ def test_connect_is_idempotent_and_migrates(tmp_path, monkeypatch):
     store.load_events(c1, frame([("u1", "a", "2024-01-01", None, None)]))
     c1.close()
     c2 = store.connect(db)
-    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     assert c2.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     assert store.data_version(c2) == 1
     c2.close()
@@ -409,12 +440,15 @@ def test_migration_fills_the_user_events_rollup_from_stored_events(tmp_path):
     c = store.connect(db)
     store.load_events(c, frame([("u1", "view", "2024-01-05 00:00", None, None),
                                 ("u1", "view", "2024-01-03 00:00", None, None),
-                                ("u2", "buy", "2024-01-04 00:00", None, None)]))
+                                ("u2", "buy", "2024-01-04 00:00", None, None)]).assign(revenue=[None, None, 30.0]))
     # a database made before the rollups existed: schema version 2, no user_events or events_by_name table
-    as_older_schema(c, 2, ("user_events", "events_by_name", "traffic_sessions", "traffic_pageviews", "user_days"))
+    as_older_schema(c, 2, ("user_events", "events_by_name", "traffic_sessions", "traffic_pageviews", "user_days",
+                           "revenue_events"))
     c.close()
     c = store.connect(db)
-    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 8
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 9
+    assert c.execute(REVENUE).fetchall() == c.execute(REVENUE_RECOMPUTED).fetchall() == [
+        (2, dt.datetime(2024, 1, 4), 30.0)]
     assert c.execute(USER_EVENTS).fetchall() == c.execute(USER_EVENTS_RECOMPUTED).fetchall()
     assert c.execute("SELECT count(*), sum(events) FROM user_events").fetchone() == (2, 3)
     assert c.execute(BY_NAME).fetchall() == c.execute(BY_NAME_RECOMPUTED).fetchall()
