@@ -627,28 +627,28 @@ WITH
     active AS (
         SELECT DISTINCT e.user_key, {day} AS d FROM events e WHERE {filt} AND {day} <= ?
     ),
-    -- each active day covers the trailing windows of the following 7 / 30 days up to the user's next
-    -- active day, so a user's coverage intervals never overlap and +1/-1 deltas count distinct users
-    gaps AS (SELECT user_key, d, LEAD(d) OVER (PARTITION BY user_key ORDER BY d) AS nd FROM active),
-    deltas AS (
-        SELECT d AS day, 1 AS dd, 1 AS dw, 1 AS dm FROM gaps
-        UNION ALL SELECT d + 1, -1, 0, 0 FROM gaps
-        UNION ALL SELECT least(d + 7, coalesce(nd, d + 7)), 0, -1, 0 FROM gaps
-        UNION ALL SELECT least(d + 30, coalesce(nd, d + 30)), 0, 0, -1 FROM gaps
+    -- each active day d covers the days [d, d + n) of the trailing windows (n = 7, 30) up to the user's
+    -- next active day: a user's spans never overlap, so counting the spans over a day counts distinct users
+    gaps AS (SELECT d, LEAD(d) OVER (PARTITION BY user_key ORDER BY d) - d AS gap FROM active),
+    -- spans: how many users have an active day d whose span is len days (up to the next one, at most 30)
+    spans AS (
+        SELECT d, least(coalesce(gap, 30), 30) AS len, count(*) AS users
+        FROM gaps GROUP BY d, least(coalesce(gap, 30), 30)
     ),
-    daily AS (SELECT day, sum(dd) AS dd, sum(dw) AS dw, sum(dm) AS dm FROM deltas GROUP BY day),
     -- every day from the first activity to the last reported day
     bounds AS (SELECT min(d) AS lo FROM active),
     days AS (SELECT g.day FROM bounds CROSS JOIN LATERAL generate_series(bounds.lo, ?) AS g(day)),
-    running AS (
+    -- per day, the spans over it (a few thousand rows: days x lengths)
+    windows AS (
         SELECT days.day,
-               sum(coalesce(daily.dd, 0)) OVER (ORDER BY days.day) AS dau,
-               sum(coalesce(daily.dw, 0)) OVER (ORDER BY days.day) AS wau,
-               sum(coalesce(daily.dm, 0)) OVER (ORDER BY days.day) AS mau
-        FROM days LEFT JOIN daily ON daily.day = days.day
+               coalesce(sum(s.users) FILTER (WHERE s.d = days.day), 0) AS dau,
+               coalesce(sum(s.users) FILTER (WHERE days.day - s.d < least(s.len, 7)), 0) AS wau,
+               coalesce(sum(s.users), 0) AS mau
+        FROM days LEFT JOIN spans s ON s.d <= days.day AND days.day - s.d < s.len
+        GROUP BY days.day
     )
 SELECT day, dau, wau, mau, dau / NULLIF(CAST(mau AS DOUBLE), 0) AS stickiness
-FROM running
+FROM windows
 WHERE day >= ?
 ORDER BY day
 """

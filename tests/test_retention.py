@@ -6,7 +6,7 @@ Monday. "de" is the data end: the latest event time over all events.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -608,6 +608,36 @@ def test_active_users_default_range_time_zone_and_filters(con, journeys):
     expected = pd.DataFrame({"date": pd.to_datetime(["2024-01-02"]).astype("datetime64[us]"),
                              "dau": [1], "wau": [1], "mau": [1], "stickiness": [1.0]})
     assert_frame_equal(active_users(con, filters=Filters(channels=("ads",))), expected)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_active_users_equal_counting_every_window_over_random_logs(con, journeys, seed):
+    """Against the definition counted directly: per day D, the users with an event on D, in [D-6, D], in
+    [D-29, D] — users with gaps of every length around 7 and 30 days, in Shanghai time, from a start date."""
+    import random
+    rng = random.Random(seed)
+    log = {}
+    for u in range(40):
+        t = datetime(2024, 1, 1) + timedelta(hours=rng.randrange(24 * 20))
+        events = []
+        for _ in range(rng.randrange(1, 12)):
+            events.append(("e", t.strftime("%Y-%m-%d %H:%M")))
+            t += timedelta(hours=rng.choice([1, 20, 24 * 6 + 5, 24 * 7, 24 * 8, 24 * 29, 24 * 30 + 3, 24 * 31]))
+        log[f"u{u}"] = events
+    journeys(log)
+    tz = "Asia/Shanghai"
+    got = active_users(con, filters=Filters(start=date(2024, 1, 10), timezone=tz), timezone=tz)
+    local = pd.DataFrame([(u, pd.Timestamp(t)) for u, evs in log.items() for _, t in evs], columns=["user", "t"])
+    local["day"] = (local["t"] + pd.Timedelta(hours=8)).dt.normalize()   # naive times are UTC; Shanghai is +8
+    days = pd.date_range("2024-01-10", local["day"].max())
+    expected = pd.DataFrame({
+        "date": days.astype("datetime64[us]"),
+        "dau": [local.loc[local["day"] == d, "user"].nunique() for d in days],
+        "wau": [local.loc[local["day"].between(d - pd.Timedelta(days=6), d), "user"].nunique() for d in days],
+        "mau": [local.loc[local["day"].between(d - pd.Timedelta(days=29), d), "user"].nunique() for d in days]})
+    expected["stickiness"] = expected["dau"] / expected["mau"]
+    assert expected["wau"].gt(expected["dau"]).any() and expected["mau"].gt(expected["wau"]).any()
+    assert_frame_equal(got, expected)
 
 
 # -- lifecycle -----------------------------------------------------------------------------------------
