@@ -118,7 +118,8 @@ def _active_chart(active: pd.DataFrame, flt) -> tuple:
     fig.update_layout(height=380, margin={"t": 30, "b": 10}, hovermode="x unified", legend_orientation="h",
                       legend_y=1.12, xaxis_title=_lab("date"))
     last_day = rm.period_index(active["date"].iloc[-1].date(), "day")
-    return *prepared_chart(fig, active), _sql(rm.active_users_sql(flt, last_day, flt.timezone))
+    hours = rm.hours_ok(db(), flt, flt.timezone)   # the SQL that ran: over the hours with an event or the events
+    return *prepared_chart(fig, active), _sql(rm.active_users_sql(flt, last_day, flt.timezone, hours))
 
 
 def _lifecycle_chart(life: pd.DataFrame, period: str, flt, week_start: str) -> tuple:
@@ -131,7 +132,8 @@ def _lifecycle_chart(life: pd.DataFrame, period: str, flt, week_start: str) -> t
     fig.update_layout(barmode="relative", height=380, margin={"t": 30, "b": 10}, yaxis_title=tr("Users", "用户数"),
                       xaxis_title=_lab("period_start"), legend_orientation="h", legend_y=1.12)
     last_p = rm.period_index(pd.Timestamp(life["period_start"].iloc[-1]).date(), period, week_start)
-    return *prepared_chart(fig, life), _sql(rm.lifecycle_sql(period, flt, last_p, flt.timezone, week_start))
+    hours = rm.hours_ok(db(), flt, flt.timezone)
+    return *prepared_chart(fig, life), _sql(rm.lifecycle_sql(period, flt, last_p, flt.timezone, week_start, hours))
 
 
 page_header("Retention", "留存", owner="operations")

@@ -44,7 +44,8 @@ from store.errors import UserInputError
 from store.parse import check_timezone
 from store.sqlutil import quote_ident
 
-from .filters import Filters, local_sql, to_utc
+from .derive import event_span
+from .filters import FIXED_YEARS, Filters, fixed_offset_seconds, local_sql, to_utc
 from .selectors import Step, property_sql, step_sql
 
 PERIODS = ("day", "week", "month")
@@ -615,17 +616,43 @@ def _last_index(con, filters: Filters, end, timezone: str, period: str, week_sta
     return period_index(end, period, week_start)
 
 
-def active_users_sql(filters: Filters | None, last_day: int, timezone: str = "UTC") -> tuple[str, list]:
-    """SQL of :func:`active_users` up to local day index ``last_day`` (days since 1970-01-01)."""
+def hours_ok(con, filters: Filters | None, timezone: str) -> bool:
+    """Whether the active users per local day, week or month can come from ``user_hours`` (each user's UTC
+    hours with an event, kept by every load) instead of the events: every event of a UTC hour falls on the local
+    day of the hour's start when the zone is UTC, or keeps one whole-hour offset through :data:`FIXED_YEARS`
+    and every stored event is in those years. Not with a segment (a condition on event properties)."""
+    if filters is not None and filters.segment:
+        return False
+    if check_timezone(timezone) == "UTC":
+        return True
+    off = fixed_offset_seconds(timezone)
+    if off is None or off % 3600:
+        return False
+    first, last = event_span(con)
+    lo, hi = FIXED_YEARS
+    return first is None or (first >= datetime(lo, 1, 1) and last < datetime(hi, 1, 1))
+
+
+def _activity(hours: bool) -> tuple[str, str, str]:
+    """``(FROM item, time column, alias)`` of the rows the active-user counts read: the hours of ``user_hours``
+    (:func:`hours_ok`) or the events."""
+    return ("user_hours h", "h.hour_start", "h") if hours else ("events e", "e.event_time", "e")
+
+
+def active_users_sql(filters: Filters | None, last_day: int, timezone: str = "UTC",
+                     hours: bool = False) -> tuple[str, list]:
+    """SQL of :func:`active_users` up to local day index ``last_day`` (days since 1970-01-01), over the hours
+    with an event (``hours``, see :func:`hours_ok`) or the events."""
     f = filters or Filters()
-    filt, args = f.events_sql("e")
-    day = period_index_sql(local_sql("e.event_time", timezone), "day")
+    source, column, alias = _activity(hours)
+    filt, args = f.events_sql(alias)
+    day = period_index_sql(local_sql(column, timezone), "day")
     first = period_index(f.start, "day") if f.start is not None else None
     sql = f"""
 WITH
     -- active days: distinct (user, local day) in the filters
     active AS (
-        SELECT DISTINCT e.user_key, {day} AS d FROM events e WHERE {filt} AND {day} <= ?
+        SELECT DISTINCT {alias}.user_key, {day} AS d FROM {source} WHERE {filt} AND {day} <= ?
     ),
     -- each active day d covers the days [d, d + n) of the trailing windows (n = 7, 30) up to the user's
     -- next active day: a user's spans never overlap, so counting the spans over a day counts distinct users
@@ -669,7 +696,7 @@ def active_users(con, filters: Filters | None = None, end: date | None = None, t
                           "stickiness": pd.Series([], dtype="float64")})
     if last is None:
         return empty
-    sql, args = active_users_sql(f, last, timezone)
+    sql, args = active_users_sql(f, last, timezone, hours_ok(con, f, timezone))
     df = con.execute(sql, args).df()
     if df.empty:
         return empty
@@ -681,18 +708,20 @@ def active_users(con, filters: Filters | None = None, end: date | None = None, t
 # -- lifecycle -----------------------------------------------------------------------------------------
 
 def lifecycle_sql(period: str, filters: Filters | None, last: int, timezone: str = "UTC",
-                  week_start: str = "monday") -> tuple[str, list]:
-    """SQL of :func:`lifecycle` for periods up to index ``last``."""
+                  week_start: str = "monday", hours: bool = False) -> tuple[str, list]:
+    """SQL of :func:`lifecycle` for periods up to index ``last``, over the hours with an event (``hours``, see
+    :func:`hours_ok`) or the events."""
     f = filters or Filters()
-    filt, args = f.events_sql("e")
-    pe = period_index_sql(local_sql("e.event_time", timezone), period, week_start)
+    source, column, alias = _activity(hours)
+    filt, args = f.events_sql(alias)
+    pe = period_index_sql(local_sql(column, timezone), period, week_start)
     pu = period_index_sql(local_sql("u.first_seen", timezone), period, week_start)
     first = period_index(f.start, period, week_start) if f.start is not None else None
     statuses = ", ".join(f"({i}, '{s}')" for i, s in enumerate(LIFECYCLE_STATUSES))
     sql = f"""
 WITH
     -- active: distinct (user, period) in the filters
-    active AS (SELECT DISTINCT e.user_key, {pe} AS p FROM events e WHERE {filt} AND {pe} <= ?),
+    active AS (SELECT DISTINCT {alias}.user_key, {pe} AS p FROM {source} WHERE {filt} AND {pe} <= ?),
     -- first: the period of each user's first-ever event (all data)
     first AS (SELECT u.user_key, {pu} AS fp FROM users u),
     -- labelled: active users by how they relate to the previous period; dormant ones one period later
@@ -740,7 +769,7 @@ def lifecycle(con, period: str = "week", filters: Filters | None = None, timezon
                           "status": pd.Series([], dtype="str"), "users": pd.Series([], dtype="int64")})
     if last is None:
         return empty
-    sql, args = lifecycle_sql(period, f, last, timezone, week_start)
+    sql, args = lifecycle_sql(period, f, last, timezone, week_start, hours_ok(con, f, timezone))
     df = con.execute(sql, args).df()
     if df.empty:
         return empty

@@ -618,12 +618,13 @@ def _update_users(con) -> None:
 
 def _update_rollups(con, first: bool) -> None:
     """Maintain the ``user_events`` rollup (count, first and last time per user and event name), the
-    ``events_by_name`` and ``revenue_events`` copies, the sessions rollups (``traffic_sessions`` / ``traffic_pageviews``) and the days
+    ``events_by_name`` and ``revenue_events`` copies, the hours with an event per user (``user_hours``), the
+    sessions rollups (``traffic_sessions`` / ``traffic_pageviews``) and the days
     of life (``user_days``) from ``_new_events``, so that they always equal a GROUP BY over / a projection of /
     the sessions of / the distinct days of all loaded events. A first load reads the events table it has just
     filled; a later one merges the batch's own aggregate into the stored rows (its new pairs appended sorted by
     event name), appends the batch's rows sorted by event name to ``events_by_name`` and its rows with revenue
-    sorted by user to ``revenue_events``, and derives again the
+    sorted by user to ``revenue_events`` and its new (user, hour) pairs to ``user_hours``, and derives again the
     sessions and days of the users the batch touches (a new event can merge two stored sessions or change which
     event comes first in one, and an earlier first_seen moves every day of its user)."""
     if first:
@@ -663,6 +664,14 @@ def _update_rollups(con, first: bool) -> None:
         INSERT INTO revenue_events
         SELECT user_key, event_time, revenue FROM _batch_by_name WHERE revenue IS NOT NULL ORDER BY user_key, event_time
     """)
+    # the batch's (user, UTC hour) pairs not stored yet
+    con.execute("""
+        INSERT INTO user_hours
+        SELECT user_key, hour_start FROM (
+            SELECT DISTINCT b.user_key, date_trunc('hour', b.event_time) AS hour_start FROM _batch_by_name b) n
+        WHERE NOT EXISTS (SELECT 1 FROM user_hours x WHERE x.user_key = n.user_key AND x.hour_start = n.hour_start)
+        ORDER BY user_key, hour_start
+    """)
     # a user's sessions depend on all of their events: those of the users the batch touches are derived again
     con.execute("CREATE TEMP TABLE _batch_users_touched AS SELECT DISTINCT user_key FROM _batch_by_name")
     touched = "user_key IN (SELECT user_key FROM _batch_users_touched)"
@@ -688,11 +697,15 @@ _FILLS = {
     "revenue_events": """INSERT INTO revenue_events
                          SELECT user_key, event_time, revenue FROM events WHERE revenue IS NOT NULL
                          ORDER BY user_key, event_time""",
+    "user_hours": """INSERT INTO user_hours
+                     SELECT user_key, hour_start FROM (
+                         SELECT DISTINCT user_key, date_trunc('hour', event_time) AS hour_start FROM events)
+                     ORDER BY user_key, hour_start""",
     "user_days": f"""INSERT INTO user_days
                      SELECT DISTINCT e.user_key, {USER_DAY_SQL}
                      FROM events e JOIN users u ON u.user_key = e.user_key""",
 }
-ROLLUPS = ("user_events", "events_by_name", "traffic", "user_days", "revenue_events")
+ROLLUPS = ("user_events", "events_by_name", "traffic", "user_days", "revenue_events", "user_hours")
 
 
 def fill_rollup(con, rollup: str) -> None:

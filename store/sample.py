@@ -9,7 +9,7 @@ from .schema import bump_data_version
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
 SAMPLE_FILES = (("events", "events.csv.gz"), ("spend", "spend.csv"), ("survey", "survey.csv"))
 DATA_TABLES = ("events", "users", "user_events", "events_by_name", "traffic_sessions", "traffic_pageviews",
-               "user_days", "revenue_events", "spend", "survey", "stage_map", "loads", "rejected_rows")
+               "user_days", "revenue_events", "user_hours", "spend", "survey", "stage_map", "loads", "rejected_rows")
 
 
 def load_sample_data(con, directory: Path = SAMPLE_DIR) -> list[LoadReport]:

@@ -37,7 +37,7 @@ BIG_ROWS = 600_000
 KILLS = 20
 SCHEMA_TABLES = ("currency_rates", "events", "events_by_name", "loads", "rejected_rows", "revenue_events",
                  "schema_version", "settings", "spend", "stage_map", "survey", "traffic_pageviews", "traffic_sessions",
-                 "user_days", "user_events", "users")
+                 "user_days", "user_events", "user_hours", "users")
 
 # the days of life recomputed from the events (the user_days rollup must equal it)
 DAYS = f"SELECT DISTINCT e.user_key, {USER_DAY_SQL} FROM events e JOIN users u ON u.user_key = e.user_key"
@@ -45,14 +45,18 @@ DAYS = f"SELECT DISTINCT e.user_key, {USER_DAY_SQL} FROM events e JOIN users u O
 # the events with a revenue value (the revenue_events rollup must equal it)
 REVENUE = "SELECT user_key, event_time, revenue FROM events WHERE revenue IS NOT NULL"
 
+# the hours with an event of each user (the user_hours rollup must equal it)
+HOURS = "SELECT DISTINCT user_key, date_trunc('hour', event_time) FROM events"
+
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
 
 
 def state(db: Path) -> tuple:
     """The facts a partial load would break: row counts of every written table, the data version,
     an order-independent checksum of the events' ids and users and of the per-user event rollup, how
-    many rows of the rollups (user_events, events_by_name, user_days, revenue_events) disagree with the events, and how many rows of the
-    session rollups (traffic_sessions, traffic_pageviews) disagree with the sessions derived from the events."""
+    many rows of the rollups (user_events, events_by_name, user_days, revenue_events, user_hours) disagree
+    with the events, and how many rows of the session rollups (traffic_sessions, traffic_pageviews) disagree
+    with the sessions derived from the events."""
     con = store.connect(db)
     sessions, s_params = traffic.stored_sessions_sql()
     with_sql, w_params = traffic._with_sql(traffic.STORED)
@@ -87,7 +91,9 @@ def state(db: Path) -> tuple:
                          + (SELECT count(*) FROM (SELECT user_key, event_time, revenue FROM revenue_events
                                                   EXCEPT ALL """ + REVENUE + """))
                          + (SELECT count(*) FROM (""" + REVENUE + """
-                                                  EXCEPT ALL SELECT user_key, event_time, revenue FROM revenue_events)))
+                                                  EXCEPT ALL SELECT user_key, event_time, revenue FROM revenue_events))
+                         + (SELECT count(*) FROM (SELECT user_key, hour_start FROM user_hours EXCEPT ALL """ + HOURS + """))
+                         + (SELECT count(*) FROM (""" + HOURS + """ EXCEPT ALL SELECT user_key, hour_start FROM user_hours)))
         """).fetchone()
         # no staging table survives: the tables are exactly the schema's, none temporary
         tables = tuple(r[0] for r in con.execute(

@@ -640,6 +640,45 @@ def test_active_users_equal_counting_every_window_over_random_logs(con, journeys
     assert_frame_equal(got, expected)
 
 
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Shanghai", "Asia/Kolkata", "America/New_York"])
+def test_the_hours_with_an_event_give_the_counts_of_the_events(con, journeys, monkeypatch, tz):
+    """``user_hours`` in place of the events (UTC and whole-hour fixed zones) gives the same DAU/WAU/MAU and
+    lifecycle as the events, over random minutes around local midnights; a half-hour zone, one with summer time,
+    a segment and events before 2000 take the events."""
+    import random
+
+    import metrics.retention as rm
+    rng = random.Random(11)
+    log = {}
+    for u in range(60):
+        events = []
+        for _ in range(rng.randrange(1, 15)):
+            t = datetime(2024, 1, 1) + timedelta(days=rng.randrange(100), hours=rng.choice([15, 16, 4, 5, 23, 0]),
+                                                 minutes=rng.choice([0, 29, 30, 59]), seconds=rng.choice([0, 59]))
+            events.append(("e", t.strftime("%Y-%m-%d %H:%M:%S")) + (({"channel": "ads"},) if u % 3 == 0 and not events
+                                                                    else ()))
+        log[f"u{u}"] = events
+    journeys(log)
+    assert rm.hours_ok(con, None, tz) == (tz in ("UTC", "Asia/Shanghai"))
+    assert not rm.hours_ok(con, Filters(segment={"platform": "ios"}), "UTC")
+    ads = Filters(channels=("ads",), timezone=tz)
+
+    def counts():
+        return [active_users(con, timezone=tz), active_users(con, ads, timezone=tz),
+                lifecycle(con, "week", None, tz), lifecycle(con, "month", ads, tz),
+                lifecycle(con, "day", None, tz, week_start="sunday")]
+
+    got = counts()
+    assert got[0]["wau"].max() > 10 and got[1]["dau"].sum() > 0 and got[3]["users"].sum() > 0
+    monkeypatch.setattr(rm, "hours_ok", lambda *args: False)
+    for g, e in zip(got, counts()):
+        assert_frame_equal(g, e)
+    # an event before 2000 in Shanghai: its local time takes the zone database (offsets of other minutes then)
+    monkeypatch.undo()
+    journeys({"old": [("e", "1999-12-31 10:00:00")]})
+    assert rm.hours_ok(con, None, "UTC") and not rm.hours_ok(con, None, "Asia/Shanghai")
+
+
 # -- lifecycle -----------------------------------------------------------------------------------------
 
 LIFECYCLE_LOG = {

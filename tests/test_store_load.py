@@ -242,6 +242,8 @@ BY_NAME = "SELECT event_name, user_key, event_time FROM events_by_name ORDER BY 
 BY_NAME_RECOMPUTED = "SELECT event_name, user_key, event_time FROM events ORDER BY ALL"
 REVENUE = "SELECT user_key, event_time, revenue FROM revenue_events ORDER BY ALL"
 REVENUE_RECOMPUTED = "SELECT user_key, event_time, revenue FROM events WHERE revenue IS NOT NULL ORDER BY ALL"
+HOURS = "SELECT user_key, hour_start FROM user_hours ORDER BY ALL"
+HOURS_RECOMPUTED = "SELECT DISTINCT user_key, date_trunc('hour', event_time) FROM events ORDER BY ALL"
 USER_DAYS = "SELECT user_key, day FROM user_days ORDER BY ALL"
 # the days of life from the definition: whole days from first_seen (min event time over all events) to the event
 USER_DAYS_RECOMPUTED = """SELECT DISTINCT e.user_key,
@@ -274,6 +276,8 @@ def test_incremental_users_equal_recomputation_over_random_batches(con):
         assert con.execute(USER_DAYS).fetchall() == con.execute(USER_DAYS_RECOMPUTED).fetchall(), batch
         # every stored event with a revenue value, once (a repeated row's revenue is not copied again)
         assert con.execute(REVENUE).fetchall() == con.execute(REVENUE_RECOMPUTED).fetchall(), batch
+        # the hours with an event: a batch adds only the pairs not stored yet
+        assert con.execute(HOURS).fetchall() == con.execute(HOURS_RECOMPUTED).fetchall(), batch
         moved += sum(first_seen[k] > t for k, t in con.execute("SELECT user_key, first_seen FROM users").fetchall()
                      if k in first_seen)
     assert con.execute("SELECT count(*), count(DISTINCT user_key), max(user_key) FROM users").fetchone() == (60, 60, 60)
@@ -341,6 +345,24 @@ def test_revenue_events_rollup_by_hand(con):
     assert con.execute(REVENUE).fetchall() == con.execute(REVENUE_RECOMPUTED).fetchall()
 
 
+def test_user_hours_rollup_by_hand(con):
+    store.load_events(con, frame([("u2", "view", "2024-01-05 10:59:59", None, None),
+                                  ("u1", "view", "2024-01-01 10:00:00", None, None),
+                                  ("u1", "buy", "2024-01-01 10:59:59", None, None),     # the same hour
+                                  ("u1", "view", "2024-01-01 11:00:00", None, None)]))  # the next one
+    # a later batch: u1 again in a stored hour (nothing new) and in an earlier one, u2 in a new hour
+    store.load_events(con, frame([("u1", "view", "2024-01-01 10:30:00", None, None),
+                                  ("u2", "view", "2024-01-05 09:00:00", None, None),
+                                  ("u1", "view", "2023-12-31 23:15:00", None, None)]))
+    # each load's new pairs sorted by user and hour (user keys follow first_seen: u1, u2)
+    stored = con.execute("SELECT u.user_id, h.hour_start FROM user_hours h JOIN users u USING (user_key) "
+                         "ORDER BY h.rowid").fetchall()
+    hour = lambda *a: dt.datetime(*a)   # noqa: E731
+    assert stored == [("u1", hour(2024, 1, 1, 10)), ("u1", hour(2024, 1, 1, 11)), ("u2", hour(2024, 1, 5, 10)),
+                      ("u1", hour(2023, 12, 31, 23)), ("u2", hour(2024, 1, 5, 9))]
+    assert con.execute(HOURS).fetchall() == con.execute(HOURS_RECOMPUTED).fetchall()
+
+
 STORED_ORDER = "SELECT u.user_id, r.event_name FROM user_events r JOIN users u USING (user_key) ORDER BY r.rowid"
 
 
@@ -367,11 +389,11 @@ def test_migration_sorts_the_user_events_of_an_older_database(tmp_path):
     c.execute("CREATE TEMP TABLE t AS SELECT * FROM user_events ORDER BY event_name DESC, user_key DESC")
     c.execute("DELETE FROM user_events")
     c.execute("INSERT INTO user_events SELECT * FROM t")
-    as_older_schema(c, 6, ("revenue_events",))
+    as_older_schema(c, 6, ("revenue_events", "user_hours"))
     assert c.execute(STORED_ORDER).fetchall() == [("u2", "b"), ("u1", "b"), ("u2", "a"), ("u1", "a")]
     c.close()
     c = store.connect(db)
-    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 9
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 10
     assert c.execute(STORED_ORDER).fetchall() == [("u1", "a"), ("u2", "a"), ("u1", "b"), ("u2", "b")]
     assert c.execute(USER_EVENTS).fetchall() == c.execute(USER_EVENTS_RECOMPUTED).fetchall()
     assert c.execute("SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = 'user_events' "
@@ -429,7 +451,7 @@ def test_connect_is_idempotent_and_migrates(tmp_path, monkeypatch):
     store.load_events(c1, frame([("u1", "a", "2024-01-01", None, None)]))
     c1.close()
     c2 = store.connect(db)
-    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
     assert c2.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     assert store.data_version(c2) == 1
     c2.close()
@@ -443,12 +465,14 @@ def test_migration_fills_the_user_events_rollup_from_stored_events(tmp_path):
                                 ("u2", "buy", "2024-01-04 00:00", None, None)]).assign(revenue=[None, None, 30.0]))
     # a database made before the rollups existed: schema version 2, no user_events or events_by_name table
     as_older_schema(c, 2, ("user_events", "events_by_name", "traffic_sessions", "traffic_pageviews", "user_days",
-                           "revenue_events"))
+                           "revenue_events", "user_hours"))
     c.close()
     c = store.connect(db)
-    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 9
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 10
     assert c.execute(REVENUE).fetchall() == c.execute(REVENUE_RECOMPUTED).fetchall() == [
         (2, dt.datetime(2024, 1, 4), 30.0)]
+    assert c.execute(HOURS).fetchall() == c.execute(HOURS_RECOMPUTED).fetchall() == [
+        (1, dt.datetime(2024, 1, 3)), (1, dt.datetime(2024, 1, 5)), (2, dt.datetime(2024, 1, 4))]
     assert c.execute(USER_EVENTS).fetchall() == c.execute(USER_EVENTS_RECOMPUTED).fetchall()
     assert c.execute("SELECT count(*), sum(events) FROM user_events").fetchone() == (2, 3)
     assert c.execute(BY_NAME).fetchall() == c.execute(BY_NAME_RECOMPUTED).fetchall()
