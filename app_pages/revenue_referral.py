@@ -12,12 +12,13 @@ from plotly.subplots import make_subplots
 
 from metrics import UserInputError
 from metrics import referral as rf
+from metrics.derive import hours_ok
 from metrics import stages as sg
 from ui import format as fmt
 from ui.components import (
     chart_block, choice, chosen, empty_state, help_text, label, page_header, prepared_chart, sql_text, table_block,
 )
-from ui.context import data_facts, filters, memo, run, tr
+from ui.context import data_facts, db, filters, memo, run, tr
 from ui.safe import md_escape, plot_escape
 
 PERIODS = {"week": ("week", "周"), "month": ("month", "月")}
@@ -78,7 +79,8 @@ def _k_period_chart(per_period: pd.DataFrame, ref_params) -> tuple:
                                  opacity=0.6))
     fig.update_layout(height=380, margin={"t": 30, "b": 10}, yaxis_title=label(L, "k_factor"),
                       xaxis_title=tr("Week (Monday)", "周（周一开始）"), legend={"font": {"size": 10}})
-    return *prepared_chart(fig, per_period), _sql(rf.referral_sql(ref_params, grouped=True))
+    hours = hours_ok(db(), ref_params.filters, ref_params.timezone)   # the SQL that ran: over the hours or the events
+    return *prepared_chart(fig, per_period), _sql(rf.referral_sql(ref_params, grouped=True, hours=hours))
 
 
 def _k_channel_chart(by_channel: pd.DataFrame, channels: tuple, ref_params) -> tuple:
@@ -224,19 +226,19 @@ if not int(ref["invites"]) and not int(ref["invited_signups"]):
     st.stop()
 
 left, right = st.columns(2)
-period_csv = None   # the CSV of the table by week and channel: its chart's, made once
+period_csv = period_sql = None   # the CSV and SQL of the table by week and channel: its chart's, made once
 with left:
     per_period = ref_frames["per_period"]
     if per_period.empty:
         empty_state("No activity in the selected range.", "所选范围内没有活动。")
     else:
-        fig, period_csv, sql = memo(_k_period_chart, (ref_params,), per_period, ref_params)
+        fig, period_csv, period_sql = memo(_k_period_chart, (ref_params,), per_period, ref_params)
         chart_block(fig, period_csv, key="revref_k_period", name="k_factor_by_week",
                     caption=tr("K-factor per week: all channels (thick; invited sign-ups ÷ active users of the week, "
                                "summed over channels) and per inviter's first-touch channel. ",
                                "每周 K 因子：全部渠道（粗线；当周受邀注册 ÷ 活跃用户，按渠道加总）及按邀请人首次触达渠道。")
                     + ref_scope,
-                    sql=sql)
+                    sql=period_sql)
 
 with right:
     channels = tuple(flt.channels) or tuple(data_facts()["channels"])
@@ -260,4 +262,4 @@ with st.expander(tr("Referral table by week and channel", "按周和渠道的自
     cfg["period_start"] = st.column_config.DateColumn(label(L, "period_start"), help=_help(L, "period_start"))
     table_block(per_period, key="revref_ref_table", name="referral_by_week_channel", column_config=cfg,
                 csv=period_csv, caption=tr("One row per week and first-touch channel. ", "每周每个首次触达渠道一行。") + ref_scope,
-                sql=_sql(rf.referral_sql(ref_params, grouped=True)))
+                sql=period_sql or _sql(rf.referral_sql(ref_params, grouped=True)))

@@ -7,12 +7,18 @@ part of several metric queries once into temporary tables, then run the rest of 
 
 And what the metrics that read the load's rollups share (:mod:`metrics.funnel`, :mod:`metrics.traffic`):
 :func:`over_every_event` runs a query without its date range when that range holds every stored event
-(:func:`range_holds`).
+(:func:`range_holds`); :func:`hours_ok` says when the hours with an event stand for the events
+(:mod:`metrics.retention`, :mod:`metrics.referral`).
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Callable, Iterator, TypeVar
+
+from store.parse import check_timezone
+
+from .filters import FIXED_YEARS, Filters, fixed_offset_seconds
 
 T = TypeVar("T")
 
@@ -57,3 +63,20 @@ def over_every_event(con, holds: Callable[[tuple], bool], whole: Callable[[], T]
         return ranged()
     out = whole()
     return out if event_span(con) == span else ranged()
+
+
+def hours_ok(con, filters: Filters | None, timezone: str) -> bool:
+    """Whether the active users per local day, week or month can come from ``user_hours`` (each user's UTC
+    hours with an event, kept by every load) instead of the events: every event of a UTC hour falls on the local
+    day of the hour's start when the zone is UTC, or keeps one whole-hour offset through :data:`FIXED_YEARS`
+    and every stored event is in those years. Not with a segment (a condition on event properties)."""
+    if filters is not None and filters.segment:
+        return False
+    if check_timezone(timezone) == "UTC":
+        return True
+    off = fixed_offset_seconds(timezone)
+    if off is None or off % 3600:
+        return False
+    first, last = event_span(con)
+    lo, hi = FIXED_YEARS
+    return first is None or (first >= datetime(lo, 1, 1) and last < datetime(hi, 1, 1))

@@ -36,7 +36,7 @@ import pandas as pd
 
 from store.errors import UserInputError
 
-from .derive import over_every_event, range_holds, split_at, temp_tables
+from .derive import hours_ok, over_every_event, range_holds, split_at, temp_tables
 from .economics import rollups_ok, segment_sql, validate_common
 from .filters import FIXED_YEARS, Filters, fixed_offset_seconds, local_sql
 from .labels import label as _label
@@ -48,20 +48,20 @@ PERIODS = ("day", "week", "month")
 _DAY_BUCKETS = -100_000_000_000   # day bucket q = _DAY_BUCKETS - local day number: apart from any quarter-hour number
 
 
-def _bucket_sql(tz: str, period: str) -> tuple[str, str]:
-    """SQL for an event's bucket number ``q`` (over ``e.event_time``) and for the UTC start of bucket ``q``.
+def _bucket_sql(tz: str, period: str, column: str = "e.event_time") -> tuple[str, str]:
+    """SQL for an event's bucket number ``q`` (over its UTC time ``column``) and for the UTC start of bucket ``q``.
 
     In a zone with one offset a bucket is the local day, or the local Monday week when the periods are weeks
     (day 0, 1 Jan 1970, was a Thursday: day ``d``'s Monday is ``d - (d + 3) % 7``)."""
-    quarter = "CAST(floor(EXTRACT(EPOCH FROM e.event_time) / 900) AS BIGINT)"
+    quarter = f"CAST(floor(EXTRACT(EPOCH FROM {column}) / 900) AS BIGINT)"
     quarter_start = "(TIMESTAMP '1970-01-01 00:00:00' + q * INTERVAL '15 minutes')"
     off = fixed_offset_seconds(tz)
     if off is None:
         return quarter, quarter_start
     lo, hi = FIXED_YEARS
-    day = f"CAST(floor((EXTRACT(EPOCH FROM e.event_time) + {off}) / 86400) AS BIGINT)"
+    day = f"CAST(floor((EXTRACT(EPOCH FROM {column}) + {off}) / 86400) AS BIGINT)"
     first_day = f"{day} - ({day} + 3) % 7" if period == "week" else day
-    bucket = (f"CASE WHEN e.event_time >= TIMESTAMP '{lo}-01-01 00:00:00' AND e.event_time < TIMESTAMP "
+    bucket = (f"CASE WHEN {column} >= TIMESTAMP '{lo}-01-01 00:00:00' AND {column} < TIMESTAMP "
               f"'{hi}-01-01 00:00:00' THEN {_DAY_BUCKETS} - ({first_day}) ELSE {quarter} END")
     start = (f"(CASE WHEN q <= {_DAY_BUCKETS} THEN TIMESTAMP '1970-01-01 00:00:00' "
              f"+ CAST({_DAY_BUCKETS} - q AS INTEGER) * INTERVAL '1 day' - {off} * INTERVAL '1 second' "
@@ -85,10 +85,12 @@ class ReferralParams:
 
 
 def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = False,
-                 tables: tuple[str, str] | None = None) -> tuple[str, list]:
+                 tables: tuple[str, str] | None = None, hours: bool = False) -> tuple[str, list]:
     """SQL for the per-period, per-channel table (``grouped``), the one-row summary, or (``by_channel``)
     the summary per acquisition channel. ``tables`` names tables already holding ``buckets`` and ``signups``
-    for the same parameters (:func:`referral_page`): the query then reads them and binds nothing."""
+    for the same parameters (:func:`referral_page`): the query then reads them and binds nothing. With
+    ``hours`` (:func:`metrics.derive.hours_ok`) the per-period buckets come from the hours with an event and
+    the referral-stage events of ``events_by_name``."""
     f = p.filters or Filters()
     time_where, time_params = f.time_sql("e.event_time")
     seg, seg_params = segment_sql(p.filters, "e")
@@ -122,6 +124,26 @@ def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = Fal
     JOIN users inv ON inv.user_id = {inviter_expr} AND inv.user_key <> e.user_key
     WHERE {time_sql} AND {users_inviter}"""
     buckets_params = time_params + seg_params + actor_params
+    if per_period and hours:
+        # the user's buckets from their hours with an event (each hour falls in the bucket of its start), the
+        # invites counted over the referral-stage events alone, each in the bucket of its hour's start too (the
+        # same bucket as its own time but for a quarter-hour bucket, used outside the years of one offset)
+        hour_bucket = _bucket_sql(p.timezone, p.period, "h.hour_start")[0]
+        invite_bucket = _bucket_sql(p.timezone, p.period, "date_trunc('hour', x.event_time)")[0]
+        hour_where, hour_params = f.time_sql("h.hour_start")
+        invite_where, invite_params = f.time_sql("x.event_time")
+        buckets_body = f"""SELECT b.user_key, u.channel, b.q, coalesce(i.invites, 0) AS invites
+    FROM (SELECT h.user_key, {hour_bucket} AS q FROM user_hours h
+          WHERE {" AND ".join(hour_where) or "TRUE"}
+          GROUP BY h.user_key, q) b
+    LEFT JOIN (SELECT x.user_key, {invite_bucket} AS q, count(*) AS invites
+               FROM events_by_name x
+               JOIN stage_map sm ON sm.event_name = x.event_name AND sm.stage = 'referral'
+               WHERE {" AND ".join(invite_where) or "TRUE"}
+               GROUP BY x.user_key, q) i ON i.user_key = b.user_key AND i.q = b.q
+    JOIN users u ON u.user_key = b.user_key
+    WHERE {users_actor}"""
+        buckets_params = hour_params + invite_params + actor_params
     if not per_period and not time_where and rollups_ok(p.filters):
         # every event counts (no date range, no segment): each user's invites are in the per-user rollup
         buckets_body = f"""SELECT b.user_key, u.channel, b.q, b.invites
@@ -181,9 +203,9 @@ FROM joined
     return sql, buckets_params + signups_params
 
 
-def _parts_sql(p: ReferralParams) -> tuple[tuple[str, list], tuple[str, list]]:
+def _parts_sql(p: ReferralParams, hours: bool = False) -> tuple[tuple[str, list], tuple[str, list]]:
     """``buckets`` and ``signups`` of :func:`referral_sql` as two standalone queries (with their values)."""
-    sql, params = referral_sql(p, grouped=True)  # time buckets: every table can be read from them
+    sql, params = referral_sql(p, grouped=True, hours=hours)  # time buckets: every table can be read from them
     head = split_at(sql, "-- acts:")[0]   # WITH … buckets AS (…)
     n_buckets = head.count("?")
     signups = split_at(split_at(sql, "signups AS (")[1], "invited AS (")[0]
@@ -197,7 +219,7 @@ class _Derived:
     """A connection on which a referral query of the given parameters reads the buckets and sign-ups
     :func:`referral_page` derived once; any other query runs as it is."""
 
-    def __init__(self, con, p: ReferralParams, tables: tuple[str, str]):
+    def __init__(self, con, p: ReferralParams, tables: tuple[str, str], hours: bool):
         self.con = con
         self.swap = {}
         # the summaries may be asked without the date range (:func:`_whole`: it holds every event, so the tables
@@ -207,7 +229,7 @@ class _Derived:
             asked.append(replace(p, filters=replace(p.filters, start=None, end=None)))
         for grouped, by_channel in ((True, False), (False, False), (False, True)):
             for q in asked:
-                sql, params = referral_sql(q, grouped, by_channel)
+                sql, params = referral_sql(q, grouped, by_channel, hours=hours)
                 self.swap[sql] = (params, referral_sql(p, grouped, by_channel, tables)[0])
 
     def execute(self, sql: str, params=None):
@@ -223,11 +245,12 @@ def referral_page(con, params: ReferralParams | None = None) -> dict[str, pd.Dat
     invited sign-ups are computed once into temporary tables of this connection (dropped before returning),
     and each function's query reads them."""
     p = params or ReferralParams()
-    (b_sql, b_params), (s_sql, s_params) = _parts_sql(p)
+    hours = hours_ok(con, p.filters, p.timezone)
+    (b_sql, b_params), (s_sql, s_params) = _parts_sql(p, hours)
     with temp_tables(con, "_referral_buckets", "_referral_signups") as tables:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {tables[0]} AS {b_sql}", b_params)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {tables[1]} AS {s_sql}", s_params)
-        d = _Derived(con, p, tables)
+        d = _Derived(con, p, tables, hours)
         return {"summary": referral_summary(d, p), "per_period": referral(d, p),
                 "by_channel": referral_by_channel(d, p)}
 
@@ -242,7 +265,7 @@ def referral(con, params: ReferralParams | None = None) -> pd.DataFrame:
     """``[period_start, channel, active_users, inviters, invites, invites_per_user, invited_signups,
     invite_conversion, k_factor]`` per period and acquisition channel."""
     p = params or ReferralParams()
-    sql, values = referral_sql(p, grouped=True)
+    sql, values = referral_sql(p, grouped=True, hours=hours_ok(con, p.filters, p.timezone))
     df = con.execute(sql, values).df()
     df["period_start"] = pd.to_datetime(df["period_start"]).dt.date
     return _ints(df, ["active_users", "inviters", "invites", "invited_signups"])

@@ -44,8 +44,8 @@ from store.errors import UserInputError
 from store.parse import check_timezone
 from store.sqlutil import quote_ident
 
-from .derive import event_span
-from .filters import FIXED_YEARS, Filters, fixed_offset_seconds, local_sql, to_utc
+from .derive import hours_ok
+from .filters import Filters, local_sql, to_utc
 from .selectors import Step, property_sql, step_sql
 
 PERIODS = ("day", "week", "month")
@@ -614,23 +614,6 @@ def _last_index(con, filters: Filters, end, timezone: str, period: str, week_sta
             return None
         end = _to_local(last, timezone)
     return period_index(end, period, week_start)
-
-
-def hours_ok(con, filters: Filters | None, timezone: str) -> bool:
-    """Whether the active users per local day, week or month can come from ``user_hours`` (each user's UTC
-    hours with an event, kept by every load) instead of the events: every event of a UTC hour falls on the local
-    day of the hour's start when the zone is UTC, or keeps one whole-hour offset through :data:`FIXED_YEARS`
-    and every stored event is in those years. Not with a segment (a condition on event properties)."""
-    if filters is not None and filters.segment:
-        return False
-    if check_timezone(timezone) == "UTC":
-        return True
-    off = fixed_offset_seconds(timezone)
-    if off is None or off % 3600:
-        return False
-    first, last = event_span(con)
-    lo, hi = FIXED_YEARS
-    return first is None or (first >= datetime(lo, 1, 1) and last < datetime(hi, 1, 1))
 
 
 def _activity(hours: bool) -> tuple[str, str, str]:
