@@ -618,20 +618,20 @@ def _update_users(con) -> None:
 
 def _update_rollups(con, first: bool) -> None:
     """Maintain the ``user_events`` rollup (count, first and last time per user and event name), the
-    ``events_by_name`` and ``revenue_events`` copies, the hours with an event per user (``user_hours``), the
-    sessions rollups (``traffic_sessions`` / ``traffic_pageviews``) and the days
-    of life (``user_days``) from ``_new_events``, so that they always equal a GROUP BY over / a projection of /
-    the sessions of / the distinct days of all loaded events. A first load reads the events table it has just
-    filled; a later one merges the batch's own aggregate into the stored rows (its new pairs appended sorted by
-    event name), appends the batch's rows sorted by event name to ``events_by_name`` and its rows with revenue
-    sorted by user to ``revenue_events`` and its new (user, hour) pairs to ``user_hours``, and derives again the
+    ``events_by_name`` and ``revenue_events`` copies, each user's hours with an event (``user_hours``), the
+    sessions rollups (``traffic_sessions`` / ``traffic_pageviews``) and the days of life (``user_days``) from
+    ``_new_events``, so that they always equal a GROUP BY over / a projection of / the distinct hours of / the
+    sessions of / the distinct days of all loaded events. A first load reads the events table it has just filled;
+    a later one merges the batch's own aggregate into the stored rows (its new pairs appended sorted by event
+    name), appends the batch's rows sorted by event name to ``events_by_name``, its rows with revenue sorted by
+    user to ``revenue_events`` and its (user, hour) pairs not stored yet to ``user_hours``, and derives again the
     sessions and days of the users the batch touches (a new event can merge two stored sessions or change which
     event comes first in one, and an earlier first_seen moves every day of its user)."""
     if first:
         for rollup in ROLLUPS:
             fill_rollup(con, rollup)
         return
-    # the batch's rows with their user keys, read once for both tables (the new events' join to users)
+    # the batch's rows with their user keys, read once for every rollup below (the new events' join to users)
     con.execute("""
         CREATE TEMP TABLE _batch_by_name AS
         SELECT n.event_name, u.user_key, n.event_time, n.revenue FROM _new_events n JOIN users u USING (user_id)
