@@ -12,6 +12,7 @@ from plotly.subplots import make_subplots
 
 from metrics import UserInputError
 from metrics import retention as rm
+from metrics.derive import hours_ok
 from ui import format as fmt
 from ui.components import chart_block, choice, chosen, empty_state, label, page_header, prepared_chart, sql_text
 from ui.context import db, event_names, filters, lang, memo, run, tr
@@ -118,7 +119,7 @@ def _active_chart(active: pd.DataFrame, flt) -> tuple:
     fig.update_layout(height=380, margin={"t": 30, "b": 10}, hovermode="x unified", legend_orientation="h",
                       legend_y=1.12, xaxis_title=_lab("date"))
     last_day = rm.period_index(active["date"].iloc[-1].date(), "day")
-    hours = rm.hours_ok(db(), flt, flt.timezone)   # the SQL that ran: over the hours with an event or the events
+    hours = hours_ok(db(), flt, flt.timezone)   # the SQL that ran: over the hours with an event or the events
     return *prepared_chart(fig, active), _sql(rm.active_users_sql(flt, last_day, flt.timezone, hours))
 
 
@@ -132,7 +133,7 @@ def _lifecycle_chart(life: pd.DataFrame, period: str, flt, week_start: str) -> t
     fig.update_layout(barmode="relative", height=380, margin={"t": 30, "b": 10}, yaxis_title=tr("Users", "用户数"),
                       xaxis_title=_lab("period_start"), legend_orientation="h", legend_y=1.12)
     last_p = rm.period_index(pd.Timestamp(life["period_start"].iloc[-1]).date(), period, week_start)
-    hours = rm.hours_ok(db(), flt, flt.timezone)
+    hours = hours_ok(db(), flt, flt.timezone)
     return *prepared_chart(fig, life), _sql(rm.lifecycle_sql(period, flt, last_p, flt.timezone, week_start, hours))
 
 

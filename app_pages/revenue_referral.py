@@ -12,8 +12,8 @@ from plotly.subplots import make_subplots
 
 from metrics import UserInputError
 from metrics import referral as rf
-from metrics.derive import hours_ok
 from metrics import stages as sg
+from metrics.derive import hours_ok
 from ui import format as fmt
 from ui.components import (
     chart_block, choice, chosen, empty_state, help_text, label, page_header, prepared_chart, sql_text, table_block,
@@ -79,8 +79,13 @@ def _k_period_chart(per_period: pd.DataFrame, ref_params) -> tuple:
                                  opacity=0.6))
     fig.update_layout(height=380, margin={"t": 30, "b": 10}, yaxis_title=label(L, "k_factor"),
                       xaxis_title=tr("Week (Monday)", "周（周一开始）"), legend={"font": {"size": 10}})
-    hours = hours_ok(db(), ref_params.filters, ref_params.timezone)   # the SQL that ran: over the hours or the events
-    return *prepared_chart(fig, per_period), _sql(rf.referral_sql(ref_params, grouped=True, hours=hours))
+    return *prepared_chart(fig, per_period), _period_sql(ref_params)
+
+
+def _period_sql(ref_params) -> str:
+    """The SQL of the table by week and channel as it ran: over the hours with an event or the events."""
+    hours = hours_ok(db(), ref_params.filters, ref_params.timezone)
+    return _sql(rf.referral_sql(ref_params, grouped=True, hours=hours))
 
 
 def _k_channel_chart(by_channel: pd.DataFrame, channels: tuple, ref_params) -> tuple:
@@ -261,5 +266,6 @@ with st.expander(tr("Referral table by week and channel", "按周和渠道的自
                                                              help=_help(L, "invite_conversion"), format="percent")
     cfg["period_start"] = st.column_config.DateColumn(label(L, "period_start"), help=_help(L, "period_start"))
     table_block(per_period, key="revref_ref_table", name="referral_by_week_channel", column_config=cfg,
-                csv=period_csv, caption=tr("One row per week and first-touch channel. ", "每周每个首次触达渠道一行。") + ref_scope,
-                sql=period_sql or _sql(rf.referral_sql(ref_params, grouped=True)))
+                csv=period_csv,
+                caption=tr("One row per week and first-touch channel. ", "每周每个首次触达渠道一行。") + ref_scope,
+                sql=period_sql or memo(_period_sql, (ref_params,), ref_params))

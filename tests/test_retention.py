@@ -655,8 +655,8 @@ def test_the_hours_with_an_event_give_the_counts_of_the_events(con, journeys, mo
         for _ in range(rng.randrange(1, 15)):
             t = datetime(2024, 1, 1) + timedelta(days=rng.randrange(100), hours=rng.choice([15, 16, 4, 5, 23, 0]),
                                                  minutes=rng.choice([0, 29, 30, 59]), seconds=rng.choice([0, 59]))
-            events.append(("e", t.strftime("%Y-%m-%d %H:%M:%S")) + (({"channel": "ads"},) if u % 3 == 0 and not events
-                                                                    else ()))
+            first_touch = u % 3 == 0 and not events   # every third user's first event carries a channel
+            events.append(("e", t.strftime("%Y-%m-%d %H:%M:%S"), {"channel": "ads"} if first_touch else {}))
         log[f"u{u}"] = events
     journeys(log)
     assert rm.hours_ok(con, None, tz) == (tz in ("UTC", "Asia/Shanghai"))
