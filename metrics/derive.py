@@ -7,8 +7,8 @@ part of several metric queries once into temporary tables, then run the rest of 
 
 And what the metrics that read the load's rollups share (:mod:`metrics.funnel`, :mod:`metrics.traffic`):
 :func:`over_every_event` runs a query without its date range when that range holds every stored event
-(:func:`range_holds`); :func:`hours_ok` says when the hours with an event stand for the events
-(:mod:`metrics.retention`, :mod:`metrics.referral`).
+(:func:`range_holds`); :func:`hours_ok` says when the hours with an event stand for the events, and
+:func:`with_hours` runs a query over them when they do (:mod:`metrics.retention`, :mod:`metrics.referral`).
 """
 from __future__ import annotations
 
@@ -80,3 +80,12 @@ def hours_ok(con, filters: Filters | None, timezone: str) -> bool:
     first, last = event_span(con)
     lo, hi = FIXED_YEARS
     return first is None or (first >= datetime(lo, 1, 1) and last < datetime(hi, 1, 1))
+
+
+def with_hours(con, filters: Filters | None, timezone: str, run: Callable[[bool], T]) -> T:
+    """``run(hours)`` with ``hours`` = :func:`hours_ok`. Should a load commit between the check and the query
+    and bring events from outside :data:`FIXED_YEARS`, for which the hours no longer stand, ``run(False)``
+    after all: the check is made again after the query, as :func:`over_every_event` does for the date range."""
+    hours = hours_ok(con, filters, timezone)
+    out = run(hours)
+    return run(False) if hours and not hours_ok(con, filters, timezone) else out

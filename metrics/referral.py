@@ -36,7 +36,7 @@ import pandas as pd
 
 from store.errors import UserInputError
 
-from .derive import hours_ok, over_every_event, range_holds, split_at, temp_tables
+from .derive import over_every_event, range_holds, split_at, temp_tables, with_hours
 from .economics import rollups_ok, segment_sql, validate_common
 from .filters import FIXED_YEARS, Filters, fixed_offset_seconds, local_sql
 from .labels import label as _label
@@ -245,14 +245,17 @@ def referral_page(con, params: ReferralParams | None = None) -> dict[str, pd.Dat
     invited sign-ups are computed once into temporary tables of this connection (dropped before returning),
     and each function's query reads them."""
     p = params or ReferralParams()
-    hours = hours_ok(con, p.filters, p.timezone)
-    (b_sql, b_params), (s_sql, s_params) = _parts_sql(p, hours)
-    with temp_tables(con, "_referral_buckets", "_referral_signups") as tables:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {tables[0]} AS {b_sql}", b_params)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {tables[1]} AS {s_sql}", s_params)
-        d = _Derived(con, p, tables, hours)
-        return {"summary": referral_summary(d, p), "per_period": referral(d, p),
-                "by_channel": referral_by_channel(d, p)}
+
+    def page(hours: bool) -> dict[str, pd.DataFrame]:
+        (b_sql, b_params), (s_sql, s_params) = _parts_sql(p, hours)
+        with temp_tables(con, "_referral_buckets", "_referral_signups") as tables:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {tables[0]} AS {b_sql}", b_params)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {tables[1]} AS {s_sql}", s_params)
+            d = _Derived(con, p, tables, hours)
+            return {"summary": referral_summary(d, p), "per_period": referral(d, p),
+                    "by_channel": referral_by_channel(d, p)}
+
+    return with_hours(con, p.filters, p.timezone, page)
 
 
 def _ints(df: pd.DataFrame, cols) -> pd.DataFrame:
@@ -265,8 +268,8 @@ def referral(con, params: ReferralParams | None = None) -> pd.DataFrame:
     """``[period_start, channel, active_users, inviters, invites, invites_per_user, invited_signups,
     invite_conversion, k_factor]`` per period and acquisition channel."""
     p = params or ReferralParams()
-    sql, values = referral_sql(p, grouped=True, hours=hours_ok(con, p.filters, p.timezone))
-    df = con.execute(sql, values).df()
+    df = with_hours(con, p.filters, p.timezone,
+                    lambda hours: con.execute(*referral_sql(p, grouped=True, hours=hours)).df())
     df["period_start"] = pd.to_datetime(df["period_start"]).dt.date
     return _ints(df, ["active_users", "inviters", "invites", "invited_signups"])
 

@@ -44,7 +44,7 @@ from store.errors import UserInputError
 from store.parse import check_timezone
 from store.sqlutil import quote_ident
 
-from .derive import hours_ok
+from .derive import with_hours
 from .filters import Filters, local_sql, to_utc
 from .selectors import Step, property_sql, step_sql
 
@@ -618,14 +618,14 @@ def _last_index(con, filters: Filters, end, timezone: str, period: str, week_sta
 
 def _activity(hours: bool) -> tuple[str, str, str]:
     """``(FROM item, time column, alias)`` of the rows the active-user counts read: the hours of ``user_hours``
-    (:func:`hours_ok`) or the events."""
+    (:func:`metrics.derive.hours_ok`) or the events."""
     return ("user_hours h", "h.hour_start", "h") if hours else ("events e", "e.event_time", "e")
 
 
 def active_users_sql(filters: Filters | None, last_day: int, timezone: str = "UTC",
                      hours: bool = False) -> tuple[str, list]:
     """SQL of :func:`active_users` up to local day index ``last_day`` (days since 1970-01-01), over the hours
-    with an event (``hours``, see :func:`hours_ok`) or the events."""
+    with an event (``hours``, see :func:`metrics.derive.hours_ok`) or the events."""
     f = filters or Filters()
     source, column, alias = _activity(hours)
     filt, args = f.events_sql(alias)
@@ -679,8 +679,7 @@ def active_users(con, filters: Filters | None = None, end: date | None = None, t
                           "stickiness": pd.Series([], dtype="float64")})
     if last is None:
         return empty
-    sql, args = active_users_sql(f, last, timezone, hours_ok(con, f, timezone))
-    df = con.execute(sql, args).df()
+    df = with_hours(con, f, timezone, lambda hours: con.execute(*active_users_sql(f, last, timezone, hours)).df())
     if df.empty:
         return empty
     return pd.DataFrame({"date": _index_labels(df["day"], "day"), "dau": df["dau"].astype("int64"),
@@ -693,7 +692,7 @@ def active_users(con, filters: Filters | None = None, end: date | None = None, t
 def lifecycle_sql(period: str, filters: Filters | None, last: int, timezone: str = "UTC",
                   week_start: str = "monday", hours: bool = False) -> tuple[str, list]:
     """SQL of :func:`lifecycle` for periods up to index ``last``, over the hours with an event (``hours``, see
-    :func:`hours_ok`) or the events."""
+    :func:`metrics.derive.hours_ok`) or the events."""
     f = filters or Filters()
     source, column, alias = _activity(hours)
     filt, args = f.events_sql(alias)
@@ -752,8 +751,8 @@ def lifecycle(con, period: str = "week", filters: Filters | None = None, timezon
                           "status": pd.Series([], dtype="str"), "users": pd.Series([], dtype="int64")})
     if last is None:
         return empty
-    sql, args = lifecycle_sql(period, f, last, timezone, week_start, hours_ok(con, f, timezone))
-    df = con.execute(sql, args).df()
+    df = with_hours(con, f, timezone,
+                    lambda hours: con.execute(*lifecycle_sql(period, f, last, timezone, week_start, hours)).df())
     if df.empty:
         return empty
     return pd.DataFrame({"period_start": _index_labels(df["p"], period, week_start),

@@ -647,7 +647,7 @@ def test_the_hours_with_an_event_give_the_counts_of_the_events(con, journeys, mo
     a segment and events before 2000 take the events."""
     import random
 
-    import metrics.retention as rm
+    import metrics.derive as derive
     rng = random.Random(11)
     log = {}
     for u in range(60):
@@ -659,8 +659,8 @@ def test_the_hours_with_an_event_give_the_counts_of_the_events(con, journeys, mo
             events.append(("e", t.strftime("%Y-%m-%d %H:%M:%S"), {"channel": "ads"} if first_touch else {}))
         log[f"u{u}"] = events
     journeys(log)
-    assert rm.hours_ok(con, None, tz) == (tz in ("UTC", "Asia/Shanghai"))
-    assert not rm.hours_ok(con, Filters(segment={"platform": "ios"}), "UTC")
+    assert derive.hours_ok(con, None, tz) == (tz in ("UTC", "Asia/Shanghai"))
+    assert not derive.hours_ok(con, Filters(segment={"platform": "ios"}), "UTC")
     ads = Filters(channels=("ads",), timezone=tz)
 
     def counts():
@@ -670,13 +670,64 @@ def test_the_hours_with_an_event_give_the_counts_of_the_events(con, journeys, mo
 
     got = counts()
     assert got[0]["wau"].max() > 10 and got[1]["dau"].sum() > 0 and got[3]["users"].sum() > 0
-    monkeypatch.setattr(rm, "hours_ok", lambda *args: False)
+    asked = []   # the events' counts: every check says no (and is the one consulted)
+    monkeypatch.setattr(derive, "hours_ok", lambda *args: asked.append(args) or False)
     for g, e in zip(got, counts()):
         assert_frame_equal(g, e)
+    assert len(asked) >= 5
     # an event before 2000 in Shanghai: its local time takes the zone database (offsets of other minutes then)
     monkeypatch.undo()
     journeys({"old": [("e", "1999-12-31 10:00:00")]})
-    assert rm.hours_ok(con, None, "UTC") and not rm.hours_ok(con, None, "Asia/Shanghai")
+    assert derive.hours_ok(con, None, "UTC") and not derive.hours_ok(con, None, "Asia/Shanghai")
+
+
+class _LoadsMidway:
+    """A connection on which ``load()`` commits just before the first query that reads ``user_hours``: a load
+    landing between the check of the hours and the query."""
+
+    def __init__(self, con, load):
+        self.con, self.load = con, load
+
+    def execute(self, sql, *args):
+        if self.load is not None and "user_hours" in sql:
+            load, self.load = self.load, None
+            load()
+        return self.con.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.con, name)
+
+
+_SINGAPORE = "Asia/Singapore"   # +8:00 since 1982, +7:30 in 1975: an hour's start may fall on another local day
+
+
+@pytest.mark.parametrize("metric", ["active_users", "lifecycle", "referral", "referral_page"])
+def test_a_load_between_the_check_and_the_query_leaves_no_hours_behind(con, journeys, monkeypatch, metric):
+    """The hours stand for the events of 2000-2099 only. A load that commits events of 1975 after the check said
+    yes, and before the query ran, must not leave the result counted over the hours: the metric gives the events'
+    counts of the data as loaded."""
+    import metrics.derive as derive
+    from metrics.referral import ReferralParams, referral, referral_page
+
+    calls = {
+        "active_users": lambda c: active_users(c, timezone=_SINGAPORE),
+        "lifecycle": lambda c: lifecycle(c, "day", None, _SINGAPORE),
+        "referral": lambda c: referral(c, ReferralParams(period="day", timezone=_SINGAPORE)),
+        "referral_page": lambda c: referral_page(c, ReferralParams(period="day", timezone=_SINGAPORE))["per_period"],
+    }
+    journeys({"a": [("e", "2024-03-01 16:45:00"), ("e", "2024-03-02 10:00:00")], "b": [("e", "2024-03-02 01:00:00")]})
+    assert derive.hours_ok(con, None, _SINGAPORE)
+    # 16:45 UTC on 1 June 1975 is 00:15 on 2 June in Singapore; its hour's start, 16:00, is 23:30 on 1 June
+    old = {"old": [("e", "1975-06-01 16:45:00")]}
+    got = calls[metric](_LoadsMidway(con, lambda: journeys(old)))
+
+    assert not derive.hours_ok(con, None, _SINGAPORE)
+    expected = calls[metric](con)
+    assert_frame_equal(got, expected)
+    # the hours over the same data would count the 1975 event on 1 June: the test sees a result left on the hours
+    monkeypatch.setattr(derive, "hours_ok", lambda *args: True)
+    with pytest.raises(AssertionError):
+        assert_frame_equal(calls[metric](con), expected)
 
 
 # -- lifecycle -----------------------------------------------------------------------------------------
