@@ -124,23 +124,27 @@ def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = Fal
     JOIN users inv ON inv.user_id = {inviter_expr} AND inv.user_key <> e.user_key
     WHERE {time_sql} AND {users_inviter}"""
     buckets_params = time_params + seg_params + actor_params
-    if per_period and hours:
-        # the user's buckets from their hours with an event (each hour falls in the bucket of its start), the
-        # invites counted over the referral-stage events alone, each in the bucket of its hour's start too (the
-        # same bucket as its own time but for a quarter-hour bucket, used outside the years of one offset)
-        hour_bucket = _bucket_sql(p.timezone, p.period, "h.hour_start")[0]
-        invite_bucket = _bucket_sql(p.timezone, p.period, "date_trunc('hour', x.event_time)")[0]
+    # the buckets hold one row per user and local period (the acts) when they come from the hours
+    per_user_period = per_period and hours
+    if per_user_period:
+        # the user's local periods with an hour with an event (the period of the hour's start: in UTC and a zone of
+        # one whole-hour offset every event of an hour is in it), and the invites counted over the referral-stage
+        # events alone, each in the period of its hour's start too; the local time of an hour is plain arithmetic
+        # (:func:`metrics.filters.local_sql`), so the hours need no buckets to convert
+        hour_period = f"CAST(date_trunc('{p.period}', {local_sql('h.hour_start', p.timezone)}) AS DATE)"
+        invite_hour = "date_trunc('hour', x.event_time)"
+        invite_period = f"CAST(date_trunc('{p.period}', {local_sql(invite_hour, p.timezone)}) AS DATE)"
         hour_where, hour_params = f.time_sql("h.hour_start")
         invite_where, invite_params = f.time_sql("x.event_time")
-        buckets_body = f"""SELECT b.user_key, u.channel, b.q, coalesce(i.invites, 0) AS invites
-    FROM (SELECT h.user_key, {hour_bucket} AS q FROM user_hours h
+        buckets_body = f"""SELECT b.user_key, u.channel, b.period_start, coalesce(i.invites, 0) AS invites
+    FROM (SELECT h.user_key, {hour_period} AS period_start FROM user_hours h
           WHERE {" AND ".join(hour_where) or "TRUE"}
-          GROUP BY h.user_key, q) b
-    LEFT JOIN (SELECT x.user_key, {invite_bucket} AS q, count(*) AS invites
+          GROUP BY h.user_key, period_start) b
+    LEFT JOIN (SELECT x.user_key, {invite_period} AS period_start, count(*) AS invites
                FROM events_by_name x
                JOIN stage_map sm ON sm.event_name = x.event_name AND sm.stage = 'referral'
                WHERE {" AND ".join(invite_where) or "TRUE"}
-               GROUP BY x.user_key, q) i ON i.user_key = b.user_key AND i.q = b.q
+               GROUP BY x.user_key, period_start) i ON i.user_key = b.user_key AND i.period_start = b.period_start
     JOIN users u ON u.user_key = b.user_key
     WHERE {users_actor}"""
         buckets_params = hour_params + invite_params + actor_params
@@ -158,22 +162,34 @@ def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = Fal
     signups_params = inviter_params_expr + time_params + seg_params + inviter_params
     if tables is not None:
         buckets_body, signups_body = (f"SELECT * FROM {t}" for t in tables)
+    buckets_comment = ("-- buckets: the hours with an event in the range of users of the selection, per user and local period,\n"
+                       "-- invites counted" if per_user_period else
+                       "-- buckets: events in the range by users of the selection, per user and local day or week (a time zone "
+                       "with\n-- one offset) or UTC quarter-hour (local midnights fall on those in every time zone in use), invites "
+                       "counted:\n-- the local period of a bucket is that of each of its events, and converting buckets is cheaper.")
+    if per_user_period:
+        acts_body = "SELECT user_key, channel, invites, period_start FROM buckets"
+    elif per_period:
+        acts_body = f"SELECT user_key, channel, invites, {bucket_period} AS period_start FROM buckets"
+    else:
+        acts_body = "SELECT user_key, channel, invites FROM buckets"
+    # a user has one channel: with one act per user and period, counting the acts counts the distinct users
+    counts = ("count(*) AS active_users, sum(CASE WHEN invites > 0 THEN 1 ELSE 0 END) AS inviters"
+              if per_user_period else
+              "count(DISTINCT user_key) AS active_users, count(DISTINCT CASE WHEN invites > 0 THEN user_key END) AS inviters")
     sql = f"""
 WITH
--- buckets: events in the range by users of the selection, per user and local day or week (a time zone with
--- one offset) or UTC quarter-hour (local midnights fall on those in every time zone in use), invites counted:
--- the local period of a bucket is that of each of its events, and converting buckets is cheaper.
+{buckets_comment}
 buckets AS (
     {buckets_body}
 ),
 -- acts: the buckets with their local period
 acts AS (
-    SELECT user_key, channel, invites, {bucket_period} AS period_start FROM buckets
+    {acts_body}
 ),
 -- activity: active users, inviters and invites
 activity AS (
-    SELECT {sel + ',' if grouped else ''} count(DISTINCT user_key) AS active_users,
-           count(DISTINCT CASE WHEN invites > 0 THEN user_key END) AS inviters,
+    SELECT {sel + ',' if grouped else ''} {counts},
            coalesce(sum(invites), 0) AS invites
     FROM acts {group}
 ),
@@ -230,7 +246,7 @@ class _Derived:
         for grouped, by_channel in ((True, False), (False, False), (False, True)):
             for q in asked:
                 sql, params = referral_sql(q, grouped, by_channel, hours=hours)
-                self.swap[sql] = (params, referral_sql(p, grouped, by_channel, tables)[0])
+                self.swap[sql] = (params, referral_sql(p, grouped, by_channel, tables, hours)[0])
 
     def execute(self, sql: str, params=None):
         params = list(params or [])
