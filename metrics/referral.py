@@ -167,30 +167,29 @@ def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = Fal
                        "-- buckets: events in the range by users of the selection, per user and local day or week (a time zone "
                        "with\n-- one offset) or UTC quarter-hour (local midnights fall on those in every time zone in use), invites "
                        "counted:\n-- the local period of a bucket is that of each of its events, and converting buckets is cheaper.")
+    # acts: one row per user (and period) with their invites; a user has one channel, so counting the acts counts
+    # the distinct users
     if per_user_period:
         acts_body = "SELECT user_key, channel, invites, period_start FROM buckets"
     elif per_period:
-        acts_body = f"SELECT user_key, channel, invites, {bucket_period} AS period_start FROM buckets"
+        acts_body = (f"SELECT user_key, channel, sum(invites) AS invites, {bucket_period} AS period_start FROM buckets "
+                     f"GROUP BY user_key, channel, period_start")
     else:
-        acts_body = "SELECT user_key, channel, invites FROM buckets"
-    # a user has one channel: with one act per user and period, counting the acts counts the distinct users
-    counts = ("count(*) AS active_users, sum(CASE WHEN invites > 0 THEN 1 ELSE 0 END) AS inviters"
-              if per_user_period else
-              "count(DISTINCT user_key) AS active_users, count(DISTINCT CASE WHEN invites > 0 THEN user_key END) AS inviters")
+        acts_body = "SELECT user_key, channel, sum(invites) AS invites FROM buckets GROUP BY user_key, channel"
     sql = f"""
 WITH
 {buckets_comment}
 buckets AS (
     {buckets_body}
 ),
--- acts: the buckets with their local period
+-- acts: per user and local period, with their invites
 acts AS (
     {acts_body}
 ),
 -- activity: active users, inviters and invites
 activity AS (
-    SELECT {sel + ',' if grouped else ''} {counts},
-           coalesce(sum(invites), 0) AS invites
+    SELECT {sel + ',' if grouped else ''} count(*) AS active_users,
+           count(CASE WHEN invites > 0 THEN 1 END) AS inviters, coalesce(sum(invites), 0) AS invites
     FROM acts {group}
 ),
 -- signups: sign-up events in the range naming an existing user (the inviter) in the inviter property
