@@ -174,7 +174,9 @@ def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = Fal
     elif per_period:
         acts_body = (f"SELECT user_key, channel, sum(invites) AS invites, {bucket_period} AS period_start FROM buckets "
                      f"GROUP BY user_key, channel, period_start")
-    else:
+    elif tables is None:   # the summaries' buckets: one per user already
+        acts_body = "SELECT user_key, channel, invites FROM buckets"
+    else:                  # the summaries over the per-period buckets of referral_page
         acts_body = "SELECT user_key, channel, sum(invites) AS invites FROM buckets GROUP BY user_key, channel"
     sql = f"""
 WITH
