@@ -184,7 +184,7 @@ WITH
 buckets AS (
     {buckets_body}
 ),
--- acts: per user and local period, with their invites
+-- acts: per user (and local period), with their invites
 acts AS (
     {acts_body}
 ),
