@@ -48,20 +48,20 @@ PERIODS = ("day", "week", "month")
 _DAY_BUCKETS = -100_000_000_000   # day bucket q = _DAY_BUCKETS - local day number: apart from any quarter-hour number
 
 
-def _bucket_sql(tz: str, period: str, column: str = "e.event_time") -> tuple[str, str]:
-    """SQL for an event's bucket number ``q`` (over its UTC time ``column``) and for the UTC start of bucket ``q``.
+def _bucket_sql(tz: str, period: str) -> tuple[str, str]:
+    """SQL for an event's bucket number ``q`` (over ``e.event_time``) and for the UTC start of bucket ``q``.
 
     In a zone with one offset a bucket is the local day, or the local Monday week when the periods are weeks
     (day 0, 1 Jan 1970, was a Thursday: day ``d``'s Monday is ``d - (d + 3) % 7``)."""
-    quarter = f"CAST(floor(EXTRACT(EPOCH FROM {column}) / 900) AS BIGINT)"
+    quarter = "CAST(floor(EXTRACT(EPOCH FROM e.event_time) / 900) AS BIGINT)"
     quarter_start = "(TIMESTAMP '1970-01-01 00:00:00' + q * INTERVAL '15 minutes')"
     off = fixed_offset_seconds(tz)
     if off is None:
         return quarter, quarter_start
     lo, hi = FIXED_YEARS
-    day = f"CAST(floor((EXTRACT(EPOCH FROM {column}) + {off}) / 86400) AS BIGINT)"
+    day = f"CAST(floor((EXTRACT(EPOCH FROM e.event_time) + {off}) / 86400) AS BIGINT)"
     first_day = f"{day} - ({day} + 3) % 7" if period == "week" else day
-    bucket = (f"CASE WHEN {column} >= TIMESTAMP '{lo}-01-01 00:00:00' AND {column} < TIMESTAMP "
+    bucket = (f"CASE WHEN e.event_time >= TIMESTAMP '{lo}-01-01 00:00:00' AND e.event_time < TIMESTAMP "
               f"'{hi}-01-01 00:00:00' THEN {_DAY_BUCKETS} - ({first_day}) ELSE {quarter} END")
     start = (f"(CASE WHEN q <= {_DAY_BUCKETS} THEN TIMESTAMP '1970-01-01 00:00:00' "
              f"+ CAST({_DAY_BUCKETS} - q AS INTEGER) * INTERVAL '1 day' - {off} * INTERVAL '1 second' "
