@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 
 from metrics import UserInputError
 from metrics import retention as rm
-from metrics.derive import hours_ok
+from metrics.derive import query_of
 from ui import format as fmt
 from ui.components import chart_block, choice, chosen, empty_state, label, page_header, prepared_chart, sql_text
 from ui.context import db, event_names, filters, lang, memo, run, tr
@@ -107,7 +107,7 @@ def _curves(bd_matrix: pd.DataFrame, bd_params: rm.RetentionParams) -> tuple:
     return (*prepared_chart(fig, curves), _sql(rm.retention_sql(bd_params, rm.data_end(db()))), sizes, shown)
 
 
-def _active_chart(active: pd.DataFrame, flt) -> tuple:
+def _active_chart(active: pd.DataFrame) -> tuple:
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     for key, colour in (("mau", "#c6dbef"), ("wau", "#6baed6"), ("dau", "#08519c")):
         fig.add_trace(go.Scatter(x=active["date"], y=active[key], name=_lab(key), mode="lines",
@@ -118,12 +118,10 @@ def _active_chart(active: pd.DataFrame, flt) -> tuple:
     fig.update_yaxes(title_text=_lab("stickiness"), tickformat=".0%", rangemode="tozero", secondary_y=True)
     fig.update_layout(height=380, margin={"t": 30, "b": 10}, hovermode="x unified", legend_orientation="h",
                       legend_y=1.12, xaxis_title=_lab("date"))
-    last_day = rm.period_index(active["date"].iloc[-1].date(), "day")
-    hours = hours_ok(db(), flt, flt.timezone)   # the SQL that ran: over the hours with an event or the events
-    return *prepared_chart(fig, active), _sql(rm.active_users_sql(flt, last_day, flt.timezone, hours))
+    return *prepared_chart(fig, active), _sql(query_of(active))   # the SQL that ran: over the hours or the events
 
 
-def _lifecycle_chart(life: pd.DataFrame, period: str, flt, week_start: str) -> tuple:
+def _lifecycle_chart(life: pd.DataFrame) -> tuple:
     fig = go.Figure()
     for status, (en, zh, colour) in STATUS.items():
         part = life[life["status"] == status]
@@ -132,9 +130,7 @@ def _lifecycle_chart(life: pd.DataFrame, period: str, flt, week_start: str) -> t
                              customdata=part["users"], hovertemplate="%{x}: %{customdata:,}"))
     fig.update_layout(barmode="relative", height=380, margin={"t": 30, "b": 10}, yaxis_title=tr("Users", "用户数"),
                       xaxis_title=_lab("period_start"), legend_orientation="h", legend_y=1.12)
-    last_p = rm.period_index(pd.Timestamp(life["period_start"].iloc[-1]).date(), period, week_start)
-    hours = hours_ok(db(), flt, flt.timezone)
-    return *prepared_chart(fig, life), _sql(rm.lifecycle_sql(period, flt, last_p, flt.timezone, week_start, hours))
+    return *prepared_chart(fig, life), _sql(query_of(life))
 
 
 page_header("Retention", "留存", owner="operations")
@@ -243,7 +239,7 @@ active = run(rm.active_users, flt, None, flt.timezone)
 if active.empty:
     empty_state("No activity in the selected range and filters.", "所选范围和筛选条件下没有活跃用户。")
 else:
-    fig, csv, sql = memo(_active_chart, (flt,), active, flt)
+    fig, csv, sql = memo(_active_chart, (flt,), active)
     latest = active.iloc[-1]
     chart_block(fig, csv, key="retention_active", name="dau_wau_mau",
                 caption=tr(f"DAU = distinct users with an event on the day; WAU / MAU = distinct users in the "
@@ -262,7 +258,7 @@ life = run(rm.lifecycle, period, flt, flt.timezone, week_start)
 if life.empty or int(life["users"].sum()) == 0:
     empty_state("No activity in the selected range and filters.", "所选范围和筛选条件下没有活跃用户。")
 else:
-    fig, csv, sql = memo(_lifecycle_chart, (period, flt, week_start), life, period, flt, week_start)
+    fig, csv, sql = memo(_lifecycle_chart, (period, flt, week_start), life)
     chart_block(fig, csv, key="retention_lifecycle", name="lifecycle",
                 caption=tr(f"Active users per {pw}: new (first-ever event in the {pw}), returning (active in the "
                            f"previous {pw} too), resurrecting (inactive in the previous {pw}, active before); "

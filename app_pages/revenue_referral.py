@@ -13,12 +13,12 @@ from plotly.subplots import make_subplots
 from metrics import UserInputError
 from metrics import referral as rf
 from metrics import stages as sg
-from metrics.derive import hours_ok
+from metrics.derive import query_of
 from ui import format as fmt
 from ui.components import (
     chart_block, choice, chosen, empty_state, help_text, label, page_header, prepared_chart, sql_text, table_block,
 )
-from ui.context import data_facts, db, filters, memo, run, tr
+from ui.context import data_facts, filters, memo, run, tr
 from ui.safe import md_escape, plot_escape
 
 PERIODS = {"week": ("week", "周"), "month": ("month", "月")}
@@ -67,7 +67,7 @@ def _cohort_chart(cohorts: pd.DataFrame, rev_params, period: str) -> tuple:
     return *prepared_chart(fig, cohorts), _sql(sg.revenue_by_cohort_sql(rev_params, period))
 
 
-def _k_period_chart(per_period: pd.DataFrame, ref_params) -> tuple:
+def _k_period_chart(per_period: pd.DataFrame) -> tuple:
     L = rf.LABELS
     totals = per_period.groupby("period_start", as_index=False)[
         ["active_users", "invites", "invited_signups"]].sum()
@@ -79,13 +79,7 @@ def _k_period_chart(per_period: pd.DataFrame, ref_params) -> tuple:
                                  opacity=0.6))
     fig.update_layout(height=380, margin={"t": 30, "b": 10}, yaxis_title=label(L, "k_factor"),
                       xaxis_title=tr("Week (Monday)", "周（周一开始）"), legend={"font": {"size": 10}})
-    return *prepared_chart(fig, per_period), _period_sql(ref_params)
-
-
-def _period_sql(ref_params) -> str:
-    """The SQL of the table by week and channel as it ran: over the hours with an event or the events."""
-    hours = hours_ok(db(), ref_params.filters, ref_params.timezone)
-    return _sql(rf.referral_sql(ref_params, grouped=True, hours=hours))
+    return *prepared_chart(fig, per_period), _sql(query_of(per_period))
 
 
 def _k_channel_chart(by_channel: pd.DataFrame, channels: tuple, ref_params) -> tuple:
@@ -237,7 +231,7 @@ with left:
     if per_period.empty:
         empty_state("No activity in the selected range.", "所选范围内没有活动。")
     else:
-        fig, period_csv, period_sql = memo(_k_period_chart, (ref_params,), per_period, ref_params)
+        fig, period_csv, period_sql = memo(_k_period_chart, (ref_params,), per_period)
         chart_block(fig, period_csv, key="revref_k_period", name="k_factor_by_week",
                     caption=tr("K-factor per week: all channels (thick; invited sign-ups ÷ active users of the week, "
                                "summed over channels) and per inviter's first-touch channel. ",
@@ -268,4 +262,4 @@ with st.expander(tr("Referral table by week and channel", "按周和渠道的自
     table_block(per_period, key="revref_ref_table", name="referral_by_week_channel", column_config=cfg,
                 csv=period_csv,
                 caption=tr("One row per week and first-touch channel. ", "每周每个首次触达渠道一行。") + ref_scope,
-                sql=period_sql or memo(_period_sql, (ref_params,), ref_params))
+                sql=period_sql or _sql(query_of(per_period)))

@@ -9,12 +9,16 @@ And what the metrics that read the load's rollups share (:mod:`metrics.funnel`, 
 :func:`over_every_event` runs a query without its date range when that range holds every stored event
 (:func:`range_holds`); :func:`hours_ok` says when the hours with an event stand for the events, and
 :func:`with_hours` runs a query over them when they do (:mod:`metrics.retention`, :mod:`metrics.referral`).
+Since such a metric's query depends on the stored data as well as on its parameters, its frame carries the query
+that made it (:func:`ran`, :func:`query_of`), and a page shows that one instead of choosing again.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Callable, Iterator, TypeVar
+
+import pandas as pd
 
 from store.parse import check_timezone
 
@@ -89,3 +93,15 @@ def with_hours(con, filters: Filters | None, timezone: str, run: Callable[[bool]
     hours = hours_ok(con, filters, timezone)
     out = run(hours)
     return run(False) if hours and not hours_ok(con, filters, timezone) else out
+
+
+def ran(frame: pd.DataFrame, query: tuple[str, list]) -> pd.DataFrame:
+    """``frame``, recording ``query`` — the ``(SQL, bound values)`` it was computed by — in ``frame.attrs``
+    (kept through copies and pickling, so also through the dashboard's cache)."""
+    frame.attrs["query"] = query
+    return frame
+
+
+def query_of(frame: pd.DataFrame) -> tuple[str, list]:
+    """The ``(SQL, bound values)`` :func:`ran` recorded on ``frame``."""
+    return frame.attrs["query"]

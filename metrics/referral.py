@@ -36,7 +36,7 @@ import pandas as pd
 
 from store.errors import UserInputError
 
-from .derive import over_every_event, range_holds, split_at, temp_tables, with_hours
+from .derive import over_every_event, ran, range_holds, split_at, temp_tables, with_hours
 from .economics import rollups_ok, segment_sql, validate_common
 from .filters import FIXED_YEARS, Filters, fixed_offset_seconds, local_sql
 from .labels import label as _label
@@ -283,10 +283,16 @@ def _ints(df: pd.DataFrame, cols) -> pd.DataFrame:
 
 def referral(con, params: ReferralParams | None = None) -> pd.DataFrame:
     """``[period_start, channel, active_users, inviters, invites, invites_per_user, invited_signups,
-    invite_conversion, k_factor]`` per period and acquisition channel."""
+    invite_conversion, k_factor]`` per period and acquisition channel. ``attrs["query"]`` holds the ``(SQL, bound
+    values)`` that computes it (:func:`metrics.derive.query_of`): the query that ran, or within
+    :func:`referral_page` the query whose first part it read from the page's temporary tables."""
     p = params or ReferralParams()
-    df = with_hours(con, p.filters, p.timezone,
-                    lambda hours: con.execute(*referral_sql(p, grouped=True, hours=hours)).df())
+
+    def frame(hours: bool) -> pd.DataFrame:
+        query = referral_sql(p, grouped=True, hours=hours)
+        return ran(con.execute(*query).df(), query)
+
+    df = with_hours(con, p.filters, p.timezone, frame)
     df["period_start"] = pd.to_datetime(df["period_start"]).dt.date
     return _ints(df, ["active_users", "inviters", "invites", "invited_signups"])
 

@@ -44,7 +44,7 @@ from store.errors import UserInputError
 from store.parse import check_timezone
 from store.sqlutil import quote_ident
 
-from .derive import with_hours
+from .derive import ran, with_hours
 from .filters import Filters, local_sql, to_utc
 from .selectors import Step, property_sql, step_sql
 
@@ -670,6 +670,8 @@ def active_users(con, filters: Filters | None = None, end: date | None = None, t
 
     Days run from the first active day (or the filter's start date) to ``end`` (default: the filter's end
     date, else the day of the last event); the trailing windows also look back before the start date.
+    ``attrs["query"]`` holds the ``(SQL, bound values)`` that ran (:func:`metrics.derive.query_of`; none
+    without events).
     """
     timezone = _check_timezone(timezone, filters)
     f = filters or Filters()
@@ -679,12 +681,16 @@ def active_users(con, filters: Filters | None = None, end: date | None = None, t
                           "stickiness": pd.Series([], dtype="float64")})
     if last is None:
         return empty
-    df = with_hours(con, f, timezone, lambda hours: con.execute(*active_users_sql(f, last, timezone, hours)).df())
-    if df.empty:
-        return empty
-    return pd.DataFrame({"date": _index_labels(df["day"], "day"), "dau": df["dau"].astype("int64"),
-                         "wau": df["wau"].astype("int64"), "mau": df["mau"].astype("int64"),
-                         "stickiness": df["stickiness"].astype("float64")})
+
+    def frame(hours: bool) -> pd.DataFrame:
+        query = active_users_sql(f, last, timezone, hours)
+        return ran(con.execute(*query).df(), query)
+
+    df = with_hours(con, f, timezone, frame)
+    out = empty if df.empty else pd.DataFrame({
+        "date": _index_labels(df["day"], "day"), "dau": df["dau"].astype("int64"), "wau": df["wau"].astype("int64"),
+        "mau": df["mau"].astype("int64"), "stickiness": df["stickiness"].astype("float64")})
+    return ran(out, df.attrs["query"])
 
 
 # -- lifecycle -----------------------------------------------------------------------------------------
@@ -741,6 +747,8 @@ def lifecycle(con, period: str = "week", filters: Filters | None = None, timezon
     new = first-ever event (all data) in the period; returning = active in this and the previous period;
     resurrecting = active now, not in the previous period, but seen before; dormant = active in the
     previous period and not in this one, reported as a positive count (the chart draws it below the axis).
+    ``attrs["query"]`` holds the ``(SQL, bound values)`` that ran (:func:`metrics.derive.query_of`; none
+    without events).
     """
     _check_choice("period", period, PERIODS)
     _check_choice("week_start", week_start, WEEK_STARTS)
@@ -751,9 +759,13 @@ def lifecycle(con, period: str = "week", filters: Filters | None = None, timezon
                           "status": pd.Series([], dtype="str"), "users": pd.Series([], dtype="int64")})
     if last is None:
         return empty
-    df = with_hours(con, f, timezone,
-                    lambda hours: con.execute(*lifecycle_sql(period, f, last, timezone, week_start, hours)).df())
-    if df.empty:
-        return empty
-    return pd.DataFrame({"period_start": _index_labels(df["p"], period, week_start),
-                         "status": df["status"].astype("str"), "users": df["users"].astype("int64")})
+
+    def frame(hours: bool) -> pd.DataFrame:
+        query = lifecycle_sql(period, f, last, timezone, week_start, hours)
+        return ran(con.execute(*query).df(), query)
+
+    df = with_hours(con, f, timezone, frame)
+    out = empty if df.empty else pd.DataFrame({
+        "period_start": _index_labels(df["p"], period, week_start), "status": df["status"].astype("str"),
+        "users": df["users"].astype("int64")})
+    return ran(out, df.attrs["query"])

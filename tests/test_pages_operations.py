@@ -312,3 +312,28 @@ def test_chinese_labels(monkeypatch, log_db, page):
     assert at.get("plotly_chart")
     assert all(e.label != "Show SQL" for e in at.expander)
     assert any(e.label == "查看 SQL" for e in at.expander)
+
+
+
+def _shown_sql(at, marker: str) -> str:
+    """The one "Show SQL" text holding ``marker`` (shown once or under more than one chart)."""
+    shown = {c.value for c in at.code if marker in c.value}
+    assert len(shown) == 1, shown
+    return shown.pop()
+
+
+@pytest.mark.parametrize("page, markers", [
+    ("retention", ("-- active days: distinct (user, local day)", "-- active: distinct (user, period)")),
+    ("revenue_referral", ("GROUP BY period_start, channel",)),   # the K-factor per week and its table
+])
+def test_the_sql_shown_is_the_query_that_ran(monkeypatch, log_db, page, markers):
+    """DAU / WAU / MAU, the lifecycle and the referral table by week count over the hours with an event in UTC and
+    over the events in a zone with summer time: the SQL a page shows is the one its metric ran, either way."""
+    at = _app(monkeypatch, log_db, page)
+    for marker in markers:
+        assert "FROM user_hours h" in _shown_sql(at, marker)
+    at.selectbox(key="flt_timezone_en").set_value("America/New_York").run()
+    assert not at.exception and not at.error
+    for marker in markers:
+        sql = _shown_sql(at, marker)
+        assert "FROM events e" in sql and "user_hours" not in sql

@@ -290,10 +290,26 @@ def test_buckets_from_the_hours_equal_the_buckets_from_the_events(con, journeys,
                                        timezone=tz))]
     got = [(referral(con, p), referral_page(con, p)) for p in params]
     assert got[0][0]["invites"].sum() > 10 and got[3][0]["active_users"].sum() > 5
+    # the tables carry the query that computes them (the one the page shows), over the hours where they stand
+    hours = tz != "America/New_York"
+    assert [_reads_hours(con, t) for table, page in got for t in (table, page["per_period"])] == [hours] * 8
     asked = []   # the tables of the events: every check says no (and is the one consulted)
     monkeypatch.setattr(derive, "hours_ok", lambda *args: asked.append(args) or False)
     for (table, page), p in zip(got, params):
         assert_frame_equal(table, referral(con, p))
+        assert not _reads_hours(con, referral(con, p))
         for key in ("summary", "per_period", "by_channel"):
             assert_frame_equal(page[key], referral_page(con, p)[key])
+        assert not _reads_hours(con, referral_page(con, p)["per_period"])
     assert len(asked) >= 2 * len(params)
+
+
+def _reads_hours(con, frame) -> bool:
+    """Whether the query recorded on ``frame`` read the hours with an event (else the events only); that query
+    runs on its own, and gives the frame's rows."""
+    from metrics.derive import query_of
+    sql, params = query_of(frame)
+    again = con.execute(sql, params).df()
+    again["period_start"] = pd.to_datetime(again["period_start"]).dt.date
+    assert_frame_equal(again, frame, check_dtype=False)
+    return "FROM user_hours h" in sql
