@@ -36,7 +36,7 @@ import pandas as pd
 
 from store.errors import UserInputError
 
-from .derive import over_every_event, ran, range_holds, split_at, temp_tables, with_hours
+from .derive import hours_local_sql, over_every_event, ran, range_holds, split_at, temp_tables, with_hours
 from .economics import rollups_ok, segment_sql, validate_common
 from .filters import FIXED_YEARS, Filters, fixed_offset_seconds, local_sql
 from .labels import label as _label
@@ -130,10 +130,10 @@ def referral_sql(p: ReferralParams, grouped: bool = True, by_channel: bool = Fal
         # the user's local periods with an hour with an event (the period of the hour's start: in UTC and a zone of
         # one whole-hour offset every event of an hour is in it), and the invites counted over the referral-stage
         # events alone, each in the period of its hour's start too; the local time of an hour is plain arithmetic
-        # (:func:`metrics.filters.local_sql`), so the hours need no buckets to convert
-        hour_period = f"CAST(date_trunc('{p.period}', {local_sql('h.hour_start', p.timezone)}) AS DATE)"
+        # (:func:`metrics.derive.hours_local_sql`), so the hours need no buckets to convert
+        hour_period = f"CAST(date_trunc('{p.period}', {hours_local_sql('h.hour_start', p.timezone)}) AS DATE)"
         invite_hour = "date_trunc('hour', x.event_time)"
-        invite_period = f"CAST(date_trunc('{p.period}', {local_sql(invite_hour, p.timezone)}) AS DATE)"
+        invite_period = f"CAST(date_trunc('{p.period}', {hours_local_sql(invite_hour, p.timezone)}) AS DATE)"
         hour_where, hour_params = f.time_sql("h.hour_start")
         invite_where, invite_params = f.time_sql("x.event_time")
         buckets_body = f"""SELECT b.user_key, u.channel, b.period_start, coalesce(i.invites, 0) AS invites

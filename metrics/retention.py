@@ -44,7 +44,7 @@ from store.errors import UserInputError
 from store.parse import check_timezone
 from store.sqlutil import quote_ident
 
-from .derive import ran, with_hours
+from .derive import hours_local_sql, ran, with_hours
 from .filters import Filters, local_sql, to_utc
 from .selectors import Step, property_sql, step_sql
 
@@ -616,37 +616,45 @@ def _last_index(con, filters: Filters, end, timezone: str, period: str, week_sta
     return period_index(end, period, week_start)
 
 
-def _activity(hours: bool) -> tuple[str, str, str]:
-    """``(FROM item, time column, alias)`` of the rows the active-user counts read: the hours of ``user_hours``
-    (:func:`metrics.derive.hours_ok`) or the events."""
-    return ("user_hours h", "h.hour_start", "h") if hours else ("events e", "e.event_time", "e")
-
-
 def active_users_sql(filters: Filters | None, last_day: int, timezone: str = "UTC",
                      hours: bool = False) -> tuple[str, list]:
     """SQL of :func:`active_users` up to local day index ``last_day`` (days since 1970-01-01), over the hours
     with an event (``hours``, see :func:`metrics.derive.hours_ok`) or the events."""
     f = filters or Filters()
-    source, column, alias = _activity(hours)
-    filt, args = f.events_sql(alias)
-    day = period_index_sql(local_sql(column, timezone), "day")
     first = period_index(f.start, "day") if f.start is not None else None
+    if hours:
+        filt, args = f.events_sql("h")
+        day, next_day = (period_index_sql(hours_local_sql(c, timezone), "day") for c in ("h.hour_start", "h.next_hour"))
+        # each user's hours are distinct and know the next one: the last hour of an active day is the one whose
+        # next hour falls on another day, and that day is the next active one (when it comes after the last
+        # reported day, the span it ends reaches past every reported day, as the span of a last active day does)
+        gaps = f"""-- active days, one row each: a user's last hour with an event of the local day, with the gap in days
+    -- to their next hour with an event (none: NULL); the hours in the filters
+    gaps AS (
+        SELECT {day} AS d, {next_day} - {day} AS gap FROM user_hours h
+        WHERE {filt} AND {day} <= ? AND (h.next_hour IS NULL OR {next_day} <> {day})
+    ),"""
+    else:
+        filt, args = f.events_sql("e")
+        day = period_index_sql(local_sql("e.event_time", timezone), "day")
+        gaps = f"""-- active days: distinct (user, local day) in the filters
+    active AS (
+        SELECT DISTINCT e.user_key, {day} AS d FROM events e WHERE {filt} AND {day} <= ?
+    ),
+    -- the gap in days from each active day to the user's next one (none: NULL)
+    gaps AS (SELECT d, LEAD(d) OVER (PARTITION BY user_key ORDER BY d) - d AS gap FROM active),"""
     sql = f"""
 WITH
-    -- active days: distinct (user, local day) in the filters
-    active AS (
-        SELECT DISTINCT {alias}.user_key, {day} AS d FROM {source} WHERE {filt} AND {day} <= ?
-    ),
+    {gaps}
     -- each active day d covers the days [d, d + n) of the trailing windows (n = 7, 30) up to the user's
-    -- next active day: a user's spans never overlap, so counting the spans over a day counts distinct users
-    gaps AS (SELECT d, LEAD(d) OVER (PARTITION BY user_key ORDER BY d) - d AS gap FROM active),
+    -- next active day: a user's spans never overlap, so counting the spans over a day counts distinct users;
     -- spans: how many users have an active day d whose span is len days (up to the next one, at most 30)
     spans AS (
         SELECT d, least(coalesce(gap, 30), 30) AS len, count(*) AS users
         FROM gaps GROUP BY d, least(coalesce(gap, 30), 30)
     ),
     -- every day from the first activity to the last reported day
-    bounds AS (SELECT min(d) AS lo FROM active),
+    bounds AS (SELECT min(d) AS lo FROM gaps),
     days AS (SELECT g.day FROM bounds CROSS JOIN LATERAL generate_series(bounds.lo, ?) AS g(day)),
     -- per day, the spans over it (a few thousand rows: days x lengths)
     windows AS (
@@ -700,16 +708,33 @@ def lifecycle_sql(period: str, filters: Filters | None, last: int, timezone: str
     """SQL of :func:`lifecycle` for periods up to index ``last``, over the hours with an event (``hours``, see
     :func:`metrics.derive.hours_ok`) or the events."""
     f = filters or Filters()
-    source, column, alias = _activity(hours)
-    filt, args = f.events_sql(alias)
-    pe = period_index_sql(local_sql(column, timezone), period, week_start)
-    pu = period_index_sql(local_sql("u.first_seen", timezone), period, week_start)
     first = period_index(f.start, period, week_start) if f.start is not None else None
     statuses = ", ".join(f"({i}, '{s}')" for i, s in enumerate(LIFECYCLE_STATUSES))
-    sql = f"""
-WITH
-    -- active: distinct (user, period) in the filters
-    active AS (SELECT DISTINCT {alias}.user_key, {pe} AS p FROM {source} WHERE {filt} AND {pe} <= ?),
+    if hours:
+        filt, args = f.events_sql("h")
+        pe, pp, pn = (period_index_sql(hours_local_sql(c, timezone), period, week_start)
+                      for c in ("h.hour_start", "h.prev_hour", "h.next_hour"))
+        # each user's hours are distinct and know the previous and next one: the first hour of an active period is
+        # the one whose previous hour is in another period (or that has none: the user's first-ever hour, so the
+        # period of first_seen), and the last one is the one whose next hour is in another period
+        active = f"""-- active: each user's hours in the filters, with the periods of their previous and next hour
+    active AS (SELECT {pe} AS p, {pp} AS pp, {pn} AS np FROM user_hours h WHERE {filt} AND {pe} <= ?),
+    -- labelled: active users by how they relate to the previous period (at the first hour of their period);
+    -- dormant ones one period later (at the last hour of their period)
+    labelled AS (
+        SELECT p, CASE WHEN pp IS NULL THEN 'new'
+                       WHEN pp = p - 1 THEN 'returning'
+                       ELSE 'resurrecting' END AS status
+        FROM active WHERE pp IS NULL OR pp <> p
+        UNION ALL
+        SELECT p + 1, 'dormant' FROM active WHERE (np IS NULL OR np > p + 1) AND p + 1 <= ?
+    ),"""
+    else:
+        filt, args = f.events_sql("e")
+        pe = period_index_sql(local_sql("e.event_time", timezone), period, week_start)
+        pu = period_index_sql(local_sql("u.first_seen", timezone), period, week_start)
+        active = f"""-- active: distinct (user, period) in the filters
+    active AS (SELECT DISTINCT e.user_key, {pe} AS p FROM events e WHERE {filt} AND {pe} <= ?),
     -- first: the period of each user's first-ever event (all data)
     first AS (SELECT u.user_key, {pu} AS fp FROM users u),
     -- labelled: active users by how they relate to the previous period; dormant ones one period later
@@ -725,7 +750,10 @@ WITH
         FROM active a
         LEFT JOIN active nxt ON nxt.user_key = a.user_key AND nxt.p = a.p + 1
         WHERE nxt.user_key IS NULL AND a.p + 1 <= ?
-    ),
+    ),"""
+    sql = f"""
+WITH
+    {active}
     counts AS (SELECT p, status, count(*) AS users FROM labelled GROUP BY p, status),
     -- grid: every period from the first activity to the last reported one, every status
     bounds AS (SELECT min(p) AS lo FROM active),

@@ -435,6 +435,7 @@ def _run_load(con, source, kind: str, mapping, name, build_parsed: Callable[...,
             con.execute("DROP VIEW IF EXISTS _new_events; DROP TABLE IF EXISTS _skip; DROP TABLE IF EXISTS _parsed; "
                         "DROP TABLE IF EXISTS _batch_users; DROP TABLE IF EXISTS _batch_user_events; "
                         "DROP TABLE IF EXISTS _batch_by_name; DROP TABLE IF EXISTS _batch_users_touched; "
+                        "DROP TABLE IF EXISTS _hours_touched; DROP TABLE IF EXISTS _hours_of_touched; "
                         "DROP TABLE IF EXISTS _reader_rejects; "
                         "DROP TABLE IF EXISTS _reader_scans; DROP TABLE IF EXISTS _nl_rows")
             if src is not None:
@@ -620,12 +621,13 @@ def _update_rollups(con, first: bool) -> None:
     """Maintain the ``user_events`` rollup (count, first and last time per user and event name), the
     ``events_by_name`` and ``revenue_events`` copies, each user's hours with an event (``user_hours``), the
     sessions rollups (``traffic_sessions`` / ``traffic_pageviews``) and the days of life (``user_days``) from
-    ``_new_events``, so that they always equal a GROUP BY over / a projection of / the distinct hours of / the
-    sessions of / the distinct days of all loaded events. A first load reads the events table it has just filled;
+    ``_new_events``, so that they always equal a GROUP BY over / a projection of / the distinct hours (each with the
+    user's previous and next) of / the sessions of / the distinct days of all loaded events. A first load reads the events table it has just filled;
     a later one merges the batch's own aggregate into the stored rows (its new pairs appended sorted by event
-    name), appends the batch's rows sorted by event name to ``events_by_name``, its rows with revenue sorted by
-    user to ``revenue_events`` and its (user, hour) pairs not stored yet to ``user_hours``, and derives again the
-    sessions and days of the users the batch touches (a new event can merge two stored sessions or change which
+    name), appends the batch's rows sorted by event name to ``events_by_name`` and its rows with revenue sorted by
+    user to ``revenue_events``, derives again the hours of the users it brings an hour not stored yet
+    (``user_hours``: a new hour is the previous or next one of its neighbours), and the sessions and days of the
+    users the batch touches (a new event can merge two stored sessions or change which
     event comes first in one, and an earlier first_seen moves every day of its user)."""
     if first:
         for rollup in ROLLUPS:
@@ -664,14 +666,23 @@ def _update_rollups(con, first: bool) -> None:
         INSERT INTO revenue_events
         SELECT user_key, event_time, revenue FROM _batch_by_name WHERE revenue IS NOT NULL ORDER BY user_key, event_time
     """)
-    # the batch's (user, UTC hour) pairs not stored yet
+    # the users the batch brings a (user, UTC hour) pair not stored yet: a new hour changes its neighbours' previous
+    # and next hour, so their hours are derived again (an hour already stored changes nothing)
     con.execute("""
-        INSERT INTO user_hours
-        SELECT user_key, hour_start FROM (
+        CREATE TEMP TABLE _hours_touched AS
+        SELECT DISTINCT user_key FROM (
             SELECT DISTINCT b.user_key, date_trunc('hour', b.event_time) AS hour_start FROM _batch_by_name b) n
         WHERE NOT EXISTS (SELECT 1 FROM user_hours x WHERE x.user_key = n.user_key AND x.hour_start = n.hour_start)
-        ORDER BY user_key, hour_start
     """)
+    con.execute("""
+        CREATE TEMP TABLE _hours_of_touched AS
+        SELECT user_key, hour_start FROM user_hours WHERE user_key IN (SELECT user_key FROM _hours_touched)
+        UNION
+        SELECT user_key, date_trunc('hour', event_time) FROM _batch_by_name
+        WHERE user_key IN (SELECT user_key FROM _hours_touched)
+    """)
+    con.execute("DELETE FROM user_hours WHERE user_key IN (SELECT user_key FROM _hours_touched)")
+    con.execute(_hours_sql("_hours_of_touched"))
     # a user's sessions depend on all of their events: those of the users the batch touches are derived again
     con.execute("CREATE TEMP TABLE _batch_users_touched AS SELECT DISTINCT user_key FROM _batch_by_name")
     touched = "user_key IN (SELECT user_key FROM _batch_users_touched)"
@@ -687,6 +698,16 @@ def _update_rollups(con, first: bool) -> None:
 # age in [d, d + 1) days.
 USER_DAY_SQL = "CAST(floor(EXTRACT(EPOCH FROM e.event_time - u.first_seen) / 86400) AS INTEGER)"
 
+def _hours_sql(pairs: str) -> str:
+    """Insert into ``user_hours`` the distinct (user_key, hour_start) ``pairs`` (a FROM-able SQL text) holding every
+    hour of their users, each with the user's previous and next hour, sorted by user and hour."""
+    return f"""INSERT INTO user_hours
+               SELECT user_key, hour_start, LAG(hour_start) OVER w, LEAD(hour_start) OVER w
+               FROM {pairs}
+               WINDOW w AS (PARTITION BY user_key ORDER BY hour_start)
+               ORDER BY user_key, hour_start"""
+
+
 # Each rollup as a recomputation over every stored event: what a first load and the migration creating it write.
 _FILLS = {
     "user_events": """INSERT INTO user_events
@@ -697,10 +718,7 @@ _FILLS = {
     "revenue_events": """INSERT INTO revenue_events
                          SELECT user_key, event_time, revenue FROM events WHERE revenue IS NOT NULL
                          ORDER BY user_key, event_time""",
-    "user_hours": """INSERT INTO user_hours
-                     SELECT user_key, hour_start FROM (
-                         SELECT DISTINCT user_key, date_trunc('hour', event_time) AS hour_start FROM events)
-                     ORDER BY user_key, hour_start""",
+    "user_hours": _hours_sql("(SELECT DISTINCT user_key, date_trunc('hour', event_time) AS hour_start FROM events)"),
     "user_days": f"""INSERT INTO user_days
                      SELECT DISTINCT e.user_key, {USER_DAY_SQL}
                      FROM events e JOIN users u ON u.user_key = e.user_key""",

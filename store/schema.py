@@ -21,9 +21,10 @@ user_days     one row per (user, day of life) with an event: day = whole days fr
 revenue_events  every event with a revenue value: its user, time and revenue, each load's rows stored sorted by
               user — read by the revenue, LTV and ROAS queries in place of a scan of all events for the few
               that carry money
-user_hours    one row per (user, UTC hour) with an event, each load's new pairs stored sorted by user — read by
-              the counts of active users per local day, week or month in a time zone with a whole-hour offset
-              (every event of an hour falls on the local day of the hour's start)
+user_hours    one row per (user, UTC hour) with an event, with the user's previous and next such hour — kept
+              by every load for the users it brings a new hour, stored sorted by user — read by the counts of
+              active users per local day, week or month in a time zone with a whole-hour offset (every event of
+              an hour falls on the local day of the hour's start)
 spend         one row per (date, channel, campaign); campaign '' is channel level
 survey        perceived value / cost ratings, one row per rating
 stage_map     event_name -> AARRR stage
@@ -43,6 +44,15 @@ from pathlib import Path
 import duckdb
 
 DEFAULT_PATH = Path("data") / "opsfunnel.duckdb"
+
+_USER_HOURS = """
+    CREATE TABLE user_hours (
+        user_key    INTEGER NOT NULL,
+        hour_start  TIMESTAMP NOT NULL,      -- date_trunc('hour', event_time), UTC
+        prev_hour   TIMESTAMP,               -- the user's previous hour_start (NULL: this is their first)
+        next_hour   TIMESTAMP                -- the user's next hour_start (NULL: this is their last)
+    );
+    """
 
 MIGRATIONS: list[str] = [
     # 1: initial schema
@@ -217,18 +227,18 @@ MIGRATIONS: list[str] = [
         revenue     DOUBLE NOT NULL
     );
     """,
-    # 10: the UTC hours of each user with an event (filled from the events already stored)
-    """
-    CREATE TABLE user_hours (
-        user_key    INTEGER NOT NULL,
-        hour_start  TIMESTAMP NOT NULL       -- date_trunc('hour', event_time), UTC
-    );
-    """,
+    # 10: the UTC hours of each user with an event (filled from the events already stored). Created as migration 11
+    # left it, since the fill that follows is today's: a database made at 10 has the two first columns alone.
+    _USER_HOURS,
+    # 11: each hour with the user's previous and next one (so a count of distinct users per local day or period
+    # needs no grouping or window over the hours); derived again from the events already stored
+    "DROP TABLE user_hours;" + _USER_HOURS,
 ]
 
 
 # The rollup a migration creates, filled from the events already stored after its SQL, in its transaction.
-_FILLS = {3: "user_events", 4: "events_by_name", 5: "traffic", 6: "user_days", 9: "revenue_events", 10: "user_hours"}
+_FILLS = {3: "user_events", 4: "events_by_name", 5: "traffic", 6: "user_days", 9: "revenue_events", 10: "user_hours",
+          11: "user_hours"}
 
 
 def _apply_migrations(con: duckdb.DuckDBPyConnection) -> None:

@@ -45,8 +45,10 @@ DAYS = f"SELECT DISTINCT e.user_key, {USER_DAY_SQL} FROM events e JOIN users u O
 # the events with a revenue value (the revenue_events rollup must equal it)
 REVENUE = "SELECT user_key, event_time, revenue FROM events WHERE revenue IS NOT NULL"
 
-# the hours with an event of each user (the user_hours rollup must equal it)
-HOURS = "SELECT DISTINCT user_key, date_trunc('hour', event_time) FROM events"
+# the hours with an event of each user, with the user's previous and next (the user_hours rollup must equal it)
+HOURS = """SELECT user_key, hour_start, LAG(hour_start) OVER w, LEAD(hour_start) OVER w
+           FROM (SELECT DISTINCT user_key, date_trunc('hour', event_time) AS hour_start FROM events)
+           WINDOW w AS (PARTITION BY user_key ORDER BY hour_start)"""
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
 
@@ -92,8 +94,10 @@ def state(db: Path) -> tuple:
                                                   EXCEPT ALL """ + REVENUE + """))
                          + (SELECT count(*) FROM (""" + REVENUE + """
                                                   EXCEPT ALL SELECT user_key, event_time, revenue FROM revenue_events))
-                         + (SELECT count(*) FROM (SELECT user_key, hour_start FROM user_hours EXCEPT ALL """ + HOURS + """))
-                         + (SELECT count(*) FROM (""" + HOURS + """ EXCEPT ALL SELECT user_key, hour_start FROM user_hours)))
+                         + (SELECT count(*) FROM (SELECT user_key, hour_start, prev_hour, next_hour FROM user_hours
+                                                  EXCEPT ALL """ + HOURS + """))
+                         + (SELECT count(*) FROM (""" + HOURS + """
+                                                  EXCEPT ALL SELECT user_key, hour_start, prev_hour, next_hour FROM user_hours)))
         """).fetchone()
         # no staging table survives: the tables are exactly the schema's, none temporary
         tables = tuple(r[0] for r in con.execute(

@@ -323,7 +323,7 @@ def _shown_sql(at, marker: str) -> str:
 
 
 @pytest.mark.parametrize("page, markers", [
-    ("retention", ("-- active days: distinct (user, local day)", "-- active: distinct (user, period)")),
+    ("retention", ("-- each active day d covers the days", "-- labelled: active users by how they relate")),
     ("revenue_referral", ("GROUP BY period_start, channel",)),   # the K-factor per week and its table
 ])
 def test_the_sql_shown_is_the_query_that_ran(monkeypatch, log_db, page, markers):

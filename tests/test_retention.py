@@ -640,11 +640,13 @@ def test_active_users_equal_counting_every_window_over_random_logs(con, journeys
     assert_frame_equal(got, expected)
 
 
+@pytest.mark.parametrize("loads", [1, 3])
 @pytest.mark.parametrize("tz", ["UTC", "Asia/Shanghai", "Asia/Kolkata", "America/New_York"])
-def test_the_hours_with_an_event_give_the_counts_of_the_events(con, journeys, monkeypatch, tz):
+def test_the_hours_with_an_event_give_the_counts_of_the_events(con, journeys, monkeypatch, tz, loads):
     """``user_hours`` in place of the events (UTC and whole-hour fixed zones) gives the same DAU/WAU/MAU and
-    lifecycle as the events, over random minutes around local midnights; a half-hour zone, one with summer time,
-    a segment and events before 2000 take the events."""
+    lifecycle as the events, over random minutes around local midnights, loaded at once or in three loads whose
+    hours fall before, between and after the stored ones; a half-hour zone, one with summer time, a segment and
+    events before 2000 take the events."""
     import random
 
     import metrics.derive as derive
@@ -658,7 +660,9 @@ def test_the_hours_with_an_event_give_the_counts_of_the_events(con, journeys, mo
             first_touch = u % 3 == 0 and not events   # every third user's first event carries a channel
             events.append(("e", t.strftime("%Y-%m-%d %H:%M:%S"), {"channel": "ads"} if first_touch else {}))
         log[f"u{u}"] = events
-    journeys(log)
+    for part in range(loads):   # each event in one of the loads, at random
+        journeys({user: kept for user, events in log.items()
+                  if (kept := [e for i, e in enumerate(events) if random.Random(f"{user}{i}").randrange(loads) == part])})
     assert derive.hours_ok(con, None, tz) == (tz in ("UTC", "Asia/Shanghai"))
     assert not derive.hours_ok(con, Filters(segment={"platform": "ios"}), "UTC")
     ads = Filters(channels=("ads",), timezone=tz)
@@ -712,7 +716,7 @@ class _LoadsMidway:
         return getattr(self.con, name)
 
 
-_SINGAPORE = "Asia/Singapore"   # +8:00 since 1982, +7:30 in 1975: an hour's start may fall on another local day
+_SINGAPORE = "Asia/Singapore"   # +8:00 since 1982, +7:30 in 1975: read at +8:00, a 1975 hour is on another local day
 
 
 @pytest.mark.parametrize("metric", ["active_users", "lifecycle", "referral", "referral_page"])
@@ -731,15 +735,16 @@ def test_a_load_between_the_check_and_the_query_leaves_no_hours_behind(con, jour
     }
     journeys({"a": [("e", "2024-03-01 16:45:00"), ("e", "2024-03-02 10:00:00")], "b": [("e", "2024-03-02 01:00:00")]})
     assert derive.hours_ok(con, None, _SINGAPORE)
-    # 16:45 UTC on 1 June 1975 is 00:15 on 2 June in Singapore; its hour's start, 16:00, is 23:30 on 1 June
-    old = {"old": [("e", "1975-06-01 16:45:00")]}
+    # 16:15 UTC on 1 June 1975 is 23:45 on 1 June in Singapore; over the hours, read at the offset of 2000-2099
+    # (+8:00), its hour's start, 16:00, is 00:00 on 2 June
+    old = {"old": [("e", "1975-06-01 16:15:00")]}
     got = calls[metric](_LoadsMidway(con, lambda: journeys(old)))
 
     assert not derive.hours_ok(con, None, _SINGAPORE)
     expected = calls[metric](con)
     assert_frame_equal(got, expected)
     assert not _reads_hours(con, got)   # and the query it carries for the page to show is the one over the events
-    # the hours over the same data would count the 1975 event on 1 June: the test sees a result left on the hours
+    # the hours over the same data would count the 1975 event on 2 June: the test sees a result left on the hours
     monkeypatch.setattr(derive, "hours_ok", lambda *args: True)
     with pytest.raises(AssertionError):
         assert_frame_equal(calls[metric](con), expected)

@@ -242,8 +242,14 @@ BY_NAME = "SELECT event_name, user_key, event_time FROM events_by_name ORDER BY 
 BY_NAME_RECOMPUTED = "SELECT event_name, user_key, event_time FROM events ORDER BY ALL"
 REVENUE = "SELECT user_key, event_time, revenue FROM revenue_events ORDER BY ALL"
 REVENUE_RECOMPUTED = "SELECT user_key, event_time, revenue FROM events WHERE revenue IS NOT NULL ORDER BY ALL"
-HOURS = "SELECT user_key, hour_start FROM user_hours ORDER BY ALL"
-HOURS_RECOMPUTED = "SELECT DISTINCT user_key, date_trunc('hour', event_time) FROM events ORDER BY ALL"
+HOURS = "SELECT user_key, hour_start, prev_hour, next_hour FROM user_hours ORDER BY ALL"
+# each user's distinct hours with an event, with the user's previous and next one (a correlated form, not the fill's)
+HOURS_RECOMPUTED = """
+    WITH h AS (SELECT DISTINCT user_key, date_trunc('hour', event_time) AS hour_start FROM events)
+    SELECT user_key, hour_start,
+           (SELECT max(p.hour_start) FROM h p WHERE p.user_key = h.user_key AND p.hour_start < h.hour_start),
+           (SELECT min(n.hour_start) FROM h n WHERE n.user_key = h.user_key AND n.hour_start > h.hour_start)
+    FROM h ORDER BY ALL"""
 USER_DAYS = "SELECT user_key, day FROM user_days ORDER BY ALL"
 # the days of life from the definition: whole days from first_seen (min event time over all events) to the event
 USER_DAYS_RECOMPUTED = """SELECT DISTINCT e.user_key,
@@ -276,7 +282,8 @@ def test_incremental_users_equal_recomputation_over_random_batches(con):
         assert con.execute(USER_DAYS).fetchall() == con.execute(USER_DAYS_RECOMPUTED).fetchall(), batch
         # every stored event with a revenue value, once (a repeated row's revenue is not copied again)
         assert con.execute(REVENUE).fetchall() == con.execute(REVENUE_RECOMPUTED).fetchall(), batch
-        # the hours with an event: a batch adds only the pairs not stored yet
+        # the hours with an event, each with the user's previous and next: a batch's new hours fall before, between
+        # and after stored ones
         assert con.execute(HOURS).fetchall() == con.execute(HOURS_RECOMPUTED).fetchall(), batch
         moved += sum(first_seen[k] > t for k, t in con.execute("SELECT user_key, first_seen FROM users").fetchall()
                      if k in first_seen)
@@ -354,13 +361,22 @@ def test_user_hours_rollup_by_hand(con):
     store.load_events(con, frame([("u1", "view", "2024-01-01 10:30:00", None, None),
                                   ("u2", "view", "2024-01-05 09:00:00", None, None),
                                   ("u1", "view", "2023-12-31 23:15:00", None, None)]))
-    # each load's new pairs sorted by user and hour (user keys follow first_seen: u1, u2)
-    stored = con.execute("SELECT u.user_id, h.hour_start FROM user_hours h JOIN users u USING (user_key) "
-                         "ORDER BY h.rowid").fetchall()
+    # the hours of the users a load brings a new hour, derived again sorted by user and hour, each with the user's
+    # previous and next hour (user keys follow first_seen: u1, u2)
+    stored = con.execute("SELECT u.user_id, h.hour_start, h.prev_hour, h.next_hour FROM user_hours h "
+                         "JOIN users u USING (user_key) ORDER BY h.rowid").fetchall()
     hour = lambda *a: dt.datetime(*a)   # noqa: E731
-    assert stored == [("u1", hour(2024, 1, 1, 10)), ("u1", hour(2024, 1, 1, 11)), ("u2", hour(2024, 1, 5, 10)),
-                      ("u1", hour(2023, 12, 31, 23)), ("u2", hour(2024, 1, 5, 9))]
+    assert stored == [("u1", hour(2023, 12, 31, 23), None, hour(2024, 1, 1, 10)),
+                      ("u1", hour(2024, 1, 1, 10), hour(2023, 12, 31, 23), hour(2024, 1, 1, 11)),
+                      ("u1", hour(2024, 1, 1, 11), hour(2024, 1, 1, 10), None),
+                      ("u2", hour(2024, 1, 5, 9), None, hour(2024, 1, 5, 10)),
+                      ("u2", hour(2024, 1, 5, 10), hour(2024, 1, 5, 9), None)]
     assert con.execute(HOURS).fetchall() == con.execute(HOURS_RECOMPUTED).fetchall()
+    # a batch bringing no new hour leaves every row where it was
+    store.load_events(con, frame([("u1", "buy", "2024-01-01 11:30:00", None, None),
+                                  ("u2", "buy", "2024-01-05 09:45:00", None, None)]))
+    assert con.execute("SELECT u.user_id, h.hour_start, h.prev_hour, h.next_hour FROM user_hours h "
+                       "JOIN users u USING (user_key) ORDER BY h.rowid").fetchall() == stored
 
 
 STORED_ORDER = "SELECT u.user_id, r.event_name FROM user_events r JOIN users u USING (user_key) ORDER BY r.rowid"
@@ -393,12 +409,34 @@ def test_migration_sorts_the_user_events_of_an_older_database(tmp_path):
     assert c.execute(STORED_ORDER).fetchall() == [("u2", "b"), ("u1", "b"), ("u2", "a"), ("u1", "a")]
     c.close()
     c = store.connect(db)
-    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 10
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 11
     assert c.execute(STORED_ORDER).fetchall() == [("u1", "a"), ("u2", "a"), ("u1", "b"), ("u2", "b")]
     assert c.execute(USER_EVENTS).fetchall() == c.execute(USER_EVENTS_RECOMPUTED).fetchall()
     assert c.execute("SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = 'user_events' "
                      "ORDER BY ordinal_position").fetchall() == [
         ("user_key", "NO"), ("event_name", "NO"), ("events", "NO"), ("first_time", "NO"), ("last_time", "NO")]
+    c.close()
+
+
+def test_migration_gives_the_hours_of_a_version_10_database_their_neighbours(tmp_path):
+    db = tmp_path / "v10.duckdb"
+    c = store.connect(db)
+    store.load_events(c, frame([("u1", "view", "2024-01-05 00:10", None, None),
+                                ("u1", "view", "2024-01-03 00:00", None, None),
+                                ("u2", "buy", "2024-01-04 00:00", None, None)]))
+    # as a schema-10 database stored them: each user's hours alone
+    c.execute("DROP TABLE user_hours")
+    c.execute("CREATE TABLE user_hours (user_key INTEGER NOT NULL, hour_start TIMESTAMP NOT NULL)")
+    c.execute("INSERT INTO user_hours VALUES (1, '2024-01-03 00:00'), (1, '2024-01-05 00:00'), (2, '2024-01-04 00:00')")
+    as_older_schema(c, 10, ())
+    c.close()
+    c = store.connect(db)
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 11
+    assert c.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'user_hours' "
+                     "ORDER BY ordinal_position").fetchall() == [
+        ("user_key",), ("hour_start",), ("prev_hour",), ("next_hour",)]
+    day = lambda d: dt.datetime(2024, 1, d)   # noqa: E731
+    assert c.execute(HOURS).fetchall() == [(1, day(3), None, day(5)), (1, day(5), day(3), None), (2, day(4), None, None)]
     c.close()
 
 
@@ -451,7 +489,7 @@ def test_connect_is_idempotent_and_migrates(tmp_path, monkeypatch):
     store.load_events(c1, frame([("u1", "a", "2024-01-01", None, None)]))
     c1.close()
     c2 = store.connect(db)
-    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert c2.execute("SELECT list(version ORDER BY version) FROM schema_version").fetchone()[0] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
     assert c2.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     assert store.data_version(c2) == 1
     c2.close()
@@ -468,11 +506,12 @@ def test_migration_fills_the_user_events_rollup_from_stored_events(tmp_path):
                            "revenue_events", "user_hours"))
     c.close()
     c = store.connect(db)
-    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 10
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 11
     assert c.execute(REVENUE).fetchall() == c.execute(REVENUE_RECOMPUTED).fetchall() == [
         (2, dt.datetime(2024, 1, 4), 30.0)]
     assert c.execute(HOURS).fetchall() == c.execute(HOURS_RECOMPUTED).fetchall() == [
-        (1, dt.datetime(2024, 1, 3)), (1, dt.datetime(2024, 1, 5)), (2, dt.datetime(2024, 1, 4))]
+        (1, dt.datetime(2024, 1, 3), None, dt.datetime(2024, 1, 5)), (1, dt.datetime(2024, 1, 5), dt.datetime(2024, 1, 3), None),
+        (2, dt.datetime(2024, 1, 4), None, None)]
     assert c.execute(USER_EVENTS).fetchall() == c.execute(USER_EVENTS_RECOMPUTED).fetchall()
     assert c.execute("SELECT count(*), sum(events) FROM user_events").fetchone() == (2, 3)
     assert c.execute(BY_NAME).fetchall() == c.execute(BY_NAME_RECOMPUTED).fetchall()

@@ -126,7 +126,7 @@ def test_migration_fills_the_session_rollups_from_stored_events(tmp_path):
     as_older_schema(c, 4, ("traffic_sessions", "traffic_pageviews", "user_days", "revenue_events", "user_hours"))
     c.close()
     c = store.connect(db)
-    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 10
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 11
     assert (c.execute(SESSIONS).fetchall(), c.execute(PAGEVIEWS).fetchall()) == expected
     assert len(expected[0]) > 50 and len(expected[1]) > 100
     c.close()
@@ -164,7 +164,7 @@ def test_migration_sorts_the_pageviews_of_an_older_database(tmp_path):
     assert c.execute(PAGEVIEW_ORDER).fetchall() == sorted(c.execute(PAGEVIEW_ORDER).fetchall(), reverse=True)
     c.close()
     c = store.connect(db)
-    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 10
+    assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 11
     stored = c.execute(PAGEVIEW_ORDER).fetchall()
     assert stored == sorted(stored) and c.execute(PAGEVIEWS).fetchall() == expected and len(expected) > 100
     assert c.execute("SELECT column_name, is_nullable FROM information_schema.columns "
