@@ -622,12 +622,12 @@ def _update_rollups(con, first: bool) -> None:
     ``events_by_name`` and ``revenue_events`` copies, each user's hours with an event (``user_hours``), the
     sessions rollups (``traffic_sessions`` / ``traffic_pageviews``) and the days of life (``user_days``) from
     ``_new_events``, so that they always equal a GROUP BY over / a projection of / the distinct hours (each with the
-    user's previous and next) of / the sessions of / the distinct days of all loaded events. A first load reads the events table it has just filled;
-    a later one merges the batch's own aggregate into the stored rows (its new pairs appended sorted by event
-    name), appends the batch's rows sorted by event name to ``events_by_name`` and its rows with revenue sorted by
-    user to ``revenue_events``, derives again the hours of the users it brings an hour not stored yet
-    (``user_hours``: a new hour is the previous or next one of its neighbours), and the sessions and days of the
-    users the batch touches (a new event can merge two stored sessions or change which
+    user's previous and next) of / the sessions of / the distinct days of all loaded events. A first load reads
+    the events table it has just filled; a later one merges the batch's own aggregate into the stored rows (its new
+    pairs appended sorted by event name), appends the batch's rows sorted by event name to ``events_by_name`` and
+    its rows with revenue sorted by user to ``revenue_events``, derives again the hours of the users it brings an
+    hour not stored yet (``user_hours``: a new hour is the previous or next one of its neighbours), and the
+    sessions and days of the users the batch touches (a new event can merge two stored sessions or change which
     event comes first in one, and an earlier first_seen moves every day of its user)."""
     if first:
         for rollup in ROLLUPS:
@@ -697,6 +697,7 @@ def _update_rollups(con, first: bool) -> None:
 # its age in seconds as the economics compute it (metrics.economics), so that day d holds exactly the events of
 # age in [d, d + 1) days.
 USER_DAY_SQL = "CAST(floor(EXTRACT(EPOCH FROM e.event_time - u.first_seen) / 86400) AS INTEGER)"
+
 
 def _hours_sql(pairs: str) -> str:
     """Insert into ``user_hours`` the distinct (user_key, hour_start) ``pairs`` (a FROM-able SQL text) holding every
