@@ -86,17 +86,25 @@ def hours_ok(con, filters: Filters | None, timezone: str) -> bool:
     return first is None or (first >= datetime(lo, 1, 1) and last < datetime(hi, 1, 1))
 
 
-def hours_local_sql(column: str, timezone: str) -> str:
-    """SQL for the local time in ``timezone`` of ``column``, a UTC time within the stored events' span, in a query
-    made where :func:`hours_ok` holds: the UTC time plus the zone's one whole-hour offset, every stored event
-    being in :data:`FIXED_YEARS` (:func:`metrics.filters.local_sql` also converts times outside them, at a cost
-    per row; :func:`with_hours` keeps such a query's result only if the check still holds after it)."""
+def hours_offset_seconds(timezone: str) -> int:
+    """The one whole-hour UTC offset of ``timezone`` through :data:`FIXED_YEARS` in seconds (0 in UTC), by which a
+    query made where :func:`hours_ok` holds reads local times; a zone without one raises ``ValueError``."""
     if check_timezone(timezone) == "UTC":
-        return column
+        return 0
     off = fixed_offset_seconds(timezone)
     if off is None or off % 3600:
         raise ValueError(f"{timezone} has no one whole-hour UTC offset: its local times are not read over the hours")
-    return f"({column} + INTERVAL {off // 3600} HOUR)"
+    return off
+
+
+def hours_local_sql(column: str, timezone: str) -> str:
+    """SQL for the local time in ``timezone`` of ``column``, a UTC time within the stored events' span, in a query
+    made where :func:`hours_ok` holds: the UTC time plus the zone's one whole-hour offset
+    (:func:`hours_offset_seconds`), every stored event being in :data:`FIXED_YEARS`
+    (:func:`metrics.filters.local_sql` also converts times outside them, at a cost per row; :func:`with_hours`
+    keeps such a query's result only if the check still holds after it)."""
+    off = hours_offset_seconds(timezone)
+    return column if off == 0 else f"({column} + INTERVAL {off // 3600} HOUR)"
 
 
 def with_hours(con, filters: Filters | None, timezone: str, run: Callable[[bool], T]) -> T:

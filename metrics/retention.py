@@ -44,7 +44,7 @@ from store.errors import UserInputError
 from store.parse import check_timezone
 from store.sqlutil import quote_ident
 
-from .derive import hours_local_sql, ran, with_hours
+from .derive import hours_local_sql, hours_offset_seconds, ran, with_hours
 from .filters import Filters, local_sql, to_utc
 from .selectors import Step, property_sql, step_sql
 
@@ -178,6 +178,20 @@ def period_index_sql(local: str, period: str, week_start: str = "monday") -> str
         anchor = WEEK_ANCHOR[week_start].isoformat()
         return f"CAST(floor((CAST({local} AS DATE) - DATE '{anchor}') / 7.0) AS INTEGER)"
     return f"CAST((EXTRACT(YEAR FROM {local}) - 1970) * 12 + EXTRACT(MONTH FROM {local}) - 1 AS INTEGER)"
+
+
+def _hours_period_sql(column: str, timezone: str, period: str, week_start: str = "monday") -> str:
+    """:func:`period_index_sql` of the local time of ``column``, an hour of ``user_hours`` read where
+    :func:`metrics.derive.hours_ok` holds (:func:`metrics.derive.hours_local_sql`). In a zone other than UTC the
+    day (so the week) is counted from the epoch seconds plus the offset: integer arithmetic, cheaper than adding
+    an interval to every timestamp; a month needs the calendar."""
+    off = hours_offset_seconds(timezone)
+    if off == 0 or period == "month":
+        return period_index_sql(hours_local_sql(column, timezone), period, week_start)
+    day = f"CAST(floor((EXTRACT(EPOCH FROM {column}) + {off}) / 86400) AS INTEGER)"
+    if period == "day":
+        return day
+    return f"CAST(floor(({day} - {(WEEK_ANCHOR[week_start] - EPOCH).days}) / 7.0) AS INTEGER)"
 
 
 def period_index(value: date, period: str, week_start: str = "monday") -> int:
@@ -624,7 +638,7 @@ def active_users_sql(filters: Filters | None, last_day: int, timezone: str = "UT
     first = period_index(f.start, "day") if f.start is not None else None
     if hours:
         filt, args = f.events_sql("h")
-        day, next_day = (period_index_sql(hours_local_sql(c, timezone), "day") for c in ("h.hour_start", "h.next_hour"))
+        day, next_day = (_hours_period_sql(c, timezone, "day") for c in ("h.hour_start", "h.next_hour"))
         # each user's hours are distinct and know the next one: the last hour of an active day is the one whose
         # next hour falls on another day, and that day is the next active one (when it comes after the last
         # reported day, the span it ends reaches past every reported day, as the span of a last active day does)
@@ -712,7 +726,7 @@ def lifecycle_sql(period: str, filters: Filters | None, last: int, timezone: str
     statuses = ", ".join(f"({i}, '{s}')" for i, s in enumerate(LIFECYCLE_STATUSES))
     if hours:
         filt, args = f.events_sql("h")
-        pe, pp, pn = (period_index_sql(hours_local_sql(c, timezone), period, week_start)
+        pe, pp, pn = (_hours_period_sql(c, timezone, period, week_start)
                       for c in ("h.hour_start", "h.prev_hour", "h.next_hour"))
         # each user's hours are distinct and know the previous and next one: the first hour of an active period is
         # the one whose previous hour is in another period (or that has none: the user's first-ever hour, so the

@@ -670,20 +670,20 @@ def test_the_hours_with_an_event_give_the_counts_of_the_events(con, journeys, mo
     def counts():
         return [active_users(con, timezone=tz), active_users(con, ads, timezone=tz),
                 lifecycle(con, "week", None, tz), lifecycle(con, "month", ads, tz),
-                lifecycle(con, "day", None, tz, week_start="sunday")]
+                lifecycle(con, "day", None, tz, week_start="sunday"), lifecycle(con, "week", ads, tz, week_start="sunday")]
 
     got = counts()
     assert got[0]["wau"].max() > 10 and got[1]["dau"].sum() > 0 and got[3]["users"].sum() > 0
     # each frame carries the query that made it (the one a page shows), over the hours where they stand
     hours = tz in ("UTC", "Asia/Shanghai")
-    assert [_reads_hours(con, g) for g in got] == [hours] * 5
+    assert [_reads_hours(con, g) for g in got] == [hours] * 6
     asked = []   # the events' counts: every check says no (and is the one consulted)
     monkeypatch.setattr(derive, "hours_ok", lambda *args: asked.append(args) or False)
     on_events = counts()
     for g, e in zip(got, on_events):
         assert_frame_equal(g, e)
-    assert len(asked) >= 5
-    assert [_reads_hours(con, e) for e in on_events] == [False] * 5
+    assert len(asked) >= 6
+    assert [_reads_hours(con, e) for e in on_events] == [False] * 6
     # an event before 2000 in Shanghai: its local time takes the zone database (offsets of other minutes then)
     monkeypatch.undo()
     journeys({"old": [("e", "1999-12-31 10:00:00")]})
