@@ -157,6 +157,13 @@ def fixed_offset_seconds(tz: str) -> int | None:
     return int(first.total_seconds())
 
 
+def local_day_sql(column: str, offset_seconds: int) -> str:
+    """SQL for the local day number (days since 1970-01-01, not yet cast to an integer type) of the stored UTC
+    timestamp ``column`` in a zone ``offset_seconds`` ahead of UTC: integer arithmetic on the epoch seconds, the
+    cheap way to a local day where one offset is known to hold (no interval added to every timestamp)."""
+    return f"floor((EXTRACT(EPOCH FROM {column}) + {offset_seconds}) / 86400)"
+
+
 def local_sql(column: str, tz: str) -> str:
     """SQL for a stored UTC timestamp ``column`` as naive local time in ``tz``.
 

@@ -38,7 +38,7 @@ from store.errors import UserInputError
 
 from .derive import hours_local_sql, over_every_event, ran, range_holds, split_at, temp_tables, with_hours
 from .economics import rollups_ok, segment_sql, validate_common
-from .filters import FIXED_YEARS, Filters, fixed_offset_seconds, local_sql
+from .filters import FIXED_YEARS, Filters, fixed_offset_seconds, local_day_sql, local_sql
 from .labels import label as _label
 from .selectors import property_sql
 
@@ -59,7 +59,7 @@ def _bucket_sql(tz: str, period: str) -> tuple[str, str]:
     if off is None:
         return quarter, quarter_start
     lo, hi = FIXED_YEARS
-    day = f"CAST(floor((EXTRACT(EPOCH FROM e.event_time) + {off}) / 86400) AS BIGINT)"
+    day = f"CAST({local_day_sql('e.event_time', off)} AS BIGINT)"
     first_day = f"{day} - ({day} + 3) % 7" if period == "week" else day
     bucket = (f"CASE WHEN e.event_time >= TIMESTAMP '{lo}-01-01 00:00:00' AND e.event_time < TIMESTAMP "
               f"'{hi}-01-01 00:00:00' THEN {_DAY_BUCKETS} - ({first_day}) ELSE {quarter} END")

@@ -44,8 +44,8 @@ from store.errors import UserInputError
 from store.parse import check_timezone
 from store.sqlutil import quote_ident
 
-from .derive import hours_local_sql, hours_offset_seconds, ran, with_hours
-from .filters import Filters, local_sql, to_utc
+from .derive import hours_local_sql, hours_offset_seconds, query_of, ran, with_hours
+from .filters import Filters, local_day_sql, local_sql, to_utc
 from .selectors import Step, property_sql, step_sql
 
 PERIODS = ("day", "week", "month")
@@ -188,7 +188,7 @@ def _hours_period_sql(column: str, timezone: str, period: str, week_start: str =
     off = hours_offset_seconds(timezone)
     if off == 0 or period == "month":
         return period_index_sql(hours_local_sql(column, timezone), period, week_start)
-    day = f"CAST(floor((EXTRACT(EPOCH FROM {column}) + {off}) / 86400) AS INTEGER)"
+    day = f"CAST({local_day_sql(column, off)} AS INTEGER)"
     if period == "day":
         return day
     return f"CAST(floor(({day} - {(WEEK_ANCHOR[week_start] - EPOCH).days}) / 7.0) AS INTEGER)"
@@ -712,7 +712,7 @@ def active_users(con, filters: Filters | None = None, end: date | None = None, t
     out = empty if df.empty else pd.DataFrame({
         "date": _index_labels(df["day"], "day"), "dau": df["dau"].astype("int64"), "wau": df["wau"].astype("int64"),
         "mau": df["mau"].astype("int64"), "stickiness": df["stickiness"].astype("float64")})
-    return ran(out, df.attrs["query"])
+    return ran(out, query_of(df))
 
 
 # -- lifecycle -----------------------------------------------------------------------------------------
@@ -810,4 +810,4 @@ def lifecycle(con, period: str = "week", filters: Filters | None = None, timezon
     out = empty if df.empty else pd.DataFrame({
         "period_start": _index_labels(df["p"], period, week_start), "status": df["status"].astype("str"),
         "users": df["users"].astype("int64")})
-    return ran(out, df.attrs["query"])
+    return ran(out, query_of(df))

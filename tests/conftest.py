@@ -50,6 +50,19 @@ def con():
     connection.close()
 
 
+def reads_hours(con, frame, same=None) -> bool:
+    """Whether the query a metric recorded on ``frame`` (``metrics.derive.query_of``) read the hours with an event
+    (else the events only). That query runs on its own and gives as many rows as the frame, and ``same(again,
+    frame)`` checks more where the frame is the query's rows as they are."""
+    from metrics.derive import query_of
+    sql, params = query_of(frame)
+    again = con.execute(sql, params).df()
+    assert len(again) == len(frame) > 0
+    if same is not None:
+        same(again, frame)
+    return "FROM user_hours h" in sql
+
+
 def as_older_schema(con, version: int, tables: tuple[str, ...]) -> None:
     """Turn the database into one made at schema ``version``: drop the ``tables`` later migrations created and
     forget those migrations, so the next ``store.connect`` applies them again."""

@@ -12,6 +12,7 @@ import metrics.referral as rf
 from metrics.referral import (ReferralParams, referral, referral_by_channel, referral_page, referral_sql,
                               referral_summary)
 from store.errors import UserInputError
+from tests.conftest import reads_hours
 
 NaN = float("nan")
 
@@ -308,12 +309,10 @@ def test_buckets_from_the_hours_equal_the_buckets_from_the_events(con, journeys,
     assert len(asked) >= 2 * len(params)
 
 
+
 def _reads_hours(con, frame) -> bool:
-    """Whether the query recorded on ``frame`` read the hours with an event (else the events only); that query
-    runs on its own, and gives the frame's rows."""
-    from metrics.derive import query_of
-    sql, params = query_of(frame)
-    again = con.execute(sql, params).df()
-    again["period_start"] = pd.to_datetime(again["period_start"]).dt.date
-    assert_frame_equal(again, frame, check_dtype=False)
-    return "FROM user_hours h" in sql
+    """:func:`tests.conftest.reads_hours`, the query's rows being the frame's once their weeks are dates."""
+    def same(again, frame):
+        again["period_start"] = pd.to_datetime(again["period_start"]).dt.date
+        assert_frame_equal(again, frame, check_dtype=False)
+    return reads_hours(con, frame, same)

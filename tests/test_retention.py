@@ -18,6 +18,7 @@ from metrics.retention import (LABELS, RetentionParams, active_users, cohort_siz
                                retention_average, retention_sql, retention_with_total)
 from metrics.selectors import Step
 from store.errors import UserInputError
+from tests.conftest import reads_hours
 
 NA = None
 
@@ -676,27 +677,18 @@ def test_the_hours_with_an_event_give_the_counts_of_the_events(con, journeys, mo
     assert got[0]["wau"].max() > 10 and got[1]["dau"].sum() > 0 and got[3]["users"].sum() > 0
     # each frame carries the query that made it (the one a page shows), over the hours where they stand
     hours = tz in ("UTC", "Asia/Shanghai")
-    assert [_reads_hours(con, g) for g in got] == [hours] * 6
+    assert [reads_hours(con, g) for g in got] == [hours] * 6
     asked = []   # the events' counts: every check says no (and is the one consulted)
     monkeypatch.setattr(derive, "hours_ok", lambda *args: asked.append(args) or False)
     on_events = counts()
     for g, e in zip(got, on_events):
         assert_frame_equal(g, e)
     assert len(asked) >= 6
-    assert [_reads_hours(con, e) for e in on_events] == [False] * 6
+    assert [reads_hours(con, e) for e in on_events] == [False] * 6
     # an event before 2000 in Shanghai: its local time takes the zone database (offsets of other minutes then)
     monkeypatch.undo()
     journeys({"old": [("e", "1999-12-31 10:00:00")]})
     assert derive.hours_ok(con, None, "UTC") and not derive.hours_ok(con, None, "Asia/Shanghai")
-
-
-def _reads_hours(con, frame) -> bool:
-    """Whether the query recorded on ``frame`` read the hours with an event (else the events only); that query
-    runs, and gives one row per row of the frame."""
-    from metrics.derive import query_of
-    sql, params = query_of(frame)
-    assert len(con.execute(sql, params).df()) == len(frame) > 0
-    return "FROM user_hours h" in sql
 
 
 class _LoadsMidway:
@@ -743,7 +735,7 @@ def test_a_load_between_the_check_and_the_query_leaves_no_hours_behind(con, jour
     assert not derive.hours_ok(con, None, _SINGAPORE)
     expected = calls[metric](con)
     assert_frame_equal(got, expected)
-    assert not _reads_hours(con, got)   # and the query it carries for the page to show is the one over the events
+    assert not reads_hours(con, got)   # and the query it carries for the page to show is the one over the events
     # the hours over the same data would count the 1975 event on 2 June: the test sees a result left on the hours
     monkeypatch.setattr(derive, "hours_ok", lambda *args: True)
     with pytest.raises(AssertionError):
