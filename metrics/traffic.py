@@ -270,20 +270,21 @@ def stored_sessions_sql(restrict: str | None = None) -> tuple[str, list]:
     return f"{with_sql}\nSELECT {_STORED_COLUMNS} FROM sessions", params
 
 
-def stored_pageviews_sql(restrict: str | None = None) -> tuple[str, list]:
+def stored_pageviews_sql(restrict: str | None = None, sessions: str = "traffic_sessions") -> tuple[str, list]:
     """The rows of the ``traffic_pageviews`` rollup: each page view (:data:`STORED`'s names) with its session's
-    channel and campaign, read from ``traffic_sessions`` (already holding the sessions of these users): an
-    event with a session id belongs to the session of that id; one without, to the derived session whose
-    first and last events enclose it (a user's derived sessions never overlap — a gap separates them)."""
+    channel and campaign, read from ``sessions`` (already holding the sessions of these users — the load passes a
+    table of the sessions it has just derived again, so that the join does not read every stored one): an event
+    with a session id belongs to the session of that id; one without, to the derived session whose first and last
+    events enclose it (a user's derived sessions never overlap — a gap separates them)."""
     marks = ", ".join("?" * len(STORED.pageview_events))
     extra = f" AND {restrict}" if restrict else ""
     sql = f"""
 SELECT e.user_key, e.event_time, e.page, s.channel, s.campaign
-FROM events e JOIN traffic_sessions s ON s.user_key = e.user_key AND s.session_id = e.session_id
+FROM events e JOIN {sessions} s ON s.user_key = e.user_key AND s.session_id = e.session_id
 WHERE e.event_name IN ({marks}){extra}
 UNION ALL
 SELECT e.user_key, e.event_time, e.page, s.channel, s.campaign
-FROM events e JOIN traffic_sessions s ON s.user_key = e.user_key AND s.session_id IS NULL
+FROM events e JOIN {sessions} s ON s.user_key = e.user_key AND s.session_id IS NULL
      AND e.event_time >= s.session_start AND e.event_time <= s.session_end
 WHERE e.session_id IS NULL AND e.event_name IN ({marks}){extra}"""
     return sql, list(STORED.pageview_events) * 2

@@ -436,6 +436,7 @@ def _run_load(con, source, kind: str, mapping, name, build_parsed: Callable[...,
                         "DROP TABLE IF EXISTS _batch_users; DROP TABLE IF EXISTS _batch_user_events; "
                         "DROP TABLE IF EXISTS _batch_by_name; DROP TABLE IF EXISTS _batch_users_touched; "
                         "DROP TABLE IF EXISTS _hours_touched; DROP TABLE IF EXISTS _hours_of_touched; "
+                        "DROP TABLE IF EXISTS _touched_sessions; "
                         "DROP TABLE IF EXISTS _reader_rejects; "
                         "DROP TABLE IF EXISTS _reader_scans; DROP TABLE IF EXISTS _nl_rows")
             if src is not None:
@@ -598,13 +599,18 @@ def _update_users(con) -> None:
             campaign   = CASE WHEN b.wins THEN b.touch.campaign ELSE users.campaign END
         FROM (
             -- stored users this batch touches: does the batch's first touch come first?
-            SELECT b.*, coalesce(
-                       b.touch_time < coalesce(u.touch_time, TIMESTAMP 'infinity')
-                       OR (b.touch_time = u.touch_time AND b.touch.event_id < (
-                            SELECT min(e.event_id) FROM events e
-                            WHERE e.user_key = u.user_key AND e.event_time = u.touch_time
-                              AND e.channel IS NOT NULL)), false) AS wins
-            FROM _batch_users b JOIN users u USING (user_id)
+            WITH pairs AS (SELECT b.*, u.user_key AS stored_key, u.touch_time AS stored_time
+                           FROM _batch_users b JOIN users u USING (user_id)),
+            tied AS (   -- the id of the stored first touch, for the users whose batch touch is as early: the
+                        -- events are only read for those (usually none, and then not at all)
+                SELECT e.user_key, min(e.event_id) AS event_id
+                FROM events e JOIN pairs p ON e.user_key = p.stored_key AND e.event_time = p.stored_time
+                WHERE p.touch_time = p.stored_time AND e.channel IS NOT NULL
+                GROUP BY e.user_key)
+            SELECT p.* EXCLUDE (stored_key, stored_time), coalesce(
+                       p.touch_time < coalesce(p.stored_time, TIMESTAMP 'infinity')
+                       OR (p.touch_time = p.stored_time AND p.touch.event_id < t.event_id), false) AS wins
+            FROM pairs p LEFT JOIN tied t ON t.user_key = p.stored_key
         ) b
         WHERE users.user_id = b.user_id AND (b.first_seen < users.first_seen OR b.wins)
     """)
@@ -742,8 +748,14 @@ def fill_traffic_rollups(con, restrict: str | None = None) -> None:
     default session gap and page-view events, so the tables equal what those metrics derive over all events."""
     from metrics.traffic import stored_pageviews_sql, stored_sessions_sql   # metrics imports store
     sql, params = stored_sessions_sql(restrict)
-    con.execute(f"INSERT INTO traffic_sessions {sql}", params)
-    sql, params = stored_pageviews_sql(restrict)
+    sessions = "traffic_sessions"
+    if restrict:   # these users' sessions, kept aside for their page views to join rather than every stored one
+        sessions = "_touched_sessions"
+        con.execute(f"CREATE TEMP TABLE {sessions} AS {sql}", params)
+        con.execute(f"INSERT INTO traffic_sessions SELECT * FROM {sessions}")
+    else:
+        con.execute(f"INSERT INTO traffic_sessions {sql}", params)
+    sql, params = stored_pageviews_sql(restrict, sessions)
     # sorted by user: every Traffic count of distinct users groups on the user key, and a user's rows side by
     # side collapse in the aggregate's first pass (about a third off counting a page's visitors)
     con.execute(f"INSERT INTO traffic_pageviews SELECT * FROM ({sql}) ORDER BY user_key, event_time", params)

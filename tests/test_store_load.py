@@ -235,6 +235,27 @@ def test_earlier_event_moves_first_seen_and_first_touch(con):
                        ).fetchone()[0] == 0
 
 
+def test_first_touch_tie_across_loads_goes_to_the_smaller_event_id(con):
+    # stored: u1 and u2 first touched at 10:00 by event "m"; u3 has no touch. A later load brings events at the
+    # same 10:00 with a channel: a smaller id ("a") takes u1's first touch, a larger one ("z") leaves u2's; u3's
+    # first touch at 10:00 is simply its first. u4 (stored touch at 09:00) is not tied and keeps it.
+    def rows(spec):
+        return frame([r[:5] for r in spec]).assign(event_id=[r[5] for r in spec])
+
+    store.load_events(con, rows([("u1", "view", "2024-01-05 10:00", "ads", "a1", "m"),
+                                 ("u2", "view", "2024-01-05 10:00", "ads", "a1", "m2"),
+                                 ("u3", "view", "2024-01-05 10:00", None, None, "m3"),
+                                 ("u4", "view", "2024-01-05 09:00", "ads", "a1", "m4")]))
+    store.load_events(con, rows([("u1", "view", "2024-01-05 10:00", "seo", "s1", "a"),
+                                 ("u2", "view", "2024-01-05 10:00", "seo", "s1", "z"),
+                                 ("u3", "view", "2024-01-05 10:00", "kol", "k1", "b"),
+                                 ("u4", "view", "2024-01-05 10:00", "seo", "s1", "a4")]))
+    ten, nine = dt.datetime(2024, 1, 5, 10), dt.datetime(2024, 1, 5, 9)
+    assert users(con) == [("u1", ten, ten, "seo", "s1"), ("u2", ten, ten, "ads", "a1"),
+                          ("u3", ten, ten, "kol", "k1"), ("u4", nine, nine, "ads", "a1")]
+    assert users(con) == con.execute(RECOMPUTE).fetchall()
+
+
 USER_EVENTS = "SELECT user_key, event_name, events, first_time, last_time FROM user_events ORDER BY 1, 2"
 USER_EVENTS_RECOMPUTED = """SELECT user_key, event_name, count(*), min(event_time), max(event_time) FROM events
                             GROUP BY user_key, event_name ORDER BY 1, 2"""
