@@ -125,3 +125,49 @@ def test_compare_times_both_trees_interleaved(report):
         assert len(r["base"]) == len(r["head"]) == 2 and all(t > 0 for t in r["base"] + r["head"])
         assert r["ratio"] == r["head_median"] / r["base_median"]
     assert "HEAD/base" in done.stdout and "stages.aarrr" in done.stdout and "30,000 events, report time zone Asia/Shanghai" in done.stdout
+
+
+def test_later_load_times_both_trees_on_fresh_copies(report, tmp_path):
+    """``bench/later_load.py`` draws a day's file from the generated log (seeded, times moved later) and loads it
+    into a fresh copy of the store in both trees, alternating (here this checkout against itself)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import duckdb
+
+    from bench import later_load
+
+    db = report["pages"]["db"]
+    log = next(Path(db).parent.glob("events_30000_*.csv"))
+    # the sample: 2,000 rows of the log, each 60 days later (same instant in UTC), nothing else changed
+    day = tmp_path / "day.csv"
+    assert later_load.sample_file(str(log), str(day), 2_000, 60) == 2_000
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    cols = [c for c in con.execute(f"DESCRIBE SELECT * FROM read_csv('{log}', all_varchar = true)").fetchall()]
+    names = [c[0] for c in cols if c[0] != "timestamp"]
+    unmatched = con.execute(f"""
+        SELECT count(*) FROM read_csv('{day}', all_varchar = true) d
+        WHERE NOT EXISTS (SELECT 1 FROM read_csv('{log}', all_varchar = true) l
+                          WHERE {' AND '.join(f'l."{n}" IS NOT DISTINCT FROM d."{n}"' for n in names)}
+                            AND CAST(l.timestamp AS TIMESTAMPTZ) + INTERVAL 60 DAY = CAST(d.timestamp AS TIMESTAMPTZ))
+    """).fetchone()[0]
+    assert unmatched == 0
+    assert later_load.sample_file(str(log), str(tmp_path / "again.csv"), 2_000, 60) == 2_000
+    assert (tmp_path / "again.csv").read_bytes() == day.read_bytes()
+
+    root = Path(later_load.__file__).resolve().parent.parent
+    out = tmp_path / "later.json"
+    done = subprocess.run([sys.executable, str(root / "bench" / "later_load.py"), "--db", db, "--base-tree", str(root),
+                           "--file", str(day), "--rounds", "2", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    written = json.loads(out.read_text())
+    r = written["result"]
+    assert written["rows"] == 2_000 and written["events"] == report["pages"]["events"]
+    assert len(r["base"]) == len(r["head"]) == 2 and all(t > 0 for t in r["base"] + r["head"])
+    assert r["added"] == {"base": [2_000, 2_000], "head": [2_000, 2_000]}   # every run met the store as it was
+    assert r["ratio"] == r["head_median"] / r["base_median"]
+    assert "a later load of 2,000 rows into a store of 30,000 events" in done.stdout
