@@ -9,7 +9,9 @@ Each run loads the file into a fresh copy of ``--db`` (so every run meets the sa
 ``--file`` is loaded as it is; ``--sample`` makes it first: ``--rows`` rows drawn (seeded) from that CSV — the
 log ``bench/run.py`` generated for the store — with ``--time-column`` moved ``--days`` later, so that they are
 new events of stored users, as a day's export mostly is. The report gives each tree's median seconds and their
-ratio (HEAD / base: below 1.00× is faster). ``--base-tree DIR`` compares with a directory instead of a revision.
+ratio (HEAD / base: below 1.00× is faster); a load that fails (an earlier revision may run out of memory) is
+reported with its error rather than stopping the runs. ``--base-tree DIR`` compares with a directory instead of a
+revision.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ def sample_file(csv: str, out: str, rows: int, days: int, time_column: str = "ti
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")   # times without an offset are read as UTC
+    con.execute("SET enable_progress_bar = false")
     src = str(csv).replace("'", "''")
     col = '"' + time_column.replace('"', '""') + '"'
     con.execute(f"""
@@ -45,15 +48,17 @@ def sample_file(csv: str, out: str, rows: int, days: int, time_column: str = "ti
     return con.execute(f"SELECT count(*) FROM read_csv('{str(out).replace(chr(39), chr(39) * 2)}')").fetchone()[0]
 
 
-def _load(tree: str, db: str, csv: str) -> float:
+def _load(tree: str, db: str, csv: str) -> tuple[float, str | None]:
+    """Seconds of ``python -m store load`` in ``tree``, and the last line it wrote when it failed (else None)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "store", "load", csv, "--db", db, "--quiet"], cwd=tree, env=env,
                          capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if out.returncode != 0:
-        raise RuntimeError(f"the load in {tree} failed:\n{out.stderr[-2000:]}")
-    return seconds
+        lines = [line for line in (out.stderr + out.stdout).splitlines() if line.strip()]
+        return seconds, lines[-1] if lines else f"exit status {out.returncode}"
+    return seconds, None
 
 
 def _events(db: str) -> int:
@@ -64,8 +69,9 @@ def _events(db: str) -> int:
 
 
 def compare(db: str, csv: str, base_tree: str, rounds: int, work: str) -> dict:
-    """Each tree's seconds per run, and the events each run added (a load that added nothing timed nothing)."""
-    times, added = {"base": [], "head": []}, {"base": [], "head": []}
+    """Each tree's seconds per completed run, the events each added (a load that added nothing timed nothing) and
+    the error of each failed run — a failure is a result too (an earlier revision may run out of memory)."""
+    times, added, failed = {"base": [], "head": []}, {"base": [], "head": []}, {"base": [], "head": []}
     copy, stored = os.path.join(work, "store.duckdb"), _events(db)
     for r in range(rounds):
         for side in (("base", "head") if r % 2 == 0 else ("head", "base")):
@@ -73,10 +79,25 @@ def compare(db: str, csv: str, base_tree: str, rounds: int, work: str) -> dict:
                 if os.path.exists(f):
                     os.unlink(f)
             shutil.copyfile(db, copy)
-            times[side].append(_load(base_tree if side == "base" else str(ROOT), copy, csv))
-            added[side].append(_events(copy) - stored)
-    base, head = statistics.median(times["base"]), statistics.median(times["head"])
-    return {**times, "added": added, "base_median": base, "head_median": head, "ratio": head / base}
+            seconds, error = _load(base_tree if side == "base" else str(ROOT), copy, csv)
+            if error is None:
+                times[side].append(seconds)
+                added[side].append(_events(copy) - stored)
+            else:
+                failed[side].append(error)
+    base = statistics.median(times["base"]) if times["base"] else None
+    head = statistics.median(times["head"]) if times["head"] else None
+    return {**times, "added": added, "failed": failed, "base_median": base, "head_median": head,
+            "ratio": head / base if base and head else None}
+
+
+def _runs(result: dict, side: str) -> int:
+    return len(result[side]) + len(result["failed"][side])
+
+
+def _cell(result: dict, side: str) -> str:
+    median = result[f"{side}_median"]
+    return f"{median:>8.2f}s" if median is not None else f"{'failed':>9}"
 
 
 def main() -> None:
@@ -117,7 +138,12 @@ def main() -> None:
                 subprocess.run(["git", "worktree", "remove", "--force", base_tree], cwd=ROOT, capture_output=True)
     print(f"HEAD vs {label} — a later load of {rows:,} rows into a store of {events:,} events, interleaved, medians")
     print(f"{'base':>9}{'HEAD':>9}{'HEAD/base':>11}")
-    print(f"{result['base_median']:>8.2f}s{result['head_median']:>8.2f}s{result['ratio']:>10.2f}×")
+    ratio = f"{result['ratio']:>10.2f}×" if result["ratio"] is not None else f"{'—':>11}"
+    print(f"{_cell(result, 'base')}{_cell(result, 'head')}{ratio}")
+    for side, label_ in (("base", label), ("head", "HEAD")):
+        if result["failed"][side]:
+            print(f"{label_} failed {len(result['failed'][side])} of {_runs(result, side)} runs: "
+                  f"{result['failed'][side][0]}")
     if args.json:
         Path(args.json).write_text(json.dumps({"base": label, "events": events, "rows": rows, "result": result},
                                               indent=1))

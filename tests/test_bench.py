@@ -169,5 +169,17 @@ def test_later_load_times_both_trees_on_fresh_copies(report, tmp_path):
     assert written["rows"] == 2_000 and written["events"] == report["pages"]["events"]
     assert len(r["base"]) == len(r["head"]) == 2 and all(t > 0 for t in r["base"] + r["head"])
     assert r["added"] == {"base": [2_000, 2_000], "head": [2_000, 2_000]}   # every run met the store as it was
+    assert r["failed"] == {"base": [], "head": []}
     assert r["ratio"] == r["head_median"] / r["base_median"]
     assert "a later load of 2,000 rows into a store of 30,000 events" in done.stdout
+    # a base whose load fails (here a directory without the store) is reported, and HEAD still timed
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = subprocess.run([sys.executable, str(root / "bench" / "later_load.py"), "--db", db, "--base-tree", str(empty),
+                           "--file", str(day), "--rounds", "1", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    r = json.loads(out.read_text())["result"]
+    assert r["base"] == [] and len(r["failed"]["base"]) == 1 and "No module named" in r["failed"]["base"][0]
+    assert r["added"]["head"] == [2_000] and r["ratio"] is None and r["base_median"] is None
+    assert "failed" in done.stdout and f"{empty} failed 1 of 1 runs: " in done.stdout
