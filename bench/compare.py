@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,6 +98,21 @@ def compare(db: str, base_tree: str, names: list[str], rounds: int, runs: int, t
                 "ratio": statistics.median(t["head"]) / statistics.median(t["base"])} for n, t in times.items()}
 
 
+@contextmanager
+def base_checkout(base: str | None, base_tree: str | None, tmp: str):
+    """Yield ``(tree, label)`` for the base side: ``base_tree`` as it is, or revision ``base`` checked out into a
+    git worktree under ``tmp``, removed on exit."""
+    if not base:
+        yield base_tree, base_tree
+        return
+    tree = os.path.join(tmp, "tree")
+    subprocess.run(["git", "worktree", "add", "--detach", tree, base], cwd=ROOT, check=True, capture_output=True)
+    try:
+        yield tree, base
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=ROOT, capture_output=True)
+
+
 def report(result: dict, base: str, events: int, tz: str = "UTC") -> str:
     zone = "" if tz == "UTC" else f", report time zone {tz}"
     lines = [f"HEAD vs {base} — {events:,} events{zone}, interleaved, medians", f"{'function':<40}{'base':>9}{'HEAD':>9}"
@@ -131,18 +147,10 @@ def main() -> None:
     events = con.execute("SELECT count(*) FROM events").fetchone()[0]
     names = [n for n in _calls(con) if not args.only or any(p.strip() and p.strip() in n for p in args.only.split(","))]
     con.close()
-    with tempfile.TemporaryDirectory(prefix="opsfunnel-base-") as tmp:
-        base_tree, label = args.base_tree, args.base_tree
-        if args.base:
-            base_tree, label = os.path.join(tmp, "tree"), args.base
-            subprocess.run(["git", "worktree", "add", "--detach", base_tree, args.base], cwd=ROOT, check=True,
-                           capture_output=True)
-        try:
-            result = compare(os.path.abspath(args.db), os.path.abspath(base_tree), names, args.rounds, args.runs,
-                             args.timezone, os.path.abspath(args.base_db) if args.base_db else None)
-        finally:
-            if args.base:
-                subprocess.run(["git", "worktree", "remove", "--force", base_tree], cwd=ROOT, capture_output=True)
+    with tempfile.TemporaryDirectory(prefix="opsfunnel-base-") as tmp, \
+            base_checkout(args.base, args.base_tree, tmp) as (base_tree, label):
+        result = compare(os.path.abspath(args.db), os.path.abspath(base_tree), names, args.rounds, args.runs,
+                         args.timezone, os.path.abspath(args.base_db) if args.base_db else None)
     if args.base_db:
         label += f" on {args.base_db}"
     print(report(result, label, events, args.timezone))

@@ -117,6 +117,9 @@ def main() -> None:
     args = parser.parse_args()
     import duckdb
 
+    sys.path.insert(0, str(ROOT))
+    from bench.compare import base_checkout
+
     events = _events(args.db)
     with tempfile.TemporaryDirectory(prefix="opsfunnel-later-") as tmp:
         csv = args.file
@@ -125,17 +128,9 @@ def main() -> None:
             rows = sample_file(args.sample, csv, args.rows, args.days, args.time_column)
         else:
             rows = duckdb.execute("SELECT count(*) FROM read_csv(?)", [csv]).fetchone()[0]
-        base_tree, label = args.base_tree, args.base_tree
-        if args.base:
-            base_tree, label = os.path.join(tmp, "tree"), args.base
-            subprocess.run(["git", "worktree", "add", "--detach", base_tree, args.base], cwd=ROOT, check=True,
-                           capture_output=True)
-        try:
+        with base_checkout(args.base, args.base_tree, tmp) as (base_tree, label):
             result = compare(os.path.abspath(args.db), os.path.abspath(csv), os.path.abspath(base_tree),
                              args.rounds, tmp)
-        finally:
-            if args.base:
-                subprocess.run(["git", "worktree", "remove", "--force", base_tree], cwd=ROOT, capture_output=True)
     print(f"HEAD vs {label} — a later load of {rows:,} rows into a store of {events:,} events, interleaved, medians")
     print(f"{'base':>9}{'HEAD':>9}{'HEAD/base':>11}")
     ratio = f"{result['ratio']:>10.2f}×" if result["ratio"] is not None else f"{'—':>11}"
