@@ -251,7 +251,8 @@ def _apply_migrations(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(sql)
-            if number in _FILLS:
+            # a rollup that a later migration, pending too, creates again and fills is not filled twice
+            if number in _FILLS and not any(n > number and r == _FILLS[number] for n, r in _FILLS.items()):
                 from .load import fill_rollup   # load imports this module
                 fill_rollup(con, _FILLS[number])
             con.execute("INSERT INTO schema_version VALUES (?)", [number])
