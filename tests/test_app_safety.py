@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -433,3 +434,47 @@ def test_staged_uploads_leave_nothing_on_disk(tmp_path, monkeypatch):
     assert not Path(pb).exists() and not folder.exists()
     assert list(tmp_path.iterdir()) == []
     uploads.keep_only([])                                 # nothing staged: nothing to do
+
+
+def test_upload_folders_of_ended_sessions_are_swept(tmp_path, monkeypatch):
+    """A session that ends without loading or removing its files (the tab closed) leaves its folder behind: the
+    next session to stage a file deletes the folders untouched for longer than the limit, and only those."""
+    import os
+    import tempfile
+    from types import SimpleNamespace
+
+    from ui import uploads
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    now = time.time()
+
+    def folder(name, age_s, files=()):
+        path = tmp_path / f"{uploads.PREFIX}{name}"
+        path.mkdir()
+        for fname, file_age in files:
+            (path / fname).write_text("user_id,event_name,event_time\n")
+            os.utime(path / fname, (now - file_age,) * 2)
+        os.utime(path, (now - age_s,) * 2)
+        return path
+
+    limit = uploads.ABANDONED_AFTER_S
+    old = folder("old", limit + 60, [("0_events.csv", limit + 120)])
+    empty_old = folder("empty", limit + 1)
+    in_use = folder("live", limit + 60, [("0_a.csv", limit + 60), ("1_b.csv", 30)])   # one file used lately
+    fresh = folder("fresh", 10, [("0_a.csv", 10)])
+    other = tmp_path / "someone-else"                    # not an upload folder
+    other.mkdir()
+    os.utime(other, (now - 10 * limit,) * 2)
+    assert uploads.sweep_abandoned(now) == 2
+    assert not old.exists() and not empty_old.exists()
+    assert in_use.exists() and fresh.exists() and other.exists()
+    assert uploads.sweep_abandoned(now) == 0
+
+    # staging a file sweeps (once per session), and using a staged file again marks it as in use
+    gone = folder("gone", 2 * limit, [("0_x.csv", 2 * limit)])
+    monkeypatch.setattr(uploads, "st", SimpleNamespace(session_state={}))
+    up = SimpleNamespace(file_id="a", name="a.csv", getvalue=lambda: b"user_id,event_name,event_time\n")
+    path = uploads.temp_path(up)
+    assert not gone.exists() and Path(path).exists()
+    os.utime(path, (now - 2 * limit,) * 2)
+    assert uploads.temp_path(up) == path and time.time() - os.stat(path).st_mtime < 60

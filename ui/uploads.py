@@ -4,7 +4,9 @@ upload is written once to a temporary file named after it (the suffix tells gzip
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import time
 
 import streamlit as st
 
@@ -13,6 +15,10 @@ from store.errors import UserInputError
 from store.mapping import ALIASES, REQUIRED, normalise_header
 
 KINDS = ("events", "spend", "survey")
+PREFIX = "opsfunnel-upload-"
+# A session's folder untouched this long belongs to a session that has ended (a browser tab closed without
+# loading or removing its files: Streamlit tells the app nothing then); every use of a file touches it.
+ABANDONED_AFTER_S = 6 * 3600
 
 
 def max_upload_mb() -> float:
@@ -33,10 +39,12 @@ def temp_path(upload) -> str:
     files = st.session_state.setdefault("_data_tmp", {})
     path = files.get(upload.file_id)
     if path and os.path.exists(path):
+        os.utime(path)                      # in use: not abandoned (see sweep_abandoned)
         return path
     folder = st.session_state.get("_data_tmp_dir")
     if not folder or not os.path.isdir(folder):
-        folder = tempfile.mkdtemp(prefix="opsfunnel-upload-")
+        sweep_abandoned()
+        folder = tempfile.mkdtemp(prefix=PREFIX)
         st.session_state["_data_tmp_dir"] = folder
     safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in upload.name)
     n = st.session_state.get("_data_tmp_n", 0)   # never reused: files of removed uploads leave gaps
@@ -46,6 +54,32 @@ def temp_path(upload) -> str:
         out.write(upload.getvalue())
     files[upload.file_id] = path
     return path
+
+
+def sweep_abandoned(now: float | None = None) -> int:
+    """Delete the upload folders of ended sessions: those whose folder and files were all last touched more than
+    :data:`ABANDONED_AFTER_S` ago (a live session's file, should it be swept, is written again from its upload
+    on its next use). Folders of other users of the machine are left alone. Returns how many were deleted."""
+    now = time.time() if now is None else now
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    deleted = 0
+    try:
+        entries = list(os.scandir(tempfile.gettempdir()))
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.name.startswith(PREFIX):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or (uid is not None and entry.stat().st_uid != uid):
+                continue
+            newest = max([entry.stat().st_mtime] + [f.stat().st_mtime for f in os.scandir(entry.path)])
+        except OSError:                      # gone meanwhile, or not ours to read
+            continue
+        if now - newest > ABANDONED_AFTER_S:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            deleted += not os.path.exists(entry.path)
+    return deleted
 
 
 def forget(upload_ids) -> None:
