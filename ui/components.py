@@ -80,10 +80,21 @@ def prepared_chart(fig, df: pd.DataFrame) -> tuple:
     return fig, csv_bytes(df)
 
 
+def _without_attrs(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` without its ``attrs`` (the query a metric recorded, bound datetimes included), which the browser
+    never needs and Arrow cannot write as JSON: Streamlit would warn on every draw."""
+    if not df.attrs:
+        return df
+    out = df.copy(deep=False)
+    out.attrs = {}
+    return out
+
+
 def table_block(df: pd.DataFrame, *, caption: str, name: str, key: str, sql: str | None = None,
                 column_config: dict | None = None, csv: bytes | None = None) -> None:
     """A table with its caption, SQL and CSV download (``csv``: its :func:`ui.safe.csv_bytes`, made once)."""
-    st.dataframe(df, width="stretch", hide_index=True, column_config=column_config, key=f"{key}_table")
+    st.dataframe(_without_attrs(df), width="stretch", hide_index=True, column_config=column_config,
+                 key=f"{key}_table")
     st.caption(caption)
     cols = st.columns([1, 3])
     with cols[0]:
