@@ -436,7 +436,8 @@ def _run_load(con, source, kind: str, mapping, name, build_parsed: Callable[...,
                         "DROP TABLE IF EXISTS _batch_users; DROP TABLE IF EXISTS _batch_user_events; "
                         "DROP TABLE IF EXISTS _batch_by_name; DROP TABLE IF EXISTS _batch_users_touched; "
                         "DROP TABLE IF EXISTS _hours_touched; DROP TABLE IF EXISTS _hours_of_touched; "
-                        "DROP TABLE IF EXISTS _touched_sessions; "
+                        "DROP TABLE IF EXISTS _touched_sessions; DROP TABLE IF EXISTS _touched_counts; "
+                        "DROP TABLE IF EXISTS _part_users; "
                         "DROP TABLE IF EXISTS _reader_rejects; "
                         "DROP TABLE IF EXISTS _reader_scans; DROP TABLE IF EXISTS _nl_rows")
             if src is not None:
@@ -694,9 +695,56 @@ def _update_rollups(con, first: bool) -> None:
     touched = "user_key IN (SELECT user_key FROM _batch_users_touched)"
     for table in ("traffic_sessions", "traffic_pageviews", "user_days"):
         con.execute(f"DELETE FROM {table} WHERE {touched}")
-    fill_traffic_rollups(con, f"e.{touched}")
-    # and their days of life, counted from a first_seen the batch may have moved earlier
-    con.execute(_FILLS["user_days"] + f" WHERE e.{touched}")
+    # in parts of at most about TOUCHED_EVENTS_PER_PART events: a day's export can touch a third of the users of a
+    # big store, whose sessions and page views derived at once outgrow the load's memory cap
+    parts = _user_key_parts(con, "_batch_users_touched", TOUCHED_EVENTS_PER_PART)
+    for low, high in parts:
+        users = "_batch_users_touched"
+        if len(parts) > 1:   # the part's users in a table of their own: the same semi-join as for one part (a range
+            users = "_part_users"   # test on the events beside it costs about a tenth more CPU)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {users} AS SELECT user_key FROM _batch_users_touched "
+                        f"WHERE user_key BETWEEN {int(low)} AND {int(high)}")
+        part = f"e.user_key IN (SELECT user_key FROM {users})"
+        fill_traffic_rollups(con, part)
+        # and their days of life, counted from a first_seen the batch may have moved earlier
+        con.execute(_FILLS["user_days"] + f" WHERE {part}")
+
+
+# The most events of touched users whose sessions a later load derives again in one statement (see _update_rollups).
+# Each part reads the events again (about 2 s a part at 50M events), and a bigger part spills to disk under the load's
+# memory cap: a 1M-row load touching 29M of 50M stored events took 60-90 s in parts of 4M to 8M and 78 s in parts of
+# 12M; all at once, it ran out of memory. A 100k-row load touching 5.1M events took 2 s longer in two parts than in one
+# (single runs each: this host's noise is of that order). Counting the parts takes 0.1-0.6 s at 50M events.
+TOUCHED_EVENTS_PER_PART = 6_000_000
+
+
+def _user_key_parts(con, users: str, events_per_part: int) -> list[tuple[int, int]]:
+    """Consecutive ranges ``(low, high)`` of the user keys in table ``users`` (its ``user_key`` column) together
+    holding every one of them: as few as hold at most about ``events_per_part`` stored events each (a range ends
+    at the first user that reaches its share, so a user with more than the share has a range alone), as counted by
+    the ``user_events`` rollup, which the load has already updated."""
+    if con.execute("SELECT count(*) FROM events").fetchone()[0] <= events_per_part:   # a small store: one range,
+        low, high = con.execute(f"SELECT min(user_key), max(user_key) FROM {users}").fetchone()  # not counted
+        return [] if low is None else [(low, high)]
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _touched_counts AS
+        SELECT t.user_key, coalesce(sum(ue.events), 0) AS events
+        FROM {users} t LEFT JOIN user_events ue ON ue.user_key = t.user_key
+        GROUP BY t.user_key
+    """)
+    total = con.execute("SELECT coalesce(sum(events), 0) FROM _touched_counts").fetchone()[0]
+    parts = max(1, -(-int(total) // int(events_per_part)))
+    share = max(1, -(-int(total) // parts))      # equal shares, rather than full parts and a small last one
+    ranges = [tuple(r) for r in con.execute("""
+        WITH running AS (SELECT user_key, sum(events) OVER (ORDER BY user_key ROWS UNBOUNDED PRECEDING) - events
+                                              AS before
+                         FROM _touched_counts)
+        SELECT min(user_key), max(user_key) FROM running
+        GROUP BY before // ?
+        ORDER BY 1
+    """, [share]).fetchall()]
+    con.execute("DROP TABLE _touched_counts")   # (after a failure, the load's own clean-up drops it)
+    return ranges
 
 
 # An event's day of life: whole days from its user's first_seen (``users u``) to the event (``events e``), from
@@ -751,7 +799,7 @@ def fill_traffic_rollups(con, restrict: str | None = None) -> None:
     sessions = "traffic_sessions"
     if restrict:   # these users' sessions, kept aside for their page views to join rather than every stored one
         sessions = "_touched_sessions"
-        con.execute(f"CREATE TEMP TABLE {sessions} AS {sql}", params)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {sessions} AS {sql}", params)
         con.execute(f"INSERT INTO traffic_sessions SELECT * FROM {sessions}")
     else:
         con.execute(f"INSERT INTO traffic_sessions {sql}", params)
@@ -759,6 +807,8 @@ def fill_traffic_rollups(con, restrict: str | None = None) -> None:
     # sorted by user: every Traffic count of distinct users groups on the user key, and a user's rows side by
     # side collapse in the aggregate's first pass (about a third off counting a page's visitors)
     con.execute(f"INSERT INTO traffic_pageviews SELECT * FROM ({sql}) ORDER BY user_key, event_time", params)
+    if restrict:
+        con.execute(f"DROP TABLE {sessions}")
 
 
 def _guess_stages(con) -> None:

@@ -77,6 +77,47 @@ def test_rollups_equal_the_sessions_of_all_events_over_random_batches(con):
     assert con.execute(SESSIONS).fetchall() == rows
 
 
+def test_a_later_load_derives_the_touched_users_again_in_parts(con, monkeypatch):
+    """A later load touching many users derives their sessions, page views and days again in ranges of user keys
+    of a bounded number of events; the rollups still equal the recomputation over every event."""
+    from store import load as store_load
+    from store.load import USER_DAY_SQL
+    days = f"SELECT DISTINCT e.user_key, {USER_DAY_SQL} FROM events e JOIN users u ON u.user_key = e.user_key"
+    rng = random.Random(20261123)
+    store.load_events(con, batch(rng, 400))
+    seen = []
+    real = store_load._user_key_parts
+
+    def spied(con, users, events_per_part):
+        touched = dict(con.execute(f"SELECT t.user_key, count(*) FROM {users} t JOIN events e USING (user_key) "
+                                   f"GROUP BY 1").fetchall())
+        seen.append((touched, real(con, users, events_per_part)))
+        return seen[-1][1]
+
+    bound = 60
+    monkeypatch.setattr(store_load, "TOUCHED_EVENTS_PER_PART", bound)
+    monkeypatch.setattr(store_load, "_user_key_parts", spied)
+    for i in range(3):
+        later = batch(rng, 120)
+        later.loc[::7, "user_id"] = f"new{i}"          # a user the store does not hold yet among stored ones
+        store.load_events(con, later)
+        assert con.execute(SESSIONS).fetchall() == recomputed_sessions(con), f"after batch {i}"
+        assert con.execute(PAGEVIEWS).fetchall() == recomputed_pageviews(con), f"after batch {i}"
+        assert sorted(con.execute("SELECT user_key, day FROM user_days").fetchall()) == \
+            sorted(con.execute(days).fetchall()), f"after batch {i}"
+        touched, ranges = seen[-1]
+        assert len(touched) >= 30 and sum(touched.values()) > 6 * bound, touched
+        # several ranges, in order and apart, each touched user in exactly one of them
+        assert 6 <= len(ranges) <= -(-sum(touched.values()) // bound), ranges     # as few as the bound allows
+        assert all(low <= high < nxt for (low, high), (nxt, _) in zip(ranges, ranges[1:]))
+        assert all(sum(low <= k <= high for low, high in ranges) == 1 for k in touched)
+        # a range's touched users hold at most the bound plus the events of its last user
+        for low, high in ranges:
+            within = [k for k in sorted(touched) if low <= k <= high]
+            assert within and within[0] == low and within[-1] == high
+            assert sum(touched[k] for k in within[:-1]) < bound, (low, high, within)
+
+
 def ev(user, name, when, **extra):
     return {"user_id": user, "event_name": name, "event_time": f"2024-01-01 {when}", "session_id": None,
             "channel": None, "campaign": None, "page": None, **extra}
