@@ -697,14 +697,12 @@ def _update_rollups(con, first: bool) -> None:
         con.execute(f"DELETE FROM {table} WHERE {touched}")
     # in parts of at most about TOUCHED_EVENTS_PER_PART events: a day's export can touch a third of the users of a
     # big store, whose sessions and page views derived at once outgrow the load's memory cap
-    parts = _user_key_parts(con, "_batch_users_touched", TOUCHED_EVENTS_PER_PART)
-    for low, high in parts:
-        users = "_batch_users_touched"
-        if len(parts) > 1:   # the part's users in a table of their own: the same semi-join as for one part (a range
-            users = "_part_users"   # test on the events beside it costs about a tenth more CPU)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {users} AS SELECT user_key FROM _batch_users_touched "
-                        f"WHERE user_key BETWEEN {int(low)} AND {int(high)}")
-        part = f"e.user_key IN (SELECT user_key FROM {users})"
+    for low, high in _user_key_parts(con, "_batch_users_touched", TOUCHED_EVENTS_PER_PART):
+        # the part's users in a table of their own (a range test on the events beside the semi-join costs about a
+        # tenth more CPU)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _part_users AS SELECT user_key FROM _batch_users_touched "
+                    f"WHERE user_key BETWEEN {int(low)} AND {int(high)}")
+        part = "e.user_key IN (SELECT user_key FROM _part_users)"
         fill_traffic_rollups(con, part)
         # and their days of life, counted from a first_seen the batch may have moved earlier
         con.execute(_FILLS["user_days"] + f" WHERE {part}")
@@ -723,9 +721,6 @@ def _user_key_parts(con, users: str, events_per_part: int) -> list[tuple[int, in
     holding every one of them: as few as hold at most about ``events_per_part`` stored events each (a range ends
     at the first user that reaches its share, so a user with more than the share has a range alone), as counted by
     the ``user_events`` rollup, which the load has already updated."""
-    if con.execute("SELECT count(*) FROM events").fetchone()[0] <= events_per_part:   # a small store: one range,
-        low, high = con.execute(f"SELECT min(user_key), max(user_key) FROM {users}").fetchone()  # not counted
-        return [] if low is None else [(low, high)]
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _touched_counts AS
         SELECT t.user_key, coalesce(sum(ue.events), 0) AS events
