@@ -8,10 +8,10 @@ Each run loads the file into a fresh copy of ``--db`` (so every run meets the sa
 ``python -m store load`` in a new process of each tree, the order of the two trees alternating between rounds.
 ``--file`` is loaded as it is; ``--sample`` makes it first: ``--rows`` rows drawn (seeded) from that CSV — the
 log ``bench/run.py`` generated for the store — with ``--time-column`` moved ``--days`` later, so that they are
-new events of stored users, as a day's export mostly is. The report gives each tree's median seconds and their
-ratio (HEAD / base: below 1.00× is faster); a load that fails (an earlier revision may run out of memory) is
-reported with its error rather than stopping the runs. ``--base-tree DIR`` compares with a directory instead of a
-revision.
+new events of stored users, as a day's export mostly is. The report gives each tree's median seconds, their ratio
+(HEAD / base: below 1.00× is faster) and each tree's peak memory; a load that fails (an earlier revision may run
+out of memory) is reported with its error rather than stopping the runs. ``--base-tree DIR`` compares with a
+directory instead of a revision.
 """
 from __future__ import annotations
 
@@ -20,13 +20,14 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.measure import run_child  # noqa: E402
 
 
 def sample_file(csv: str, out: str, rows: int, days: int, time_column: str = "timestamp", seed: int = 7) -> int:
@@ -48,17 +49,12 @@ def sample_file(csv: str, out: str, rows: int, days: int, time_column: str = "ti
     return con.execute(f"SELECT count(*) FROM read_csv('{str(out).replace(chr(39), chr(39) * 2)}')").fetchone()[0]
 
 
-def _load(tree: str, db: str, csv: str) -> tuple[float, str | None]:
-    """Seconds of ``python -m store load`` in ``tree``, and the last line it wrote when it failed (else None)."""
+def _load(tree: str, db: str, csv: str) -> tuple[float, float, str | None]:
+    """Seconds and peak memory (MB) of ``python -m store load`` in ``tree``, and the last line it wrote when it
+    failed (else None)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "store", "load", csv, "--db", db, "--quiet"], cwd=tree, env=env,
-                         capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if out.returncode != 0:
-        lines = [line for line in (out.stderr + out.stdout).splitlines() if line.strip()]
-        return seconds, lines[-1] if lines else f"exit status {out.returncode}"
-    return seconds, None
+    child = run_child([sys.executable, "-m", "store", "load", csv, "--db", db, "--quiet"], cwd=tree, env=env)
+    return child.wall_s, child.peak_mb, child.last_line() if child.returncode != 0 else None
 
 
 def _events(db: str) -> int:
@@ -69,9 +65,11 @@ def _events(db: str) -> int:
 
 
 def compare(db: str, csv: str, base_tree: str, rounds: int, work: str) -> dict:
-    """Each tree's seconds per completed run, the events each added (a load that added nothing timed nothing) and
-    the error of each failed run — a failure is a result too (an earlier revision may run out of memory)."""
+    """Each tree's seconds and peak memory (MB) per completed run, the events each added (a load that added nothing
+    timed nothing) and the error of each failed run — a failure is a result too (an earlier revision may run out of
+    memory)."""
     times, added, failed = {"base": [], "head": []}, {"base": [], "head": []}, {"base": [], "head": []}
+    peak = {"base": [], "head": []}
     copy, stored = os.path.join(work, "store.duckdb"), _events(db)
     for r in range(rounds):
         for side in (("base", "head") if r % 2 == 0 else ("head", "base")):
@@ -79,15 +77,16 @@ def compare(db: str, csv: str, base_tree: str, rounds: int, work: str) -> dict:
                 if os.path.exists(f):
                     os.unlink(f)
             shutil.copyfile(db, copy)
-            seconds, error = _load(base_tree if side == "base" else str(ROOT), copy, csv)
+            seconds, peak_mb, error = _load(base_tree if side == "base" else str(ROOT), copy, csv)
             if error is None:
                 times[side].append(seconds)
+                peak[side].append(peak_mb)
                 added[side].append(_events(copy) - stored)
             else:
                 failed[side].append(error)
     base = statistics.median(times["base"]) if times["base"] else None
     head = statistics.median(times["head"]) if times["head"] else None
-    return {**times, "added": added, "failed": failed, "base_median": base, "head_median": head,
+    return {**times, "peak_mb": peak, "added": added, "failed": failed, "base_median": base, "head_median": head,
             "ratio": head / base if base and head else None}
 
 
@@ -98,6 +97,11 @@ def _runs(result: dict, side: str) -> int:
 def _cell(result: dict, side: str) -> str:
     median = result[f"{side}_median"]
     return f"{median:>8.2f}s" if median is not None else f"{'failed':>9}"
+
+
+def _peak_cell(result: dict, side: str) -> str:
+    peaks = result["peak_mb"][side]
+    return f"{max(peaks):>7.0f}MB" if peaks else f"{'—':>9}"
 
 
 def main() -> None:
@@ -117,7 +121,6 @@ def main() -> None:
     args = parser.parse_args()
     import duckdb
 
-    sys.path.insert(0, str(ROOT))
     from bench.compare import base_checkout
 
     events = _events(args.db)
@@ -134,7 +137,8 @@ def main() -> None:
     print(f"HEAD vs {label} — a later load of {rows:,} rows into a store of {events:,} events, interleaved, medians")
     print(f"{'base':>9}{'HEAD':>9}{'HEAD/base':>11}")
     ratio = f"{result['ratio']:>10.2f}×" if result["ratio"] is not None else f"{'—':>11}"
-    print(f"{_cell(result, 'base')}{_cell(result, 'head')}{ratio}")
+    print(f"{_cell(result, 'base')}{_cell(result, 'head')}{ratio}   median seconds")
+    print(f"{_peak_cell(result, 'base')}{_peak_cell(result, 'head')}{'':>11}   peak memory (the most of any run)")
     for side, label_ in (("base", label), ("head", "HEAD")):
         if result["failed"][side]:
             print(f"{label_} failed {len(result['failed'][side])} of {_runs(result, side)} runs: "

@@ -35,13 +35,14 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.measure import run_child  # noqa: E402
 
 PY = sys.executable
 # the targets: up to 10M events cold <= 2 s and warm <= 100 ms; above, cold <= 10 s and <= 8 GB;
@@ -209,15 +210,9 @@ def campaign_task(runs: int) -> dict:
 
 
 def _run_child(cmd_args: list[str], db: str) -> tuple[dict, float]:
-    env = dict(os.environ, OPSFUNNEL_DB=str(db))
-    proc = subprocess.Popen([PY, str(Path(__file__).resolve()), *cmd_args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT, text=True, env=env)
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(cmd_args)} failed:\n{err[-3000:]}")
-    return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024
+    child = run_child([PY, str(Path(__file__).resolve()), *cmd_args],
+                      env=dict(os.environ, OPSFUNNEL_DB=str(db))).checked()
+    return json.loads(child.out.strip().splitlines()[-1]), child.peak_mb
 
 
 def run(db: str, runs: int = 3, pages: list[str] | None = None, prepare_data: bool = True,

@@ -38,23 +38,9 @@ sys.path.insert(0, str(ROOT))
 from bench import pages as bench_pages  # noqa: E402
 from bench import synth  # noqa: E402
 from bench.engines import TASKS  # noqa: E402
+from bench.measure import run_child  # noqa: E402
 
 PY = sys.executable
-
-
-def run_with_rusage(cmd: list[str]) -> tuple[float, float, str]:
-    """Run ``cmd``; return (wall seconds, the child's own peak RSS in MB from ``wait4``, stdout)."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            cwd=ROOT, text=True)
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - t
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-3000:]}")
-    return wall, usage.ru_maxrss / 1024, out
 
 
 def ensure_log(events: int, seed: int, work: Path) -> Path:
@@ -71,14 +57,14 @@ def ingest(csv: Path, work: Path, runs: int) -> dict:
     for _ in range(runs):
         for f in work.glob("ingest_*.duckdb*"):
             f.unlink()
-        wall, mem_bare, _ = run_with_rusage([PY, "-c", (
+        child = run_child([PY, "-c", (
             "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
             "c.execute('CREATE TABLE t AS SELECT * FROM read_csv(?)', [sys.argv[2]])"),
-            str(work / "ingest_bare.duckdb"), str(csv)])
-        bare.append((wall, mem_bare))
-        wall, mem_ours, _ = run_with_rusage([PY, "-m", "store", "load", str(csv), "--kind", "events", "--quiet",
-                                             "--db", str(work / "ingest_ours.duckdb")])
-        ours.append((wall, mem_ours))
+            str(work / "ingest_bare.duckdb"), str(csv)]).checked()
+        bare.append((child.wall_s, child.peak_mb))
+        child = run_child([PY, "-m", "store", "load", str(csv), "--kind", "events", "--quiet",
+                           "--db", str(work / "ingest_ours.duckdb")]).checked()
+        ours.append((child.wall_s, child.peak_mb))
     return {"ours_s": [w for w, _ in ours], "bare_s": [w for w, _ in bare],
             "ours_peak_mb": max(m for _, m in ours), "bare_peak_mb": max(m for _, m in bare)}
 

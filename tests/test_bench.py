@@ -22,6 +22,30 @@ def test_synthetic_log_is_seeded_and_exact(tmp_path):
     assert lines[0] == '"' + '","'.join(synth.HEADERS) + '"'
 
 
+def test_a_measured_child_has_its_own_peak_memory_and_all_its_output(tmp_path):
+    """``bench.measure.run_child`` gives a child's own peak memory: a child that writes 300 MB holds at least that,
+    one that allocates nothing a small fraction of it, and the size of the process measuring them (the test
+    runner's, over 100 MB: a child started directly would have it as its peak) is in neither. Output bigger than a
+    pipe's buffer on both streams at once does not block it, and a failure keeps the child's last words."""
+    import sys
+
+    from bench.measure import run_child
+
+    here = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024
+    big = run_child([sys.executable, "-c", "b = b'x' * 300_000_000; print(len(b))"])
+    small = run_child([sys.executable, "-c", "print(1)"])
+    assert big.returncode == small.returncode == 0 and big.out.strip() == "300000000"
+    assert 300_000_000 / 2**20 <= big.peak_mb < 300_000_000 / 2**20 + 100
+    assert 0 < small.peak_mb < 50 and here > 60      # (were the runner smaller, the last check would prove nothing)
+    loud = run_child([sys.executable, "-c", "import sys\nfor i in range(20_000):\n    print('o' * 50)\n"
+                      "    print('e' * 50, file=sys.stderr)"], cwd=tmp_path)
+    assert loud.out.count("\n") == loud.err.count("\n") == 20_000 and loud.wall_s > 0
+    failed = run_child([sys.executable, "-c", "import sys; sys.exit('no such store')"])
+    assert failed.returncode == 1 and failed.last_line() == "no such store"
+    with pytest.raises(RuntimeError, match="no such store"):
+        failed.checked()
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     # pages in one process (not one per page) to keep the suite quick
@@ -169,6 +193,9 @@ def test_later_load_times_both_trees_on_fresh_copies(report, tmp_path):
     assert written["rows"] == 2_000 and written["events"] == report["pages"]["events"]
     assert len(r["base"]) == len(r["head"]) == 2 and all(t > 0 for t in r["base"] + r["head"])
     assert r["added"] == {"base": [2_000, 2_000], "head": [2_000, 2_000]}   # every run met the store as it was
+    # each run's peak memory: a Python process with DuckDB loaded holds tens of MB, a 2,000-row load far from a GB
+    assert all(30 < mb < 1_000 for mb in r["peak_mb"]["base"] + r["peak_mb"]["head"]), r["peak_mb"]
+    assert len(r["peak_mb"]["base"]) == len(r["peak_mb"]["head"]) == 2 and "peak memory" in done.stdout
     assert r["failed"] == {"base": [], "head": []}
     assert r["ratio"] == r["head_median"] / r["base_median"]
     assert "a later load of 2,000 rows into a store of 30,000 events" in done.stdout
@@ -181,5 +208,6 @@ def test_later_load_times_both_trees_on_fresh_copies(report, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     r = json.loads(out.read_text())["result"]
     assert r["base"] == [] and len(r["failed"]["base"]) == 1 and "No module named" in r["failed"]["base"][0]
+    assert r["peak_mb"]["base"] == [] and len(r["peak_mb"]["head"]) == 1
     assert r["added"]["head"] == [2_000] and r["ratio"] is None and r["base_median"] is None
     assert "failed" in done.stdout and f"{empty} failed 1 of 1 runs: " in done.stdout
