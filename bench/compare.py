@@ -56,6 +56,7 @@ def _calls(con, tz: str = "UTC") -> dict:
         "retention.active_users": lambda: retention.active_users(con, None, None, tz),
         "retention.lifecycle": lambda: retention.lifecycle(con, "week", None, tz),
         "traffic.traffic_page": lambda: traffic.traffic_page(con, traffic.TrafficParams(period="week", timezone=tz)),
+        "traffic.pv_uv": lambda: traffic.pv_uv(con, traffic.TrafficParams(period="day", timezone=tz)),  # the task
     }
 
 

@@ -360,9 +360,13 @@ def pv_uv_sql(p: TrafficParams, stored: bool = False) -> tuple[str, list]:
 pvs AS (                 -- page views with their period
     SELECT {src}.*, {period} AS period_start FROM {src} WHERE is_pv = 1
 ),
-{_topped(dim, p, 'pvs', 'count(*)')}
-SELECT {cols}, count(*) AS pv, count(DISTINCT user_key) AS uv
-FROM topped
+{_topped(dim, p, 'pvs', 'count(*)')},
+visitors AS (            -- each visitor's page views per period (and value): a visitor is one row here, so counting
+                         -- rows counts distinct users (cheaper than count(DISTINCT user_key) over the page views)
+    SELECT {cols}, user_key, count(*) AS views FROM topped GROUP BY {cols}, user_key
+)
+SELECT {cols}, CAST(sum(views) AS BIGINT) AS pv, count(*) AS uv
+FROM visitors
 GROUP BY {cols}
 ORDER BY {cols}"""
     return sql, params
