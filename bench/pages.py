@@ -1,12 +1,14 @@
 """Time every dashboard page the way a visitor meets it: cold, warm, and the metrics behind it.
 
-    python bench/pages.py --db PATH [--runs 3] [--pages overview,funnel] [--channels wechat,douyin] [--json out.json]
+    python bench/pages.py --db PATH [--runs 3] [--pages overview,funnel] [--channels wechat,douyin] [--days 30]
+                          [--json out.json]
 
 Each page of the app's navigation (read from ``app.py``: both the marketing and the operations
 sections, all pages, default filters, English) runs in its own process under
 ``streamlit.testing.v1.AppTest`` against the database (the app reads ``$OPSFUNNEL_DB``), so the
 process's peak RSS is that page's. ``--channels`` picks those channels in the sidebar first (the users a
-marketing team most often narrows a page to). In that process:
+marketing team most often narrows a page to); ``--days N`` picks the last N days of the data (UTC) in its date
+range (the period a report most often looks at). In that process:
 
 * **first** — the page's first run after the process started: opens the DuckDB connection (a
   ``st.cache_resource``, paid once per server, not per visitor) and meets DuckDB's cold buffers;
@@ -37,6 +39,7 @@ import re
 import statistics
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,9 +142,9 @@ def _share_script_cache() -> None:
     app_test.ScriptCache = local_script_runner.ScriptCache = lambda: shared
 
 
-def measure_page(page: str, runs: int, channels: tuple[str, ...] = ()) -> dict:
+def measure_page(page: str, runs: int, channels: tuple[str, ...] = (), dates: tuple | None = None) -> dict:
     """Time ``page`` in this process (see the module docstring); ``$OPSFUNNEL_DB`` names the database;
-    ``channels`` are picked in the sidebar's channel filter."""
+    ``channels`` are picked in the sidebar's channel filter, and ``dates`` (first, last) in its date range."""
     import logging
 
     import streamlit as st
@@ -162,6 +165,8 @@ def measure_page(page: str, runs: int, channels: tuple[str, ...] = ()) -> dict:
         at.session_state["lang"] = "en"
         if channels:
             at.session_state["flt_channels"] = list(channels)
+        if dates:
+            at.session_state["flt_dates"] = dates
         at.switch_page(page)
         t, cpu = time.perf_counter(), time.process_time()
         at.run()
@@ -171,6 +176,8 @@ def measure_page(page: str, runs: int, channels: tuple[str, ...] = ()) -> dict:
             raise RuntimeError(f"{page}: {[e.value for e in at.exception]}")
         if channels and set(at.session_state["filters"].channels) != set(channels):
             raise RuntimeError(f"{page}: the sidebar did not take the channels {channels}")
+        if dates and (at.session_state["filters"].start, at.session_state["filters"].end) != dates:
+            raise RuntimeError(f"{page}: the sidebar did not take the dates {dates}")
         return wall, sum(c for _, c in calls), list(calls), at
 
     cold_cpu: list[float] = []
@@ -191,7 +198,7 @@ def measure_page(page: str, runs: int, channels: tuple[str, ...] = ()) -> dict:
     return {"page": page, "first_s": first, "cold_s": cold, "cold_cpu_s": cold_cpu, "warm_s": warm,
             "metric_s": metric, "metric_calls": len(made), "slowest_metric": list(worst),
             "calls": [[n, round(c, 4)] for n, c in made],  # the last cold run's metric calls, in order
-            "warm_misses": sorted(set(misses))}
+            "warm_misses": sorted(set(misses)), "dates": [str(d) for d in dates] if dates else None}
 
 
 def campaign_task(runs: int) -> dict:
@@ -216,23 +223,28 @@ def _run_child(cmd_args: list[str], db: str) -> tuple[dict, float]:
 
 
 def run(db: str, runs: int = 3, pages: list[str] | None = None, prepare_data: bool = True,
-        isolated: bool = True, channels: tuple[str, ...] = ()) -> dict:
+        isolated: bool = True, channels: tuple[str, ...] = (), days: int | None = None) -> dict:
     """Every page (or those whose file name contains one of ``pages``), each in its own process — or, with
     ``isolated=False`` (quick checks on tiny logs), all in one process: then "first" is only the first page's
-    true first run and the peak memory is the whole process's. ``channels``: picked in the sidebar."""
+    true first run and the peak memory is the whole process's. ``channels`` and the last ``days`` days: picked
+    in the sidebar."""
     import duckdb
 
     prepared = prepare(db) if prepare_data else {}
     con = duckdb.connect(db, read_only=True)
     events = con.execute("SELECT count(*) FROM events").fetchone()[0]
+    con.execute("SET TimeZone = 'UTC'")
+    dates = con.execute("SELECT CAST(max(event_time) AS DATE) - ?, CAST(max(event_time) AS DATE) FROM events",
+                        [int(days) - 1]).fetchone() if days else None   # the last days of the data, both inclusive
     con.close()
     report = {"db": str(db), "events": events, "runs": runs, "prepared": prepared, "pages": {},
-              "channels": list(channels)}
+              "channels": list(channels), "days": days}
     chosen = [(path, title) for path, title in app_pages() if not pages or any(p in path for p in pages)]
     groups = [[c] for c in chosen] if isolated else [chosen]
     for group in groups:
         results, peak = _run_child(["--one", ",".join(path for path, _ in group), "--runs", str(runs),
-                                    "--channels", ",".join(channels)], db)
+                                    "--channels", ",".join(channels),
+                                    "--dates", ",".join(str(d) for d in dates) if dates else ""], db)
         for (path, title), result in zip(group, results):
             result.update(title=title, peak_mb=peak)
             report["pages"][path] = result
@@ -248,6 +260,7 @@ def table(report: dict) -> str:
     sample = report["events"] < 2_000_000
     large = report["events"] > 10_000_000
     picked = f", channels {', '.join(report['channels'])} picked" if report.get("channels") else ""
+    picked += f", the last {report['days']} days picked" if report.get("days") else ""
     lines = [f"dashboard pages — {report['events']:,} events{picked}, median of {report['runs']} runs "
              f"(cold: cache_data cleared, connection open; first: new process; warm: rerun with caches filled)",
              f"{'page':<24}{'first':>8}{'cold':>8}{'cpu':>8}{'metric':>8}{'warm':>8}{'peak MB':>9}  slowest metric (cold)"]
@@ -281,12 +294,15 @@ def main() -> int:
     parser.add_argument("--json", default=None, help="also write the report here")
     parser.add_argument("--no-prepare", action="store_true", help="do not add spend/survey rows")
     parser.add_argument("--channels", default="", help="comma-separated channels to pick in the sidebar first")
+    parser.add_argument("--days", type=int, default=0, help="pick the last N days of the data in the sidebar first")
+    parser.add_argument("--dates", default="", help=argparse.SUPPRESS)
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--task", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     channels = tuple(c for c in args.channels.split(",") if c)
     if args.one:
-        print(json.dumps([measure_page(page, args.runs, channels) for page in args.one.split(",")]))
+        dates = tuple(date.fromisoformat(d) for d in args.dates.split(",")) if args.dates else None
+        print(json.dumps([measure_page(page, args.runs, channels, dates) for page in args.one.split(",")]))
         return 0
     if args.task:
         print(json.dumps(campaign_task(args.runs)))
@@ -294,7 +310,7 @@ def main() -> int:
     if not args.db:
         parser.error("--db (or $OPSFUNNEL_DB) is required")
     report = run(args.db, args.runs, [p for p in args.pages.split(",") if p], not args.no_prepare,
-                 channels=channels)
+                 channels=channels, days=args.days or None)
     text = table(report)
     print(text)
     if args.json:

@@ -126,6 +126,29 @@ def test_pages_step_times_pages_with_channels_picked(report):
                   channels=("no-such-channel",))
 
 
+def test_pages_step_times_pages_with_the_last_days_picked(report):
+    """``--days N``: the pages run with the last N days of the data (UTC) picked in the sidebar's date range; a
+    range the sidebar would not take as it is (here one starting before the data, which it clamps) is refused."""
+    from datetime import timedelta
+
+    import duckdb
+
+    from bench import pages
+
+    db = report["pages"]["db"]
+    with duckdb.connect(db, read_only=True) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        last = con.execute("SELECT CAST(max(event_time) AS DATE) FROM events").fetchone()[0]
+    picked = pages.run(db, runs=1, pages=["traffic", "/retention.py"], prepare_data=False, isolated=False, days=7)
+    assert picked["days"] == 7 and set(picked["pages"]) == {"app_pages/traffic.py", "app_pages/retention.py"}
+    for r in picked["pages"].values():
+        assert r["dates"] == [str(last - timedelta(days=6)), str(last)]
+        assert r["metric_calls"] >= 1
+    assert "the last 7 days picked" in pages.table(picked)
+    with pytest.raises(RuntimeError, match="did not take the dates"):
+        pages.run(db, runs=1, pages=["traffic"], prepare_data=False, isolated=False, days=100_000)
+
+
 def test_compare_times_both_trees_interleaved(report):
     """``bench/compare.py`` runs each function in both trees and reports their medians and ratio (here this
     checkout against itself, through ``--base-tree``: no git needed), in the report time zone asked for."""
