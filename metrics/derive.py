@@ -45,6 +45,25 @@ def temp_tables(con, *names: str) -> Iterator[tuple[str, ...]]:
             con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
+@contextmanager
+def one_snapshot(con) -> Iterator[None]:
+    """A transaction around the block, so that its statements read the same loads (a load committing meanwhile is
+    not seen) — or, when ``con`` is within a transaction of its caller already, that one (a failed ``BEGIN``
+    would abort it). Rolled back on an error or a stopped query; it only reads, and writes temporary tables."""
+    first = con.execute("SELECT current_transaction_id()").fetchone()[0]
+    if con.execute("SELECT current_transaction_id()").fetchone()[0] == first:
+        # the same transaction for two statements: the caller's (in auto-commit each statement has its own)
+        yield
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
 def event_span(con) -> tuple:
     """The first and last stored event time (``(None, None)`` without events), from column statistics."""
     return con.execute("SELECT min(event_time), max(event_time) FROM events").fetchone()

@@ -36,7 +36,9 @@ default — and any channel / campaign selection) with the default gap and page-
 derived at query time: every load keeps them (``traffic_sessions``, and each page view with its session's
 channel and campaign in ``traffic_pageviews``) with :func:`stored_sessions_sql` / :func:`stored_pageviews_sql`,
 and :func:`_read` picks those tables — the same rows, since they are this derivation over all events, and a
-selection of users keeps each user's sessions whole.
+selection of users keeps each user's sessions whole. Over a shorter date range, :func:`traffic_page` (what the
+Traffic page reads) reads them too: the range's sessions are the stored ones inside it, and those cut at its ends
+are derived again from their users' events in the range (:func:`_ranged_sql`).
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ import pandas as pd
 from store.errors import UserInputError
 from store.parse import check_timezone
 
-from .derive import over_every_event, range_holds, temp_tables
+from .derive import one_snapshot, over_every_event, range_holds, temp_tables
 from .filters import Filters, local_sql
 
 PERIODS = ("day", "week", "month")
@@ -270,12 +272,14 @@ def stored_sessions_sql(restrict: str | None = None) -> tuple[str, list]:
     return f"{with_sql}\nSELECT {_STORED_COLUMNS} FROM sessions", params
 
 
-def stored_pageviews_sql(restrict: str | None = None, sessions: str = "traffic_sessions") -> tuple[str, list]:
+def stored_pageviews_sql(restrict: str | None = None, sessions: str = "traffic_sessions",
+                         restrict_params: tuple | list = ()) -> tuple[str, list]:
     """The rows of the ``traffic_pageviews`` rollup: each page view (:data:`STORED`'s names) with its session's
     channel and campaign, read from ``sessions`` (already holding the sessions of these users — the load passes a
     table of the sessions it has just derived again, so that the join does not read every stored one): an event
     with a session id belongs to the session of that id; one without, to the derived session whose first and last
-    events enclose it (a user's derived sessions never overlap — a gap separates them)."""
+    events enclose it (a user's derived sessions never overlap — a gap separates them). ``restrict`` (SQL over
+    ``events e``, binding ``restrict_params``) keeps some events: those the sessions were derived from."""
     marks = ", ".join("?" * len(STORED.pageview_events))
     extra = f" AND {restrict}" if restrict else ""
     sql = f"""
@@ -287,7 +291,7 @@ SELECT e.user_key, e.event_time, e.page, s.channel, s.campaign
 FROM events e JOIN {sessions} s ON s.user_key = e.user_key AND s.session_id IS NULL
      AND e.event_time >= s.session_start AND e.event_time <= s.session_end
 WHERE e.session_id IS NULL AND e.event_name IN ({marks}){extra}"""
-    return sql, list(STORED.pageview_events) * 2
+    return sql, (list(STORED.pageview_events) + list(restrict_params)) * 2
 
 
 def _stored_ok(p: TrafficParams, sessions: bool = True) -> bool:
@@ -518,7 +522,9 @@ def traffic_page(con, p: TrafficParams, breakdown: str = "channel", with_top_pag
     session id, the in-scope events with their session key) are computed once into temporary tables of this
     connection (dropped before returning), and the functions' queries read those instead of deriving them
     again. When ``p`` counts what the load's session rollups hold (:func:`_read`), every function reads them
-    and nothing is derived."""
+    and nothing is derived; when it differs from them only by a date range short of the stored events, the
+    functions read them too, but for the users with a session cut at an end of the range, whose sessions and page
+    views are derived again from their events in the range (:func:`_ranged_sql`)."""
     by = replace(p, breakdown=breakdown)
 
     def frames(c) -> dict[str, pd.DataFrame]:
@@ -544,7 +550,70 @@ def traffic_page(con, p: TrafficParams, breakdown: str = "channel", with_top_pag
             head, head_params = _with_sql(p, tagged_table=tagged if gaps else None, sessions_table=sess)
             return frames(_Derived(con, with_sql, params, head, head_params))
 
+    def ranged() -> dict[str, pd.DataFrame]:
+        # A date range short of the stored events: the range's sessions are the stored sessions lying inside it,
+        # plus the in-range part of each stored session running across one of its ends — a session cut at the
+        # edge (see _ranged_sql). The users with such a session get their sessions and page views derived from
+        # their events in the range; every other user's are read off the rollups. One snapshot: the rows read
+        # off the rollups and the events derived again are of the same loads.
+        with_sql, params = _with_sql(p)
+        with temp_tables(con, *_CUT_TABLES), one_snapshot(con):
+            head, head_params = _ranged_sql(con, p)
+            return frames(_Derived(con, with_sql, params, head, head_params))
+
     if not _stored_ok(p):
         return derived()
-    # every function reads the rollups: nothing to derive
-    return over_every_event(con, lambda span: _holds_every_event(p, span), lambda: frames(con), derived)
+    # every function reads the rollups (over a range, with the few sessions cut at its ends derived again)
+    return over_every_event(con, lambda span: _holds_every_event(p, span), lambda: frames(con), ranged)
+
+
+_CUT_TABLES = ("_traffic_cut_users", "_traffic_cut_sessions", "_traffic_cut_pageviews")
+
+
+def _ranged_sql(con, p: TrafficParams) -> tuple[str, list]:
+    """Shared CTEs (``ev``, ``sessions``, ``sev`` as :func:`_with_sql` makes them with ``stored=True``) for ``p``'s
+    date range, which :func:`_stored_ok` allows, read off the rollups. Creates the temporary tables
+    :data:`_CUT_TABLES` they read; the caller drops them.
+
+    Deriving over the range's events cuts a stored session only where it runs across an end of the range: a stored
+    session lying inside the range holds only in-range events, and is derived from them unchanged (a gap-derived
+    one is separated from its neighbours by more than the gap, which dropping events outside the range cannot
+    shrink); one outside it has no event in scope; one running across ``start`` or ``end`` (first event before
+    the edge, last at or after it) keeps its in-range events, as one session (those of one session id; or a
+    run of id-less events no gap breaks) whose first event, channel, entry page and counts may differ. Such
+    sessions are few — those open at the two instants — so their users' sessions and page views are derived from
+    the events (the traffic metrics' own derivation, restricted to those users); for every other user each stored
+    session starting in the range lies inside it, and each stored page view in the range belongs to one of those."""
+    f = p.filters or Filters(timezone=p.timezone)
+    lo, hi = f.utc_range()
+    users, users_params = f.user_keys_sql("user_key")
+    edges = [(t, "(session_start < ? AND session_end >= ?)") for t in (lo, hi) if t is not None]
+    cut, cut_sessions, cut_pageviews = _CUT_TABLES
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {cut} AS SELECT DISTINCT user_key FROM traffic_sessions "
+                f"WHERE {users} AND ({' OR '.join(sql for _, sql in edges) or 'FALSE'})",
+                users_params + [v for t, _ in edges for v in (t, t)])
+    mine = f"e.user_key IN (SELECT user_key FROM {cut})"
+    sql, params = _with_sql(p, restrict=mine)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {cut_sessions} AS {sql}\nSELECT {_STORED_COLUMNS} FROM sessions", params)
+    conds, values = f.time_sql("e.event_time")
+    sql, params = stored_pageviews_sql(" AND ".join([mine] + conds), cut_sessions, values)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {cut_pageviews} AS {sql}", params)
+    views, view_values = f.time_sql("event_time")
+    inside, inside_values = f.time_sql("session_start")
+    others = f"user_key NOT IN (SELECT user_key FROM {cut})"
+    return f"""
+WITH ev AS NOT MATERIALIZED (  -- the range's page views with their session's channel and campaign: the rollup's,
+                              -- but for the users with a session cut at an edge of the range (derived again)
+    SELECT user_key, event_time, page, 1 AS is_pv, channel AS s_channel, campaign AS s_campaign
+    FROM (SELECT user_key, event_time, page, channel, campaign FROM traffic_pageviews
+          WHERE {" AND ".join([users, others] + views)}
+          UNION ALL
+          SELECT user_key, event_time, page, channel, campaign FROM {cut_pageviews})
+),
+sessions AS NOT MATERIALIZED (  -- the range's sessions: the rollup's starting in it, but for those users
+    SELECT {_STORED_COLUMNS} FROM traffic_sessions
+    WHERE {" AND ".join([users, others] + inside)}
+    UNION ALL
+    SELECT {_STORED_COLUMNS} FROM {cut_sessions}
+),
+sev AS NOT MATERIALIZED (SELECT * FROM ev)""", users_params + view_values + users_params + inside_values

@@ -357,3 +357,84 @@ def test_a_load_between_the_check_and_the_query_reruns_over_the_events(loaded, m
 
     tm._read(loaded, tm.TrafficParams(filters=WHOLE), build, sessions=False)
     assert built == [True, False]
+
+
+def _cut_at_edges(con, f: Filters) -> tuple[int, int]:
+    """Stored sessions running across an end of ``f``'s range (first event before the edge, last at or after it):
+    (with a session id, gap-derived), counted over a fresh derivation."""
+    ids = gaps = 0
+    for s in recomputed_sessions(con):
+        if any(t is not None and s[3] < t <= s[4] for t in f.utc_range()):
+            ids, gaps = ids + (s[1] is not None), gaps + (s[1] is None)
+    return ids, gaps
+
+
+@pytest.mark.parametrize("start,end,tz,cut_ids,cut_gaps", [
+    (date(2024, 5, 2), date(2024, 5, 2), "UTC", True, False),          # the middle day: id sessions cut at both ends
+    (date(2024, 5, 2), None, "Australia/Darwin", True, True),           # local midnight at 14:30 UTC, inside a
+    (None, date(2024, 5, 1), "Australia/Darwin", True, True),           # burst: gap-derived sessions are cut too
+    (date(2024, 5, 2), date(2024, 5, 2), "America/St_Johns", True, True),   # 02:30 UTC, both ends
+    (date(2024, 5, 1), date(2024, 5, 2), "Asia/Kathmandu", True, False),
+    (date(2024, 5, 10), date(2024, 5, 12), "UTC", False, False),        # after the data: nothing in range
+])
+def test_traffic_page_over_a_date_range_reads_the_rollups_and_derives_only_the_cut_sessions(
+        loaded, monkeypatch, start, end, tz, cut_ids, cut_gaps):
+    """A range short of the stored events: the page reads the stored sessions and page views, deriving again only
+    the users with a session cut at an edge of the range — and every frame equals its own function's, which
+    derives every session of the range from its events (the definition)."""
+    f = Filters(start=start, end=end, timezone=tz)
+    assert tuple(n > 0 for n in _cut_at_edges(loaded, f)) == (cut_ids, cut_gaps)
+    ranged, real = [], tm._ranged_sql
+    monkeypatch.setattr(tm, "_ranged_sql", lambda c, p: ranged.append(p) or real(c, p))
+    cases = 0
+    for users in ((), ("ads", "kol")):
+        for breakdown, period, top_n in (("channel", "day", 20), ("campaign", "week", 1)):
+            p = tm.TrafficParams(period=period, filters=replace(f, channels=users), timezone=tz, top_n=top_n)
+            got = tm.traffic_page(loaded, p, breakdown)
+            by = replace(p, breakdown=breakdown)
+            expected = {"summary": tm.traffic_summary(loaded, p), "pv_uv": tm.pv_uv(loaded, p),
+                        "sessions": tm.sessions(loaded, p), "top_pages": tm.top_pages(loaded, p),
+                        "pv_uv_breakdown": tm.pv_uv(loaded, by), "sessions_breakdown": tm.sessions(loaded, by)}
+            assert got.keys() == expected.keys()
+            for key in got:
+                pd.testing.assert_frame_equal(got[key], expected[key], obj=f"{key} {users} {breakdown}")
+            cases += len(got["sessions"]) > 0
+    assert len(ranged) == 4
+    assert cases == (0 if start == date(2024, 5, 10) else 4)     # the comparisons compared something
+    assert loaded.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_traffic%'").fetchone()[0] == 0
+
+
+def test_traffic_page_over_a_date_range_inside_a_callers_transaction(loaded):
+    """Called within a transaction of its caller, the page reads in that transaction (it cannot open its own) and
+    leaves it open; its temporary tables are gone all the same."""
+    p = tm.TrafficParams(filters=Filters(start=date(2024, 5, 2), end=date(2024, 5, 2)))
+    outside = tm.traffic_page(loaded, p, "channel")
+    loaded.execute("BEGIN TRANSACTION")
+    try:
+        inside = tm.traffic_page(loaded, p, "channel")
+        loaded.execute("SELECT 1").fetchall()
+    finally:
+        loaded.execute("ROLLBACK")    # fails unless the caller's transaction was still open
+    for key in outside:
+        pd.testing.assert_frame_equal(inside[key], outside[key], obj=key)
+    assert loaded.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_traffic%'").fetchone()[0] == 0
+
+
+def test_one_snapshot_does_not_see_a_load_committing_meanwhile(tmp_path):
+    con = store.connect(tmp_path / "s.duckdb")
+    rng = random.Random(5)
+    store.load_events(con, batch(rng, 100))
+    reader = con.cursor()
+    count = "SELECT count(*) FROM events"
+    with derive.one_snapshot(reader):
+        before = reader.execute(count).fetchone()[0]
+        store.load_events(con, batch(rng, 100))            # another cursor commits a load
+        assert reader.execute(count).fetchone()[0] == before
+    assert reader.execute(count).fetchone()[0] > before  # seen once the block is over
+    # within a transaction of the caller, the block neither commits nor ends it
+    reader.execute("BEGIN TRANSACTION")
+    with derive.one_snapshot(reader):
+        reader.execute("CREATE TEMP TABLE t AS SELECT 1 AS x")
+    reader.execute("ROLLBACK")
+    assert reader.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 't'").fetchone()[0] == 0
+    con.close()
