@@ -183,18 +183,7 @@ def _with_sql(p: TrafficParams, tagged_table: str | None = None, sessions_table:
     """
     if stored:
         users, users_params = (p.filters or Filters()).user_keys_sql("user_key")
-        return f"""
-WITH ev AS NOT MATERIALIZED (  -- the page views of every event, with their session's channel and campaign
-                              -- (rollup); each read a scan (cheaper than copying them for a query reading twice)
-    SELECT user_key, event_time, page, 1 AS is_pv, channel AS s_channel, campaign AS s_campaign
-    FROM traffic_pageviews
-    WHERE {users}
-),
-sessions AS NOT MATERIALIZED (  -- every session (rollup)
-    SELECT * FROM traffic_sessions
-    WHERE {users}
-),
-sev AS NOT MATERIALIZED (SELECT * FROM ev)""", users_params * 2
+        return _stored_ctes(f"traffic_pageviews WHERE {users}", f"traffic_sessions WHERE {users}"), users_params * 2
     sessions_body = f"SELECT * FROM {sessions_table}" if sessions_table is not None else _SESSIONS_SELECT
     if tagged_table is not None:
         sessions_cte = sessions_body
@@ -238,6 +227,21 @@ sessions AS (            -- one row per session: (user, file session id) or (use
     return sql, list(p.pageview_events) + params + [p.session_gap]  # in the order the ? appear
 
 
+def _stored_ctes(pageviews: str, sessions: str) -> str:
+    """The shared CTEs over rows shaped as the rollups' (``ev`` and ``sev`` the page views, ``sessions``):
+    ``pageviews`` / ``sessions`` are what follows ``FROM`` in a query of the rollups' columns."""
+    return f"""
+WITH ev AS NOT MATERIALIZED (  -- the page views with their session's channel and campaign (rollup rows); each
+                              -- read a scan (cheaper than copying them for a query reading twice)
+    SELECT user_key, event_time, page, 1 AS is_pv, channel AS s_channel, campaign AS s_campaign
+    FROM {pageviews}
+),
+sessions AS NOT MATERIALIZED (  -- the sessions (rollup rows)
+    SELECT {_STORED_COLUMNS} FROM {sessions}
+),
+sev AS NOT MATERIALIZED (SELECT * FROM ev)"""
+
+
 _SESSIONS_SELECT = f"""SELECT user_key, session_id, session_no, session_start, session_end,
            first_event.channel AS channel, first_event.campaign AS campaign,
            entry_page, events, pageviews, duration_s
@@ -265,10 +269,11 @@ _STORED_COLUMNS = ("user_key, session_id, session_no, session_start, session_end
                    "events, pageviews, duration_s")
 
 
-def stored_sessions_sql(restrict: str | None = None) -> tuple[str, list]:
+def stored_sessions_sql(restrict: str | None = None, p: TrafficParams = STORED) -> tuple[str, list]:
     """The rows of the ``traffic_sessions`` rollup: the ``sessions`` CTE for :data:`STORED` — over every event,
-    or the events ``restrict`` (SQL over ``events e``) keeps, which must be all the events of some users."""
-    with_sql, params = _with_sql(STORED, restrict=restrict)
+    or the events ``restrict`` (SQL over ``events e``) keeps, which must be all the events of some users. With
+    ``p`` (the default gap and page-view events, see :func:`_stored_ok`), the same rows for its events in scope."""
+    with_sql, params = _with_sql(p, restrict=restrict)
     return f"{with_sql}\nSELECT {_STORED_COLUMNS} FROM sessions", params
 
 
@@ -587,33 +592,29 @@ def _ranged_sql(con, p: TrafficParams) -> tuple[str, list]:
     f = p.filters or Filters(timezone=p.timezone)
     lo, hi = f.utc_range()
     users, users_params = f.user_keys_sql("user_key")
-    edges = [(t, "(session_start < ? AND session_end >= ?)") for t in (lo, hi) if t is not None]
+    edges = [t for t in (lo, hi) if t is not None]
+    open_at = " OR ".join(["(session_start < ? AND session_end >= ?)"] * len(edges)) or "FALSE"
     cut, cut_sessions, cut_pageviews = _CUT_TABLES
     con.execute(f"CREATE OR REPLACE TEMP TABLE {cut} AS SELECT DISTINCT user_key FROM traffic_sessions "
-                f"WHERE {users} AND ({' OR '.join(sql for _, sql in edges) or 'FALSE'})",
-                users_params + [v for t, _ in edges for v in (t, t)])
+                f"WHERE {users} AND ({open_at})", users_params + [v for t in edges for v in (t, t)])
     mine = f"e.user_key IN (SELECT user_key FROM {cut})"
-    sql, params = _with_sql(p, restrict=mine)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {cut_sessions} AS {sql}\nSELECT {_STORED_COLUMNS} FROM sessions", params)
+    sql, params = stored_sessions_sql(mine, p)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {cut_sessions} AS {sql}", params)
     conds, values = f.time_sql("e.event_time")
     sql, params = stored_pageviews_sql(" AND ".join([mine] + conds), cut_sessions, values)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {cut_pageviews} AS {sql}", params)
     views, view_values = f.time_sql("event_time")
     inside, inside_values = f.time_sql("session_start")
     others = f"user_key NOT IN (SELECT user_key FROM {cut})"
-    return f"""
-WITH ev AS NOT MATERIALIZED (  -- the range's page views with their session's channel and campaign: the rollup's,
-                              -- but for the users with a session cut at an edge of the range (derived again)
-    SELECT user_key, event_time, page, 1 AS is_pv, channel AS s_channel, campaign AS s_campaign
-    FROM (SELECT user_key, event_time, page, channel, campaign FROM traffic_pageviews
+    # the range's page views and sessions: the rollups' rows (those starting in it), but for the users with a session
+    # cut at an edge of the range, whose rows are derived again
+    return _stored_ctes(
+        f"""(SELECT user_key, event_time, page, channel, campaign FROM traffic_pageviews
           WHERE {" AND ".join([users, others] + views)}
           UNION ALL
-          SELECT user_key, event_time, page, channel, campaign FROM {cut_pageviews})
-),
-sessions AS NOT MATERIALIZED (  -- the range's sessions: the rollup's starting in it, but for those users
-    SELECT {_STORED_COLUMNS} FROM traffic_sessions
-    WHERE {" AND ".join([users, others] + inside)}
-    UNION ALL
-    SELECT {_STORED_COLUMNS} FROM {cut_sessions}
-),
-sev AS NOT MATERIALIZED (SELECT * FROM ev)""", users_params + view_values + users_params + inside_values
+          SELECT user_key, event_time, page, channel, campaign FROM {cut_pageviews})""",
+        f"""(SELECT {_STORED_COLUMNS} FROM traffic_sessions
+          WHERE {" AND ".join([users, others] + inside)}
+          UNION ALL
+          SELECT {_STORED_COLUMNS} FROM {cut_sessions})"""
+    ), users_params + view_values + users_params + inside_values
