@@ -63,12 +63,16 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    Only attempts that reach step 2 within their window get a row, and one row per user stands for
    the rest (level 1). The join
    compares an event with each later-step event of its user, so users with more than
-   ``LOOKUP_LIMIT`` later-step events take the window passes instead (``_split_heavy``). The
+   ``LOOKUP_LIMIT`` later-step events take the window passes instead (``_split_heavy``). A step
+   repeated right after itself (page_view → page_view) would pair every event with each later one
+   of the step in the window; its first later event is the user's next one at a later time, read by
+   one LEAD over the step's own events instead. The
    counted attempt is then found by one GROUP BY (``_chain_users``: times shifted by level).
    Any-order funnels of steps no event can share (``_any_chains``) take one window pass over the
    step events (time descending, a running MIN per step = each step's first event at or after the
    attempt); the k-th smallest of those within the deadline is t_k; a step repeated r times reads
-   the r-th such event. An exclusion adds one pass (the first exclusion event strictly after each
+   the r-th such event. Attempts that reach no other step (level 1) are then folded into one row
+   per user, from the per-user event rollup when the funnel reads every event. An exclusion adds one pass (the first exclusion event strictly after each
    event) whose value rides along to each step's first event. When different steps can share an
    event, ``_any_matching`` solves the matching of events to steps by Hall's theorem over the sets
    of distinct steps (one window pass per set).
@@ -647,6 +651,30 @@ def _lookup_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bo
                 f"AND l.t <= y.t + {within}\n"
                 f"GROUP BY {group}"), list(y_params) + [p.window]
 
+    def repeated(j: int) -> bool:
+        """Step j+1 repeats step j's filter (page_view → page_view): its events are step j's (a superset at step
+        1, cut to the entry range), and the first one strictly after a step-j event is the user's next one at a
+        later time. A running lookup then reads it off the step's own events, where a join would pair each
+        event with every later one of the user in the window (many, for a frequent event)."""
+        return _step_key(p.steps[j]) == _step_key(p.steps[j - 1])
+
+    def next_later(j: int, inherited: list[str]) -> str:
+        """``nx<j>``: per user and distinct time of the step-(j+1) events, the inherited values of the events at
+        the user's next later time of that step (NULL when that is more than one window later, as the lookup
+        join's range leaves it)."""
+        first = inherited[0]   # r<j+1>: that event's own time
+        lead = ", ".join(f"CASE WHEN LEAD({first}) OVER w <= t + {within} THEN LEAD({c}) OVER w END AS {c}"
+                         for c in inherited)
+        # the last step's rows are its events, several at one time; an earlier step's are one per user and time
+        times = (f"(SELECT user_key, t, {', '.join(f'MIN({c}) AS {c}' for c in inherited)} FROM {pfx}l{j + 1} "
+                 f"GROUP BY user_key, t)" if j + 1 == n else f"{pfx}l{j + 1}")
+        q.add(f"{pfx}nx{j}", f"per user and time of the step-{j + 1} events (step {j} repeated): the chain of the "
+                             f"next later one", f"""
+SELECT user_key, t, {lead}
+FROM {times} d
+WINDOW w AS (PARTITION BY user_key ORDER BY t)""", [p.window] * len(inherited))
+        return f"{pfx}nx{j}"
+
     q.add(f"{pfx}l{n}", f"step-{n} events", f"SELECT user_key, t, t AS r{n} FROM {src_tab} WHERE m{n}{cir}", cir_prm)
     for j in range(n - 1, 1, -1):
         src, prm, own = f"(SELECT user_key, t FROM {src_tab} WHERE m{j}{cir})", list(cir_prm), []
@@ -657,6 +685,15 @@ def _lookup_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bo
                 src, prm, own = f"{pfx}x{j}_{i}", [], own + [f"xa{i}"]
         later = p.steps[j].covers(p.steps[j - 1])   # step j+1 covers step j: strictly later
         inherited = [f"r{k}" for k in range(j + 1, n + 1)] + [f"xa{i}" for i, f, _ in excl if f > j]
+        if repeated(j):
+            nx = next_later(j, inherited)
+            # the step-j events are the step-(j+1) ones: one row per user and time, as the lookup's GROUP BY gives
+            body = (f"SELECT n.*, n.t AS r{j} FROM {nx} n" if not own else
+                    f"SELECT s.*, {', '.join('n.' + c for c in inherited)}, s.t AS r{j} "
+                    f"FROM {src} s JOIN {nx} n ON n.user_key = s.user_key AND n.t = s.t")
+            q.add(f"{pfx}l{j}", f"step-{j} events with the time their greedy chain reaches each later step (from "
+                  f"the user's next step-{j + 1} event, strictly later)", body, prm if own else [])
+            continue
         body, body_prm = first_after(src, prm, ["user_key", "t"], own, f"{pfx}l{j + 1}", inherited, later,
                                      bounded=True)
         q.add(f"{pfx}l{j}", f"step-{j} events with the time their greedy chain reaches each later step (from the first "
@@ -683,34 +720,28 @@ def _lookup_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bo
         # attempts and need no row each; one row per user stands for them, with the earliest step-1 time
         # (the counted attempt's, when the user stays at level 1) and the latest deadline (open if any is).
         comment = "per user: the step-1 events in the entry range as level-1 attempts (earliest time, latest deadline)"
-        if _rollup_ok(p) and p.attempt != "first":
-            one_sql, one_prm = step_sql(p.steps[0], "r")
-            users, users_prm = (p.filters or Filters()).user_keys_sql("r.user_key")
-            one_sql, one_prm = f"{one_sql} AND {users}", one_prm + users_prm
-            # one rollup row per user and event name: a step naming one event needs no GROUP BY
-            per_user = (f"SELECT user_key, first_time AS t1, last_time AS t_last FROM user_events r WHERE {one_sql}"
-                        if p.steps[0].event is not None else
-                        f"SELECT user_key, MIN(first_time) AS t1, MAX(last_time) AS t_last FROM user_events r "
-                        f"WHERE {one_sql} GROUP BY user_key")
-            q.add(f"{pfx}one", comment + ", from the per-user event rollup", f"""
-SELECT * FROM (
-    SELECT user_key, CAST(NULL AS VARCHAR) AS id, t1, t_last + CAST(? AS INTERVAL) AS dl
-    FROM ({per_user}) r
-) o WHERE NOT EXISTS (SELECT 1 FROM heavy h WHERE h.user_key = o.user_key)""", [p.window] + one_prm)
-        else:
-            q.add(f"{pfx}one", comment, f"""
-SELECT * FROM (
-    SELECT user_key, CAST(NULL AS VARCHAR) AS id, MIN(t) AS t1, MAX(t) + CAST(? AS INTERVAL) AS dl
-    FROM {src} x GROUP BY user_key
-) o WHERE NOT EXISTS (SELECT 1 FROM heavy h WHERE h.user_key = o.user_key)""", [p.window] + prm)
+        one, one_prm, rollup = _level_one(p, p.steps[:1], src, prm)
+        q.add(f"{pfx}one", comment + (", from the per-user event rollup" if rollup else ""), f"""
+SELECT * FROM ({one}) o WHERE NOT EXISTS (SELECT 1 FROM heavy h WHERE h.user_key = o.user_key)""", one_prm)
         keys, inner = ["user_key", "t"], True
     else:
         keys, inner = ["user_key", "t", "id", "bd"], False
-    q.add(f"{pfx}r1", ("attempts that reach step 2 within their window" if inner else "attempts")
-          + ": step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
-          + ", with the time their greedy chain reaches each later step (from the first step-2 event "
-          + ("strictly after" if later else "at or after") + " each)",
-          *first_after(src, prm, keys, [], f"{pfx}l2", inherited, later, inner))
+    comment = (("attempts that reach step 2 within their window" if inner else "attempts")
+               + ": step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
+               + ", with the time their greedy chain reaches each later step (from the first step-2 event "
+               + ("strictly after" if later else "at or after") + " each)")
+    if inner and repeated(1):
+        nx = next_later(1, inherited)
+        if p.attempt == "first":
+            q.add(f"{pfx}r1", comment + " — the user's next one", f"""
+SELECT n.* FROM {src} s JOIN {nx} n ON n.user_key = s.user_key AND n.t = s.t
+WHERE n.r2 IS NOT NULL""", prm)
+        else:
+            # every step-1 event in the entry range is a step-2 event too: the attempts are those rows in range
+            q.add(f"{pfx}r1", comment + " — the user's next one",
+                  f"SELECT * FROM {nx} n WHERE {' AND '.join(['n.r2 IS NOT NULL'] + rng)}", prm)
+    else:
+        q.add(f"{pfx}r1", comment, *first_after(src, prm, keys, [], f"{pfx}l2", inherited, later, inner))
     src, own = f"{pfx}r1", []
     for i, f, _ in excl:
         if f == 1:
@@ -730,6 +761,36 @@ SELECT * FROM (
     q.add(f"{pfx}att", "every attempt: deadline, step times within it, level, taint", f"""
 SELECT user_key, id, t1, dl{bd}, {t_cols}, {lvl} AS lvl, CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
 FROM (SELECT l1.*, t1 + CAST(? AS INTERVAL) AS dl FROM {pfx}l1 l1) a""", [p.window])
+
+
+def _level_one(p: FunnelParams, steps: Sequence[Step], src: str, src_prm: Sequence) -> tuple[str, list, bool]:
+    """(SQL, bound values, from the rollup?) of one row per user standing for all their attempts as level-1
+    ones: ``user_key, id`` (NULL), ``t1`` (the earliest attempt's time) and ``dl`` (the latest deadline).
+
+    The attempts are the events of ``steps`` in the entry range, selected with their times ``t`` by ``src``
+    (the user's first only when ``attempt="first"``: its deadline is then the earliest one). When the funnel
+    reads every stored event of the selected users (:func:`_rollup_ok`), the per-user event rollup holds each
+    event's first and last time, so the events need no scan."""
+    window = [p.window]
+    if _rollup_ok(p):
+        conds, prm = [], []
+        for s in steps:
+            sql, sp = step_sql(s, "r")
+            conds.append(sql)
+            prm += sp
+        users, users_prm = (p.filters or Filters()).user_keys_sql("r.user_key")
+        where = f"({' OR '.join(conds)}) AND {users}"
+        # one rollup row per user and event name: one step naming one event needs no GROUP BY; the first
+        # attempt only is the earliest event, and its deadline the latest
+        last = "first_time" if p.attempt == "first" else "last_time"
+        per_user = (f"SELECT user_key, first_time AS t1, {last} AS t_last FROM user_events r WHERE {where}"
+                    if len(steps) == 1 and steps[0].event is not None else
+                    f"SELECT user_key, MIN(first_time) AS t1, {'MIN' if p.attempt == 'first' else 'MAX'}({last}) "
+                    f"AS t_last FROM user_events r WHERE {where} GROUP BY user_key")
+        return (f"SELECT user_key, CAST(NULL AS VARCHAR) AS id, t1, t_last + CAST(? AS INTERVAL) AS dl "
+                f"FROM ({per_user}) r"), window + prm + users_prm, True
+    return (f"SELECT user_key, CAST(NULL AS VARCHAR) AS id, MIN(t) AS t1, MAX(t) + CAST(? AS INTERVAL) AS dl "
+            f"FROM {src} x GROUP BY user_key"), window + list(src_prm), False
 
 
 def _strict_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool, blocks: bool = False) -> None:
@@ -1000,11 +1061,19 @@ def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool)
         t = "t" if m == 1 else f"n{j0}_{m}"
         v = col if m == 1 else (t if col == "t" else f"nx{j0}_{m}_{col[2:]}")
         return f"m{j0}" + (f" AND {t} < ?" if cir_end is not None else ""), v
-    firsts = ", ".join(f"MIN(CASE WHEN {val(j)[0]} THEN {val(j)[1]} END) OVER w AS f{j}" for j in range(1, n + 1))
+
+    def running_min(flag: str, value: str) -> str:
+        """The smallest ``value`` over the frame's rows with ``flag``. A value that is the row's own time (or one
+        that peers at one time share) is smallest at the frame's last such row, as the frame runs by time
+        descending: LAST_VALUE IGNORE NULLS, about twice as fast as MIN over the frame. A later copy's LEAD
+        differs between peers (they are ordered by id), so it keeps the MIN."""
+        if value == "t" or value.startswith("xa"):
+            return f"LAST_VALUE(CASE WHEN {flag} THEN {value} END IGNORE NULLS) OVER w"
+        return f"MIN(CASE WHEN {flag} THEN {value} END) OVER w"
+    firsts = ", ".join(f"{running_min(*val(j))} AS f{j}" for j in range(1, n + 1))
     # exclusions: xf<j>_<i> = the first exclusion-i event strictly after step j's first event (xa<i> is
-    # that time for every event; it never decreases with time, so the MIN picks the first event's)
-    firsts += "".join(f", MIN(CASE WHEN {val(j, f'xa{i}')[0]} THEN {val(j, f'xa{i}')[1]} END) OVER w AS xf{j}_{i}"
-                      for j in range(1, n + 1) for i, _, _ in excl)
+    # that time for every event; it never decreases with time, so the smallest is the first event's)
+    firsts += "".join(f", {running_min(*val(j, f'xa{i}'))} AS xf{j}_{i}" for j in range(1, n + 1) for i, _, _ in excl)
     source = _exclusions_after(q, len(excl))
     if leads:
         q.add("leads", "repeated steps: for each of their events, the time of the 2nd, 3rd, ... such event from it "
@@ -1018,9 +1087,13 @@ WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECE
           [cir_end] * (n * (1 + len(excl))) if cir_end is not None else [])
     where = " AND ".join(["is_step"] + rng)
     src = f"SELECT * FROM firsts WHERE {where}"
+    # the attempts' times, without the window pass (for the per-user level-1 row below)
+    step_rows = " AND ".join([f"({' OR '.join(f'm{j}' for j in range(1, n + 1))})"] + rng)
+    attempts = f"SELECT user_key, t FROM matched WHERE {step_rows}"
     if p.attempt == "first":
         src = f"""SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, id) AS nth
     FROM firsts WHERE {where}) f WHERE nth = 1"""
+        attempts = f"SELECT user_key, MIN(t) AS t FROM matched WHERE {step_rows} GROUP BY user_key"
     valid = ", ".join(f"CASE WHEN f{j} <= dl THEN f{j} END AS v{j}" for j in range(1, n + 1))
     q.add("valid", "attempts: step events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
           + "; each step's first event kept when within the deadline", f"""
@@ -1036,14 +1109,26 @@ FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.windo
     t_cols = ", ".join("CASE " + " ".join(f"WHEN k{j} = {k} THEN v{j}" for j in range(1, n + 1)) + f" END AS t{k}"
                        for k in range(1, n + 1))
     lvl = " + ".join(f"CASE WHEN v{j} IS NOT NULL THEN 1 ELSE 0 END" for j in range(1, n + 1))
-    q.add("ranked_v", "each kept time's rank among the attempt's kept times", f"SELECT *, {ranks} FROM valid")
+    q.add("leveled", "each attempt's level: how many steps' first events are within its deadline",
+          f"SELECT *, {lvl} AS lvl FROM valid")
+    if not entry_bd:
+        # Most attempts (e.g. page views) reach no other step within their window. They need no rank or time
+        # each: one row per user stands for them (earliest time, latest deadline), as on the ordered path. It
+        # is used only for users with no attempt at level 2 or more (:func:`_chain_users`), whose attempts
+        # are all level-1 ones: so it is taken over all their step events, with no need of the window pass.
+        one, one_prm, rollup = _level_one(p, list(dict.fromkeys(p.steps)), f"({attempts})", prm)
+        q.add("any_one", "per user: every attempt as a level-1 one (earliest time, latest deadline)"
+              + (", from the per-user event rollup" if rollup else ""), one, one_prm)
+        q.level_one = "any_one"
+    q.add("ranked_v", "each kept time's rank among the attempt's kept times",
+          f"SELECT *, {ranks} FROM leveled{'' if entry_bd else ' WHERE lvl >= 2'}")
     # tainted: the first exclusion event after the from-step's time (that of the step ranked there)
     # comes before the reached to-step
     taint = " OR ".join(
         f"(t{to} IS NOT NULL AND CASE " + " ".join(f"WHEN k{j} = {f} THEN xf{j}_{i}" for j in range(1, n + 1))
         + f" END < t{to})" for i, f, to in excl) or "FALSE"
     q.add("att", "every attempt: its k-th kept time is step k's; level = how many were kept; taint", f"""
-SELECT user_key, id, dl{bd}, {', '.join(f't{k}' for k in range(1, n + 1))}, {lvl} AS lvl,
+SELECT user_key, id, dl{bd}, {', '.join(f't{k}' for k in range(1, n + 1))}, lvl,
        CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
 FROM (SELECT *, {t_cols} FROM ranked_v) r""")
 

@@ -113,6 +113,13 @@ DEFINITIONS = [
     dict(steps=("a", "a", "a", "b"), window=timedelta(seconds=20)),
     dict(steps=("a", Step("a", {"v": "1"}), "b", "b"), attempt="first"),
     dict(steps=(Step(None), Step("b"), Step("b", {"v": "2"})), window=timedelta(seconds=10)),
+    # a step repeated right after itself: the next later event of the step, read off its own events
+    dict(steps=("a", "a", "b"), start=BASE + timedelta(seconds=5), end=BASE + timedelta(seconds=25)),
+    dict(steps=("a", "a", "b"), start=BASE + timedelta(seconds=5), end=BASE + timedelta(seconds=25),
+         conversion_in_range=True, window=timedelta(seconds=10)),
+    dict(steps=("a", "a", "b"), attempt="first", window=timedelta(seconds=10)),
+    dict(steps=("b", "a", "a"), window=timedelta(seconds=8)),
+    dict(steps=("a", "b", "b", "c"), exclusions=(Exclusion("x", from_step=1, to_step=3),), window=timedelta(seconds=20)),
     dict(steps=("a", "a", "b"), order="strict", window=timedelta(seconds=30)),
     dict(steps=("a", "a", "b"), exclusions=(Exclusion("x", from_step=0, to_step=2),), breakdown="v",
          breakdown_attribution="entry"),
@@ -120,6 +127,11 @@ DEFINITIONS = [
     dict(steps=("a", "b", "c"), order="any", window=timedelta(seconds=6)),
     dict(steps=("d", "c", "b", "a"), order="any", window=timedelta(seconds=10)),
     dict(steps=("a", "b", "c", "d"), order="any", attempt="first", window=timedelta(seconds=20)),
+    # the first attempt's window, not the user's latest one, says whether a level-1 user is in progress
+    dict(steps=("a", "b", "c"), order="any", attempt="first", data_end=BASE + timedelta(seconds=30),
+         window=timedelta(seconds=10)),
+    dict(steps=("a", "b", "c"), order="any", attempt="first", data_end=BASE + timedelta(seconds=30),
+         window=timedelta(seconds=10), start=BASE + timedelta(seconds=3), end=BASE + timedelta(seconds=33)),
     dict(steps=("a", "b", "c"), order="any", data_end=BASE + timedelta(seconds=30), window=timedelta(seconds=10),
          start=BASE + timedelta(seconds=3), end=BASE + timedelta(seconds=33), conversion_in_range=True),
     dict(steps=("a", "b", "c"), order="any", breakdown="v", breakdown_attribution="entry", window=timedelta(seconds=8)),
@@ -160,23 +172,29 @@ def test_chain_path_equals_general_path(log_con, unique_con, spec, limit, monkey
     pd.testing.assert_frame_equal(fast_steps, general_steps)
 
 
+# any order reads the rollup for its level-1 rows, which an entry breakdown does without
 ROLLUP_CASES = [(i, spec, limit) for i, spec, limit in CASES
-                if spec.get("order", "ordered") == "ordered" and limit and fm._rollup_ok(_params(spec))]
+                if limit and fm._rollup_ok(_params(spec)) and (
+                    spec.get("order", "ordered") == "ordered"
+                    or spec.get("order") == "any" and spec.get("breakdown_attribution") != "entry")]
 assert len({i for i, _, _ in ROLLUP_CASES}) >= 10
+assert len({i for i, spec, _ in ROLLUP_CASES if spec.get("order") == "any"}) >= 3
 
 
 @pytest.mark.parametrize("spec, limit", [(s, lim) for _, s, lim in ROLLUP_CASES],
                          ids=[f"{i}-{ {64: 'lookup', 3: 'mixed'}[lim]}" for i, _, lim in ROLLUP_CASES])
 def test_rollup_counts_equal_the_scanned_ones(log_con, spec, limit, monkeypatch):
     """An ordered funnel over every event reads the heavy users' counts and the level-1 rows from the
-    ``user_events`` rollup and its step events from ``events_by_name``; with the rollups switched off it scans
-    the events: the same users, levels and times."""
+    ``user_events`` rollup and its step events from ``events_by_name``; an any-order one its level-1 rows. With
+    the rollups switched off they scan the events: the same users, levels and times."""
     monkeypatch.setattr(fm, "LOOKUP_LIMIT", limit)
     p = _params(spec)
     sql, _ = fm.funnel_sql(p)
     assert "FROM user_events r" in sql
-    # the step events come from the copy stored by event name, unless an entry breakdown needs their properties
-    assert ("FROM events_by_name e" in sql) == (p.breakdown_attribution != "entry" or p.breakdown is None)
+    # the ordered step events come from the copy stored by event name, unless an entry breakdown needs their
+    # properties
+    assert ("FROM events_by_name e" in sql) == (p.order == "ordered" and (p.breakdown_attribution != "entry"
+                                                                         or p.breakdown is None))
     rolled, rolled_steps = _per_user(log_con, p), fm.funnel(log_con, p)
     monkeypatch.setattr(fm, "_rollup_ok", lambda q: False)
     assert "user_events" not in fm.funnel_sql(p)[0] and "events_by_name" not in fm.funnel_sql(p)[0]
@@ -189,8 +207,8 @@ def test_rollup_counts_equal_the_scanned_ones(log_con, spec, limit, monkeypatch)
 @pytest.mark.parametrize("filters", [Filters(channels=("ads",)), Filters(channels=("seo", "direct")),
                                      Filters(channels=("ads", "seo"), campaigns=("none",))],
                          ids=["ads", "seo+direct", "no-campaign"])
-@pytest.mark.parametrize("spec, limit", [(s, lim) for _, s, lim in ROLLUP_CASES if lim == 3],
-                         ids=[str(i) for i, _, lim in ROLLUP_CASES if lim == 3])
+@pytest.mark.parametrize("spec, limit", [(s, lim) for _, s, lim in ROLLUP_CASES if lim == 3 or s.get("order") == "any"],
+                         ids=[str(i) for i, s, lim in ROLLUP_CASES if lim == 3 or s.get("order") == "any"])
 def test_rollup_counts_of_selected_users_equal_the_scanned_ones(log_con, spec, limit, filters, monkeypatch):
     """A channel / campaign selection keeps or drops each user whole: the funnel still reads the rollups, only
     the selected users' rows, and counts exactly the users (and levels and times) a scan of their events does."""
