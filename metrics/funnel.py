@@ -811,7 +811,9 @@ def _strict_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bo
     within the deadline, else it moves to the next rank — the chain with the earliest times among
     those reaching that level. (Taking the earliest event at each step instead can stop a chain
     that a later tied event would carry on: a@0, b@0, b@5, c@10 reaches c through b@5.) Only
-    attempts reaching step 2 are traced. An exclusion taints the attempt when an exclusion event's
+    attempts reaching step 2 are traced; without an entry breakdown only they get a row at all (found by
+    one join of the step-1 events with the step-2 states at the rank each can follow), and one row per user
+    stands for the level-1 attempts. An exclusion taints the attempt when an exclusion event's
     rank lies strictly between the from- and to-step's ranks.
 
     ``blocks``: one event could fill two steps (a → b → a). Events at different ranks are different
@@ -877,15 +879,39 @@ FROM (
         cur = f"""SELECT user_key, t, d, id{bd} FROM (
         SELECT user_key, t, d, event_id AS id{bd}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
         FROM matched WHERE {where}) f WHERE nth = 1"""
-    joins, vals = successors(2, opens(1), range(2, n + 1))
     lvl = " + ".join(["1"] + [f"CASE WHEN r{k} <= dl THEN 1 ELSE 0 END" for k in range(2, n + 1)])
-    q.add("s_lvl", "attempts: step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
-          + ", their deadline and level", f"""
+    first = " (the user's first only)" if p.attempt == "first" else ""
+    if entry_bd:
+        joins, vals = successors(2, opens(1), range(2, n + 1))
+        q.add("s_lvl", f"attempts: step-1 events in the entry range{first}, their deadline and level", f"""
 SELECT *, {lvl} AS lvl FROM (
-    SELECT x.user_key, x.id, x.t AS t1, x.d AS c1, {opens(1)} AS b1{', x.bd' if entry_bd else ''},
+    SELECT x.user_key, x.id, x.t AS t1, x.d AS c1, {opens(1)} AS b1, x.bd,
            x.t + CAST(? AS INTERVAL) AS dl, {vals}
     FROM ({cur}) x{joins}
 ) s""", [p.window] + prm)
+    else:
+        # Only attempts with a step-2 state at their own rank (a tie) or the next can reach step 2; most step-1
+        # events (page views) have none. One join with the states placed at the step-1 rank they serve finds
+        # those attempts; every attempt counts in the per-user level-1 row (used for users with no attempt
+        # beyond step 1).
+        cols = range(2, n + 1)
+        rs = ", ".join(f"r{c}" for c in cols)
+        served = (f"SELECT user_key, d, {rs} FROM g2 WHERE bs = {opens(1)}\n    UNION ALL\n    " if tie[2] else "") + \
+            f"SELECT user_key, d - 1 AS d, {rs} FROM g2 WHERE bs = {opens(2)}"
+        q.add("g2_at", "step-2 states at the step-1 rank they can follow: the same rank (a tie) and the one before",
+              served)
+        q.add("s_lvl", f"attempts reaching a step-2 state: step-1 events in the entry range{first}, their deadline "
+                       "and level", f"""
+SELECT *, {lvl} AS lvl FROM (
+    SELECT x.user_key, CAST(NULL AS VARCHAR) AS id, x.t AS t1, x.d AS c1, {opens(1)} AS b1,
+           x.t + CAST(? AS INTERVAL) AS dl, {', '.join(f'MIN(g.r{c}) AS r{c}' for c in cols)}
+    FROM ({cur}) x JOIN g2_at g ON g.user_key = x.user_key AND g.d = x.d
+    GROUP BY x.user_key, x.t, x.d
+) s""", [p.window] + prm)
+        one, one_prm, rollup = _level_one(p, p.steps[:1], f"({cur})", prm)
+        q.add("s_one", "per user: every attempt as a level-1 one (earliest time, latest deadline)"
+              + (", from the per-user event rollup" if rollup else ""), one, one_prm)
+        q.level_one = "s_one"
     q.add("s_lvl2", "the attempts that reach step 2 (only they need their chain traced)",
           "SELECT * FROM s_lvl WHERE lvl >= 2")
     prev = "s_lvl2"
@@ -913,10 +939,10 @@ FROM {prev} x{joins}""")
                  "its from- and to-step); level-1 attempts have no later step and no taint", f"""
 SELECT s.user_key, s.id, s.t1, s.dl{', s.bd' if entry_bd else ''}, {', '.join(f's.t{k}' for k in range(2, n + 1))}, s.lvl,
        CASE WHEN {' OR '.join(taints) or 'FALSE'} THEN 1 ELSE 0 END AS tainted
-FROM {prev} s
+FROM {prev} s""" + ("" if not entry_bd else f"""
 UNION ALL
-SELECT user_key, id, t1, dl{', bd' if entry_bd else ''}, {', '.join('NULL' for _ in range(2, n + 1))}, lvl, 0
-FROM s_lvl WHERE lvl = 1""")
+SELECT user_key, id, t1, dl, bd, {', '.join('NULL' for _ in range(2, n + 1))}, lvl, 0
+FROM s_lvl WHERE lvl = 1"""))
 
 
 def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool, src_tab: str = "matched",

@@ -172,20 +172,21 @@ def test_chain_path_equals_general_path(log_con, unique_con, spec, limit, monkey
     pd.testing.assert_frame_equal(fast_steps, general_steps)
 
 
-# any order reads the rollup for its level-1 rows, which an entry breakdown does without
+# strict and any order read the rollup for their level-1 rows, which an entry breakdown does without
 ROLLUP_CASES = [(i, spec, limit) for i, spec, limit in CASES
                 if limit and fm._rollup_ok(_params(spec)) and (
-                    spec.get("order", "ordered") == "ordered"
-                    or spec.get("order") == "any" and spec.get("breakdown_attribution") != "entry")]
+                    spec.get("order", "ordered") == "ordered" or spec.get("breakdown_attribution") != "entry")]
 assert len({i for i, _, _ in ROLLUP_CASES}) >= 10
 assert len({i for i, spec, _ in ROLLUP_CASES if spec.get("order") == "any"}) >= 3
+assert len({i for i, spec, _ in ROLLUP_CASES if spec.get("order") == "strict"}) >= 3
 
 
 @pytest.mark.parametrize("spec, limit", [(s, lim) for _, s, lim in ROLLUP_CASES],
                          ids=[f"{i}-{ {64: 'lookup', 3: 'mixed'}[lim]}" for i, _, lim in ROLLUP_CASES])
 def test_rollup_counts_equal_the_scanned_ones(log_con, spec, limit, monkeypatch):
     """An ordered funnel over every event reads the heavy users' counts and the level-1 rows from the
-    ``user_events`` rollup and its step events from ``events_by_name``; an any-order one its level-1 rows. With
+    ``user_events`` rollup and its step events from ``events_by_name``; strict and any-order ones their level-1
+    rows. With
     the rollups switched off they scan the events: the same users, levels and times."""
     monkeypatch.setattr(fm, "LOOKUP_LIMIT", limit)
     p = _params(spec)
@@ -207,8 +208,8 @@ def test_rollup_counts_equal_the_scanned_ones(log_con, spec, limit, monkeypatch)
 @pytest.mark.parametrize("filters", [Filters(channels=("ads",)), Filters(channels=("seo", "direct")),
                                      Filters(channels=("ads", "seo"), campaigns=("none",))],
                          ids=["ads", "seo+direct", "no-campaign"])
-@pytest.mark.parametrize("spec, limit", [(s, lim) for _, s, lim in ROLLUP_CASES if lim == 3 or s.get("order") == "any"],
-                         ids=[str(i) for i, s, lim in ROLLUP_CASES if lim == 3 or s.get("order") == "any"])
+@pytest.mark.parametrize("spec, limit", [(s, lim) for _, s, lim in ROLLUP_CASES if lim == 3 or "order" in s],
+                         ids=[str(i) for i, s, lim in ROLLUP_CASES if lim == 3 or "order" in s])
 def test_rollup_counts_of_selected_users_equal_the_scanned_ones(log_con, spec, limit, filters, monkeypatch):
     """A channel / campaign selection keeps or drops each user whole: the funnel still reads the rollups, only
     the selected users' rows, and counts exactly the users (and levels and times) a scan of their events does."""

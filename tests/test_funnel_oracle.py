@@ -268,9 +268,11 @@ def _bf_expected(logs, configs, user_fn=None, cols=("ts", "event_id", "event_nam
     return out
 
 
-def _ours_per_log(logs, configs, make_step=Step):
+def _ours_per_log(logs, configs, make_step=Step, attribution="entry"):
     """The same per-(log, step) figures from ``funnel``: every log loaded once, one call per definition (its
-    logs selected by a segment filter and split per log by an entry-event breakdown)."""
+    logs selected by a segment filter and split per log by a breakdown on the log's id). Every event of a user
+    carries its log's id, so the entry event's value and the first event's (``attribution="acquisition"``)
+    split alike; the funnel takes different paths for the two."""
     con = store.connect(":memory:")
     props = [{"cfg": str(c), "log": str(l)} for c, l in zip(logs["cfg"], logs["log"])]
     if "v" in logs:
@@ -290,7 +292,7 @@ def _ours_per_log(logs, configs, make_step=Step):
         excl = (Exclusion("x", from_step=spec["excl"][0], to_step=spec["excl"][1]),) if spec["excl"] else ()
         p = FunnelParams(steps=tuple(make_step(s) for s in spec["steps"]), order=spec["order"], attempt=spec["attempt"],
                          window=timedelta(seconds=spec["window"]), exclusions=excl, breakdown="log",
-                         breakdown_attribution="entry", top_n=1000, filters=Filters(segment={"cfg": str(cfg)}),
+                         breakdown_attribution=attribution, top_n=1000, filters=Filters(segment={"cfg": str(cfg)}),
                          data_end=datetime(2030, 1, 1), **rng_kw)
         for r in funnel(con, p).itertuples():
             ours[(int(r.breakdown), r.step)] = (r.users, r.dropped, *(None if pd.isna(v) else round(v, 6)
@@ -303,7 +305,8 @@ def _differences(ours, expected):
     return {k: (ours.get(k), expected.get(k)) for k in set(ours) | set(expected) if ours.get(k) != expected.get(k)}
 
 
-def test_funnel_matches_a_brute_force_search():
+@pytest.mark.parametrize("attribution", ["entry", "acquisition"])
+def test_funnel_matches_a_brute_force_search(attribution):
     """36 definitions (ordered / strict / any × best / first, repeated steps, windows 3–12 s, half with an
     exclusion, half with an entry range, some with conversion_in_range) × 8 logs = 288 random logs of 1–4 users
     with 1–7 events over 16 s (many ties). Per step we compare users, dropped and median / mean / p90 seconds
@@ -314,7 +317,7 @@ def test_funnel_matches_a_brute_force_search():
     configs = _bf_configs(rng)
     logs = _bf_logs(rng, configs)
     expected = _bf_expected(logs, configs)
-    assert _differences(_ours_per_log(logs, configs), expected) == {}
+    assert _differences(_ours_per_log(logs, configs, attribution=attribution), expected) == {}
     assert len(expected) == 639 and len({log for log, _ in expected}) == 230   # logs where someone entered
 
 
@@ -346,7 +349,8 @@ def _bf_user_matching(events, spec):
                             {**spec, "steps": [(s, None) for s in spec["steps"]]})
 
 
-def test_any_order_with_repeated_steps_matches_an_exhaustive_matching():
+@pytest.mark.parametrize("attribution", ["entry", "acquisition"])
+def test_any_order_with_repeated_steps_matches_an_exhaustive_matching(attribution):
     """24 any-order definitions that repeat a step (a a b, a b a b, a a a, ...; best / first attempt,
     windows 3–12 s, half with an exclusion, half with an entry range, some with conversion_in_range)
     × 8 random logs of 1–4 users with 1–7 events over 16 s (many ties). Per step: users, dropped and
@@ -356,7 +360,7 @@ def test_any_order_with_repeated_steps_matches_an_exhaustive_matching():
     configs = _shape_configs(rng, "any", shapes, 24, 6, (2, 10))
     logs = _bf_logs(rng, configs)
     expected = _bf_expected(logs, configs, _bf_user_matching)
-    assert _differences(_ours_per_log(logs, configs), expected) == {}
+    assert _differences(_ours_per_log(logs, configs, attribution=attribution), expected) == {}
     # the logs exercise what matters: users held back by a missing second copy of a step, and users
     # reaching the last step
     assert sum(1 for (log, k), v in expected.items() if k == 2 and v[1] > 0) > 20
@@ -368,7 +372,8 @@ def test_any_order_with_repeated_steps_matches_an_exhaustive_matching():
 # strict order with ties: exhaustive search
 # --------------------------------------------------------------------------------------------
 
-def test_strict_funnels_with_ties_match_a_brute_force_search():
+@pytest.mark.parametrize("attribution", ["entry", "acquisition"])
+def test_strict_funnels_with_ties_match_a_brute_force_search(attribution):
     """36 strict definitions (a b c, b a c, a a b, ... and steps that one event could fill twice: a b a,
     a b a b, a a b a; best / first attempt, windows 3–12 s, half with an exclusion, half with an entry range, some with
     conversion_in_range) × 16 random logs of 1–4 users with 1–7 events over 10 s — so many events share a
@@ -385,7 +390,7 @@ def test_strict_funnels_with_ties_match_a_brute_force_search():
     expected = _bf_expected(logs, configs)
     # ties are really there: users whose step events share a timestamp with another of their events
     assert (logs.groupby(["user_id", "ts"]).size() > 1).sum() > 450
-    assert _differences(_ours_per_log(logs, configs), expected) == {}
+    assert _differences(_ours_per_log(logs, configs, attribution=attribution), expected) == {}
     assert len(expected) > 900
     assert sum(1 for (log, k), v in expected.items() if k == 3 and v[0] > 0) > 30   # chains of three strict steps
 
@@ -428,7 +433,8 @@ def _bf_user_overlap(events, spec):
     return _counted(results, evs, spec)
 
 
-def test_any_order_with_overlapping_steps_matches_an_exhaustive_matching():
+@pytest.mark.parametrize("attribution", ["entry", "acquisition"])
+def test_any_order_with_overlapping_steps_matches_an_exhaustive_matching(attribution):
     """24 any-order definitions whose steps overlap (view and view of one page, any event and b, a step
     repeated beside a narrower one, ...; best / first attempt, windows 3–12 s, half with an exclusion, half
     with an entry range, some with conversion_in_range) × 12 random logs of 1–4 users with 1–7 events over
@@ -443,7 +449,7 @@ def test_any_order_with_overlapping_steps_matches_an_exhaustive_matching():
         "event_name": rng.choice(["a", "b", "x", "n"], size=k, p=[0.4, 0.35, 0.1, 0.15]),
         "v": rng.choice(["1", "2"], size=k)})
     expected = _bf_expected(logs, configs, _bf_user_overlap, ("ts", "event_id", "event_name", "v"))
-    ours = _ours_per_log(logs, configs, lambda s: Step(s[0], {"v": s[1]} if s[1] else {}))
+    ours = _ours_per_log(logs, configs, lambda s: Step(s[0], {"v": s[1]} if s[1] else {}), attribution)
     assert _differences(ours, expected) == {}
     assert len(expected) > 600
     assert sum(1 for (log, k), v in expected.items() if k == len(configs[log // 12]["steps"]) and v[0] > 0) > 40
