@@ -72,8 +72,9 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    step events (time descending, a running MIN per step = each step's first event at or after the
    attempt); the k-th smallest of those within the deadline is t_k; a step repeated r times reads
    the r-th such event. Attempts that reach no other step (level 1) are then folded into one row
-   per user, from the per-user event rollup when the funnel reads every event. An exclusion adds one pass (the first exclusion event strictly after each
-   event) whose value rides along to each step's first event. When different steps can share an
+   per user, from the per-user event rollup when the funnel reads every event. An exclusion adds
+   one pass (the first exclusion event strictly after each event) whose value rides along to each
+   step's first event. When different steps can share an
    event, ``_any_matching`` solves the matching of events to steps by Hall's theorem over the sets
    of distinct steps (one window pass per set).
 5. **any order** (general path: more than six distinct steps that overlap) — every event matching
@@ -1096,6 +1097,7 @@ def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool)
         if value == "t" or value.startswith("xa"):
             return f"LAST_VALUE(CASE WHEN {flag} THEN {value} END IGNORE NULLS) OVER w"
         return f"MIN(CASE WHEN {flag} THEN {value} END) OVER w"
+
     firsts = ", ".join(f"{running_min(*val(j))} AS f{j}" for j in range(1, n + 1))
     # exclusions: xf<j>_<i> = the first exclusion-i event strictly after step j's first event (xa<i> is
     # that time for every event; it never decreases with time, so the smallest is the first event's)
