@@ -733,14 +733,11 @@ SELECT * FROM ({one}) o WHERE NOT EXISTS (SELECT 1 FROM heavy h WHERE h.user_key
                + ("strictly after" if later else "at or after") + " each)")
     if inner and repeated(1):
         nx = next_later(1, inherited)
-        if p.attempt == "first":
-            q.add(f"{pfx}r1", comment + " — the user's next one", f"""
-SELECT n.* FROM {src} s JOIN {nx} n ON n.user_key = s.user_key AND n.t = s.t
-WHERE n.r2 IS NOT NULL""", prm)
-        else:
-            # every step-1 event in the entry range is a step-2 event too: the attempts are those rows in range
-            q.add(f"{pfx}r1", comment + " — the user's next one",
-                  f"SELECT * FROM {nx} n WHERE {' AND '.join(['n.r2 IS NOT NULL'] + rng)}", prm)
+        # every step-1 event in the entry range is a step-2 event too: the attempts are those rows in range (the
+        # user's first one only, when only that one is an attempt)
+        body = (f"SELECT n.* FROM {src} s JOIN {nx} n ON n.user_key = s.user_key AND n.t = s.t WHERE n.r2 IS NOT NULL"
+                if p.attempt == "first" else f"SELECT * FROM {nx} n WHERE {' AND '.join(['n.r2 IS NOT NULL'] + rng)}")
+        q.add(f"{pfx}r1", comment + " — the user's next one", body, prm)
     else:
         q.add(f"{pfx}r1", comment, *first_after(src, prm, keys, [], f"{pfx}l2", inherited, later, inner))
     src, own = f"{pfx}r1", []
