@@ -1,14 +1,16 @@
 """Time every dashboard page the way a visitor meets it: cold, warm, and the metrics behind it.
 
     python bench/pages.py --db PATH [--runs 3] [--pages overview,funnel] [--channels wechat,douyin] [--days 30]
-                          [--json out.json]
+                          [--state funnel_order=strict] [--json out.json]
 
 Each page of the app's navigation (read from ``app.py``: both the marketing and the operations
 sections, all pages, default filters, English) runs in its own process under
 ``streamlit.testing.v1.AppTest`` against the database (the app reads ``$OPSFUNNEL_DB``), so the
 process's peak RSS is that page's. ``--channels`` picks those channels in the sidebar first (the users a
 marketing team most often narrows a page to); ``--days N`` picks the last N days of the data (UTC) in its date
-range (the period a report most often looks at). In that process:
+range (the period a report most often looks at); ``--state KEY=VALUE`` (repeatable) sets a page's own widget by its
+key before the run, e.g. ``--state funnel_order=strict`` (a value that reads as JSON is taken as JSON, else as text).
+In that process:
 
 * **first** — the page's first run after the process started: opens the DuckDB connection (a
   ``st.cache_resource``, paid once per server, not per visitor) and meets DuckDB's cold buffers;
@@ -142,9 +144,11 @@ def _share_script_cache() -> None:
     app_test.ScriptCache = local_script_runner.ScriptCache = lambda: shared
 
 
-def measure_page(page: str, runs: int, channels: tuple[str, ...] = (), dates: tuple | None = None) -> dict:
+def measure_page(page: str, runs: int, channels: tuple[str, ...] = (), dates: tuple | None = None,
+                 state: dict | None = None) -> dict:
     """Time ``page`` in this process (see the module docstring); ``$OPSFUNNEL_DB`` names the database;
-    ``channels`` are picked in the sidebar's channel filter, and ``dates`` (first, last) in its date range."""
+    ``channels`` are picked in the sidebar's channel filter, ``dates`` (first, last) in its date range, and
+    ``state`` (``{widget key: value}``) set in the session before the run."""
     import logging
 
     import streamlit as st
@@ -167,6 +171,8 @@ def measure_page(page: str, runs: int, channels: tuple[str, ...] = (), dates: tu
             at.session_state["flt_channels"] = list(channels)
         if dates:
             at.session_state["flt_dates"] = dates
+        for key, value in (state or {}).items():
+            at.session_state[key] = value
         at.switch_page(page)
         t, cpu = time.perf_counter(), time.process_time()
         at.run()
@@ -178,6 +184,9 @@ def measure_page(page: str, runs: int, channels: tuple[str, ...] = (), dates: tu
             raise RuntimeError(f"{page}: the sidebar did not take the channels {channels}")
         if dates and (at.session_state["filters"].start, at.session_state["filters"].end) != dates:
             raise RuntimeError(f"{page}: the sidebar did not take the dates {dates}")
+        for key, value in (state or {}).items():
+            if at.session_state[key] != value:
+                raise RuntimeError(f"{page}: the page did not keep {key} = {value!r}")
         return wall, sum(c for _, c in calls), list(calls), at
 
     cold_cpu: list[float] = []
@@ -198,7 +207,8 @@ def measure_page(page: str, runs: int, channels: tuple[str, ...] = (), dates: tu
     return {"page": page, "first_s": first, "cold_s": cold, "cold_cpu_s": cold_cpu, "warm_s": warm,
             "metric_s": metric, "metric_calls": len(made), "slowest_metric": list(worst),
             "calls": [[n, round(c, 4)] for n, c in made],  # the last cold run's metric calls, in order
-            "warm_misses": sorted(set(misses)), "dates": [str(d) for d in dates] if dates else None}
+            "warm_misses": sorted(set(misses)), "dates": [str(d) for d in dates] if dates else None,
+            "state": state or {}}
 
 
 def campaign_task(runs: int) -> dict:
@@ -223,11 +233,12 @@ def _run_child(cmd_args: list[str], db: str) -> tuple[dict, float]:
 
 
 def run(db: str, runs: int = 3, pages: list[str] | None = None, prepare_data: bool = True,
-        isolated: bool = True, channels: tuple[str, ...] = (), days: int | None = None) -> dict:
+        isolated: bool = True, channels: tuple[str, ...] = (), days: int | None = None,
+        state: dict | None = None) -> dict:
     """Every page (or those whose file name contains one of ``pages``), each in its own process — or, with
     ``isolated=False`` (quick checks on tiny logs), all in one process: then "first" is only the first page's
     true first run and the peak memory is the whole process's. ``channels`` and the last ``days`` days: picked
-    in the sidebar."""
+    in the sidebar; ``state``: the pages' widgets set by key."""
     import duckdb
 
     prepared = prepare(db) if prepare_data else {}
@@ -238,13 +249,14 @@ def run(db: str, runs: int = 3, pages: list[str] | None = None, prepare_data: bo
                         [int(days) - 1]).fetchone() if days else None   # the last days of the data, both inclusive
     con.close()
     report = {"db": str(db), "events": events, "runs": runs, "prepared": prepared, "pages": {},
-              "channels": list(channels), "days": days}
+              "channels": list(channels), "days": days, "state": state or {}}
     chosen = [(path, title) for path, title in app_pages() if not pages or any(p in path for p in pages)]
     groups = [[c] for c in chosen] if isolated else [chosen]
     for group in groups:
         results, peak = _run_child(["--one", ",".join(path for path, _ in group), "--runs", str(runs),
                                     "--channels", ",".join(channels),
-                                    "--dates", ",".join(str(d) for d in dates) if dates else ""], db)
+                                    "--dates", ",".join(str(d) for d in dates) if dates else "",
+                                    "--state-json", json.dumps(state or {})], db)
         for (path, title), result in zip(group, results):
             result.update(title=title, peak_mb=peak)
             report["pages"][path] = result
@@ -261,6 +273,7 @@ def table(report: dict) -> str:
     large = report["events"] > 10_000_000
     picked = f", channels {', '.join(report['channels'])} picked" if report.get("channels") else ""
     picked += f", the last {report['days']} days picked" if report.get("days") else ""
+    picked += "".join(f", {k} = {v}" for k, v in (report.get("state") or {}).items())
     lines = [f"dashboard pages — {report['events']:,} events{picked}, median of {report['runs']} runs "
              f"(cold: cache_data cleared, connection open; first: new process; warm: rerun with caches filled)",
              f"{'page':<24}{'first':>8}{'cold':>8}{'cpu':>8}{'metric':>8}{'warm':>8}{'peak MB':>9}  slowest metric (cold)"]
@@ -295,22 +308,35 @@ def main() -> int:
     parser.add_argument("--no-prepare", action="store_true", help="do not add spend/survey rows")
     parser.add_argument("--channels", default="", help="comma-separated channels to pick in the sidebar first")
     parser.add_argument("--days", type=int, default=0, help="pick the last N days of the data in the sidebar first")
+    parser.add_argument("--state", action="append", default=[], metavar="KEY=VALUE",
+                        help="set a page widget by its key first, e.g. funnel_order=strict (repeatable)")
     parser.add_argument("--dates", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--state-json", default="{}", help=argparse.SUPPRESS)
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--task", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     channels = tuple(c for c in args.channels.split(",") if c)
     if args.one:
         dates = tuple(date.fromisoformat(d) for d in args.dates.split(",")) if args.dates else None
-        print(json.dumps([measure_page(page, args.runs, channels, dates) for page in args.one.split(",")]))
+        state = json.loads(args.state_json)
+        print(json.dumps([measure_page(page, args.runs, channels, dates, state) for page in args.one.split(",")]))
         return 0
     if args.task:
         print(json.dumps(campaign_task(args.runs)))
         return 0
     if not args.db:
         parser.error("--db (or $OPSFUNNEL_DB) is required")
+    state = {}
+    for item in args.state:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error(f"--state {item!r}: expected KEY=VALUE")
+        try:
+            state[key] = json.loads(value)
+        except ValueError:
+            state[key] = value
     report = run(args.db, args.runs, [p for p in args.pages.split(",") if p], not args.no_prepare,
-                 channels=channels, days=args.days or None)
+                 channels=channels, days=args.days or None, state=state)
     text = table(report)
     print(text)
     if args.json:

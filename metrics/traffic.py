@@ -309,6 +309,33 @@ def _stored_ok(p: TrafficParams, sessions: bool = True) -> bool:
                             and set(p.pageview_events) == set(STORED.pageview_events))
 
 
+def _as_stored(con, p: TrafficParams) -> TrafficParams:
+    """``p`` with the rollups' page-view events (:data:`STORED`'s) when its own name the same stored events — the
+    names in one list but not the other are carried by no stored event (a list trimmed to the names the data
+    uses: ``page_view`` alone); else ``p`` itself. Events are only ever added, so a caller that finds the
+    names still unstored after its queries knows that every query saw none of them."""
+    differ = sorted(set(p.pageview_events) ^ set(STORED.pageview_events))
+    if not differ:
+        return p
+    # user_events is stored sorted by event name: the IN list reads the few row groups that could hold them
+    stored = con.execute(f"SELECT EXISTS (SELECT 1 FROM user_events WHERE event_name IN ({', '.join('?' * len(differ))}))",
+                         differ).fetchone()[0]
+    return p if stored else replace(p, pageview_events=STORED.pageview_events)
+
+
+def _same_events(con, p: TrafficParams, compute, sessions: bool = True):
+    """``compute(p)``, or ``compute`` of ``p`` with the rollups' page-view events when they name the same stored
+    events (:func:`_as_stored`) and that alone kept ``p`` off the rollups; should a load bring one of the other
+    names meanwhile, ``compute(p)`` again."""
+    if not sessions or not _stored_ok(replace(p, pageview_events=STORED.pageview_events)):
+        return compute(p)
+    q = _as_stored(con, p)
+    if q is p:
+        return compute(p)
+    out = compute(q)
+    return out if _as_stored(con, p) is not p else compute(p)
+
+
 def _holds_every_event(p: TrafficParams, span: tuple) -> bool:
     return range_holds(*(p.filters or Filters(timezone=p.timezone)).utc_range(), span)
 
@@ -317,7 +344,12 @@ def _read(con, p: TrafficParams, build, sessions: bool = True) -> pd.DataFrame:
     """``build(p)``'s query as a frame — or ``build(p, stored=True)``'s, over the rollups, when ``p`` counts
     what they hold and its date range holds every stored event (as the dashboard's default range does): the
     same result without deriving the sessions (:func:`metrics.derive.over_every_event`, which also runs the
-    query over the events should a load commit in between)."""
+    query over the events should a load commit in between). Page-view events naming the same stored events as
+    the rollups' count what they hold (:func:`_same_events`)."""
+    return _same_events(con, p, lambda q: _read_as(con, q, build, sessions), sessions)
+
+
+def _read_as(con, p: TrafficParams, build, sessions: bool) -> pd.DataFrame:
     def scanned() -> pd.DataFrame:
         return con.execute(*build(p)).df()
 
@@ -520,6 +552,13 @@ PAGE_PARTS = ("summary", "pv_uv", "sessions", "top_pages", "pv_uv_breakdown", "s
 
 def traffic_page(con, p: TrafficParams, breakdown: str = "channel", with_top_pages: bool = True
                  ) -> dict[str, pd.DataFrame]:
+    """:func:`_traffic_page`, read off the rollups also when ``p``'s page-view events name the same stored events
+    as theirs (:func:`_same_events`)."""
+    return _same_events(con, p, lambda q: _traffic_page(con, q, breakdown, with_top_pages))
+
+
+def _traffic_page(con, p: TrafficParams, breakdown: str = "channel", with_top_pages: bool = True
+                  ) -> dict[str, pd.DataFrame]:
     """Everything the Traffic page shows, from one derivation of the sessions: ``summary``
     (:func:`traffic_summary`), ``pv_uv``, ``sessions``, ``top_pages`` (unless not ``with_top_pages``) for ``p``
     and ``pv_uv_breakdown`` / ``sessions_breakdown`` for ``p`` broken down by ``breakdown`` — each frame
