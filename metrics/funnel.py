@@ -1433,11 +1433,14 @@ def _breakdown(q: _Query, p: FunnelParams, entry_bd: bool) -> None:
               f"SELECT c.*, u.{p.breakdown} AS raw FROM counted c JOIN users u ON u.user_key = c.user_key")
     else:
         expr, prm = property_sql(p.breakdown, "e")
-        q.add("first_event", "breakdown: the value on each counted user's first event over all data", f"""
+        # the first event's time is the user's first_seen: a join keeps only the events at that time, so only
+        # the (few) tied ones are numbered, not every event of the user
+        q.add("first_event", "breakdown: the value on each counted user's first event over all data (the "
+                             "smallest event_id at the user's first_seen)", f"""
 SELECT user_key, raw FROM (
-    SELECT e.user_key, {expr} AS raw,
-           ROW_NUMBER() OVER (PARTITION BY e.user_key ORDER BY e.event_time, e.event_id) AS r
-    FROM events e WHERE e.user_key IN (SELECT user_key FROM counted)
+    SELECT e.user_key, {expr} AS raw, ROW_NUMBER() OVER (PARTITION BY e.user_key ORDER BY e.event_id) AS r
+    FROM events e JOIN users u ON u.user_key = e.user_key AND e.event_time = u.first_seen
+    WHERE e.user_key IN (SELECT user_key FROM counted)
 ) f WHERE r = 1""", prm)
         q.add("bd_raw", "counted users with their first-event value",
               "SELECT c.*, f.raw FROM counted c JOIN first_event f ON f.user_key = c.user_key")

@@ -461,6 +461,30 @@ def test_breakdown_by_property(con, journeys):
     assert users(con, p, 1, breakdown_value="pro") == ["q1", "q2"]
 
 
+def test_breakdown_by_property_takes_the_first_event_over_all_data_ties_by_event_id(con, journeys):
+    journeys({
+        # two events at the first time: the one with the smaller event_id decides (pro), whatever the load order
+        "t1": [("page_view", "2024-01-01 09:00", {"event_id": "z9", "plan": "free"}),
+               ("page_view", "2024-01-01 09:00", {"event_id": "a1", "plan": "pro"}),
+               ("a", "2024-01-03 10:00", {"event_id": "m5", "plan": "free"})],
+        # the first event has no value: (none), though a later one (with a smaller event_id) has
+        "t2": [("page_view", "2024-01-01 08:00", {"event_id": "b9"}),
+               ("a", "2024-01-03 11:00", {"event_id": "b3", "plan": "free"})],
+        # the first event lies before the date range: it decides all the same
+        "t3": [("page_view", "2023-12-20 08:00", {"event_id": "c9", "plan": "team"}),
+               ("a", "2024-01-03 12:00", {"event_id": "c2", "plan": "free"})],
+    })
+    f = Filters(start=date(2024, 1, 2), end=date(2024, 1, 5))
+    check(con, params("a", "b", breakdown="plan", filters=f), [
+        ("(none)", 1, "a", 1, 1.0, 1.0, 0, N, N, N, 0),
+        ("(none)", 2, "b", 0, 0.0, 0.0, 1, N, N, N, 0),
+        ("pro", 1, "a", 1, 1.0, 1.0, 0, N, N, N, 0),
+        ("pro", 2, "b", 0, 0.0, 0.0, 1, N, N, N, 0),
+        ("team", 1, "a", 1, 1.0, 1.0, 0, N, N, N, 0),
+        ("team", 2, "b", 0, 0.0, 0.0, 1, N, N, N, 0),
+    ], breakdown=True)
+
+
 def test_a_real_value_named_other_joins_the_other_block(con, journeys):
     journeys({
         "o1": [("a", "2024-01-01 10:00", {"plan": "pro"}), ("b", "2024-01-01 10:01")],
