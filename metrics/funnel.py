@@ -336,7 +336,9 @@ def _core(p: FunnelParams) -> _Query:
         sql, prm = step_sql(x.step, "e")
         cols.append(f"{sql} AS x{i}")
         params += prm
-    entry_bd = p.breakdown is not None and p.breakdown_attribution == "entry"
+    # An entry breakdown on the chain paths is looked up after the counting (see _breakdown): the chains count
+    # as without one, and only the general path carries each event's value along.
+    entry_bd = p.breakdown is not None and p.breakdown_attribution == "entry" and not _chain_ok(p)
     if entry_bd:
         sql, prm = property_sql(p.breakdown, "e")
         cols.append(f"{sql} AS bd")
@@ -1428,6 +1430,27 @@ def _breakdown(q: _Query, p: FunnelParams, entry_bd: bool) -> None:
     if entry_bd:
         q.add("bd_raw", "breakdown: the value on the counted attempt's step-1 event",
               "SELECT c.*, CAST(c.bd AS VARCHAR) AS raw FROM counted c")
+    elif p.breakdown_attribution == "entry":
+        # Chain paths: attempts at one time reach the same steps (a chain depends on its first time alone), so the
+        # counted attempt — the earliest at the furthest level, the smallest event_id on ties — is the attempt
+        # event at the user's t1 with the smallest event_id: one join of the counted users with those events.
+        expr, prm = property_sql(p.breakdown, "e")
+        starts = p.steps[:1] if p.order != "any" else list(dict.fromkeys(p.steps))   # any order: every step
+        preds, pprm = [], []
+        for s in starts:
+            sql, sp = step_sql(s, "e")
+            preds.append(sql)
+            pprm += sp
+        where, wprm = (p.filters.events_sql("e") if p.filters is not None else ("TRUE", []))
+        q.add("entry_event", "breakdown: the value on each counted user's attempt event (a step-1 event; any "
+                             "step's in any order) at their t1, the smallest event_id on ties", f"""
+SELECT user_key, raw FROM (
+    SELECT e.user_key, {expr} AS raw, ROW_NUMBER() OVER (PARTITION BY e.user_key ORDER BY e.event_id) AS r
+    FROM events e JOIN counted c ON c.user_key = e.user_key AND e.event_time = c.t1
+    WHERE ({' OR '.join(preds)}) AND {where}
+) f WHERE r = 1""", prm + pprm + wprm)
+        q.add("bd_raw", "counted users with the value on their attempt event",
+              "SELECT c.*, f.raw FROM counted c JOIN entry_event f ON f.user_key = c.user_key")
     elif p.breakdown in KEY_COLUMNS:
         q.add("bd_raw", f"breakdown: the user's first-touch {p.breakdown}",
               f"SELECT c.*, u.{p.breakdown} AS raw FROM counted c JOIN users u ON u.user_key = c.user_key")

@@ -461,6 +461,31 @@ def test_breakdown_by_property(con, journeys):
     assert users(con, p, 1, breakdown_value="pro") == ["q1", "q2"]
 
 
+def test_entry_breakdown_takes_the_counted_attempts_event_in_scope_ties_by_event_id(con, journeys):
+    journeys({
+        # two step-1 events at one time: the smaller event_id decides...
+        "w1": [("a", "2024-01-01 10:00", {"event_id": "k2", "plan": "pro", "platform": "ios"}),
+               ("a", "2024-01-01 10:00", {"event_id": "k1", "plan": "free", "platform": "ios"}),
+               ("b", "2024-01-01 10:05", {"event_id": "k0", "platform": "ios"})],
+        # ...among the events the segment keeps: k3 (android) is out of scope
+        "w2": [("a", "2024-01-01 11:00", {"event_id": "k4", "plan": "team", "platform": "ios"}),
+               ("a", "2024-01-01 11:00", {"event_id": "k3", "plan": "free", "platform": "android"}),
+               ("b", "2024-01-01 11:05", {"event_id": "k5", "platform": "ios"})],
+        # the counted attempt is the one reaching b, not the earlier step-1 event
+        "w3": [("a", "2024-01-01 08:00", {"event_id": "m1", "plan": "free", "platform": "ios"}),
+               ("a", "2024-01-03 08:00", {"event_id": "m2", "plan": "team", "platform": "ios"}),
+               ("b", "2024-01-03 09:00", {"event_id": "m3", "platform": "ios"})],
+    })
+    p = params("a", "b", breakdown="plan", breakdown_attribution="entry", window=timedelta(days=1),
+               filters=Filters(segment={"platform": "ios"}))
+    check(con, p, [
+        ("team", 1, "a", 2, 1.0, 1.0, 0, N, N, N, 0),
+        ("team", 2, "b", 2, 1.0, 1.0, 0, 1950.0, 1950.0, 3270.0, 0),   # 300 s and 3600 s: p90 = 300 + 0.9 * 3300
+        ("free", 1, "a", 1, 1.0, 1.0, 0, N, N, N, 0),
+        ("free", 2, "b", 1, 1.0, 1.0, 0, 300.0, 300.0, 300.0, 0),
+    ], breakdown=True)
+
+
 def test_breakdown_by_property_takes_the_first_event_over_all_data_ties_by_event_id(con, journeys):
     journeys({
         # two events at the first time: the one with the smaller event_id decides (pro), whatever the load order
