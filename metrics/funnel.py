@@ -345,7 +345,7 @@ def _core(p: FunnelParams) -> _Query:
         params += prm
     where, wprm = (p.filters.events_sql("e") if p.filters is not None else ("TRUE", []))
     lookups = _chain_ok(p) and p.order == "ordered"
-    if lookups and not entry_bd and _rollup_ok(p):
+    if lookups and _rollup_ok(p):
         # Every event, and no use for an event's id or properties: read the narrow copy clustered by event
         # name, where each step's scan reads only the row groups holding that name.
         users, users_prm = (p.filters or Filters()).user_keys_sql("e.user_key")
@@ -364,22 +364,29 @@ WHERE {where}""", params + wprm, inline=lookups)
     strict = p.order == "strict"
     if _chain_ok(p):
         if strict:
-            q.add("ranked", "step events with the rank of their time among all the user's scoped event times "
-                            "(a strict step must be at most one rank later than the previous step)", f"""
-SELECT * FROM (SELECT s.*, DENSE_RANK() OVER (PARTITION BY user_key ORDER BY t) AS d FROM scope s) r
+            # Only users with a step-2 event can have an attempt beyond step 1, and only their attempts are
+            # traced (the level-1 row per user comes from the scope or the rollup): the others' events, most of
+            # them, need no rank.
+            q.add("ranked", "step events of the users with a step-2 event, with the rank of their time among all "
+                            "the user's scoped event times (a strict step must be at most one rank later than the "
+                            "previous step)", f"""
+SELECT * FROM (
+    SELECT s.*, DENSE_RANK() OVER (PARTITION BY user_key ORDER BY t) AS d
+    FROM scope s WHERE s.user_key IN (SELECT user_key FROM scope WHERE m2)
+) r
 WHERE {any_flag}""")
         q.add("matched", "only events matching a step", f"SELECT * FROM {'ranked' if strict else 'scope'} WHERE {any_flag}",
               inline=not strict)
         if p.order == "ordered":
             _split_heavy(q, p)
-            _lookup_chains(q, p, start, end, cir_end, entry_bd, "matched_l", "k_")
-            _chains(q, p, start, end, cir_end, entry_bd, "matched_h", "h_")
+            _lookup_chains(q, p, start, end, cir_end, "matched_l", "k_")
+            _chains(q, p, start, end, cir_end, "matched_h", "h_")
             q.add("att", "every attempt, light and heavy users together", "SELECT * FROM k_att UNION ALL SELECT * FROM h_att")
         elif p.order == "any":
-            (_any_chains if _any_exact(p.steps) else _any_matching)(q, p, start, end, cir_end, entry_bd)
+            (_any_chains if _any_exact(p.steps) else _any_matching)(q, p, start, end, cir_end)
         else:
-            _strict_chains(q, p, start, end, cir_end, entry_bd, blocks=not _distinct_chain(p.steps))
-        _chain_users(q, p, cir_end, entry_bd)
+            _strict_chains(q, p, start, end, cir_end, blocks=not _distinct_chain(p.steps))
+        _chain_users(q, p, cir_end)
         _breakdown(q, p, entry_bd)
         return q
     if strict:
@@ -602,7 +609,7 @@ SELECT user_key FROM (
           "SELECT * FROM matched m WHERE m.user_key IN (SELECT user_key FROM heavy)", inline=True)
 
 
-def _lookup_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool, src_tab: str,
+def _lookup_chains(q: _Query, p: FunnelParams, start, end, cir_end, src_tab: str,
                    pfx: str) -> None:
     """Ordered funnels whose steps no single event can share, by joins and GROUP BYs only (same
     result as :func:`_chains`, with no sort at all).
@@ -705,35 +712,27 @@ WINDOW w AS (PARTITION BY user_key ORDER BY t)""", [p.window] * len(inherited))
     # step 1: the attempts
     rng, prm = _entry_range(start, end)
     where = " AND ".join(["m1"] + rng)
-    bd = ", bd" if entry_bd else ""
-    # Without an entry breakdown, step-1 events are read straight from the scope: heavy users' ones find
-    # no step-2 row here (those come from light users only) and are dropped from the per-user level-1
-    # row below; skipping the split keeps the big side a plain filtered scan, which the planner then
-    # rightly takes for the probe side of the join rather than building a hash table on it.
-    first_tab = src_tab if entry_bd else "scope"
-    src = f"(SELECT user_key, t, event_id AS id{bd} FROM {first_tab} WHERE {where})"
-    if p.attempt == "first":
-        src = f"""(SELECT user_key, t, id{bd} FROM (
-        SELECT user_key, t, event_id AS id{bd}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
-        FROM {first_tab} WHERE {where}) f WHERE nth = 1)"""
+    # Step-1 events are read straight from the scope: heavy users' ones find no step-2 row here (those come
+    # from light users only) and are dropped from the per-user level-1 row below; skipping the split keeps the
+    # big side a plain filtered scan, which the planner then rightly takes for the probe side of the join
+    # rather than building a hash table on it.
+    src = f"(SELECT user_key, t FROM scope WHERE {where})"
+    if p.attempt == "first":   # the user's first: events at one time are alike here (no id nor value is read)
+        src = f"(SELECT user_key, MIN(t) AS t FROM scope WHERE {where} GROUP BY user_key)"
     later = p.steps[1].covers(p.steps[0])
     inherited = [f"r{k}" for k in range(2, n + 1)] + [f"xa{i}" for i, f, _ in excl if f > 1]
-    if not entry_bd:
-        # Most step-1 events (e.g. page views) reach no step-2 event within their window: they are level-1
-        # attempts and need no row each; one row per user stands for them, with the earliest step-1 time
-        # (the counted attempt's, when the user stays at level 1) and the latest deadline (open if any is).
-        comment = "per user: the step-1 events in the entry range as level-1 attempts (earliest time, latest deadline)"
-        one, one_prm, rollup = _level_one(p, p.steps[:1], src, prm)
-        q.add(f"{pfx}one", comment + (", from the per-user event rollup" if rollup else ""), f"""
+    # Most step-1 events (e.g. page views) reach no step-2 event within their window: they are level-1
+    # attempts and need no row each; one row per user stands for them, with the earliest step-1 time
+    # (the counted attempt's, when the user stays at level 1) and the latest deadline (open if any is).
+    comment = "per user: the step-1 events in the entry range as level-1 attempts (earliest time, latest deadline)"
+    one, one_prm, rollup = _level_one(p, p.steps[:1], src, prm)
+    q.add(f"{pfx}one", comment + (", from the per-user event rollup" if rollup else ""), f"""
 SELECT * FROM ({one}) o WHERE NOT EXISTS (SELECT 1 FROM heavy h WHERE h.user_key = o.user_key)""", one_prm)
-        keys, inner = ["user_key", "t"], True
-    else:
-        keys, inner = ["user_key", "t", "id", "bd"], False
-    comment = (("attempts that reach step 2 within their window" if inner else "attempts")
-               + ": step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
+    keys = ["user_key", "t"]
+    comment = ("attempts that reach step 2 within their window: step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
                + ", with the time their greedy chain reaches each later step (from the first step-2 event "
                + ("strictly after" if later else "at or after") + " each)")
-    if inner and repeated(1):
+    if repeated(1):
         nx = next_later(1, inherited)
         # every step-1 event in the entry range is a step-2 event too: the attempts are those rows in range (the
         # user's first one only, when only that one is an attempt)
@@ -741,25 +740,21 @@ SELECT * FROM ({one}) o WHERE NOT EXISTS (SELECT 1 FROM heavy h WHERE h.user_key
                 if p.attempt == "first" else f"SELECT * FROM {nx} n WHERE {' AND '.join(['n.r2 IS NOT NULL'] + rng)}")
         q.add(f"{pfx}r1", comment + " — the user's next one", body, prm)
     else:
-        q.add(f"{pfx}r1", comment, *first_after(src, prm, keys, [], f"{pfx}l2", inherited, later, inner))
+        q.add(f"{pfx}r1", comment, *first_after(src, prm, keys, [], f"{pfx}l2", inherited, later, inner=True))
     src, own = f"{pfx}r1", []
     for i, f, _ in excl:
         if f == 1:
             q.add(f"{pfx}x1_{i}", f"those attempts with the first exclusion-{i} event strictly after each",
                   *first_after(src, [], keys + inherited, own, f"{pfx}xc{i}", ["t"], True, names=[f"xa{i}"]))
             src, own = f"{pfx}x1_{i}", own + [f"xa{i}"]
-    if not entry_bd:
-        q.add(f"{pfx}l1", "attempts reaching step 2, with every exclusion time",
-              f"SELECT *, CAST(NULL AS VARCHAR) AS id, t AS t1 FROM {src}")
-    else:
-        q.add(f"{pfx}l1", "attempts, with every exclusion time", f"SELECT *, t AS t1 FROM {src}")
+    q.add(f"{pfx}l1", "attempts reaching step 2, with every exclusion time",
+          f"SELECT *, CAST(NULL AS VARCHAR) AS id, t AS t1 FROM {src}")
     lvl = " + ".join(["1"] + [f"CASE WHEN r{k} <= dl THEN 1 ELSE 0 END" for k in range(2, n + 1)])
     t_cols = ", ".join(f"CASE WHEN r{k} <= dl THEN r{k} END AS t{k}" for k in range(2, n + 1))
     taint = " OR ".join(f"(r{to} <= dl AND xa{i} < r{to})" for i, _, to in excl) or "FALSE"
-    if not entry_bd:
-        q.level_one = f"{pfx}one"   # joined in per user by _chain_users, not grouped with the attempts
+    q.level_one = f"{pfx}one"   # joined in per user by _chain_users, not grouped with the attempts
     q.add(f"{pfx}att", "every attempt: deadline, step times within it, level, taint", f"""
-SELECT user_key, id, t1, dl{bd}, {t_cols}, {lvl} AS lvl, CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
+SELECT user_key, id, t1, dl, {t_cols}, {lvl} AS lvl, CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
 FROM (SELECT l1.*, t1 + CAST(? AS INTERVAL) AS dl FROM {pfx}l1 l1) a""", [p.window])
 
 
@@ -793,7 +788,7 @@ def _level_one(p: FunnelParams, steps: Sequence[Step], src: str, src_prm: Sequen
             f"FROM {src} x GROUP BY user_key"), window + list(src_prm), False
 
 
-def _strict_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool, blocks: bool = False) -> None:
+def _strict_chains(q: _Query, p: FunnelParams, start, end, cir_end, blocks: bool = False) -> None:
     """Strict funnels on the chain path: a dynamic programme over time ranks.
 
     ``d`` is the rank of an event's time among all the user's scoped event times (``DENSE_RANK``).
@@ -811,9 +806,9 @@ def _strict_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bo
     within the deadline, else it moves to the next rank — the chain with the earliest times among
     those reaching that level. (Taking the earliest event at each step instead can stop a chain
     that a later tied event would carry on: a@0, b@0, b@5, c@10 reaches c through b@5.) Only
-    attempts reaching step 2 are traced; without an entry breakdown only they get a row at all (found by
-    one join of the step-1 events with the step-2 states at the rank each can follow), and one row per user
-    stands for the level-1 attempts. An exclusion taints the attempt when an exclusion event's
+    attempts reaching step 2 are traced, and only they get a row at all (found by one join of the step-1
+    events with the step-2 states at the rank each can follow); one row per user stands for the level-1
+    attempts. An exclusion taints the attempt when an exclusion event's
     rank lies strictly between the from- and to-step's ranks.
 
     ``blocks``: one event could fill two steps (a → b → a). Events at different ranks are different
@@ -873,45 +868,37 @@ FROM (
 ) x{joins}""", prm)
     rng, prm = _entry_range(start, end)
     where = " AND ".join(["m1"] + rng)
-    bd = ", bd" if entry_bd else ""
-    cur = f"SELECT user_key, t, d, event_id AS id{bd} FROM matched WHERE {where}"
-    if p.attempt == "first":
-        cur = f"""SELECT user_key, t, d, id{bd} FROM (
-        SELECT user_key, t, d, event_id AS id{bd}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
-        FROM matched WHERE {where}) f WHERE nth = 1"""
+    cur = f"SELECT user_key, t, d FROM matched WHERE {where}"
+    if p.attempt == "first":   # the user's first (events at one time share their rank; no id nor value is read)
+        cur = f"SELECT user_key, MIN(t) AS t, MIN(d) AS d FROM matched WHERE {where} GROUP BY user_key"
     lvl = " + ".join(["1"] + [f"CASE WHEN r{k} <= dl THEN 1 ELSE 0 END" for k in range(2, n + 1)])
     first = " (the user's first only)" if p.attempt == "first" else ""
-    if entry_bd:
-        joins, vals = successors(2, opens(1), range(2, n + 1))
-        q.add("s_lvl", f"attempts: step-1 events in the entry range{first}, their deadline and level", f"""
-SELECT *, {lvl} AS lvl FROM (
-    SELECT x.user_key, x.id, x.t AS t1, x.d AS c1, {opens(1)} AS b1, x.bd,
-           x.t + CAST(? AS INTERVAL) AS dl, {vals}
-    FROM ({cur}) x{joins}
-) s""", [p.window] + prm)
-    else:
-        # Only attempts with a step-2 state at their own rank (a tie) or the next can reach step 2; most step-1
-        # events (page views) have none. One join with the states placed at the step-1 rank they serve finds
-        # those attempts; every attempt counts in the per-user level-1 row (used for users with no attempt
-        # beyond step 1).
-        cols = range(2, n + 1)
-        rs = ", ".join(f"r{c}" for c in cols)
-        served = (f"SELECT user_key, d, {rs} FROM g2 WHERE bs = {opens(1)}\n    UNION ALL\n    " if tie[2] else "") + \
-            f"SELECT user_key, d - 1 AS d, {rs} FROM g2 WHERE bs = {opens(2)}"
-        q.add("g2_at", "step-2 states at the step-1 rank they can follow: the same rank (a tie) and the one before",
-              served)
-        q.add("s_lvl", f"attempts reaching a step-2 state: step-1 events in the entry range{first}, their deadline "
-                       "and level", f"""
+    # Only attempts with a step-2 state at their own rank (a tie) or the next can reach step 2; most step-1
+    # events (page views) have none. One join with the states placed at the step-1 rank they serve finds
+    # those attempts; every attempt counts in the per-user level-1 row (used for users with no attempt
+    # beyond step 1).
+    cols = range(2, n + 1)
+    rs = ", ".join(f"r{c}" for c in cols)
+    served = (f"SELECT user_key, d, {rs} FROM g2 WHERE bs = {opens(1)}\n    UNION ALL\n    " if tie[2] else "") + \
+        f"SELECT user_key, d - 1 AS d, {rs} FROM g2 WHERE bs = {opens(2)}"
+    q.add("g2_at", "step-2 states at the step-1 rank they can follow: the same rank (a tie) and the one before",
+          served)
+    q.add("s_lvl", f"attempts reaching a step-2 state: step-1 events in the entry range{first}, their deadline "
+                   "and level", f"""
 SELECT *, {lvl} AS lvl FROM (
     SELECT x.user_key, CAST(NULL AS VARCHAR) AS id, x.t AS t1, x.d AS c1, {opens(1)} AS b1,
            x.t + CAST(? AS INTERVAL) AS dl, {', '.join(f'MIN(g.r{c}) AS r{c}' for c in cols)}
     FROM ({cur}) x JOIN g2_at g ON g.user_key = x.user_key AND g.d = x.d
     GROUP BY x.user_key, x.t, x.d
 ) s""", [p.window] + prm)
-        one, one_prm, rollup = _level_one(p, p.steps[:1], f"({cur})", prm)
-        q.add("s_one", "per user: every attempt as a level-1 one (earliest time, latest deadline)"
-              + (", from the per-user event rollup" if rollup else ""), one, one_prm)
-        q.level_one = "s_one"
+    # over every user's step-1 events: ``matched`` holds only the users with a step-2 event
+    every = f"SELECT user_key, t FROM scope WHERE {where}"
+    if p.attempt == "first":
+        every = f"SELECT user_key, MIN(t) AS t FROM scope WHERE {where} GROUP BY user_key"
+    one, one_prm, rollup = _level_one(p, p.steps[:1], f"({every})", prm)
+    q.add("s_one", "per user: every attempt as a level-1 one (earliest time, latest deadline)"
+          + (", from the per-user event rollup" if rollup else ""), one, one_prm)
+    q.level_one = "s_one"
     q.add("s_lvl2", "the attempts that reach step 2 (only they need their chain traced)",
           "SELECT * FROM s_lvl WHERE lvl >= 2")
     prev = "s_lvl2"
@@ -937,15 +924,12 @@ FROM {prev} x{joins}""")
                       f"AND x.d > s.c{f} AND x.d < s.c{to}))")
     q.add("att", "every attempt: deadline, step times, level, taint (an exclusion event ranked strictly between "
                  "its from- and to-step); level-1 attempts have no later step and no taint", f"""
-SELECT s.user_key, s.id, s.t1, s.dl{', s.bd' if entry_bd else ''}, {', '.join(f's.t{k}' for k in range(2, n + 1))}, s.lvl,
+SELECT s.user_key, s.id, s.t1, s.dl, {', '.join(f's.t{k}' for k in range(2, n + 1))}, s.lvl,
        CASE WHEN {' OR '.join(taints) or 'FALSE'} THEN 1 ELSE 0 END AS tainted
-FROM {prev} s""" + ("" if not entry_bd else f"""
-UNION ALL
-SELECT user_key, id, t1, dl, bd, {', '.join('NULL' for _ in range(2, n + 1))}, lvl, 0
-FROM s_lvl WHERE lvl = 1"""))
+FROM {prev} s""")
 
 
-def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool, src_tab: str = "matched",
+def _chains(q: _Query, p: FunnelParams, start, end, cir_end, src_tab: str = "matched",
             pfx: str = "") -> None:
     """Ordered funnels whose steps no single event can share: one pass per step, last step first.
 
@@ -976,18 +960,17 @@ def _chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool, src
           f"SELECT user_key, t, t AS r{n}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t) AS rn "
           f"FROM {src_tab} WHERE m{n}{cir}", cir_prm)
     for j in range(n - 1, 0, -1):
-        bd = ", bd" if entry_bd and j == 1 else ""
         if j == 1:
             rng, prm = _entry_range(start, end)
             where = " AND ".join(["m1"] + rng)
-            cur = f"SELECT user_key, t, event_id AS id{bd} FROM {src_tab} WHERE {where}"
+            cur = f"SELECT user_key, t, event_id AS id FROM {src_tab} WHERE {where}"
             if p.attempt == "first":
-                cur = f"""SELECT user_key, t, id{bd} FROM (
-        SELECT user_key, t, event_id AS id{bd}, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
+                cur = f"""SELECT user_key, t, id FROM (
+        SELECT user_key, t, event_id AS id, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
         FROM {src_tab} WHERE {where}) f WHERE nth = 1"""
         else:
             cur, prm = f"SELECT user_key, t FROM {src_tab} WHERE m{j}{cir}", list(cir_prm)
-        cols = ["user_key", "t"] + (["id"] if j == 1 else []) + (["bd"] if bd else [])
+        cols = ["user_key", "t"] + (["id"] if j == 1 else [])
         src = f"({cur}) c"
         for i, f, _ in excl:
             if f != j:
@@ -1025,7 +1008,7 @@ WHERE cur = 1""", prm)
         if j == 1:
             q.add(f"{pfx}l1", "attempts: step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
                   + ", with the time their greedy chain reaches each later step", f"""
-SELECT x.user_key, x.id, x.t AS t1{', x.bd' if entry_bd else ''}, {rs(2, 'l.')}{own}{inherited}
+SELECT x.user_key, x.id, x.t AS t1, {rs(2, 'l.')}{own}{inherited}
 FROM {pfx}q1 x LEFT JOIN {pfx}l2 l ON l.user_key = x.user_key AND l.rn = x.pos + 1""")
         else:
             q.add(f"{pfx}l{j}", f"step-{j} events with the time their greedy chain reaches each later step, numbered", f"""
@@ -1033,11 +1016,10 @@ SELECT x.user_key, x.t, x.t AS r{j}, {rs(j + 1, 'l.')}{own}{inherited}, ROW_NUMB
 FROM {pfx}q{j} x LEFT JOIN {pfx}l{j + 1} l ON l.user_key = x.user_key AND l.rn = x.pos + 1""")
     lvl = " + ".join(["1"] + [f"CASE WHEN r{k} <= dl THEN 1 ELSE 0 END" for k in range(2, n + 1)])
     t_cols = ", ".join(f"CASE WHEN r{k} <= dl THEN r{k} END AS t{k}" for k in range(2, n + 1))
-    bd = ", bd" if entry_bd else ""
     # tainted: an exclusion event strictly between the from-step and the (reached) to-step
     taint = " OR ".join(f"(r{to} <= dl AND xa{i} < r{to})" for i, _, to in excl) or "FALSE"
     q.add(f"{pfx}att", "every attempt: deadline, step times within it, level, taint", f"""
-SELECT user_key, id, t1, dl{bd}, {t_cols}, {lvl} AS lvl, CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
+SELECT user_key, id, t1, dl, {t_cols}, {lvl} AS lvl, CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
 FROM (SELECT l1.*, t1 + CAST(? AS INTERVAL) AS dl FROM {pfx}l1 l1) a""", [p.window])
 
 
@@ -1053,7 +1035,7 @@ def _exclusions_after(q: _Query, count: int) -> str:
     return "xafter"
 
 
-def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> None:
+def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end) -> None:
     """Any order, steps no single event can share unless they are the same step repeated: one window
     pass over the step events (more with exclusions or repeated steps, see below).
 
@@ -1071,7 +1053,6 @@ def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool)
     and it gives every k-th time its smallest possible value.
     """
     n = p.n
-    bd = ", bd" if entry_bd else ""
     excl = [(i, x.from_step + 1, x.to_step + 1) for i, x in enumerate(p.exclusions, start=1)]
     copies = _copies(p.steps)           # step j -> (its first identical step j0, which copy m)
     leads = []
@@ -1108,7 +1089,7 @@ def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool)
         source = "leads"
     rng, prm = _entry_range(start, end)
     q.add("firsts", "every step event with the first event of each step at or after it", f"""
-SELECT user_key, t, event_id AS id{bd}, {' OR '.join(f'm{j}' for j in range(1, n + 1))} AS is_step, {firsts}
+SELECT user_key, t, event_id AS id, {' OR '.join(f'm{j}' for j in range(1, n + 1))} AS is_step, {firsts}
 FROM {source}
 WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)""",
           [cir_end] * (n * (1 + len(excl))) if cir_end is not None else [])
@@ -1124,7 +1105,7 @@ WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECE
     valid = ", ".join(f"CASE WHEN f{j} <= dl THEN f{j} END AS v{j}" for j in range(1, n + 1))
     q.add("valid", "attempts: step events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
           + "; each step's first event kept when within the deadline", f"""
-SELECT user_key, id, t AS t0, dl{bd}, {valid}{''.join(f', xf{j}_{i}' for j in range(1, n + 1) for i, _, _ in excl)}
+SELECT user_key, id, t AS t0, dl, {valid}{''.join(f', xf{j}_{i}' for j in range(1, n + 1) for i, _, _ in excl)}
 FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.window] + prm)
 
     def before(i: int, j: int) -> str:   # v_i sorts before v_j (ties: lower step number first)
@@ -1138,24 +1119,23 @@ FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.windo
     lvl = " + ".join(f"CASE WHEN v{j} IS NOT NULL THEN 1 ELSE 0 END" for j in range(1, n + 1))
     q.add("leveled", "each attempt's level: how many steps' first events are within its deadline",
           f"SELECT *, {lvl} AS lvl FROM valid")
-    if not entry_bd:
-        # Most attempts (e.g. page views) reach no other step within their window. They need no rank or time
-        # each: one row per user stands for them (earliest time, latest deadline), as on the ordered path. It
-        # is used only for users with no attempt at level 2 or more (:func:`_chain_users`), whose attempts
-        # are all level-1 ones: so it is taken over all their step events, with no need of the window pass.
-        one, one_prm, rollup = _level_one(p, list(dict.fromkeys(p.steps)), f"({attempts})", prm)
-        q.add("any_one", "per user: every attempt as a level-1 one (earliest time, latest deadline)"
-              + (", from the per-user event rollup" if rollup else ""), one, one_prm)
-        q.level_one = "any_one"
+    # Most attempts (e.g. page views) reach no other step within their window. They need no rank or time
+    # each: one row per user stands for them (earliest time, latest deadline), as on the ordered path. It
+    # is used only for users with no attempt at level 2 or more (:func:`_chain_users`), whose attempts
+    # are all level-1 ones: so it is taken over all their step events, with no need of the window pass.
+    one, one_prm, rollup = _level_one(p, list(dict.fromkeys(p.steps)), f"({attempts})", prm)
+    q.add("any_one", "per user: every attempt as a level-1 one (earliest time, latest deadline)"
+          + (", from the per-user event rollup" if rollup else ""), one, one_prm)
+    q.level_one = "any_one"
     q.add("ranked_v", "each kept time's rank among the attempt's kept times",
-          f"SELECT *, {ranks} FROM leveled{'' if entry_bd else ' WHERE lvl >= 2'}")
+          f"SELECT *, {ranks} FROM leveled WHERE lvl >= 2")
     # tainted: the first exclusion event after the from-step's time (that of the step ranked there)
     # comes before the reached to-step
     taint = " OR ".join(
         f"(t{to} IS NOT NULL AND CASE " + " ".join(f"WHEN k{j} = {f} THEN xf{j}_{i}" for j in range(1, n + 1))
         + f" END < t{to})" for i, f, to in excl) or "FALSE"
     q.add("att", "every attempt: its k-th kept time is step k's; level = how many were kept; taint", f"""
-SELECT user_key, id, dl{bd}, {', '.join(f't{k}' for k in range(1, n + 1))}, lvl,
+SELECT user_key, id, dl, {', '.join(f't{k}' for k in range(1, n + 1))}, lvl,
        CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
 FROM (SELECT *, {t_cols} FROM ranked_v) r""")
 
@@ -1165,7 +1145,7 @@ FROM (SELECT *, {t_cols} FROM ranked_v) r""")
 ANY_MATCHING_CLASSES = 6
 
 
-def _any_matching(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: bool) -> None:
+def _any_matching(q: _Query, p: FunnelParams, start, end, cir_end) -> None:
     """Any order when one event could match two different steps: the level is a maximum matching of
     distinct events to steps, by Hall's theorem.
 
@@ -1183,7 +1163,6 @@ def _any_matching(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: boo
     """
     from itertools import combinations
     n = p.n
-    bd = ", bd" if entry_bd else ""
     excl = [(i, x.from_step + 1, x.to_step + 1) for i, x in enumerate(p.exclusions, start=1)]
     copies = _copies(p.steps)
     classes = sorted({j0 for j0, _ in copies.values()})
@@ -1216,7 +1195,7 @@ def _any_matching(q: _Query, p: FunnelParams, start, end, cir_end, entry_bd: boo
           f"SELECT *, {', '.join(leads)} FROM {source}")
     rng, prm = _entry_range(start, end)
     q.add("set_firsts", "every step event with, for each set of steps, the m-th event matching it at or after", f"""
-SELECT user_key, t, event_id AS id{bd}, {' OR '.join(f'm{j}' for j in range(1, n + 1))} AS is_step, {', '.join(firsts)}
+SELECT user_key, t, event_id AS id, {' OR '.join(f'm{j}' for j in range(1, n + 1))} AS is_step, {', '.join(firsts)}
 FROM set_leads
 WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)""", fprm)
     where = " AND ".join(["is_step"] + rng)
@@ -1236,80 +1215,60 @@ WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECE
         xs.append(f"NULLIF(GREATEST({', '.join(f'COALESCE({t}, {far})' for t in terms)}), {far}) AS xa{i}")
     q.add("matching", "attempts: step events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
           + "; u<k> = the earliest time k steps are filled by distinct events", f"""
-SELECT user_key, id{bd}, t + CAST(? AS INTERVAL) AS dl, {t_all}{''.join(', ' + x for x in xs)}
+SELECT user_key, id, t + CAST(? AS INTERVAL) AS dl, {t_all}{''.join(', ' + x for x in xs)}
 FROM ({src}) a""", [p.window] + prm)
     kept = ", ".join(f"CASE WHEN u{k} <= dl THEN u{k} END AS t{k}" for k in range(1, n + 1))
     lvl = " + ".join(f"CASE WHEN u{k} <= dl THEN 1 ELSE 0 END" for k in range(1, n + 1))
     taint = " OR ".join(f"(u{to} <= dl AND xa{i} < u{to})" for i, _, to in excl) or "FALSE"
     q.add("att", "every attempt: step times within the deadline, level, taint", f"""
-SELECT user_key, id, dl{bd}, {kept}, {lvl} AS lvl, CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
+SELECT user_key, id, dl, {kept}, {lvl} AS lvl, CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
 FROM matching""")
 
 
-def _chain_users(q: _Query, p: FunnelParams, cir_end, entry_bd: bool) -> None:
-    """``counted`` from ``att``(user_key, id, dl, t1..tN, lvl[, bd]): per user the furthest level, the
+def _chain_users(q: _Query, p: FunnelParams, cir_end) -> None:
+    """``counted`` from ``att``(user_key, id, dl, t1..tN, lvl): per user the furthest level, the
     earliest attempt there (its times are the smallest: they only grow with t1) and whether any
     attempt there is still open at the end of the data."""
     n = p.n
     open_end, open_prm = ("", [])
     if cir_end is not None:
         open_end, open_prm = " AND ? > b.data_end", [cir_end]
-    if not entry_bd:
-        # One GROUP BY: the counted attempt's time at step k is the smallest t_k among the untainted
-        # attempts at the furthest level. Shifting t_k by (N - lvl) × SHIFT makes every attempt at a
-        # higher level sort first (stored times span far less than SHIFT), so MIN(shifted) is that
-        # time plus (N - ulvl) × SHIFT; likewise MAX(2·lvl + open) says whether an untainted attempt
-        # at the furthest untainted level is open.
-        shift = f"INTERVAL '{_SHIFT_DAYS} days'"
-        keys = ", ".join(f"MIN(CASE WHEN a.tainted = 0 THEN a.t{k} + ({n} - a.lvl) * {shift} END) AS k{k}"
-                         for k in range(1, n + 1))
-        comment = ("per user: the furthest level, the furthest untainted level with its open flag, and the shifted "
-                   "step times of the untainted attempts")
-        grouped = f"""SELECT a.user_key, MAX(a.lvl) AS ulvl,
+    # One GROUP BY: the counted attempt's time at step k is the smallest t_k among the untainted
+    # attempts at the furthest level. Shifting t_k by (N - lvl) × SHIFT makes every attempt at a
+    # higher level sort first (stored times span far less than SHIFT), so MIN(shifted) is that
+    # time plus (N - ulvl) × SHIFT; likewise MAX(2·lvl + open) says whether an untainted attempt
+    # at the furthest untainted level is open.
+    shift = f"INTERVAL '{_SHIFT_DAYS} days'"
+    keys = ", ".join(f"MIN(CASE WHEN a.tainted = 0 THEN a.t{k} + ({n} - a.lvl) * {shift} END) AS k{k}"
+                     for k in range(1, n + 1))
+    comment = ("per user: the furthest level, the furthest untainted level with its open flag, and the shifted "
+               "step times of the untainted attempts")
+    grouped = f"""SELECT a.user_key, MAX(a.lvl) AS ulvl,
        MAX(CASE WHEN a.tainted = 0 THEN 2 * a.lvl + CASE WHEN a.dl > b.data_end{open_end} THEN 1 ELSE 0 END END) AS okey,
        {keys}
 FROM att a CROSS JOIN bounds b
 GROUP BY a.user_key"""
-        if q.level_one is None:
-            q.add("ukeys", comment, grouped, open_prm)
-        else:
-            # The level-1 rows (one per light user) only matter for users with no attempt in att: anyone
-            # with one has a furthest level of 2 or more, which a level-1 row can neither raise nor be
-            # counted at. So they are added after the GROUP BY, for those users only, rather than grouped.
-            q.add("ukeys_att", comment + " (users with an attempt reaching step 2, and heavy users)", grouped,
-                  open_prm)
-            nulls = ", ".join(f"CAST(NULL AS TIMESTAMP) AS k{k}" for k in range(2, n + 1))
-            q.add("ukeys", comment + "; users with level-1 attempts only come from their one row", f"""
+    if q.level_one is None:
+        q.add("ukeys", comment, grouped, open_prm)
+    else:
+        # The level-1 rows (one per light user) only matter for users with no attempt in att: anyone
+        # with one has a furthest level of 2 or more, which a level-1 row can neither raise nor be
+        # counted at. So they are added after the GROUP BY, for those users only, rather than grouped.
+        q.add("ukeys_att", comment + " (users with an attempt reaching step 2, and heavy users)", grouped,
+              open_prm)
+        nulls = ", ".join(f"CAST(NULL AS TIMESTAMP) AS k{k}" for k in range(2, n + 1))
+        q.add("ukeys", comment + "; users with level-1 attempts only come from their one row", f"""
 SELECT * FROM ukeys_att
 UNION ALL
 SELECT o.user_key, 1 AS ulvl, 2 + CASE WHEN o.dl > b.data_end{open_end} THEN 1 ELSE 0 END AS okey,
        o.t1 + ({n} - 1) * {shift} AS k1, {nulls}
 FROM {q.level_one} o CROSS JOIN bounds b
 WHERE NOT EXISTS (SELECT 1 FROM ukeys_att u WHERE u.user_key = o.user_key)""", open_prm)
-        times = ", ".join(f"k{k} - ({n} - ulvl) * {shift} AS t{k}" for k in range(1, n + 1))
-        q.add("counted", "one row per user whose furthest level has an untainted attempt (the earliest one's "
-                         "times: the smallest, as chain times only grow with t1)", f"""
+    times = ", ".join(f"k{k} - ({n} - ulvl) * {shift} AS t{k}" for k in range(1, n + 1))
+    q.add("counted", "one row per user whose furthest level has an untainted attempt (the earliest one's "
+                     "times: the smallest, as chain times only grow with t1)", f"""
 SELECT user_key, ulvl, CAST(okey % 2 AS INTEGER) AS is_open, {times}
 FROM ukeys WHERE okey - okey % 2 = 2 * ulvl""")
-        return
-    q.add("ulv", "per user: the furthest level any attempt reached",
-          "SELECT user_key, MAX(lvl) AS ulvl FROM att GROUP BY user_key")
-    q.add("top", "the untainted attempts at the user's furthest level (none: the user is dropped from all steps)", """
-SELECT a.*, u.ulvl FROM att a JOIN ulv u ON u.user_key = a.user_key AND a.lvl = u.ulvl
-WHERE a.tainted = 0""")
-    mins = ", ".join(f"MIN(t.t{k}) AS t{k}" for k in range(1, n + 1))
-    q.add("cnt",
-          "one row per user: the earliest furthest attempt's times (the smallest), open if any such window is", f"""
-SELECT t.user_key, t.ulvl, MAX(CASE WHEN t.dl > b.data_end{open_end} THEN 1 ELSE 0 END) AS is_open, {mins}
-FROM top t CROSS JOIN bounds b
-GROUP BY t.user_key, t.ulvl""", open_prm)
-    if entry_bd:
-        q.add("first_id", "the counted attempt's step-1 event: the earliest, lowest id on ties", """
-SELECT t.user_key, MIN(t.id) AS id FROM top t JOIN cnt c ON c.user_key = t.user_key AND t.t1 = c.t1
-GROUP BY t.user_key""")
-        q.add("counted", "one row per counted user, with the entry value of the counted attempt", """
-SELECT c.*, t.bd FROM cnt c JOIN first_id f ON f.user_key = c.user_key
-JOIN top t ON t.user_key = f.user_key AND t.id = f.id""")
 
 
 def _sequential(q: _Query, p: FunnelParams, strict: bool, end_cond: str, end_prm: list) -> None:
