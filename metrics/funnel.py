@@ -336,15 +336,16 @@ def _core(p: FunnelParams) -> _Query:
         sql, prm = step_sql(x.step, "e")
         cols.append(f"{sql} AS x{i}")
         params += prm
+    chain = _chain_ok(p)
     # An entry breakdown on the chain paths is looked up after the counting (see _breakdown): the chains count
     # as without one, and only the general path carries each event's value along.
-    entry_bd = p.breakdown is not None and p.breakdown_attribution == "entry" and not _chain_ok(p)
+    entry_bd = p.breakdown is not None and p.breakdown_attribution == "entry" and not chain
     if entry_bd:
         sql, prm = property_sql(p.breakdown, "e")
         cols.append(f"{sql} AS bd")
         params += prm
     where, wprm = (p.filters.events_sql("e") if p.filters is not None else ("TRUE", []))
-    lookups = _chain_ok(p) and p.order == "ordered"
+    lookups = chain and p.order == "ordered"
     if lookups and _rollup_ok(p):
         # Every event, and no use for an event's id or properties: read the narrow copy clustered by event
         # name, where each step's scan reads only the row groups holding that name.
@@ -362,7 +363,7 @@ WHERE {where}""", params + wprm, inline=lookups)
 
     any_flag = " OR ".join([f"m{k}" for k in range(1, n + 1)] + [f"x{i}" for i in range(1, len(p.exclusions) + 1)])
     strict = p.order == "strict"
-    if _chain_ok(p):
+    if chain:
         if strict:
             # Only users with a step-2 event can have an attempt beyond step 1, and only their attempts are
             # traced (the level-1 row per user comes from the scope or the rollup): the others' events, most of
@@ -716,9 +717,7 @@ WINDOW w AS (PARTITION BY user_key ORDER BY t)""", [p.window] * len(inherited))
     # from light users only) and are dropped from the per-user level-1 row below; skipping the split keeps the
     # big side a plain filtered scan, which the planner then rightly takes for the probe side of the join
     # rather than building a hash table on it.
-    src = f"(SELECT user_key, t FROM scope WHERE {where})"
-    if p.attempt == "first":   # the user's first: events at one time are alike here (no id nor value is read)
-        src = f"(SELECT user_key, MIN(t) AS t FROM scope WHERE {where} GROUP BY user_key)"
+    src = f"({_attempt_times('scope', where, p.attempt == 'first')})"
     later = p.steps[1].covers(p.steps[0])
     inherited = [f"r{k}" for k in range(2, n + 1)] + [f"xa{i}" for i, f, _ in excl if f > 1]
     # Most step-1 events (e.g. page views) reach no step-2 event within their window: they are level-1
@@ -748,19 +747,29 @@ SELECT * FROM ({one}) o WHERE NOT EXISTS (SELECT 1 FROM heavy h WHERE h.user_key
                   *first_after(src, [], keys + inherited, own, f"{pfx}xc{i}", ["t"], True, names=[f"xa{i}"]))
             src, own = f"{pfx}x1_{i}", own + [f"xa{i}"]
     q.add(f"{pfx}l1", "attempts reaching step 2, with every exclusion time",
-          f"SELECT *, CAST(NULL AS VARCHAR) AS id, t AS t1 FROM {src}")
+          f"SELECT *, t AS t1 FROM {src}")
     lvl = " + ".join(["1"] + [f"CASE WHEN r{k} <= dl THEN 1 ELSE 0 END" for k in range(2, n + 1)])
     t_cols = ", ".join(f"CASE WHEN r{k} <= dl THEN r{k} END AS t{k}" for k in range(2, n + 1))
     taint = " OR ".join(f"(r{to} <= dl AND xa{i} < r{to})" for i, _, to in excl) or "FALSE"
     q.level_one = f"{pfx}one"   # joined in per user by _chain_users, not grouped with the attempts
     q.add(f"{pfx}att", "every attempt: deadline, step times within it, level, taint", f"""
-SELECT user_key, id, t1, dl, {t_cols}, {lvl} AS lvl, CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
+SELECT user_key, t1, dl, {t_cols}, {lvl} AS lvl, CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
 FROM (SELECT l1.*, t1 + CAST(? AS INTERVAL) AS dl FROM {pfx}l1 l1) a""", [p.window])
+
+
+def _attempt_times(src: str, where: str, first: bool, ranked: bool = False) -> str:
+    """SQL for the attempts' times on the chain paths: ``src``'s rows meeting ``where`` (``user_key, t``, and the
+    time's rank ``d`` when ``ranked``), or with ``first`` the user's earliest one alone. Attempts at one time reach
+    the same steps there, so the earliest time stands for the first attempt whichever event it is."""
+    d = ", d" if ranked else ""
+    if first:   # a time's rank grows with the time: the earliest has the smallest
+        return f"SELECT user_key, MIN(t) AS t{', MIN(d) AS d' if ranked else ''} FROM {src} WHERE {where} GROUP BY user_key"
+    return f"SELECT user_key, t{d} FROM {src} WHERE {where}"
 
 
 def _level_one(p: FunnelParams, steps: Sequence[Step], src: str, src_prm: Sequence) -> tuple[str, list, bool]:
     """(SQL, bound values, from the rollup?) of one row per user standing for all their attempts as level-1
-    ones: ``user_key, id`` (NULL), ``t1`` (the earliest attempt's time) and ``dl`` (the latest deadline).
+    ones: ``user_key``, ``t1`` (the earliest attempt's time) and ``dl`` (the latest deadline).
 
     The attempts are the events of ``steps`` in the entry range, selected with their times ``t`` by ``src``
     (the user's first only when ``attempt="first"``: its deadline is then the earliest one). When the funnel
@@ -782,9 +791,9 @@ def _level_one(p: FunnelParams, steps: Sequence[Step], src: str, src_prm: Sequen
                     if len(steps) == 1 and steps[0].event is not None else
                     f"SELECT user_key, MIN(first_time) AS t1, {'MIN' if p.attempt == 'first' else 'MAX'}({last}) "
                     f"AS t_last FROM user_events r WHERE {where} GROUP BY user_key")
-        return (f"SELECT user_key, CAST(NULL AS VARCHAR) AS id, t1, t_last + CAST(? AS INTERVAL) AS dl "
+        return (f"SELECT user_key, t1, t_last + CAST(? AS INTERVAL) AS dl "
                 f"FROM ({per_user}) r"), window + prm + users_prm, True
-    return (f"SELECT user_key, CAST(NULL AS VARCHAR) AS id, MIN(t) AS t1, MAX(t) + CAST(? AS INTERVAL) AS dl "
+    return (f"SELECT user_key, MIN(t) AS t1, MAX(t) + CAST(? AS INTERVAL) AS dl "
             f"FROM {src} x GROUP BY user_key"), window + list(src_prm), False
 
 
@@ -868,9 +877,7 @@ FROM (
 ) x{joins}""", prm)
     rng, prm = _entry_range(start, end)
     where = " AND ".join(["m1"] + rng)
-    cur = f"SELECT user_key, t, d FROM matched WHERE {where}"
-    if p.attempt == "first":   # the user's first (events at one time share their rank; no id nor value is read)
-        cur = f"SELECT user_key, MIN(t) AS t, MIN(d) AS d FROM matched WHERE {where} GROUP BY user_key"
+    cur = _attempt_times("matched", where, p.attempt == "first", ranked=True)
     lvl = " + ".join(["1"] + [f"CASE WHEN r{k} <= dl THEN 1 ELSE 0 END" for k in range(2, n + 1)])
     first = " (the user's first only)" if p.attempt == "first" else ""
     # Only attempts with a step-2 state at their own rank (a tie) or the next can reach step 2; most step-1
@@ -886,16 +893,13 @@ FROM (
     q.add("s_lvl", f"attempts reaching a step-2 state: step-1 events in the entry range{first}, their deadline "
                    "and level", f"""
 SELECT *, {lvl} AS lvl FROM (
-    SELECT x.user_key, CAST(NULL AS VARCHAR) AS id, x.t AS t1, x.d AS c1, {opens(1)} AS b1,
+    SELECT x.user_key, x.t AS t1, x.d AS c1, {opens(1)} AS b1,
            x.t + CAST(? AS INTERVAL) AS dl, {', '.join(f'MIN(g.r{c}) AS r{c}' for c in cols)}
     FROM ({cur}) x JOIN g2_at g ON g.user_key = x.user_key AND g.d = x.d
     GROUP BY x.user_key, x.t, x.d
 ) s""", [p.window] + prm)
     # over every user's step-1 events: ``matched`` holds only the users with a step-2 event
-    every = f"SELECT user_key, t FROM scope WHERE {where}"
-    if p.attempt == "first":
-        every = f"SELECT user_key, MIN(t) AS t FROM scope WHERE {where} GROUP BY user_key"
-    one, one_prm, rollup = _level_one(p, p.steps[:1], f"({every})", prm)
+    one, one_prm, rollup = _level_one(p, p.steps[:1], f"({_attempt_times('scope', where, p.attempt == 'first')})", prm)
     q.add("s_one", "per user: every attempt as a level-1 one (earliest time, latest deadline)"
           + (", from the per-user event rollup" if rollup else ""), one, one_prm)
     q.level_one = "s_one"
@@ -924,7 +928,7 @@ FROM {prev} x{joins}""")
                       f"AND x.d > s.c{f} AND x.d < s.c{to}))")
     q.add("att", "every attempt: deadline, step times, level, taint (an exclusion event ranked strictly between "
                  "its from- and to-step); level-1 attempts have no later step and no taint", f"""
-SELECT s.user_key, s.id, s.t1, s.dl, {', '.join(f's.t{k}' for k in range(2, n + 1))}, s.lvl,
+SELECT s.user_key, s.t1, s.dl, {', '.join(f's.t{k}' for k in range(2, n + 1))}, s.lvl,
        CASE WHEN {' OR '.join(taints) or 'FALSE'} THEN 1 ELSE 0 END AS tainted
 FROM {prev} s""")
 
@@ -963,14 +967,10 @@ def _chains(q: _Query, p: FunnelParams, start, end, cir_end, src_tab: str = "mat
         if j == 1:
             rng, prm = _entry_range(start, end)
             where = " AND ".join(["m1"] + rng)
-            cur = f"SELECT user_key, t, event_id AS id FROM {src_tab} WHERE {where}"
-            if p.attempt == "first":
-                cur = f"""SELECT user_key, t, id FROM (
-        SELECT user_key, t, event_id AS id, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, event_id) AS nth
-        FROM {src_tab} WHERE {where}) f WHERE nth = 1"""
+            cur = _attempt_times(src_tab, where, p.attempt == "first")
         else:
             cur, prm = f"SELECT user_key, t FROM {src_tab} WHERE m{j}{cir}", list(cir_prm)
-        cols = ["user_key", "t"] + (["id"] if j == 1 else [])
+        cols = ["user_key", "t"]
         src = f"({cur}) c"
         for i, f, _ in excl:
             if f != j:
@@ -1008,7 +1008,7 @@ WHERE cur = 1""", prm)
         if j == 1:
             q.add(f"{pfx}l1", "attempts: step-1 events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
                   + ", with the time their greedy chain reaches each later step", f"""
-SELECT x.user_key, x.id, x.t AS t1, {rs(2, 'l.')}{own}{inherited}
+SELECT x.user_key, x.t AS t1, {rs(2, 'l.')}{own}{inherited}
 FROM {pfx}q1 x LEFT JOIN {pfx}l2 l ON l.user_key = x.user_key AND l.rn = x.pos + 1""")
         else:
             q.add(f"{pfx}l{j}", f"step-{j} events with the time their greedy chain reaches each later step, numbered", f"""
@@ -1019,7 +1019,7 @@ FROM {pfx}q{j} x LEFT JOIN {pfx}l{j + 1} l ON l.user_key = x.user_key AND l.rn =
     # tainted: an exclusion event strictly between the from-step and the (reached) to-step
     taint = " OR ".join(f"(r{to} <= dl AND xa{i} < r{to})" for i, _, to in excl) or "FALSE"
     q.add(f"{pfx}att", "every attempt: deadline, step times within it, level, taint", f"""
-SELECT user_key, id, t1, dl, {t_cols}, {lvl} AS lvl, CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
+SELECT user_key, t1, dl, {t_cols}, {lvl} AS lvl, CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
 FROM (SELECT l1.*, t1 + CAST(? AS INTERVAL) AS dl FROM {pfx}l1 l1) a""", [p.window])
 
 
@@ -1097,15 +1097,14 @@ WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECE
     src = f"SELECT * FROM firsts WHERE {where}"
     # the attempts' times, without the window pass (for the per-user level-1 row below)
     step_rows = " AND ".join([f"({' OR '.join(f'm{j}' for j in range(1, n + 1))})"] + rng)
-    attempts = f"SELECT user_key, t FROM matched WHERE {step_rows}"
+    attempts = _attempt_times("matched", step_rows, p.attempt == "first")
     if p.attempt == "first":
         src = f"""SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, id) AS nth
     FROM firsts WHERE {where}) f WHERE nth = 1"""
-        attempts = f"SELECT user_key, MIN(t) AS t FROM matched WHERE {step_rows} GROUP BY user_key"
     valid = ", ".join(f"CASE WHEN f{j} <= dl THEN f{j} END AS v{j}" for j in range(1, n + 1))
     q.add("valid", "attempts: step events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
           + "; each step's first event kept when within the deadline", f"""
-SELECT user_key, id, t AS t0, dl, {valid}{''.join(f', xf{j}_{i}' for j in range(1, n + 1) for i, _, _ in excl)}
+SELECT user_key, t AS t0, dl, {valid}{''.join(f', xf{j}_{i}' for j in range(1, n + 1) for i, _, _ in excl)}
 FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.window] + prm)
 
     def before(i: int, j: int) -> str:   # v_i sorts before v_j (ties: lower step number first)
@@ -1135,7 +1134,7 @@ FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.windo
         f"(t{to} IS NOT NULL AND CASE " + " ".join(f"WHEN k{j} = {f} THEN xf{j}_{i}" for j in range(1, n + 1))
         + f" END < t{to})" for i, f, to in excl) or "FALSE"
     q.add("att", "every attempt: its k-th kept time is step k's; level = how many were kept; taint", f"""
-SELECT user_key, id, dl, {', '.join(f't{k}' for k in range(1, n + 1))}, lvl,
+SELECT user_key, dl, {', '.join(f't{k}' for k in range(1, n + 1))}, lvl,
        CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
 FROM (SELECT *, {t_cols} FROM ranked_v) r""")
 
@@ -1215,18 +1214,18 @@ WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECE
         xs.append(f"NULLIF(GREATEST({', '.join(f'COALESCE({t}, {far})' for t in terms)}), {far}) AS xa{i}")
     q.add("matching", "attempts: step events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
           + "; u<k> = the earliest time k steps are filled by distinct events", f"""
-SELECT user_key, id, t + CAST(? AS INTERVAL) AS dl, {t_all}{''.join(', ' + x for x in xs)}
+SELECT user_key, t + CAST(? AS INTERVAL) AS dl, {t_all}{''.join(', ' + x for x in xs)}
 FROM ({src}) a""", [p.window] + prm)
     kept = ", ".join(f"CASE WHEN u{k} <= dl THEN u{k} END AS t{k}" for k in range(1, n + 1))
     lvl = " + ".join(f"CASE WHEN u{k} <= dl THEN 1 ELSE 0 END" for k in range(1, n + 1))
     taint = " OR ".join(f"(u{to} <= dl AND xa{i} < u{to})" for i, _, to in excl) or "FALSE"
     q.add("att", "every attempt: step times within the deadline, level, taint", f"""
-SELECT user_key, id, dl, {kept}, {lvl} AS lvl, CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
+SELECT user_key, dl, {kept}, {lvl} AS lvl, CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
 FROM matching""")
 
 
 def _chain_users(q: _Query, p: FunnelParams, cir_end) -> None:
-    """``counted`` from ``att``(user_key, id, dl, t1..tN, lvl): per user the furthest level, the
+    """``counted`` from ``att``(user_key, dl, t1..tN, lvl, tainted): per user the furthest level, the
     earliest attempt there (its times are the smallest: they only grow with t1) and whether any
     attempt there is still open at the end of the data."""
     n = p.n
