@@ -272,7 +272,8 @@ def _ours_per_log(logs, configs, make_step=Step, attribution="entry"):
     """The same per-(log, step) figures from ``funnel``: every log loaded once, one call per definition (its
     logs selected by a segment filter and split per log by a breakdown on the log's id). Every event of a user
     carries its log's id, so the entry event's value and the first event's (``attribution="acquisition"``)
-    split alike; the funnel takes different paths for the two."""
+    split alike; the funnel reads the two values in different ways (and, on the general path, carries the
+    entry value through every attempt)."""
     con = store.connect(":memory:")
     props = [{"cfg": str(c), "log": str(l)} for c, l in zip(logs["cfg"], logs["log"])]
     if "v" in logs:
