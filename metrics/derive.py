@@ -15,14 +15,13 @@ that made it (:func:`ran`, :func:`query_of`), and a page shows that one instead 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Callable, Iterator, TypeVar
 
 import pandas as pd
 
 from store.parse import check_timezone
 
-from .filters import FIXED_YEARS, Filters, fixed_offset_seconds
+from .filters import Filters, zone_offsets
 
 T = TypeVar("T")
 
@@ -91,45 +90,53 @@ def over_every_event(con, holds: Callable[[tuple], bool], whole: Callable[[], T]
 def hours_ok(con, filters: Filters | None, timezone: str) -> bool:
     """Whether the active users per local day, week or month can come from ``user_hours`` (each user's UTC
     hours with an event, kept by every load) instead of the events: every event of a UTC hour falls on the local
-    day of the hour's start when the zone is UTC, or keeps one whole-hour offset through :data:`FIXED_YEARS`
-    and every stored event is in those years. Not with a segment (a condition on event properties)."""
+    day of the hour's start when the zone is UTC, or when every offset it has within the years of
+    :func:`metrics.filters.zone_offsets` is a whole number of hours, every change of it (summer time) falls on a
+    whole UTC hour, and every stored event is in those years. Not with a segment (a condition on event
+    properties)."""
     if filters is not None and filters.segment:
         return False
     if check_timezone(timezone) == "UTC":
         return True
-    off = fixed_offset_seconds(timezone)
-    if off is None or off % 3600:
+    zone = zone_offsets(timezone)
+    if not zone.whole_hours:
         return False
     first, last = event_span(con)
-    lo, hi = FIXED_YEARS
-    return first is None or (first >= datetime(lo, 1, 1) and last < datetime(hi, 1, 1))
+    return first is None or (first >= zone.start and last < zone.end)
 
 
-def hours_offset_seconds(timezone: str) -> int:
-    """The one whole-hour UTC offset of ``timezone`` through :data:`FIXED_YEARS` in seconds (0 in UTC), by which a
-    query made where :func:`hours_ok` holds reads local times; a zone without one raises ``ValueError``."""
+def hours_offset_sql(column: str, timezone: str) -> str:
+    """SQL for the UTC offset in seconds (``0`` in UTC) at ``column``, an hour of ``user_hours`` (or any UTC time
+    within the stored events' span) in a query made where :func:`hours_ok` holds; a zone whose offsets or changes
+    are not whole hours raises ``ValueError``."""
     if check_timezone(timezone) == "UTC":
-        return 0
-    off = fixed_offset_seconds(timezone)
-    if off is None or off % 3600:
-        raise ValueError(f"{timezone} has no one whole-hour UTC offset: its local times are not read over the hours")
-    return off
+        return "0"
+    zone = zone_offsets(timezone)
+    if not zone.whole_hours:
+        raise ValueError(f"{timezone} has an offset or a change that is not a whole hour: its local times are not "
+                         "read over the hours")
+    return zone.sql(column)
 
 
 def hours_local_sql(column: str, timezone: str) -> str:
     """SQL for the local time in ``timezone`` of ``column``, a UTC time within the stored events' span, in a query
-    made where :func:`hours_ok` holds: the UTC time plus the zone's one whole-hour offset
-    (:func:`hours_offset_seconds`), every stored event being in :data:`FIXED_YEARS`
-    (:func:`metrics.filters.local_sql` also converts times outside them, at a cost per row; :func:`with_hours`
-    keeps such a query's result only if the check still holds after it)."""
-    off = hours_offset_seconds(timezone)
-    return column if off == 0 else f"({column} + INTERVAL {off // 3600} HOUR)"
+    made where :func:`hours_ok` holds: the UTC time plus the zone's offset then (:func:`hours_offset_sql`), every
+    stored event being in the years of :func:`metrics.filters.zone_offsets` (:func:`metrics.filters.local_sql`
+    also converts times outside them, at a cost per row; :func:`with_hours` keeps such a query's result only if
+    the check still holds after it)."""
+    off = hours_offset_sql(column, timezone)
+    if off == "0":
+        return column
+    if off.lstrip("-").isdigit():
+        return f"({column} + INTERVAL {int(off) // 3600} HOUR)"
+    return f"({column} + ({off}) * INTERVAL '1 second')"
 
 
 def with_hours(con, filters: Filters | None, timezone: str, run: Callable[[bool], T]) -> T:
     """``run(hours)`` with ``hours`` = :func:`hours_ok`. Should a load commit between the check and the query
-    and bring events from outside :data:`FIXED_YEARS`, for which the hours no longer stand, ``run(False)``
-    after all: the check is made again after the query, as :func:`over_every_event` does for the date range."""
+    and bring events from outside the zone's years (:func:`metrics.filters.zone_offsets`), for which the hours no
+    longer stand, ``run(False)`` after all: the check is made again after the query, as :func:`over_every_event`
+    does for the date range."""
     hours = hours_ok(con, filters, timezone)
     out = run(hours)
     return run(False) if hours and not hours_ok(con, filters, timezone) else out

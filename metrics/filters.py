@@ -139,6 +139,8 @@ def range_sql(column: str, start, end) -> tuple[list[str], list]:
 
 
 FIXED_YEARS = (2000, 2100)     # the years in which a fixed-offset zone's local time is plain arithmetic
+CHANGING_YEARS = (2000, 2050)  # ... and those in which a zone with summer time (or other changes) is: each change is
+                               # a branch of the SQL, so a shorter span than a fixed zone's keeps the query readable
 
 
 @lru_cache(maxsize=64)
@@ -157,11 +159,86 @@ def fixed_offset_seconds(tz: str) -> int | None:
     return int(first.total_seconds())
 
 
-def local_day_sql(column: str, offset_seconds: int) -> str:
+@dataclass(frozen=True)
+class ZoneOffsets:
+    """A time zone's UTC offsets over ``[start, end)`` (naive UTC): ``first`` seconds from ``start``, then each
+    ``(moment, seconds)`` of ``changes`` from its moment on (summer time begins or ends, the zone moves)."""
+
+    zone: str
+    start: datetime
+    end: datetime
+    first: int
+    changes: tuple[tuple[datetime, int], ...]
+
+    @property
+    def whole_hours(self) -> bool:
+        """Every offset a whole number of hours, and every change at a whole UTC hour: then every moment of a UTC
+        hour has the offset of the hour's start (so it falls on that start's local day)."""
+        return (self.first % 3600 == 0 and all(s % 3600 == 0 for _, s in self.changes)
+                and all(m.minute == m.second == m.microsecond == 0 for m, _ in self.changes))
+
+    def sql(self, column: str) -> str:
+        """SQL for the offset in seconds at ``column``, a UTC timestamp in ``[start, end)``: the first offset, or a
+        CASE finding the last change at or before it by halving the changes (a few comparisons per row, where the
+        zone database's lookup is several times dearer)."""
+        def part(lo: int, hi: int, before: int) -> str:   # changes[lo:hi], the offset before them being ``before``
+            if lo == hi:
+                return str(before)
+            mid = (lo + hi) // 2
+            moment, seconds = self.changes[mid]
+            return (f"CASE WHEN {column} < TIMESTAMP '{moment:%Y-%m-%d %H:%M:%S}' THEN {part(lo, mid, before)} "
+                    f"ELSE {part(mid + 1, hi, seconds)} END")
+
+        if not self.changes:
+            return str(self.first)
+        return (f"/* {self.zone}: {len(self.changes)} offset changes {self.start.year}-{self.end.year - 1} */ "
+                + part(0, len(self.changes), self.first))
+
+    def holds(self, column: str) -> str:
+        """SQL: ``column`` lies in ``[start, end)``."""
+        return (f"{column} >= TIMESTAMP '{self.start:%Y-%m-%d %H:%M:%S}' "
+                f"AND {column} < TIMESTAMP '{self.end:%Y-%m-%d %H:%M:%S}'")
+
+
+@lru_cache(maxsize=64)
+def zone_offsets(tz: str) -> ZoneOffsets:
+    """``tz``'s offsets through :data:`FIXED_YEARS` when it keeps one, else through :data:`CHANGING_YEARS` with
+    every change found to the second: sampled every six hours (no offset in the time zone database lasts less),
+    each change then narrowed down between the two samples around it."""
+    tz = check_timezone(tz)
+    zone = ZoneInfo(tz)
+    fixed = fixed_offset_seconds(tz)
+    years = FIXED_YEARS if fixed is not None else CHANGING_YEARS
+    start = datetime(years[0], 1, 1, tzinfo=dt_timezone.utc)
+    end = datetime(years[1], 1, 1, tzinfo=dt_timezone.utc)
+
+    def offset(moment: datetime) -> int:
+        return int(moment.astimezone(zone).utcoffset().total_seconds())
+
+    first = current = offset(start)
+    changes, moment, step, second = [], start, timedelta(hours=6), timedelta(seconds=1)
+    while fixed is None and moment < end:
+        later = moment + step
+        if offset(later) == current:
+            moment = later
+            continue
+        lo, hi = moment, later   # the offset is ``current`` at lo and another at hi: halve to the changing second
+        while hi - lo > second:
+            mid = (lo + (hi - lo) // 2).replace(microsecond=0)
+            lo, hi = (mid, hi) if offset(mid) == current else (lo, mid)
+        if hi < end:
+            current = offset(hi)
+            changes.append((hi.replace(tzinfo=None), current))
+        moment = hi
+    return ZoneOffsets(tz, start.replace(tzinfo=None), end.replace(tzinfo=None), first, tuple(changes))
+
+
+def local_day_sql(column: str, offset_seconds: int | str) -> str:
     """SQL for the local day number (days since 1970-01-01, not yet cast to an integer type) of the stored UTC
-    timestamp ``column`` in a zone ``offset_seconds`` ahead of UTC: integer arithmetic on the epoch seconds, the
-    cheap way to a local day where one offset is known to hold (no interval added to every timestamp)."""
-    return f"floor((EXTRACT(EPOCH FROM {column}) + {offset_seconds}) / 86400)"
+    timestamp ``column`` in a zone ``offset_seconds`` ahead of UTC (a number, or SQL for it such as
+    :meth:`ZoneOffsets.sql`): integer arithmetic on the epoch seconds, the cheap way to a local day where the
+    offset is known (no interval added to every timestamp)."""
+    return f"floor((EXTRACT(EPOCH FROM {column}) + ({offset_seconds})) / 86400)"
 
 
 def local_sql(column: str, tz: str) -> str:
@@ -170,19 +247,19 @@ def local_sql(column: str, tz: str) -> str:
     ``tz`` is checked against the IANA names before it is inlined (DuckDB's ``timezone`` needs a
     literal here), so an unknown or hostile name raises ``UserInputError`` instead of reaching SQL.
 
-    In a zone that keeps one UTC offset through :data:`FIXED_YEARS` (Asia/Shanghai, Asia/Tokyo,
-    Asia/Kolkata …) a time in those years is the UTC time plus that offset: the same value as the
-    time-zone lookup, several times cheaper over millions of events. Other times and zones take the
-    lookup. ``column`` is then read three times, so an expression holding a ``?`` (bound once by its
-    caller) always takes the lookup.
+    A time within the years of :func:`zone_offsets` is the UTC time plus the zone's offset then — one number in
+    a zone that keeps it through :data:`FIXED_YEARS` (Asia/Shanghai, Asia/Tokyo, Asia/Kolkata …), else a CASE
+    over the zone's changes through :data:`CHANGING_YEARS` (Europe/London, America/New_York …): the same value
+    as the time-zone lookup, several times cheaper over millions of events. Other times take the lookup.
+    ``column`` is then read several times, so an expression holding a ``?`` (bound once by its caller) or a
+    subquery (run again at each reading) always takes the lookup.
     """
     tz = check_timezone(tz)
     if tz == "UTC":
         return column
     lookup = f"timezone('{tz}', {column} AT TIME ZONE 'UTC')"
-    off = fixed_offset_seconds(tz)
-    if off is None or "?" in column:
+    if "?" in column or "select" in column.lower():
         return lookup
-    lo, hi = FIXED_YEARS
-    return (f"(CASE WHEN {column} >= TIMESTAMP '{lo}-01-01 00:00:00' AND {column} < TIMESTAMP '{hi}-01-01 00:00:00' "
-            f"THEN {column} + {off} * INTERVAL '1 second' ELSE {lookup} END)")
+    zone = zone_offsets(tz)
+    return (f"(CASE WHEN {zone.holds(column)} THEN {column} + ({zone.sql(column)}) * INTERVAL '1 second' "
+            f"ELSE {lookup} END)")

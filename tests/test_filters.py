@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import pytest
+
 from metrics import Filters, Step
 from metrics.selectors import step_sql
 
@@ -49,7 +51,9 @@ def test_local_sql_refuses_a_name_that_is_not_a_time_zone():
     from store.errors import UserInputError
 
     assert local_sql("e.event_time", "UTC") == "e.event_time"
-    assert local_sql("e.event_time", "Europe/Berlin") == "timezone('Europe/Berlin', e.event_time AT TIME ZONE 'UTC')"
+    # a time outside the years whose offsets are written out takes the zone database's lookup
+    assert local_sql("e.event_time", "Europe/Berlin").endswith(
+        "ELSE timezone('Europe/Berlin', e.event_time AT TIME ZONE 'UTC') END)")
     with pytest.raises(UserInputError, match="Unknown time zone"):
         local_sql("e.event_time", "UTC') ; DROP TABLE events; --")
 
@@ -57,8 +61,8 @@ def test_local_sql_refuses_a_name_that_is_not_a_time_zone():
 def test_local_sql_in_a_fixed_offset_zone_is_the_lookup_at_every_moment():
     """The arithmetic path of a zone with one offset from 2000 to 2100 gives the time-zone lookup's value, and
     Python's zoneinfo's, at the edges of those years, inside them, before them (Asia/Shanghai kept summer time
-    from 1986 to 1991) and for NULL; a zone with summer time, and an expression with a bound value, keep the
-    lookup."""
+    from 1986 to 1991) and for NULL; an expression with a bound value keeps the lookup (the next test covers
+    zones with summer time)."""
     import random
     from datetime import timedelta, timezone
     from zoneinfo import ZoneInfo
@@ -67,9 +71,9 @@ def test_local_sql_in_a_fixed_offset_zone_is_the_lookup_at_every_moment():
 
     from metrics.filters import fixed_offset_seconds, local_sql
 
+    # (the fast path, and a bound value keeping the lookup)
     assert fixed_offset_seconds("Asia/Shanghai") == 8 * 3600
     assert fixed_offset_seconds("Etc/GMT+5") == -5 * 3600
-    assert local_sql("e.event_time", "Europe/Berlin").startswith("timezone(")
     assert local_sql("coalesce(CAST(? AS TIMESTAMP), e.t)", "Asia/Shanghai").startswith("timezone(")
     rng = random.Random(7)
     us = timedelta(microseconds=1)
@@ -93,3 +97,49 @@ def test_local_sql_in_a_fixed_offset_zone_is_the_lookup_at_every_moment():
                 assert got == want, (tz, t)
             else:
                 assert got is None
+
+
+
+# Zones whose offset changes from 2000 to 2049: the dashboard's four with summer time; Lord Howe's half-hour summer
+# time; Santiago and Sao Paulo, whose changes fall at local midnight; Moscow (+3, +4 from 2011, +3 from 2014), Tehran
+# (summer time until 2022) and Apia (a day skipped in 2011) — each change of its own rule.
+CHANGING_ZONES = ("Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Australia/Lord_Howe",
+                  "America/Santiago", "America/Sao_Paulo", "Europe/Moscow", "Asia/Tehran", "Pacific/Apia")
+
+
+@pytest.mark.parametrize("tz", CHANGING_ZONES)
+def test_local_sql_in_a_zone_with_summer_time_is_the_lookup_at_every_moment(tz):
+    """A zone whose offset changes takes the UTC time plus the offset found among its changes from 2000 to 2049
+    (SQL halving the list of changes): the value of DuckDB's time-zone lookup and of Python's zoneinfo at each
+    change, a microsecond and an hour before it and a second after, at the edges of those years, at random moments
+    from 1990 to 2060 and for NULL."""
+    import random
+    from datetime import timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    import duckdb
+
+    from metrics.filters import CHANGING_YEARS, local_sql, zone_offsets
+
+    zone = zone_offsets(tz)
+    assert (zone.start, zone.end) == (datetime(CHANGING_YEARS[0], 1, 1), datetime(CHANGING_YEARS[1], 1, 1))
+    assert len(zone.changes) >= 2 and zone.whole_hours == (tz not in ("Australia/Lord_Howe", "Asia/Tehran"))
+    us, hour = timedelta(microseconds=1), timedelta(hours=1)
+    moments = [zone.start - us, zone.start, zone.end - us, zone.end]
+    moments += [m + d for m, _ in zone.changes for d in (-hour, -us, timedelta(0), timedelta(seconds=1))]
+    rng = random.Random(tz)
+    moments += [datetime(1990, 1, 1) + timedelta(seconds=rng.randrange(0, 70 * 365 * 86400)) for _ in range(500)]
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE TABLE e (t TIMESTAMP)")
+    con.executemany("INSERT INTO e VALUES (?)", [[m] for m in moments] + [[None]])
+    fast = local_sql("e.t", tz)
+    assert fast.startswith("(CASE") and f"{len(zone.changes)} offset changes" in fast
+    rows = con.execute(f"SELECT t, {fast}, timezone('{tz}', t AT TIME ZONE 'UTC') FROM e").fetchall()
+    assert len(rows) == len(moments) + 1
+    for t, got, lookup in rows:
+        assert got == lookup, (tz, t)
+        if t is not None:
+            assert got == t.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(tz)).replace(tzinfo=None), (tz, t)
+        else:
+            assert got is None

@@ -328,11 +328,21 @@ def _shown_sql(at, marker: str) -> str:
 ])
 def test_the_sql_shown_is_the_query_that_ran(monkeypatch, log_db, page, markers):
     """DAU / WAU / MAU, the lifecycle and the referral table by week count over the hours with an event in UTC and
-    over the events in a zone with summer time: the SQL a page shows is the one its metric ran, either way."""
+    in a zone with summer time (whole hours), and over the events where the hours do not stand (here made to say
+    so: every zone the sidebar offers has whole-hour offsets): the SQL a page shows is the one its metric ran,
+    either way."""
+    import metrics.derive as derive
+
     at = _app(monkeypatch, log_db, page)
     for marker in markers:
         assert "FROM user_hours h" in _shown_sql(at, marker)
     at.selectbox(key="flt_timezone_en").set_value("America/New_York").run()
+    assert not at.exception and not at.error
+    for marker in markers:
+        sql = _shown_sql(at, marker)
+        assert "FROM user_hours h" in sql and "America/New_York" in sql
+    monkeypatch.setattr(derive, "hours_ok", lambda *args: False)
+    at.selectbox(key="flt_timezone_en").set_value("Europe/London").run()   # another zone: not from the cache
     assert not at.exception and not at.error
     for marker in markers:
         sql = _shown_sql(at, marker)

@@ -207,13 +207,15 @@ def test_bad_params(kwargs, message):
 # ---- time buckets: local days in a zone with one offset, UTC quarter-hours otherwise ------------------------
 
 def _random_activity(seed: int) -> dict:
-    """Users with page views and invites at random minutes, crowded around local midnights, DST changes and
-    the 2000 / 2100 edges of the day buckets (a user's events all carry the user's channel)."""
+    """Users with page views and invites at random minutes, crowded around local midnights, DST changes, the
+    2000 / 2100 edges of the day buckets and the 2050 edge of the years in which a zone's changes are written out
+    (:func:`metrics.filters.zone_offsets`; a user's events all carry the user's channel)."""
     import random
 
     rnd = random.Random(seed)
     anchors = ["2024-03-10 06:00", "2024-03-31 01:00", "2024-11-03 06:00", "2024-10-06 15:30", "2024-04-07 15:00",
-               "2024-01-07 16:00", "2024-01-31 18:15", "1999-12-31 23:00", "2099-12-31 23:30", "2024-06-30 23:45"]
+               "2024-01-07 16:00", "2024-01-31 18:15", "1999-12-31 23:00", "2099-12-31 23:30", "2024-06-30 23:45",
+               "2049-12-31 23:30"]
     spec = {}
     for u in range(60):
         channel = rnd.choice(["wechat", "douyin", "seo"])
@@ -271,23 +273,27 @@ def test_activity_periods_equal_converting_every_event(con, journeys, tz):
         assert_frame_equal(page, referral(con, ReferralParams(period=period, timezone=tz)))
 
 
-@pytest.mark.parametrize("tz", ["UTC", "Asia/Shanghai", "America/New_York"])
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Shanghai", "America/New_York", "Australia/Lord_Howe"])
 def test_buckets_from_the_hours_equal_the_buckets_from_the_events(con, journeys, monkeypatch, tz):
-    """In UTC and a whole-hour fixed zone the per-period buckets come from ``user_hours`` and the referral-stage
-    events; they give the tables of the events, with a date range and a channel selection too."""
+    """In UTC, a whole-hour fixed zone and one whose summer time moves by whole hours at whole UTC hours the
+    per-period buckets come from ``user_hours`` and the referral-stage events; they give the tables of the events,
+    with a date range and a channel selection too. Lord Howe's summer time moves by half an hour: the events."""
     import metrics.derive as derive
     import metrics.referral as rm
+    from metrics.filters import zone_offsets
 
-    # the events of 2000-2098 only: Shanghai's offset is one through those years (the 1999 and 2099 edges of the
-    # buckets are the test above's)
+    # the events of the years in which the zone's offsets are written out only (2000-2099 for Shanghai, whose offset
+    # is one through them; 2000-2049 for New York): the edges of the buckets are the test above's
+    end = str(zone_offsets(tz).end.year - 1)
     spec = {u: kept for u, evs in _random_activity(sum(map(ord, tz)) + 1).items()
-            if (kept := [e for e in evs if "2000" < e[1] < "2099"])}
+            if (kept := [e for e in evs if "2000" < e[1] < end])}
     journeys(spec)
-    assert derive.hours_ok(con, None, tz) == (tz != "America/New_York")
-    if derive.hours_ok(con, None, tz):
+    hours = tz != "Australia/Lord_Howe"
+    assert derive.hours_ok(con, None, tz) == hours
+    if hours:
         assert "user_hours" in rm.referral_sql(ReferralParams(timezone=tz), hours=True)[0]
-    else:   # the hours' local time is the UTC time plus one whole-hour offset: not a query to build in New York
-        with pytest.raises(ValueError, match="no one whole-hour UTC offset"):
+    else:   # the hours' local time is the UTC time plus whole hours: not a query to build at Lord Howe
+        with pytest.raises(ValueError, match="not a whole hour"):
             rm.referral_sql(ReferralParams(timezone=tz), hours=True)
     params = [ReferralParams(period=period, timezone=tz) for period in ("day", "week", "month")] + [
         ReferralParams(period="day", timezone=tz,
@@ -296,7 +302,6 @@ def test_buckets_from_the_hours_equal_the_buckets_from_the_events(con, journeys,
     got = [(referral(con, p), referral_page(con, p)) for p in params]
     assert got[0][0]["invites"].sum() > 10 and got[3][0]["active_users"].sum() > 5
     # the tables carry the query that computes them (the one the page shows), over the hours where they stand
-    hours = tz != "America/New_York"
     assert [_reads_hours(con, t) for table, page in got for t in (table, page["per_period"])] == [hours] * 8
     asked = []   # the tables of the events: every check says no (and is the one consulted)
     monkeypatch.setattr(derive, "hours_ok", lambda *args: asked.append(args) or False)

@@ -611,10 +611,13 @@ def test_active_users_default_range_time_zone_and_filters(con, journeys):
     assert_frame_equal(active_users(con, filters=Filters(channels=("ads",))), expected)
 
 
+@pytest.mark.parametrize("tz", ["Asia/Shanghai", "America/New_York"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_active_users_equal_counting_every_window_over_random_logs(con, journeys, seed):
+def test_active_users_equal_counting_every_window_over_random_logs(con, journeys, seed, tz):
     """Against the definition counted directly: per day D, the users with an event on D, in [D-6, D], in
-    [D-29, D] — users with gaps of every length around 7 and 30 days, in Shanghai time, from a start date."""
+    [D-29, D] — users with gaps of every length around 7 and 30 days, in Shanghai time and in New York time (whose
+    summer time begins on 10 March 2024, inside the logs), from a start date; each event's local day converted by
+    pandas."""
     import random
     rng = random.Random(seed)
     log = {}
@@ -626,10 +629,10 @@ def test_active_users_equal_counting_every_window_over_random_logs(con, journeys
             t += timedelta(hours=rng.choice([1, 20, 24 * 6 + 5, 24 * 7, 24 * 8, 24 * 29, 24 * 30 + 3, 24 * 31]))
         log[f"u{u}"] = events
     journeys(log)
-    tz = "Asia/Shanghai"
     got = active_users(con, filters=Filters(start=date(2024, 1, 10), timezone=tz), timezone=tz)
     local = pd.DataFrame([(u, pd.Timestamp(t)) for u, evs in log.items() for _, t in evs], columns=["user", "t"])
-    local["day"] = (local["t"] + pd.Timedelta(hours=8)).dt.normalize()   # naive times are UTC; Shanghai is +8
+    assert local["t"].min() < pd.Timestamp("2024-03-10") < local["t"].max()
+    local["day"] = local["t"].dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
     days = pd.date_range("2024-01-10", local["day"].max())
     expected = pd.DataFrame({
         "date": days.astype("datetime64[us]"),
@@ -644,10 +647,11 @@ def test_active_users_equal_counting_every_window_over_random_logs(con, journeys
 @pytest.mark.parametrize("loads", [1, 3])
 @pytest.mark.parametrize("tz", ["UTC", "Asia/Shanghai", "Asia/Kolkata", "America/New_York"])
 def test_the_hours_with_an_event_give_the_counts_of_the_events(con, journeys, monkeypatch, tz, loads):
-    """``user_hours`` in place of the events (UTC and whole-hour fixed zones) gives the same DAU/WAU/MAU and
-    lifecycle as the events, over random minutes around local midnights, loaded at once or in three loads whose
-    hours fall before, between and after the stored ones; a half-hour zone, one with summer time, a segment and
-    events before 2000 take the events."""
+    """``user_hours`` in place of the events (UTC, a whole-hour fixed zone and one whose summer time moves by a
+    whole hour at a whole UTC hour) gives the same DAU/WAU/MAU and lifecycle as the events, over random minutes
+    around local midnights and the 2024 changes of New York's summer time, loaded at once or in three loads whose
+    hours fall before, between and after the stored ones; a half-hour zone, a segment and events before 2000 take
+    the events."""
     import random
 
     import metrics.derive as derive
@@ -656,15 +660,18 @@ def test_the_hours_with_an_event_give_the_counts_of_the_events(con, journeys, mo
     for u in range(60):
         events = []
         for _ in range(rng.randrange(1, 15)):
-            t = datetime(2024, 1, 1) + timedelta(days=rng.randrange(100), hours=rng.choice([15, 16, 4, 5, 23, 0]),
-                                                 minutes=rng.choice([0, 29, 30, 59]), seconds=rng.choice([0, 59]))
+            t = rng.choice([datetime(2024, 1, 1) + timedelta(days=rng.randrange(100)),     # New York: 10 March,
+                            datetime(2024, 10, 20) + timedelta(days=rng.randrange(30))])   # 3 November
+            t += timedelta(hours=rng.choice([15, 16, 4, 5, 6, 7, 23, 0]), minutes=rng.choice([0, 29, 30, 59]),
+                           seconds=rng.choice([0, 59]))
             first_touch = u % 3 == 0 and not events   # every third user's first event carries a channel
             events.append(("e", t.strftime("%Y-%m-%d %H:%M:%S"), {"channel": "ads"} if first_touch else {}))
         log[f"u{u}"] = events
     for part in range(loads):   # each event in one of the loads, at random
         journeys({user: kept for user, events in log.items()
                   if (kept := [e for i, e in enumerate(events) if random.Random(f"{user}{i}").randrange(loads) == part])})
-    assert derive.hours_ok(con, None, tz) == (tz in ("UTC", "Asia/Shanghai"))
+    hours = tz != "Asia/Kolkata"
+    assert derive.hours_ok(con, None, tz) == hours
     assert not derive.hours_ok(con, Filters(segment={"platform": "ios"}), "UTC")
     ads = Filters(channels=("ads",), timezone=tz)
 
@@ -676,7 +683,6 @@ def test_the_hours_with_an_event_give_the_counts_of_the_events(con, journeys, mo
     got = counts()
     assert got[0]["wau"].max() > 10 and got[1]["dau"].sum() > 0 and got[3]["users"].sum() > 0
     # each frame carries the query that made it (the one a page shows), over the hours where they stand
-    hours = tz in ("UTC", "Asia/Shanghai")
     assert [reads_hours(con, g) for g in got] == [hours] * 6
     asked = []   # the events' counts: every check says no (and is the one consulted)
     monkeypatch.setattr(derive, "hours_ok", lambda *args: asked.append(args) or False)
