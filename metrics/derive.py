@@ -21,7 +21,7 @@ import pandas as pd
 
 from store.parse import check_timezone
 
-from .filters import Filters, zone_offsets
+from .filters import Filters, ZoneOffsets, zone_offsets
 
 T = TypeVar("T")
 
@@ -105,31 +105,30 @@ def hours_ok(con, filters: Filters | None, timezone: str) -> bool:
     return first is None or (first >= zone.start and last < zone.end)
 
 
-def hours_offset_sql(column: str, timezone: str) -> str:
-    """SQL for the UTC offset in seconds (``0`` in UTC) at ``column``, an hour of ``user_hours`` (or any UTC time
-    within the stored events' span) in a query made where :func:`hours_ok` holds; a zone whose offsets or changes
-    are not whole hours raises ``ValueError``."""
+def hours_zone(timezone: str) -> ZoneOffsets | None:
+    """The offsets by which a query made where :func:`hours_ok` holds reads local times (None in UTC); a zone whose
+    offsets or changes are not whole hours raises ``ValueError``."""
     if check_timezone(timezone) == "UTC":
-        return "0"
+        return None
     zone = zone_offsets(timezone)
     if not zone.whole_hours:
         raise ValueError(f"{timezone} has an offset or a change that is not a whole hour: its local times are not "
                          "read over the hours")
-    return zone.sql(column)
+    return zone
 
 
 def hours_local_sql(column: str, timezone: str) -> str:
     """SQL for the local time in ``timezone`` of ``column``, a UTC time within the stored events' span, in a query
-    made where :func:`hours_ok` holds: the UTC time plus the zone's offset then (:func:`hours_offset_sql`), every
-    stored event being in the years of :func:`metrics.filters.zone_offsets` (:func:`metrics.filters.local_sql`
-    also converts times outside them, at a cost per row; :func:`with_hours` keeps such a query's result only if
-    the check still holds after it)."""
-    off = hours_offset_sql(column, timezone)
-    if off == "0":
+    made where :func:`hours_ok` holds: the UTC time plus the zone's offset then (:func:`hours_zone`), every stored
+    event being in the years of :func:`metrics.filters.zone_offsets` (:func:`metrics.filters.local_sql` also
+    converts times outside them, at a cost per row; :func:`with_hours` keeps such a query's result only if the
+    check still holds after it)."""
+    zone = hours_zone(timezone)
+    if zone is None:
         return column
-    if off.lstrip("-").isdigit():
-        return f"({column} + INTERVAL {int(off) // 3600} HOUR)"
-    return f"({column} + ({off}) * INTERVAL '1 second')"
+    if not zone.changes:
+        return f"({column} + INTERVAL {zone.first // 3600} HOUR)"
+    return f"({column} + ({zone.sql(column)}) * INTERVAL '1 second')"
 
 
 def with_hours(con, filters: Filters | None, timezone: str, run: Callable[[bool], T]) -> T:

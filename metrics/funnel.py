@@ -767,6 +767,16 @@ def _attempt_times(src: str, where: str, first: bool, ranked: bool = False) -> s
     return f"SELECT user_key, t{d} FROM {src} WHERE {where}"
 
 
+def _any_step_sql(steps: Sequence[Step], alias: str) -> tuple[str, list]:
+    """SQL (and its bound values) for: the row of ``alias`` (an event, or a rollup row) matches one of ``steps``."""
+    conds, prm = [], []
+    for s in steps:
+        sql, sp = step_sql(s, alias)
+        conds.append(sql)
+        prm += sp
+    return f"({' OR '.join(conds)})", prm
+
+
 def _level_one(p: FunnelParams, steps: Sequence[Step], src: str, src_prm: Sequence) -> tuple[str, list, bool]:
     """(SQL, bound values, from the rollup?) of one row per user standing for all their attempts as level-1
     ones: ``user_key``, ``t1`` (the earliest attempt's time) and ``dl`` (the latest deadline).
@@ -777,13 +787,9 @@ def _level_one(p: FunnelParams, steps: Sequence[Step], src: str, src_prm: Sequen
     event's first and last time, so the events need no scan."""
     window = [p.window]
     if _rollup_ok(p):
-        conds, prm = [], []
-        for s in steps:
-            sql, sp = step_sql(s, "r")
-            conds.append(sql)
-            prm += sp
+        any_step, prm = _any_step_sql(steps, "r")
         users, users_prm = (p.filters or Filters()).user_keys_sql("r.user_key")
-        where = f"({' OR '.join(conds)}) AND {users}"
+        where = f"{any_step} AND {users}"
         # one rollup row per user and event name: one step naming one event needs no GROUP BY; the first
         # attempt only is the earliest event, and its deadline the latest
         last = "first_time" if p.attempt == "first" else "last_time"
@@ -1394,18 +1400,14 @@ def _breakdown(q: _Query, p: FunnelParams, entry_bd: bool) -> None:
         # event at the user's t1 with the smallest event_id: one join of the counted users with those events.
         expr, prm = property_sql(p.breakdown, "e")
         starts = p.steps[:1] if p.order != "any" else list(dict.fromkeys(p.steps))   # any order: every step
-        preds, pprm = [], []
-        for s in starts:
-            sql, sp = step_sql(s, "e")
-            preds.append(sql)
-            pprm += sp
+        attempt, pprm = _any_step_sql(starts, "e")
         where, wprm = (p.filters.events_sql("e") if p.filters is not None else ("TRUE", []))
         q.add("entry_event", "breakdown: the value on each counted user's attempt event (a step-1 event; any "
                              "step's in any order) at their t1, the smallest event_id on ties", f"""
 SELECT user_key, raw FROM (
     SELECT e.user_key, {expr} AS raw, ROW_NUMBER() OVER (PARTITION BY e.user_key ORDER BY e.event_id) AS r
     FROM events e JOIN counted c ON c.user_key = e.user_key AND e.event_time = c.t1
-    WHERE ({' OR '.join(preds)}) AND {where}
+    WHERE {attempt} AND {where}
 ) f WHERE r = 1""", prm + pprm + wprm)
         q.add("bd_raw", "counted users with the value on their attempt event",
               "SELECT c.*, f.raw FROM counted c JOIN entry_event f ON f.user_key = c.user_key")

@@ -38,7 +38,7 @@ from store.errors import UserInputError
 
 from .derive import hours_local_sql, over_every_event, ran, range_holds, split_at, temp_tables, with_hours
 from .economics import rollups_ok, segment_sql, validate_common
-from .filters import FIXED_YEARS, Filters, fixed_offset_seconds, local_day_sql, local_sql
+from .filters import Filters, fixed_offset_seconds, local_day_sql, local_sql, zone_offsets
 from .labels import label as _label
 from .selectors import property_sql
 
@@ -58,11 +58,10 @@ def _bucket_sql(tz: str, period: str) -> tuple[str, str]:
     off = fixed_offset_seconds(tz)
     if off is None:
         return quarter, quarter_start
-    lo, hi = FIXED_YEARS
+    zone = zone_offsets(tz)   # the zone's one offset, and the years it holds through
     day = f"CAST({local_day_sql('e.event_time', off)} AS BIGINT)"
     first_day = f"{day} - ({day} + 3) % 7" if period == "week" else day
-    bucket = (f"CASE WHEN e.event_time >= TIMESTAMP '{lo}-01-01 00:00:00' AND e.event_time < TIMESTAMP "
-              f"'{hi}-01-01 00:00:00' THEN {_DAY_BUCKETS} - ({first_day}) ELSE {quarter} END")
+    bucket = f"CASE WHEN {zone.holds('e.event_time')} THEN {_DAY_BUCKETS} - ({first_day}) ELSE {quarter} END"
     start = (f"(CASE WHEN q <= {_DAY_BUCKETS} THEN TIMESTAMP '1970-01-01 00:00:00' "
              f"+ CAST({_DAY_BUCKETS} - q AS INTEGER) * INTERVAL '1 day' - {off} * INTERVAL '1 second' "
              f"ELSE {quarter_start} END)")

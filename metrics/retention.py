@@ -44,7 +44,7 @@ from store.errors import UserInputError
 from store.parse import check_timezone
 from store.sqlutil import quote_ident
 
-from .derive import hours_local_sql, hours_offset_sql, query_of, ran, with_hours
+from .derive import hours_local_sql, hours_zone, query_of, ran, with_hours
 from .filters import Filters, local_day_sql, local_sql, to_utc
 from .selectors import Step, property_sql, step_sql
 
@@ -185,10 +185,10 @@ def _hours_period_sql(column: str, timezone: str, period: str, week_start: str =
     :func:`metrics.derive.hours_ok` holds (:func:`metrics.derive.hours_local_sql`). In a zone other than UTC the
     day (so the week) is counted from the epoch seconds plus the offset: integer arithmetic, cheaper than adding
     an interval to every timestamp; a month needs the calendar."""
-    off = hours_offset_sql(column, timezone)
-    if off == "0" or period == "month":
+    zone = hours_zone(timezone)
+    if zone is None or period == "month":
         return period_index_sql(hours_local_sql(column, timezone), period, week_start)
-    day = f"CAST({local_day_sql(column, off)} AS INTEGER)"
+    day = f"CAST({local_day_sql(column, zone.sql(column))} AS INTEGER)"
     if period == "day":
         return day
     return f"CAST(floor(({day} - {(WEEK_ANCHOR[week_start] - EPOCH).days}) / 7.0) AS INTEGER)"
