@@ -5,12 +5,13 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+import store
 from metrics import UserInputError
 from metrics import traffic as tm
 from ui import format as fmt
 from ui.components import (chart_block, choice, chosen, empty_state, help_text, label, page_header, prepared_chart,
                            sql_text, table_block)
-from ui.context import filters, lang, memo, run, tr
+from ui.context import filters, lang, memo, run, tr, write
 from ui.safe import csv_bytes, md_escape
 
 PERIOD_NAMES = {"day": ("day", "日"), "week": ("week", "周"), "month": ("month", "月")}
@@ -93,9 +94,28 @@ period = choice("radio", tr("Period", "周期"), PERIOD_NAMES, key="traffic_peri
                 horizontal=True)
 top_n = c2.number_input(tr("Top pages / channels shown", "显示的页面/渠道数"), min_value=3, max_value=50, value=10,
                         step=1, key="traffic_top_n")
+stored_names = run(store.stored_pageview_events)   # the names the stored sessions are kept for
 events_text = c3.text_input(tr("Page-view events (comma-separated)", "页面浏览事件（逗号分隔）"),
-                            value="page_view, pageview, $pageview", key="traffic_pv_events")
+                            value=", ".join(stored_names), key="traffic_pv_events")
 pv_events = tuple(e.strip() for e in events_text.split(",") if e.strip())
+if pv_events and set(pv_events) != set(stored_names):
+    # other names than the stored sessions': every session is derived again at each visit (slow on big data)
+    n1, n2 = st.columns([5, 2])
+    n1.caption(tr(f"The stored sessions count {md_escape(', '.join(stored_names))} as page views. For other names "
+                  "every session is derived again from the events at each visit, which takes seconds on millions "
+                  "of events. Keep the sessions for these names to make the page read them (this derives every "
+                  "session once).",
+                  f"已保存的会话以 {md_escape(', '.join(stored_names))} 作为页面浏览。换用其他事件名时，每次打开都要从事件重新"
+                  "推导全部会话，数百万事件时需要数秒。为这些事件保存会话后，本页将直接读取（需一次性重新推导全部会话）。"))
+    if n2.button(tr("Keep sessions for these names", "为这些事件保存会话"), key="traffic_pv_keep"):
+        try:
+            with st.spinner(tr("Deriving every session for these page-view events…", "正在为这些页面浏览事件推导全部会话…")), \
+                    write() as con:
+                store.set_pageview_events(con, pv_events)
+        except UserInputError as exc:
+            st.error(md_escape(str(exc)))
+        else:
+            st.rerun()   # every cached result follows the new data version
 
 try:
     base = tm.TrafficParams(period=period, pageview_events=pv_events, filters=flt, timezone=flt.timezone,

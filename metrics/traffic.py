@@ -32,8 +32,9 @@ Periods are local calendar days, weeks (starting ``week_start``) or months in ``
 with data produce rows.
 
 Over every stored event of the selected users (no segment, a date range holding every event — the dashboard's
-default — and any channel / campaign selection) with the default gap and page-view events, the sessions are not
-derived at query time: every load keeps them (``traffic_sessions``, and each page view with its session's
+default — and any channel / campaign selection) with the default gap and the page-view events the database keeps
+its sessions for (``store.set_pageview_events``; by default ``page_view``, ``pageview``, ``$pageview``), the
+sessions are not derived at query time: every load keeps them (``traffic_sessions``, and each page view with its session's
 channel and campaign in ``traffic_pageviews``) with :func:`stored_sessions_sql` / :func:`stored_pageviews_sql`,
 and :func:`_read` picks those tables — the same rows, since they are this derivation over all events, and a
 selection of users keeps each user's sessions whole. Over a shorter date range, :func:`traffic_page` (what the
@@ -49,6 +50,7 @@ import pandas as pd
 
 from store.errors import UserInputError
 from store.parse import check_timezone
+from store.schema import DEFAULT_PAGEVIEW_EVENTS, stored_pageview_events
 
 from .derive import one_snapshot, over_every_event, range_holds, temp_tables
 from .filters import Filters, local_sql
@@ -105,7 +107,7 @@ class TrafficParams:
 
     period: str = "day"
     breakdown: str | None = None
-    pageview_events: tuple[str, ...] = ("page_view", "pageview", "$pageview")
+    pageview_events: tuple[str, ...] = DEFAULT_PAGEVIEW_EVENTS
     session_gap: timedelta = timedelta(minutes=30)
     timezone: str = "UTC"
     week_start: str = "monday"
@@ -263,29 +265,32 @@ _SEV_CTE = """sev AS (                 -- each event with its session's first-ev
 )"""
 
 
-# The sessions kept by every load (store.load): the default session gap and page-view events, every stored event.
+# The sessions kept by every load (store.load): the default session gap and page-view events, every stored event — a
+# database that stores page-view events of its own (store.set_pageview_events) keeps them for those names instead.
 STORED = TrafficParams()
 _STORED_COLUMNS = ("user_key, session_id, session_no, session_start, session_end, channel, campaign, entry_page, "
                    "events, pageviews, duration_s")
 
 
 def stored_sessions_sql(restrict: str | None = None, p: TrafficParams = STORED) -> tuple[str, list]:
-    """The rows of the ``traffic_sessions`` rollup: the ``sessions`` CTE for :data:`STORED` — over every event,
-    or the events ``restrict`` (SQL over ``events e``) keeps, which must be all the events of some users. With
-    ``p`` (the default gap and page-view events, see :func:`_stored_ok`), the same rows for its events in scope."""
+    """The rows of the ``traffic_sessions`` rollup: the ``sessions`` CTE for ``p`` (:data:`STORED`, or it with the
+    database's page-view events) — over every event, or the events ``restrict`` (SQL over ``events e``) keeps,
+    which must be all the events of some users; with filters in ``p`` (see :func:`_stored_ok`), the same rows for
+    its events in scope."""
     with_sql, params = _with_sql(p, restrict=restrict)
     return f"{with_sql}\nSELECT {_STORED_COLUMNS} FROM sessions", params
 
 
 def stored_pageviews_sql(restrict: str | None = None, sessions: str = "traffic_sessions",
-                         restrict_params: tuple | list = ()) -> tuple[str, list]:
-    """The rows of the ``traffic_pageviews`` rollup: each page view (:data:`STORED`'s names) with its session's
+                         restrict_params: tuple | list = (),
+                         names: tuple[str, ...] = DEFAULT_PAGEVIEW_EVENTS) -> tuple[str, list]:
+    """The rows of the ``traffic_pageviews`` rollup: each page view (an event named one of ``names``) with its session's
     channel and campaign, read from ``sessions`` (already holding the sessions of these users — the load passes a
     table of the sessions it has just derived again, so that the join does not read every stored one): an event
     with a session id belongs to the session of that id; one without, to the derived session whose first and last
     events enclose it (a user's derived sessions never overlap — a gap separates them). ``restrict`` (SQL over
     ``events e``, binding ``restrict_params``) keeps some events: those the sessions were derived from."""
-    marks = ", ".join("?" * len(STORED.pageview_events))
+    marks = ", ".join("?" * len(names))
     extra = f" AND {restrict}" if restrict else ""
     sql = f"""
 SELECT e.user_key, e.event_time, e.page, s.channel, s.campaign
@@ -296,44 +301,53 @@ SELECT e.user_key, e.event_time, e.page, s.channel, s.campaign
 FROM events e JOIN {sessions} s ON s.user_key = e.user_key AND s.session_id IS NULL
      AND e.event_time >= s.session_start AND e.event_time <= s.session_end
 WHERE e.session_id IS NULL AND e.event_name IN ({marks}){extra}"""
-    return sql, (list(STORED.pageview_events) + list(restrict_params)) * 2
+    return sql, (list(names) + list(restrict_params)) * 2
 
 
-def _stored_ok(p: TrafficParams, sessions: bool = True) -> bool:
+def _stored_ok(p: TrafficParams, names: tuple[str, ...] | None, sessions: bool = True) -> bool:
     """Whether ``p`` counts what the rollups hold — no segment (a channel / campaign selection keeps whole
-    users, so it reads their rows), and (when sessions are read) the default session gap and page-view
-    events; the date range is checked by :func:`_holds_every_event`."""
+    users, so it reads their rows), and (when sessions are read) the default session gap and the page-view
+    events ``names`` the rollups are kept for (None: read none of them); the date range is checked by
+    :func:`_holds_every_event`."""
     if p.filters is not None and p.filters.segment:
         return False
-    return not sessions or (p.session_gap == STORED.session_gap
-                            and set(p.pageview_events) == set(STORED.pageview_events))
+    return not sessions or (names is not None and p.session_gap == STORED.session_gap
+                            and set(p.pageview_events) == set(names))
 
 
-def _as_stored(con, p: TrafficParams) -> TrafficParams:
-    """``p`` with the rollups' page-view events (:data:`STORED`'s) when its own name the same stored events — the
-    names in one list but not the other are carried by no stored event (a list trimmed to the names the data
-    uses: ``page_view`` alone); else ``p`` itself. Events are only ever added, so a caller that finds the
-    names still unstored after its queries knows that every query saw none of them."""
-    differ = sorted(set(p.pageview_events) ^ set(STORED.pageview_events))
+def _as_stored(con, p: TrafficParams, names: tuple[str, ...]) -> TrafficParams:
+    """``p`` with the rollups' page-view events ``names`` when its own name the same stored events — the names in
+    one list but not the other are carried by no stored event (a list trimmed to the names the data uses:
+    ``page_view`` alone); else ``p`` itself. Events are only ever added, so a caller that finds the names still
+    unstored after its queries knows that every query saw none of them."""
+    differ = sorted(set(p.pageview_events) ^ set(names))
     if not differ:
         return p
     # user_events is stored sorted by event name: the IN list reads the few row groups that could hold them
     stored = con.execute(f"SELECT EXISTS (SELECT 1 FROM user_events WHERE event_name IN ({', '.join('?' * len(differ))}))",
                          differ).fetchone()[0]
-    return p if stored else replace(p, pageview_events=STORED.pageview_events)
+    return p if stored else replace(p, pageview_events=names)
 
 
 def _same_events(con, p: TrafficParams, compute, sessions: bool = True):
-    """``compute(p)``, or ``compute`` of ``p`` with the rollups' page-view events when they name the same stored
-    events (:func:`_as_stored`) and that alone kept ``p`` off the rollups; should a load bring one of the other
-    names meanwhile, ``compute(p)`` again."""
-    if not sessions or not _stored_ok(replace(p, pageview_events=STORED.pageview_events)):
-        return compute(p)
-    q = _as_stored(con, p)
-    if q is p:
-        return compute(p)
-    out = compute(q)
-    return out if _as_stored(con, p) is not p else compute(p)
+    """``compute(p, names)``, ``names`` being the page-view events the rollups are kept for — or ``compute`` of
+    ``p`` with those names when they name the same stored events as ``p``'s (:func:`_as_stored`) and that alone
+    kept ``p`` off the rollups; should a load bring one of the other names meanwhile, ``compute(p, names)`` again.
+    Should the rollups be kept for other names by the end (``store.set_pageview_events`` committing meanwhile),
+    ``compute(p, None)``: over the events, without the rollups' sessions."""
+    if not sessions:
+        return compute(p, None)
+    names = stored_pageview_events(con)
+    out = None
+    if _stored_ok(replace(p, pageview_events=names), names):
+        q = _as_stored(con, p, names)
+        if q is not p:
+            out = compute(q, names)
+            if _as_stored(con, p, names) is p:
+                out = None
+    if out is None:
+        out = compute(p, names)
+    return out if stored_pageview_events(con) == names else compute(p, None)
 
 
 def _holds_every_event(p: TrafficParams, span: tuple) -> bool:
@@ -346,14 +360,14 @@ def _read(con, p: TrafficParams, build, sessions: bool = True) -> pd.DataFrame:
     same result without deriving the sessions (:func:`metrics.derive.over_every_event`, which also runs the
     query over the events should a load commit in between). Page-view events naming the same stored events as
     the rollups' count what they hold (:func:`_same_events`)."""
-    return _same_events(con, p, lambda q: _read_as(con, q, build, sessions), sessions)
+    return _same_events(con, p, lambda q, names: _read_as(con, q, build, sessions, names), sessions)
 
 
-def _read_as(con, p: TrafficParams, build, sessions: bool) -> pd.DataFrame:
+def _read_as(con, p: TrafficParams, build, sessions: bool, names: tuple[str, ...] | None) -> pd.DataFrame:
     def scanned() -> pd.DataFrame:
         return con.execute(*build(p)).df()
 
-    if not _stored_ok(p, sessions):
+    if not _stored_ok(p, names, sessions):
         return scanned()
     return over_every_event(con, lambda span: _holds_every_event(p, span),
                             lambda: con.execute(*build(p, stored=True)).df(), scanned)
@@ -554,11 +568,11 @@ def traffic_page(con, p: TrafficParams, breakdown: str = "channel", with_top_pag
                  ) -> dict[str, pd.DataFrame]:
     """:func:`_traffic_page`, read off the rollups also when ``p``'s page-view events name the same stored events
     as theirs (:func:`_same_events`)."""
-    return _same_events(con, p, lambda q: _traffic_page(con, q, breakdown, with_top_pages))
+    return _same_events(con, p, lambda q, names: _traffic_page(con, q, breakdown, with_top_pages, names))
 
 
-def _traffic_page(con, p: TrafficParams, breakdown: str = "channel", with_top_pages: bool = True
-                  ) -> dict[str, pd.DataFrame]:
+def _traffic_page(con, p: TrafficParams, breakdown: str = "channel", with_top_pages: bool = True,
+                  names: tuple[str, ...] | None = None) -> dict[str, pd.DataFrame]:
     """Everything the Traffic page shows, from one derivation of the sessions: ``summary``
     (:func:`traffic_summary`), ``pv_uv``, ``sessions``, ``top_pages`` (unless not ``with_top_pages``) for ``p``
     and ``pv_uv_breakdown`` / ``sessions_breakdown`` for ``p`` broken down by ``breakdown`` — each frame
@@ -605,7 +619,7 @@ def _traffic_page(con, p: TrafficParams, breakdown: str = "channel", with_top_pa
             head, head_params = _ranged_sql(con, p)
             return frames(_Derived(con, with_sql, params, head, head_params))
 
-    if not _stored_ok(p):
+    if not _stored_ok(p, names):
         return derived()
     # every function reads the rollups (over a range, with the few sessions cut at its ends derived again)
     return over_every_event(con, lambda span: _holds_every_event(p, span), lambda: frames(con), ranged)
@@ -640,7 +654,7 @@ def _ranged_sql(con, p: TrafficParams) -> tuple[str, list]:
     sql, params = stored_sessions_sql(mine, p)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {cut_sessions} AS {sql}", params)
     conds, values = f.time_sql("e.event_time")
-    sql, params = stored_pageviews_sql(" AND ".join([mine] + conds), cut_sessions, values)
+    sql, params = stored_pageviews_sql(" AND ".join([mine] + conds), cut_sessions, values, p.pageview_events)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {cut_pageviews} AS {sql}", params)
     views, view_values = f.time_sql("event_time")
     inside, inside_values = f.time_sql("session_start")

@@ -27,9 +27,9 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import duckdb
 import pandas as pd
@@ -38,7 +38,7 @@ from . import formats
 from .errors import LoadRefused, UserInputError
 from .mapping import ALIASES, detect_mapping
 from .parse import check_timezone, date_sql, number_sql, timestamp_sql
-from .schema import bump_data_version
+from .schema import bump_data_version, stored_pageview_events
 from .sqlutil import key_sql, quote_ident
 
 Source = "str | os.PathLike | pd.DataFrame"
@@ -788,9 +788,11 @@ def fill_traffic_rollups(con, restrict: str | None = None) -> None:
     """Insert the sessions and page views (``traffic_sessions`` / ``traffic_pageviews``) derived from every
     event — or from the events ``restrict`` (SQL over ``events e``) keeps: all the events of some users, whose
     rows the caller has deleted. The derivation is the traffic metrics' own (``metrics.traffic``), at the
-    default session gap and page-view events, so the tables equal what those metrics derive over all events."""
-    from metrics.traffic import stored_pageviews_sql, stored_sessions_sql   # metrics imports store
-    sql, params = stored_sessions_sql(restrict)
+    default session gap and the database's page-view events (:func:`set_pageview_events`), so the tables equal
+    what those metrics derive over all events."""
+    from metrics.traffic import STORED, stored_pageviews_sql, stored_sessions_sql   # metrics imports store
+    names = stored_pageview_events(con)
+    sql, params = stored_sessions_sql(restrict, replace(STORED, pageview_events=names))
     sessions = "traffic_sessions"
     if restrict:   # these users' sessions, kept aside for their page views to join rather than every stored one
         sessions = "_touched_sessions"
@@ -798,12 +800,43 @@ def fill_traffic_rollups(con, restrict: str | None = None) -> None:
         con.execute(f"INSERT INTO traffic_sessions SELECT * FROM {sessions}")
     else:
         con.execute(f"INSERT INTO traffic_sessions {sql}", params)
-    sql, params = stored_pageviews_sql(restrict, sessions)
+    sql, params = stored_pageviews_sql(restrict, sessions, names=names)
     # sorted by user: every Traffic count of distinct users groups on the user key, and a user's rows side by
     # side collapse in the aggregate's first pass (about a third off counting a page's visitors)
     con.execute(f"INSERT INTO traffic_pageviews SELECT * FROM ({sql}) ORDER BY user_key, event_time", params)
     if restrict:
         con.execute(f"DROP TABLE {sessions}")
+
+
+def set_pageview_events(con, names: Iterable[str]) -> tuple[str, ...]:
+    """Keep the session rollups for the page-view events ``names`` (exact event names; blanks and repeats dropped)
+    from now on: the Traffic metrics asked for these names, over the whole data, read the rollups instead of
+    deriving every session. When they differ from the stored ones, the rollups are derived again from every
+    stored event, in one transaction with the setting: on an error nothing changes. Returns the names stored."""
+    if isinstance(names, str):
+        names = [names]
+    kept: list[str] = []
+    for name in names:
+        if not isinstance(name, str):
+            raise UserInputError(f"A page-view event name must be text, not {name!r}.")
+        if name.strip() and name.strip() not in kept:
+            kept.append(name.strip())
+    if not kept:
+        raise UserInputError("Name at least one page-view event (e.g. page_view).")
+    with _load_settings(con):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if set(kept) != set(stored_pageview_events(con)):
+                con.execute("INSERT OR REPLACE INTO settings VALUES ('pageview_events', ?)", [json.dumps(kept)])
+                con.execute("DELETE FROM traffic_sessions")
+                con.execute("DELETE FROM traffic_pageviews")
+                fill_traffic_rollups(con)
+                bump_data_version(con)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    return tuple(kept)
 
 
 def _guess_stages(con) -> None:

@@ -28,11 +28,13 @@ def ensure_sample_data(con, directory: Path = SAMPLE_DIR) -> list[LoadReport]:
 
 
 def reset_to_sample_data(con, directory: Path = SAMPLE_DIR) -> list[LoadReport]:
-    """Empty every data table and load the sample data again (one transaction for the emptying)."""
+    """Empty every data table, forget the stored page-view events, and load the sample data again (one
+    transaction for the emptying)."""
     con.execute("BEGIN TRANSACTION")
     try:
         for table in DATA_TABLES:
             con.execute(f"DELETE FROM {table}")
+        con.execute("DELETE FROM settings WHERE key = 'pageview_events'")   # the sample's are the default names
         bump_data_version(con)
         con.execute("COMMIT")
     except BaseException:

@@ -12,7 +12,8 @@ user_events   one row per (user, event name): count, first and last time — a r
               sorted by name (each load's new rows too), so a query for a few names reads only their row groups
 events_by_name  every event's name, user and time, each load's rows stored sorted by name: a query for a few
               event names reads only their row groups (the min/max of each skips the rest)
-traffic_sessions   every session (SPEC §5) at the default 30-minute gap and page-view events, over all events
+traffic_sessions   every session (SPEC §5) at the default 30-minute gap and the stored page-view events (settings),
+              over all events
 traffic_pageviews  every page view with its session's channel and campaign — both kept by every load for the
               users it touches, read by traffic queries over all events in place of deriving the sessions
 user_days     one row per (user, day of life) with an event: day = whole days from the user's first_seen to the
@@ -31,13 +32,15 @@ stage_map     event_name -> AARRR stage
 loads         one row per load attempt that wrote something (the load report)
 rejected_rows rows of a file that could not be used, with line and reason
 currency_rates  rate to the base currency, for spend files with a currency column
-settings      key/value (base_currency; data_version, bumped by every successful write)
+settings      key/value (base_currency; data_version, bumped by every successful write; pageview_events, the
+              page-view event names the session rollups are kept for, a JSON list — absent: the default names)
 
 Channel and campaign values are stored as keys: trimmed and case-folded, '' -> NULL
 (spend uses '' for channel-level rows so it can be part of the key).
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -266,6 +269,17 @@ def data_version(con: duckdb.DuckDBPyConnection) -> int:
     """A number that changes with every successful load, reset or stage-map edit (a cache key)."""
     row = con.execute("SELECT TRY_CAST(value AS BIGINT) FROM settings WHERE key = 'data_version'").fetchone()
     return int(row[0] or 0) if row else 0
+
+
+# The event names that count as page views unless a database stores its own (``settings`` key ``pageview_events``).
+DEFAULT_PAGEVIEW_EVENTS: tuple[str, ...] = ("page_view", "pageview", "$pageview")
+
+
+def stored_pageview_events(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """The page-view event names the session rollups (``traffic_sessions`` / ``traffic_pageviews``) are kept for:
+    the database's own (``store.set_pageview_events``), else :data:`DEFAULT_PAGEVIEW_EVENTS`."""
+    row = con.execute("SELECT value FROM settings WHERE key = 'pageview_events'").fetchone()
+    return tuple(json.loads(row[0])) if row else DEFAULT_PAGEVIEW_EVENTS
 
 
 def bump_data_version(con: duckdb.DuckDBPyConnection) -> int:

@@ -301,3 +301,41 @@ def test_events_without_spend_or_survey(tmp_path, monkeypatch):
     _open(at, "saturation")
     assert at.info and "spend" in at.info[0].value
 
+
+
+def test_traffic_keeps_the_sessions_for_page_view_events_typed_on_the_page(tmp_path, monkeypatch):
+    """An app export whose page views are ``screen_view``: the page starts from the stored names, says that other
+    names are derived at each visit, and its button keeps the sessions for the typed names — after which the page
+    counts them (and says nothing more)."""
+    path = str(tmp_path / "screens.duckdb")
+    con = store.connect(path)
+    # u1: 3 screens in one session (wechat); u2: 1 screen, then a page_view and a signup 10 minutes later
+    store.load_events(con, journeys_frame({
+        "u1": [("screen_view", "2024-01-01 10:00", {"channel": "wechat", "page": "home"}),
+               ("screen_view", "2024-01-01 10:05", {"page": "cart"}),
+               ("screen_view", "2024-01-01 10:10", {"page": "pay"})],
+        "u2": [("screen_view", "2024-01-02 09:00", {"page": "home"}),
+               ("page_view", "2024-01-02 09:10", {"page": "/"}),
+               ("signup", "2024-01-02 09:20", {})]}))
+    con.close()
+    at = _app(path, monkeypatch, no_sample=True, page="traffic")
+    assert at.text_input(key="traffic_pv_events").value == "page_view, pageview, $pageview"
+    assert "traffic_pv_keep" not in [b.key for b in at.button]     # the stored names: nothing to keep
+    at.text_input(key="traffic_pv_events").set_value("screen_view, page_view").run()
+    assert not at.exception, [e.message for e in at.exception]
+    # PV = 5, UV = 2, sessions = 2, bounce = 0 (u1 3 views, u2 2) — derived from the events for these names
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Page views (PV)"], shown["Unique visitors (UV)"], shown["Sessions"], shown["Bounce rate"]) \
+        == ("5", "2", "2", "0.0%")
+    assert any("derived again from the events at each visit" in c.value for c in at.caption)
+    at.button(key="traffic_pv_keep").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    con = store.connect(path)      # the app's own database instance (a read-only one cannot open beside it)
+    assert store.stored_pageview_events(con) == ("screen_view", "page_view")
+    assert con.execute("SELECT entry_page, pageviews FROM traffic_sessions ORDER BY user_key").fetchall() == [
+        ("home", 3), ("home", 2)]
+    con.close()
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Page views (PV)"], shown["Sessions"], shown["Bounce rate"]) == ("5", "2", "0.0%")
+    assert not any("derived again from the events at each visit" in c.value for c in at.caption)
+    assert "traffic_pv_keep" not in [b.key for b in at.button]

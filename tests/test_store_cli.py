@@ -100,3 +100,24 @@ def test_unusable_database_exits_1(tmp_path):
     assert p.returncode == 1
     assert p.stderr.strip().splitlines()[-1].startswith("error: the database could not be used (")
     assert "Traceback" not in p.stderr
+
+
+def test_pageview_events_shows_and_sets_the_names_the_sessions_are_kept_for(tmp_path):
+    db = tmp_path / "pv.duckdb"
+    csv = tmp_path / "e.csv"
+    csv.write_text("user_id,event_name,event_time,page\n"
+                   "u1,screen_view,2024-01-01 08:00,/home\nu1,screen_view,2024-01-01 08:10,/a\n"
+                   "u1,page_view,2024-01-01 08:20,/b\nu2,screen_view,2024-01-01 09:00,/home\n", encoding="utf-8")
+    assert run("load", csv, "--db", db).returncode == 0
+    p = run("pageview-events", "--db", db)
+    assert (p.returncode, p.stdout) == (0, "page_view, pageview, $pageview\n"), p.stderr
+    p = run("pageview-events", "screen_view", "--db", db)
+    assert (p.returncode, p.stdout) == (0, "screen_view\n"), p.stderr
+    con = store.connect(db, read_only=True)
+    # two sessions (one per user, no gap over 30 minutes): u1 enters on /home with 2 page views, u2 bounces
+    assert con.execute("SELECT entry_page, pageviews FROM traffic_sessions ORDER BY user_key").fetchall() == [
+        ("/home", 2), ("/home", 1)]
+    con.close()
+    p = run("pageview-events", " ", "--db", db)
+    assert p.returncode == 2 and "Name at least one page-view event" in p.stderr
+    assert run("pageview-events", "--db", db).stdout == "screen_view\n"

@@ -488,11 +488,14 @@ def test_reset_to_sample_data_bumps_version(con, tmp_path):
     store.load_events(con, write(tmp_path, "a.csv", CSV_A))
     store.load_events(con, frame([("u1", "buy", "2024-01-02 00:00", None, None)]).assign(revenue=[5.0]))
     assert con.execute("SELECT count(*) FROM revenue_events").fetchone()[0] == 1
+    store.set_pageview_events(con, ["buy"])
     v = store.data_version(con)
     reports = store.reset_to_sample_data(con, sample)
     assert [r.kind for r in reports] == ["spend"]
     # +1 for the emptying, +1 for the spend load
     assert store.data_version(con) == v + 2
+    # the page-view events kept for the data are forgotten with it: the sample's are the default names
+    assert store.stored_pageview_events(con) == ("page_view", "pageview", "$pageview")
     assert con.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM spend)").fetchone() == (0, 1)
     # the emptying covers every table that holds loaded data or is derived from it: all but the settings, the
     # exchange rates and the schema version (a rollup left out would keep the old data's rows)

@@ -519,3 +519,127 @@ def test_a_load_bringing_a_left_out_name_meanwhile_reruns_with_the_names_asked(p
     assert built == [(tm.STORED.pageview_events, True), (("page_view",), False)]
     pageviews = page_view_only.execute("SELECT count(*) FROM events WHERE event_name = 'page_view'").fetchone()[0]
     assert got["pv"].iloc[0] == pageviews
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Page-view events the database keeps its sessions for (store.set_pageview_events)
+# ----------------------------------------------------------------------------------------------------------
+
+STORE_NAMES = ("click", "page_view")
+
+
+def rollup_state(con) -> tuple:
+    return (con.execute(SESSIONS).fetchall(), con.execute(PAGEVIEWS).fetchall(),
+            store.stored_pageview_events(con), store.data_version(con))
+
+
+def recomputed_for(con, names) -> tuple[list, list]:
+    """The sessions and page views derived at query time for page-view events ``names`` (not the rollups)."""
+    p = replace(tm.STORED, pageview_events=names)
+    sql, params = tm.stored_sessions_sql(None, p)
+    sessions = con.execute(f"SELECT * FROM ({sql}) ORDER BY ALL", params).fetchall()
+    with_sql, params = tm._with_sql(p)
+    pageviews = con.execute(f"""{with_sql}
+        SELECT user_key, event_time, page, s_channel, s_campaign FROM sev WHERE is_pv = 1 ORDER BY ALL""",
+                            params).fetchall()
+    return sessions, pageviews
+
+
+@pytest.fixture
+def own_names():
+    con = store.connect(":memory:")
+    rng = random.Random(79)
+    for _ in range(2):
+        store.load_events(con, batch(rng, 500))
+    yield con
+    con.close()
+
+
+def test_stored_page_view_events_keep_the_rollups_for_those_names(own_names, monkeypatch):
+    con = own_names
+    assert store.stored_pageview_events(con) == ("page_view", "pageview", "$pageview")
+    version = store.data_version(con)
+    assert store.set_pageview_events(con, [" click", "page_view", "click", ""]) == STORE_NAMES
+    assert store.stored_pageview_events(con) == STORE_NAMES and store.data_version(con) == version + 1
+    sessions, pageviews = recomputed_for(con, STORE_NAMES)
+    assert con.execute(SESSIONS).fetchall() == sessions and con.execute(PAGEVIEWS).fetchall() == pageviews
+    # counted by hand: every click and page_view is a page view of one stored session, and no other event is
+    clicks = con.execute("SELECT count(*) FROM events WHERE event_name IN ('click', 'page_view')").fetchone()[0]
+    assert con.execute("SELECT sum(pageviews) FROM traffic_sessions").fetchone()[0] == clicks == len(pageviews)
+    assert con.execute("SELECT count(*) FROM traffic_sessions WHERE entry_page = '(no page view)'").fetchone()[0] > 0
+    # the metrics for these names (in any order) read the rollups and equal the ones deriving the sessions
+    for names, stored in ((("page_view", "click"), True), (tm.STORED.pageview_events, False)):
+        for fn in (tm.sessions, tm.pv_uv, tm.top_pages, tm.traffic_summary, tm.session_table):
+            p = tm.TrafficParams(pageview_events=names, filters=WHOLE, period="week", breakdown=None)
+            got, read = reads(con, fn, p, monkeypatch)
+            assert read == stored, (names, fn.__name__)
+            with scanned(monkeypatch):
+                pd.testing.assert_frame_equal(got, fn(con, p), obj=fn.__name__)
+    derived = []
+    real = tm._Derived
+    monkeypatch.setattr(tm, "_Derived", lambda *a: derived.append(a) or real(*a))
+    p = tm.TrafficParams(pageview_events=("page_view", "click"), filters=WHOLE)
+    got = tm.traffic_page(con, p, "campaign")
+    assert derived == [] and got["summary"]["pv"].iloc[0] == clicks
+    with scanned(monkeypatch):
+        expected = tm.traffic_page(con, p, "campaign")
+    for key in got:
+        pd.testing.assert_frame_equal(got[key], expected[key], obj=key)
+    # later loads keep the rollups for the stored names
+    store.load_events(con, batch(random.Random(80), 300))
+    assert (con.execute(SESSIONS).fetchall(), con.execute(PAGEVIEWS).fetchall()) == recomputed_for(con, STORE_NAMES)
+
+
+def test_storing_the_same_names_again_changes_nothing(own_names):
+    before = rollup_state(own_names)
+    assert store.set_pageview_events(own_names, ["$pageview", "page_view", "pageview"]) == (
+        "$pageview", "page_view", "pageview")
+    assert rollup_state(own_names) == before
+
+
+@pytest.mark.parametrize("names,message", [
+    ([], "Name at least one page-view event"), (["  ", ""], "Name at least one page-view event"),
+    (["page_view", 3], "must be text, not 3"),
+])
+def test_no_page_view_event_is_refused_and_changes_nothing(own_names, names, message):
+    before = rollup_state(own_names)
+    with pytest.raises(store.UserInputError, match=message):
+        store.set_pageview_events(own_names, names)
+    assert rollup_state(own_names) == before
+
+
+def test_a_failure_while_deriving_the_sessions_again_leaves_the_database_as_it_was(own_names, monkeypatch):
+    from store import load as store_load
+    before = rollup_state(own_names)
+    real = store_load.fill_traffic_rollups
+
+    def failing(con, restrict=None):
+        real(con, restrict)
+        assert con.execute("SELECT count(*) FROM traffic_sessions").fetchone()[0] > 0   # written, then:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(store_load, "fill_traffic_rollups", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        store.set_pageview_events(own_names, STORE_NAMES)
+    assert rollup_state(own_names) == before
+
+
+def test_names_stored_while_a_query_runs_send_it_back_to_the_events(own_names, monkeypatch):
+    """The stored names are read again after the queries: should the rollups be derived again for other names
+    meanwhile, the query runs again over the events (its first answer read rollups of other page views)."""
+    con = own_names
+    p = tm.TrafficParams(filters=WHOLE)
+    built = []
+
+    def build(q, stored=False):
+        built.append((q.pageview_events, stored))
+        if len(built) == 1:
+            store.set_pageview_events(con, STORE_NAMES)
+        return tm.traffic_summary_sql(q, stored=stored)
+
+    got = tm._read(con, p, build)
+    assert built == [(tm.STORED.pageview_events, True), (tm.STORED.pageview_events, False)]
+    pageviews = con.execute("SELECT count(*) FROM events WHERE event_name IN ('page_view', 'pageview', '$pageview')"
+                            ).fetchone()[0]
+    assert got["pv"].iloc[0] == pageviews
+    assert got["sessions"].iloc[0] == len(recomputed_for(con, tm.STORED.pageview_events)[0])
