@@ -318,7 +318,9 @@ def test_traffic_keeps_the_sessions_for_page_view_events_typed_on_the_page(tmp_p
                ("page_view", "2024-01-02 09:10", {"page": "/"}),
                ("signup", "2024-01-02 09:20", {})]}))
     con.close()
-    at = _app(path, monkeypatch, no_sample=True, page="traffic")
+    at = _app(path, monkeypatch, no_sample=True)
+    assert {m.label: m.value for m in at.metric}["Visitors (UV)"] == "1"      # u2's page_view alone
+    _open(at, "traffic")
     assert at.text_input(key="traffic_pv_events").value == "page_view, pageview, $pageview"
     assert "traffic_pv_keep" not in [b.key for b in at.button]     # the stored names: nothing to keep
     at.text_input(key="traffic_pv_events").set_value("screen_view, page_view").run()
@@ -339,3 +341,5 @@ def test_traffic_keeps_the_sessions_for_page_view_events_typed_on_the_page(tmp_p
     assert (shown["Page views (PV)"], shown["Sessions"], shown["Bounce rate"]) == ("5", "2", "0.0%")
     assert not any("derived again from the events at each visit" in c.value for c in at.caption)
     assert "traffic_pv_keep" not in [b.key for b in at.button]
+    _open(at, "overview")                                     # the Overview counts the same page views
+    assert {m.label: m.value for m in at.metric}["Visitors (UV)"] == "2"

@@ -14,6 +14,8 @@ from typing import Callable
 
 import pandas as pd
 
+import store
+
 from .context import run
 
 
@@ -78,9 +80,11 @@ def uv(f):
     traffic = _module("traffic")
     if traffic is None:
         return None
-    # traffic.visits: the same UV as traffic_summary's, without deriving every session of the range
+    # traffic.visits: the same UV as traffic_summary's, without deriving every session of the range; the page
+    # views are those the database keeps its sessions for, as on the Traffic page
     fn = getattr(traffic, "visits", None) or traffic.traffic_summary
-    return _value(run(fn, traffic.TrafficParams(filters=f, timezone=f.timezone)), "uv")
+    names = run(store.stored_pageview_events)
+    return _value(run(fn, traffic.TrafficParams(filters=f, timezone=f.timezone, pageview_events=names)), "uv")
 
 
 def _aarrr(f):
