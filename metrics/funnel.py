@@ -346,9 +346,11 @@ def _core(p: FunnelParams) -> _Query:
         params += prm
     where, wprm = (p.filters.events_sql("e") if p.filters is not None else ("TRUE", []))
     lookups = chain and p.order == "ordered"
-    if lookups and _rollup_ok(p):
-        # Every event, and no use for an event's id or properties: read the narrow copy clustered by event
-        # name, where each step's scan reads only the row groups holding that name.
+    narrow = chain and (lookups or (p.order == "any" and _any_exact(p.steps)))
+    if narrow and _rollup_ok(p):
+        # Every event, and no use for an event's id or properties (any order orders events at one time by id only
+        # where the order changes nothing, see _any_chains): read the narrow copy clustered by event name, where
+        # each step's scan reads only the row groups holding that name.
         users, users_prm = (p.filters or Filters()).user_keys_sql("e.user_key")
         q.add("scope", "every event's user and time (the copy stored by event name), flagged per step and "
                        "exclusion", f"""
@@ -1055,6 +1057,8 @@ def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end) -> None:
     A step repeated r times (e.g. page_view twice) needs r distinct events of that step: its m-th
     copy takes the m-th event at or after the attempt — ``LEAD(t, m - 1)`` over that step's events,
     read at its first event at or after the attempt by the same running MIN (leads grow with time).
+    Events at one time are in no set order there: the frame holds all of them, and the k-th time in
+    time order is the same whichever goes first (so no event id is needed, nor a string in the sort).
     Taking each step's earliest events is an exact matching when different steps share no event,
     and it gives every k-th time its smallest possible value.
     """
@@ -1065,7 +1069,7 @@ def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end) -> None:
     for j0, m in sorted(set(copies.values())):
         if m == 1:
             continue
-        over = f"OVER (PARTITION BY user_key, m{j0} ORDER BY t, event_id)"
+        over = f"OVER (PARTITION BY user_key, m{j0} ORDER BY t)"
         leads.append(f"CASE WHEN m{j0} THEN LEAD(t, {m - 1}) {over} END AS n{j0}_{m}")
         leads += [f"CASE WHEN m{j0} THEN LEAD(xa{i}, {m - 1}) {over} END AS nx{j0}_{m}_{i}" for i, _, _ in excl]
 
