@@ -826,17 +826,19 @@ def set_pageview_events(con, names: Iterable[str]) -> tuple[str, ...]:
     with _load_settings(con):
         con.execute("BEGIN TRANSACTION")
         try:
-            if set(kept) != set(stored_pageview_events(con)):
+            stored = stored_pageview_events(con)
+            if set(kept) != set(stored):   # the same names in another order count the same page views
                 con.execute("INSERT OR REPLACE INTO settings VALUES ('pageview_events', ?)", [json.dumps(kept)])
                 con.execute("DELETE FROM traffic_sessions")
                 con.execute("DELETE FROM traffic_pageviews")
                 fill_traffic_rollups(con)
                 bump_data_version(con)
+                stored = tuple(kept)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
-    return tuple(kept)
+    return stored
 
 
 def _guess_stages(con) -> None:

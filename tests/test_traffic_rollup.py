@@ -593,7 +593,7 @@ def test_stored_page_view_events_keep_the_rollups_for_those_names(own_names, mon
 def test_storing_the_same_names_again_changes_nothing(own_names):
     before = rollup_state(own_names)
     assert store.set_pageview_events(own_names, ["$pageview", "page_view", "pageview"]) == (
-        "$pageview", "page_view", "pageview")
+        "page_view", "pageview", "$pageview")      # the names stored, in their stored order
     assert rollup_state(own_names) == before
 
 
