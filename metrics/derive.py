@@ -124,11 +124,7 @@ def hours_local_sql(column: str, timezone: str) -> str:
     converts times outside them, at a cost per row; :func:`with_hours` keeps such a query's result only if the
     check still holds after it)."""
     zone = hours_zone(timezone)
-    if zone is None:
-        return column
-    if not zone.changes:
-        return f"({column} + INTERVAL {zone.first // 3600} HOUR)"
-    return f"({column} + ({zone.sql(column)}) * INTERVAL '1 second')"
+    return column if zone is None else f"({column} + ({zone.sql(column)}) * INTERVAL '1 second')"
 
 
 def with_hours(con, filters: Filters | None, timezone: str, run: Callable[[bool], T]) -> T:

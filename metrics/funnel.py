@@ -348,9 +348,8 @@ def _core(p: FunnelParams) -> _Query:
     lookups = chain and p.order == "ordered"
     narrow = chain and (lookups or (p.order == "any" and _any_exact(p.steps)))
     if narrow and _rollup_ok(p):
-        # Every event, and no use for an event's id or properties (any order orders events at one time by id only
-        # where the order changes nothing, see _any_chains): read the narrow copy clustered by event name, where
-        # each step's scan reads only the row groups holding that name.
+        # Every event, and no use for an event's id or properties: read the narrow copy clustered by event name,
+        # where each step's scan reads only the row groups holding that name.
         users, users_prm = (p.filters or Filters()).user_keys_sql("e.user_key")
         q.add("scope", "every event's user and time (the copy stored by event name), flagged per step and "
                        "exclusion", f"""
@@ -1083,7 +1082,7 @@ def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end) -> None:
         """The smallest ``value`` over the frame's rows with ``flag``. A value that is the row's own time (or one
         that peers at one time share) is smallest at the frame's last such row, as the frame runs by time
         descending: LAST_VALUE IGNORE NULLS, about twice as fast as MIN over the frame. A later copy's LEAD
-        differs between peers (they are ordered by id), so it keeps the MIN."""
+        differs between peers (they are in no set order), so it keeps the MIN."""
         if value == "t" or value.startswith("xa"):
             return f"LAST_VALUE(CASE WHEN {flag} THEN {value} END IGNORE NULLS) OVER w"
         return f"MIN(CASE WHEN {flag} THEN {value} END) OVER w"
@@ -1099,7 +1098,7 @@ def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end) -> None:
         source = "leads"
     rng, prm = _entry_range(start, end)
     q.add("firsts", "every step event with the first event of each step at or after it", f"""
-SELECT user_key, t, event_id AS id, {' OR '.join(f'm{j}' for j in range(1, n + 1))} AS is_step, {firsts}
+SELECT user_key, t, {' OR '.join(f'm{j}' for j in range(1, n + 1))} AS is_step, {firsts}
 FROM {source}
 WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)""",
           [cir_end] * (n * (1 + len(excl))) if cir_end is not None else [])
@@ -1109,7 +1108,8 @@ WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECE
     step_rows = " AND ".join([f"({' OR '.join(f'm{j}' for j in range(1, n + 1))})"] + rng)
     attempts = _attempt_times("matched", step_rows, p.attempt == "first")
     if p.attempt == "first":
-        src = f"""SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, id) AS nth
+        # attempts at one time have the same frame (peers included), so the same step times: any of them is the first
+        src = f"""SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t) AS nth
     FROM firsts WHERE {where}) f WHERE nth = 1"""
     valid = ", ".join(f"CASE WHEN f{j} <= dl THEN f{j} END AS v{j}" for j in range(1, n + 1))
     q.add("valid", "attempts: step events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
@@ -1189,7 +1189,7 @@ def _any_matching(q: _Query, p: FunnelParams, start, end, cir_end) -> None:
     for own, s in preds.items():
         flag = " OR ".join(f"COALESCE(m{c}, FALSE)" for c in own)
         size = max(k for pi, k in sets if pi == s)
-        over = f"OVER (PARTITION BY user_key, ({flag}) ORDER BY t, event_id)"
+        over = f"OVER (PARTITION BY user_key, ({flag}) ORDER BY t)"   # ties in no set order, as in _any_chains
         for m in range(1, size + 1):
             lt = "t" if m == 1 else f"LEAD(t, {m - 1}) {over}"
             leads.append(f"CASE WHEN {flag} THEN {lt} END AS n{s}_{m}")
@@ -1204,13 +1204,13 @@ def _any_matching(q: _Query, p: FunnelParams, start, end, cir_end) -> None:
           f"SELECT *, {', '.join(leads)} FROM {source}")
     rng, prm = _entry_range(start, end)
     q.add("set_firsts", "every step event with, for each set of steps, the m-th event matching it at or after", f"""
-SELECT user_key, t, event_id AS id, {' OR '.join(f'm{j}' for j in range(1, n + 1))} AS is_step, {', '.join(firsts)}
+SELECT user_key, t, {' OR '.join(f'm{j}' for j in range(1, n + 1))} AS is_step, {', '.join(firsts)}
 FROM set_leads
 WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)""", fprm)
     where = " AND ".join(["is_step"] + rng)
     src = f"SELECT * FROM set_firsts WHERE {where}"
     if p.attempt == "first":
-        src = f"""SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t, id) AS nth
+        src = f"""SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t) AS nth
     FROM set_firsts WHERE {where}) f WHERE nth = 1"""
     far = "TIMESTAMP '9999-12-31 00:00:00'"
 

@@ -217,12 +217,18 @@ def test_migration_sorts_the_pageviews_of_an_older_database(tmp_path):
 # The metrics over the rollups against the metrics over the events
 # ----------------------------------------------------------------------------------------------------------
 
+def batches_loaded(seed: int, batches: int, rows: int, shape=lambda frame: frame):
+    """A database with ``batches`` loads of ``rows`` random events (seeded), each ``shape``d first."""
+    con = store.connect(":memory:")
+    rng = random.Random(seed)
+    for _ in range(batches):
+        store.load_events(con, shape(batch(rng, rows)))
+    return con
+
+
 @pytest.fixture(scope="module")
 def loaded():
-    con = store.connect(":memory:")
-    rng = random.Random(77)
-    for _ in range(3):
-        store.load_events(con, batch(rng, 700))
+    con = batches_loaded(77, 3, 700)
     yield con
     con.close()
 
@@ -451,10 +457,7 @@ def one_name(frame: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture
 def page_view_only():
-    con = store.connect(":memory:")
-    rng = random.Random(78)
-    for _ in range(2):
-        store.load_events(con, one_name(batch(rng, 600)))
+    con = batches_loaded(78, 2, 600, one_name)
     yield con
     con.close()
 
@@ -547,10 +550,7 @@ def recomputed_for(con, names) -> tuple[list, list]:
 
 @pytest.fixture
 def own_names():
-    con = store.connect(":memory:")
-    rng = random.Random(79)
-    for _ in range(2):
-        store.load_events(con, batch(rng, 500))
+    con = batches_loaded(79, 2, 500)
     yield con
     con.close()
 
