@@ -72,7 +72,10 @@ is an absolute duration (14 days are 14 × 24 h, across DST changes too).
    step events (time descending, a running MIN per step = each step's first event at or after the
    attempt); the k-th smallest of those within the deadline is t_k; a step repeated r times reads
    the r-th such event. Attempts that reach no other step (level 1) are then folded into one row
-   per user, from the per-user event rollup when the funnel reads every event. An exclusion adds
+   per user, from the per-user event rollup when the funnel reads every event; with no exclusion,
+   those reaching step 2 are folded per user too (by one GROUP BY: each step's first time only
+   grows with the attempt's, so the counted attempt has the smallest at its level) and only that
+   attempt's times are ranked. An exclusion adds
    one pass (the first exclusion event strictly after each event) whose value rides along to each
    step's first event. When different steps can share an
    event, ``_any_matching`` solves the matching of events to steps by Hall's theorem over the sets
@@ -277,6 +280,7 @@ class _Query:
         self.ctes: list[tuple[str, str, str, bool]] = []
         self.params: list = []
         self.level_one: str | None = None   # a CTE of one level-1 row per user, kept out of ``att``
+        self.ukeys_ready = False            # ``ukeys_att`` is already there (folded per user by the path)
 
     def add(self, name: str, comment: str, body: str, params: Sequence = (), inline: bool = False) -> None:
         """``inline``: a cheap filter over the events that each reader should rescan with its own
@@ -1112,9 +1116,11 @@ WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECE
         src = f"""SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t) AS nth
     FROM firsts WHERE {where}) f WHERE nth = 1"""
     valid = ", ".join(f"CASE WHEN f{j} <= dl THEN f{j} END AS v{j}" for j in range(1, n + 1))
+    # with no exclusion, each step's first time itself goes on, for the per-user MIN below
+    f_cols = "" if excl else "".join(f", f{j}" for j in range(1, n + 1))
     q.add("valid", "attempts: step events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
           + "; each step's first event kept when within the deadline", f"""
-SELECT user_key, t AS t0, dl, {valid}{''.join(f', xf{j}_{i}' for j in range(1, n + 1) for i, _, _ in excl)}
+SELECT user_key, t AS t0, dl, {valid}{f_cols}{''.join(f', xf{j}_{i}' for j in range(1, n + 1) for i, _, _ in excl)}
 FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.window] + prm)
 
     def before(i: int, j: int) -> str:   # v_i sorts before v_j (ties: lower step number first)
@@ -1136,6 +1142,9 @@ FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.windo
     q.add("any_one", "per user: every attempt as a level-1 one (earliest time, latest deadline)"
           + (", from the per-user event rollup" if rollup else ""), one, one_prm)
     q.level_one = "any_one"
+    if not excl:
+        _any_best(q, p, cir_end, ranks, t_cols)
+        return
     q.add("ranked_v", "each kept time's rank among the attempt's kept times",
           f"SELECT *, {ranks} FROM leveled WHERE lvl >= 2")
     # tainted: the first exclusion event after the from-step's time (that of the step ranked there)
@@ -1147,6 +1156,44 @@ FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.windo
 SELECT user_key, dl, {', '.join(f't{k}' for k in range(1, n + 1))}, lvl,
        CASE WHEN {taint} THEN 1 ELSE 0 END AS tainted
 FROM (SELECT *, {t_cols} FROM ranked_v) r""")
+
+
+def _any_best(q: _Query, p: FunnelParams, cir_end, ranks: str, t_cols: str) -> None:
+    """``ukeys_att`` for :func:`_any_chains` with no exclusion: the attempts reaching step 2 folded per user
+    first, and only the counted attempt's times ranked.
+
+    Each step's first time at or after an attempt, ``f<j>``, only grows with the attempt's time (NULL:
+    none), and so does its deadline. The earliest attempt at the furthest level — the counted one — thus
+    has the smallest ``f<j>`` and deadline of every attempt at that level, step by step; shifted by
+    (N - level) × ``_SHIFT_DAYS`` as in :func:`_chain_users`, one GROUP BY's MINs are those values. (A
+    MIN from a lower level decodes to a time beyond the deadline; it stands for a step the counted
+    attempt does not reach, and so does a NULL.) The kept times of one row per user are then ranked,
+    rather than those of every attempt. With an exclusion each attempt's taint needs its own ranks."""
+    n = p.n
+    shift = f"INTERVAL '{_SHIFT_DAYS} days'"
+    open_end, open_prm = ("", [])
+    if cir_end is not None:
+        open_end, open_prm = " AND ? > b.data_end", [cir_end]
+    mins = ", ".join(f"MIN(a.f{j} + ({n} - a.lvl) * {shift}) AS sf{j}" for j in range(1, n + 1))
+    q.add("any_best", "per user with an attempt reaching step 2: the furthest level, whether an attempt there is open, "
+                      "and the deadline and each step's first time of the earliest attempt there (shifted by level)", f"""
+SELECT a.user_key, MAX(a.lvl) AS ulvl,
+       MAX(2 * a.lvl + CASE WHEN a.dl > b.data_end{open_end} THEN 1 ELSE 0 END) AS okey,
+       MIN(a.dl + ({n} - a.lvl) * {shift}) AS sdl, {mins}
+FROM leveled a CROSS JOIN bounds b
+WHERE a.lvl >= 2
+GROUP BY a.user_key""", open_prm)
+    # every value of a user is shifted alike: compared, ranked and passed on shifted (as the other paths' GROUP BY
+    # gives them to _chain_users)
+    valid = ", ".join(f"CASE WHEN sf{j} <= sdl THEN sf{j} END AS v{j}" for j in range(1, n + 1))
+    q.add("any_kept", "the counted attempt's step times within its deadline (shifted)",
+          f"SELECT user_key, ulvl, okey, {valid} FROM any_best")
+    keys = ", ".join(f"t{k} AS k{k}" for k in range(1, n + 1))
+    q.add("ukeys_att", "per user with an attempt reaching step 2: the furthest level, its open flag, and the counted "
+                       "attempt's step times in order (shifted)", f"""
+SELECT user_key, ulvl, okey, {keys}
+FROM (SELECT *, {t_cols} FROM (SELECT *, {ranks} FROM any_kept) r) s""")
+    q.ukeys_ready = True
 
 
 # Any-order funnels whose different steps can share an event are solved exactly by Hall's theorem
@@ -1263,8 +1310,9 @@ GROUP BY a.user_key"""
         # The level-1 rows (one per light user) only matter for users with no attempt in att: anyone
         # with one has a furthest level of 2 or more, which a level-1 row can neither raise nor be
         # counted at. So they are added after the GROUP BY, for those users only, rather than grouped.
-        q.add("ukeys_att", comment + " (users with an attempt reaching step 2, and heavy users)", grouped,
-              open_prm)
+        if not q.ukeys_ready:
+            q.add("ukeys_att", comment + " (users with an attempt reaching step 2, and heavy users)", grouped,
+                  open_prm)
         nulls = ", ".join(f"CAST(NULL AS TIMESTAMP) AS k{k}" for k in range(2, n + 1))
         q.add("ukeys", comment + "; users with level-1 attempts only come from their one row", f"""
 SELECT * FROM ukeys_att
