@@ -1454,11 +1454,24 @@ def _breakdown(q: _Query, p: FunnelParams, entry_bd: bool) -> None:
         starts = p.steps[:1] if p.order != "any" else list(dict.fromkeys(p.steps))   # any order: every step
         attempt, pprm = _any_step_sql(starts, "e")
         where, wprm = (p.filters.events_sql("e") if p.filters is not None else ("TRUE", []))
-        q.add("entry_event", "breakdown: the value on each counted user's attempt event (a step-1 event; any "
-                             "step's in any order) at their t1, the smallest event_id on ties", f"""
+        # Events tied at t1 nearly always agree on the value: the ids, a 32-character string per event, are read
+        # only for the users whose tied events differ (none, most often: that scan then stops at once).
+        q.add("entry_values", "breakdown: the values on each counted user's attempt events (step-1 events; any "
+                              "step's in any order) at their t1 — lowest, highest, how many events, how many with one",
+              f"""
+SELECT e.user_key, MIN({expr}) AS lo, MAX({expr}) AS hi, COUNT(*) AS n, COUNT({expr}) AS n_value
+FROM events e JOIN counted c ON c.user_key = e.user_key AND e.event_time = c.t1
+WHERE {attempt} AND {where}
+GROUP BY e.user_key""", prm * 3 + pprm + wprm)
+        agree = "(v.n_value = 0 OR (v.n_value = v.n AND v.lo = v.hi))"
+        q.add("entry_event", "breakdown: the value on each counted user's attempt event at their t1 — where tied events "
+                             "differ, the one with the smallest event_id", f"""
+SELECT v.user_key, v.lo AS raw FROM entry_values v WHERE {agree}
+UNION ALL
 SELECT user_key, raw FROM (
     SELECT e.user_key, {expr} AS raw, ROW_NUMBER() OVER (PARTITION BY e.user_key ORDER BY e.event_id) AS r
     FROM events e JOIN counted c ON c.user_key = e.user_key AND e.event_time = c.t1
+    JOIN entry_values v ON v.user_key = e.user_key AND NOT {agree}
     WHERE {attempt} AND {where}
 ) f WHERE r = 1""", prm + pprm + wprm)
         q.add("bd_raw", "counted users with the value on their attempt event",

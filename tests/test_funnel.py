@@ -486,6 +486,35 @@ def test_entry_breakdown_takes_the_counted_attempts_event_in_scope_ties_by_event
     ], breakdown=True)
 
 
+@pytest.mark.parametrize("order", ["ordered", "strict", "any"])
+def test_entry_breakdown_ties_between_a_value_and_none_go_by_event_id(con, journeys, order):
+    journeys({
+        # two step-1 events at one time, one without the property: the smaller event_id decides, so a value on
+        # the other event does not win over its absence...
+        "n1": [("a", "2024-01-01 10:00", {"event_id": "k1"}),
+               ("a", "2024-01-01 10:00", {"event_id": "k2", "plan": "pro"}),
+               ("b", "2024-01-01 10:05", {"event_id": "k3"})],
+        # ...nor loses to it
+        "n2": [("a", "2024-01-01 10:00", {"event_id": "k5"}),
+               ("a", "2024-01-01 10:00", {"event_id": "k4", "plan": "pro"}),
+               ("b", "2024-01-01 10:05", {"event_id": "k6"})],
+        # tied events that agree: their value
+        "n3": [("a", "2024-01-01 10:00", {"event_id": "k8", "plan": "team"}),
+               ("a", "2024-01-01 10:00", {"event_id": "k7", "plan": "team"}),
+               ("b", "2024-01-01 10:10", {"event_id": "k9"})],
+    })
+    p = params("a", "b", order=order, breakdown="plan", breakdown_attribution="entry", window=timedelta(days=1))
+    check(con, p, [
+        ("(none)", 1, "a", 1, 1.0, 1.0, 0, N, N, N, 0),
+        ("(none)", 2, "b", 1, 1.0, 1.0, 0, 300.0, 300.0, 300.0, 0),
+        ("pro", 1, "a", 1, 1.0, 1.0, 0, N, N, N, 0),
+        ("pro", 2, "b", 1, 1.0, 1.0, 0, 300.0, 300.0, 300.0, 0),
+        ("team", 1, "a", 1, 1.0, 1.0, 0, N, N, N, 0),
+        ("team", 2, "b", 1, 1.0, 1.0, 0, 600.0, 600.0, 600.0, 0),
+    ], breakdown=True)
+    assert users(con, p, 1, breakdown_value="pro") == ["n2"]
+
+
 def test_breakdown_by_property_takes_the_first_event_over_all_data_ties_by_event_id(con, journeys):
     journeys({
         # two events at the first time: the one with the smaller event_id decides (pro), whatever the load order
