@@ -1454,26 +1454,9 @@ def _breakdown(q: _Query, p: FunnelParams, entry_bd: bool) -> None:
         starts = p.steps[:1] if p.order != "any" else list(dict.fromkeys(p.steps))   # any order: every step
         attempt, pprm = _any_step_sql(starts, "e")
         where, wprm = (p.filters.events_sql("e") if p.filters is not None else ("TRUE", []))
-        # Events tied at t1 nearly always agree on the value: the ids, a 32-character string per event, are read
-        # only for the users whose tied events differ (none, most often: that scan then stops at once).
-        q.add("entry_values", "breakdown: the values on each counted user's attempt events (step-1 events; any "
-                              "step's in any order) at their t1 — lowest, highest, how many events, how many with one",
-              f"""
-SELECT e.user_key, MIN({expr}) AS lo, MAX({expr}) AS hi, COUNT(*) AS n, COUNT({expr}) AS n_value
-FROM events e JOIN counted c ON c.user_key = e.user_key AND e.event_time = c.t1
-WHERE {attempt} AND {where}
-GROUP BY e.user_key""", prm * 3 + pprm + wprm)
-        agree = "(v.n_value = 0 OR (v.n_value = v.n AND v.lo = v.hi))"
-        q.add("entry_event", "breakdown: the value on each counted user's attempt event at their t1 — where tied events "
-                             "differ, the one with the smallest event_id", f"""
-SELECT v.user_key, v.lo AS raw FROM entry_values v WHERE {agree}
-UNION ALL
-SELECT user_key, raw FROM (
-    SELECT e.user_key, {expr} AS raw, ROW_NUMBER() OVER (PARTITION BY e.user_key ORDER BY e.event_id) AS r
-    FROM events e JOIN counted c ON c.user_key = e.user_key AND e.event_time = c.t1
-    JOIN entry_values v ON v.user_key = e.user_key AND NOT {agree}
-    WHERE {attempt} AND {where}
-) f WHERE r = 1""", prm + pprm + wprm)
+        _tied_value(q, "entry_event", "each counted user's attempt event (a step-1 event; any step's in any order) at "
+                    "their t1", expr, prm, "JOIN counted c ON c.user_key = e.user_key AND e.event_time = c.t1",
+                    f"{attempt} AND {where}", pprm + wprm)
         q.add("bd_raw", "counted users with the value on their attempt event",
               "SELECT c.*, f.raw FROM counted c JOIN entry_event f ON f.user_key = c.user_key")
     elif p.breakdown in KEY_COLUMNS:
@@ -1483,13 +1466,9 @@ SELECT user_key, raw FROM (
         expr, prm = property_sql(p.breakdown, "e")
         # the first event's time is the user's first_seen: a join keeps only the events at that time, so only
         # the (few) tied ones are numbered, not every event of the user
-        q.add("first_event", "breakdown: the value on each counted user's first event over all data (the "
-                             "smallest event_id at the user's first_seen)", f"""
-SELECT user_key, raw FROM (
-    SELECT e.user_key, {expr} AS raw, ROW_NUMBER() OVER (PARTITION BY e.user_key ORDER BY e.event_id) AS r
-    FROM events e JOIN users u ON u.user_key = e.user_key AND e.event_time = u.first_seen
-    WHERE e.user_key IN (SELECT user_key FROM counted)
-) f WHERE r = 1""", prm)
+        _tied_value(q, "first_event", "each counted user's first event over all data (at their first_seen)", expr, prm,
+                    "JOIN users u ON u.user_key = e.user_key AND e.event_time = u.first_seen",
+                    "e.user_key IN (SELECT user_key FROM counted)", [])
         q.add("bd_raw", "counted users with their first-event value",
               "SELECT c.*, f.raw FROM counted c JOIN first_event f ON f.user_key = c.user_key")
     q.add("bd_rank", "breakdown values ranked by step-1 users", f"""
@@ -1500,6 +1479,32 @@ SELECT b.user_key, b.ulvl, b.is_open, {t_cols.replace('c.', 'b.')},
        CASE WHEN r.r <= ? THEN r.v ELSE '{OTHER}' END AS breakdown,
        CASE WHEN r.r <= ? THEN r.r ELSE ? + 1 END AS bd_order
 FROM bd_raw b JOIN bd_rank r ON r.v = COALESCE(b.raw, '{NONE}')""", [p.top_n, p.top_n, p.top_n])
+
+
+def _tied_value(q: _Query, name: str, what: str, expr: str, expr_prm: Sequence, join: str, where: str,
+                where_prm: Sequence) -> None:
+    """``name``(user_key, raw): per user, the breakdown value ``expr`` on the event picked by ``join`` (one time per
+    user) and ``where`` — the one with the smallest event_id when several events are tied there.
+
+    Tied events nearly always agree on the value, so the ids (a 32-character string per event) are read only for
+    the users whose tied events differ, or where some have the value and some not: none, most often, and that
+    second scan then stops at once. The rest take the value all their tied events share."""
+    q.add(f"{name}_values", f"breakdown: the values on {what} — lowest, highest, how many events, how many with one",
+          f"""
+SELECT e.user_key, MIN({expr}) AS lo, MAX({expr}) AS hi, COUNT(*) AS n, COUNT({expr}) AS n_value
+FROM events e {join}
+WHERE {where}
+GROUP BY e.user_key""", list(expr_prm) * 3 + list(where_prm))
+    agree = "(v.n_value = 0 OR (v.n_value = v.n AND v.lo = v.hi))"
+    q.add(name, f"breakdown: the value on {what}; where tied events differ, the one with the smallest event_id", f"""
+SELECT v.user_key, v.lo AS raw FROM {name}_values v WHERE {agree}
+UNION ALL
+SELECT user_key, raw FROM (
+    SELECT e.user_key, {expr} AS raw, ROW_NUMBER() OVER (PARTITION BY e.user_key ORDER BY e.event_id) AS r
+    FROM events e {join}
+    JOIN {name}_values v ON v.user_key = e.user_key AND NOT {agree}
+    WHERE {where}
+) f WHERE r = 1""", list(expr_prm) + list(where_prm))
 
 
 def funnel_sql(p: FunnelParams) -> tuple[str, list]:

@@ -539,6 +539,27 @@ def test_breakdown_by_property_takes_the_first_event_over_all_data_ties_by_event
     ], breakdown=True)
 
 
+def test_breakdown_by_property_ties_between_a_value_and_none_at_the_first_event_go_by_event_id(con, journeys):
+    journeys({
+        "f1": [("page_view", "2024-01-01 09:00", {"event_id": "a1"}),
+               ("page_view", "2024-01-01 09:00", {"event_id": "a2", "plan": "pro"}),
+               ("a", "2024-01-03 10:00", {"event_id": "a3", "plan": "pro"})],
+        "f2": [("page_view", "2024-01-01 09:00", {"event_id": "b2"}),
+               ("page_view", "2024-01-01 09:00", {"event_id": "b1", "plan": "pro"}),
+               ("a", "2024-01-03 10:00", {"event_id": "b3"})],
+        "f3": [("page_view", "2024-01-01 09:00", {"event_id": "c2", "plan": "pro"}),
+               ("page_view", "2024-01-01 09:00", {"event_id": "c1", "plan": "pro"}),
+               ("a", "2024-01-03 10:00", {"event_id": "c3"}), ("b", "2024-01-03 10:01", {"event_id": "c4"})],
+    })
+    check(con, params("a", "b", breakdown="plan"), [
+        ("pro", 1, "a", 2, 1.0, 1.0, 0, N, N, N, 0),
+        ("pro", 2, "b", 1, 0.5, 0.5, 1, 60.0, 60.0, 60.0, 0),
+        ("(none)", 1, "a", 1, 1.0, 1.0, 0, N, N, N, 0),
+        ("(none)", 2, "b", 0, 0.0, 0.0, 1, N, N, N, 0),
+    ], breakdown=True)
+    assert users(con, params("a", "b", breakdown="plan"), 1, breakdown_value="pro") == ["f2", "f3"]
+
+
 def test_a_real_value_named_other_joins_the_other_block(con, journeys):
     journeys({
         "o1": [("a", "2024-01-01 10:00", {"plan": "pro"}), ("b", "2024-01-01 10:01")],
