@@ -1106,7 +1106,8 @@ SELECT user_key, t, {' OR '.join(f'm{j}' for j in range(1, n + 1))} AS is_step, 
 FROM {source}
 WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)""",
           [cir_end] * (n * (1 + len(excl))) if cir_end is not None else [])
-    where = " AND ".join(["is_step"] + rng)
+    # with no exclusion every row is a step event
+    where = " AND ".join((["is_step"] if excl else []) + rng) or "TRUE"
     src = f"SELECT * FROM firsts WHERE {where}"
     # the attempts' times, without the window pass (for the per-user level-1 row below)
     step_rows = " AND ".join([f"({' OR '.join(f'm{j}' for j in range(1, n + 1))})"] + rng)
@@ -1115,12 +1116,19 @@ WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECE
         # attempts at one time have the same frame (peers included), so the same step times: any of them is the first
         src = f"""SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t) AS nth
     FROM firsts WHERE {where}) f WHERE nth = 1"""
-    valid = ", ".join(f"CASE WHEN f{j} <= dl THEN f{j} END AS v{j}" for j in range(1, n + 1))
-    # with no exclusion, each step's first time itself goes on, for the per-user MIN below
-    f_cols = "" if excl else "".join(f", f{j}" for j in range(1, n + 1))
-    q.add("valid", "attempts: step events in the entry range" + (" (the user's first only)" if p.attempt == "first" else "")
-          + "; each step's first event kept when within the deadline", f"""
-SELECT user_key, t AS t0, dl, {valid}{f_cols}{''.join(f', xf{j}_{i}' for j in range(1, n + 1) for i, _, _ in excl)}
+    which = " (the user's first only)" if p.attempt == "first" else ""
+    if not excl:
+        # each step's first time itself goes on, for the per-user MINs of _any_best
+        lvl = " + ".join(f"CASE WHEN f{j} <= dl THEN 1 ELSE 0 END" for j in range(1, n + 1))
+        q.add("leveled", f"attempts: step events in the entry range{which}; each one's level: how many steps' first "
+                         "events are within its deadline", f"""
+SELECT user_key, dl, {', '.join(f'f{j}' for j in range(1, n + 1))}, {lvl} AS lvl
+FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.window] + prm)
+    else:
+        valid = ", ".join(f"CASE WHEN f{j} <= dl THEN f{j} END AS v{j}" for j in range(1, n + 1))
+        q.add("valid", f"attempts: step events in the entry range{which}; each step's first event kept when within the "
+                       "deadline", f"""
+SELECT user_key, t AS t0, dl, {valid}{''.join(f', xf{j}_{i}' for j in range(1, n + 1) for i, _, _ in excl)}
 FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.window] + prm)
 
     def before(i: int, j: int) -> str:   # v_i sorts before v_j (ties: lower step number first)
@@ -1131,9 +1139,10 @@ FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.windo
         for j in range(1, n + 1))
     t_cols = ", ".join("CASE " + " ".join(f"WHEN k{j} = {k} THEN v{j}" for j in range(1, n + 1)) + f" END AS t{k}"
                        for k in range(1, n + 1))
-    lvl = " + ".join(f"CASE WHEN v{j} IS NOT NULL THEN 1 ELSE 0 END" for j in range(1, n + 1))
-    q.add("leveled", "each attempt's level: how many steps' first events are within its deadline",
-          f"SELECT *, {lvl} AS lvl FROM valid")
+    if excl:
+        lvl = " + ".join(f"CASE WHEN v{j} IS NOT NULL THEN 1 ELSE 0 END" for j in range(1, n + 1))
+        q.add("leveled", "each attempt's level: how many steps' first events are within its deadline",
+              f"SELECT *, {lvl} AS lvl FROM valid")
     # Most attempts (e.g. page views) reach no other step within their window. They need no rank or time
     # each: one row per user stands for them (earliest time, latest deadline), as on the ordered path. It
     # is used only for users with no attempt at level 2 or more (:func:`_chain_users`), whose attempts
