@@ -1174,10 +1174,14 @@ def _any_best(q: _Query, p: FunnelParams, cir_end, ranks: str, t_cols: str) -> N
     Each step's first time at or after an attempt, ``f<j>``, only grows with the attempt's time (NULL:
     none), and so does its deadline. The earliest attempt at the furthest level — the counted one — thus
     has the smallest ``f<j>`` and deadline of every attempt at that level, step by step; shifted by
-    (N - level) × ``_SHIFT_DAYS`` as in :func:`_chain_users`, one GROUP BY's MINs are those values. (A
-    MIN from a lower level decodes to a time beyond the deadline; it stands for a step the counted
-    attempt does not reach, and so does a NULL.) The kept times of one row per user are then ranked,
-    rather than those of every attempt. With an exclusion each attempt's taint needs its own ranks."""
+    (N - level) × ``_SHIFT_DAYS`` as in :func:`_chain_users`, one GROUP BY's MINs are those values.
+    A MIN can come from a lower level only for a step with no event at or after any attempt at the
+    furthest level; it then decodes to at least ``_SHIFT_DAYS`` after a stored time, beyond the
+    deadline, so the step stays unreached. (That holds for any window: one under ``_SHIFT_DAYS`` less
+    the span of stored times, 1970-2100, ends before that; with a longer one every attempt reaches
+    every step after it, so the earlier attempt holding the extra step would be further, not lower.)
+    The kept times of one row per user are then ranked, rather than those of every attempt. With an
+    exclusion each attempt's taint needs its own ranks."""
     n = p.n
     shift = f"INTERVAL '{_SHIFT_DAYS} days'"
     open_end, open_prm = ("", [])

@@ -233,6 +233,21 @@ def test_any_order(con, journeys):
     ])
 
 
+def test_any_order_with_a_window_longer_than_all_stored_time(con, journeys):
+    # 60,000 days is more than 1970-2100: each attempt then reaches every step at or after it
+    journeys({
+        "z1": [("b", "2024-01-01 10:00"), ("a", "2024-01-02 10:00"), ("c", "2090-01-01 00:00")],
+        "z2": [("c", "1975-01-01 00:00"), ("a", "2099-12-31 00:00")],
+    })
+    # step 2: z1 86,400 s, z2 3,944,592,000 s (1975-01-01 -> 2099-12-31); step 3: z1 2,082,722,400 s. z2's
+    # window is open at the end of the data: in progress at step 3
+    check(con, params("a", "b", "c", order="any", window=timedelta(days=60_000)), [
+        (1, "a", 2, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 2, 1.0, 1.0, 0, 1_972_339_200.0, 1_972_339_200.0, 86_400.0 + 0.9 * (3_944_592_000 - 86_400), 0),
+        (3, "c", 1, 0.5, 0.5, 0, 2_082_722_400.0, 2_082_722_400.0, 2_082_722_400.0, 1),
+    ])
+
+
 def test_any_order_one_event_fills_one_step(con, journeys):
     a = {"page": "/a"}
     journeys({
