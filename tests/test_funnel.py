@@ -328,6 +328,29 @@ def test_conversion_after_the_range_end(con, journeys, in_range, step2, stats):
     ])
 
 
+@pytest.mark.parametrize("order", ["ordered", "strict", "any", "general"])
+@pytest.mark.parametrize("in_range, end, pending", [
+    (True, date(2024, 1, 3), False),    # every step before Jan 3, the data ending Jan 5: the window has closed
+    (True, date(2024, 1, 10), True),    # the range still open at the end of the data
+    (False, date(2024, 1, 3), True),    # later steps may land after the range end: open until Jan 15
+])
+def test_in_progress_with_every_step_in_range(con, journeys, order, in_range, end, pending):
+    # p1 stops at step 1, p2 converts in an hour. "general": step 2 (any a) also matches step 1's events (a on
+    # /x), which takes the general path rather than a chain path
+    x = {"page": "/x"}
+    second = "a" if order == "general" else "b"
+    journeys({
+        "p1": [("a", "2024-01-01 10:00", x)],
+        "p2": [("a", "2024-01-01 10:00", x), (second, "2024-01-01 11:00")],
+    })
+    p = params(Step("a", x), Step(second), order="ordered" if order == "general" else order, start=date(2024, 1, 1),
+               end=end, conversion_in_range=in_range, data_end=datetime(2024, 1, 5))
+    check(con, p, [
+        (1, "a (page=/x)", 2, 1.0, 1.0, 0, N, N, N, 0),
+        (2, second, 1, 0.5, 0.5, 0 if pending else 1, 3600.0, 3600.0, 3600.0, 1 if pending else 0),
+    ])
+
+
 def test_in_progress_is_apart_from_dropped(con, journeys):
     journeys({
         "i1": [("a", "2024-01-01 00:00"), ("b", "2024-01-02 00:00")],
