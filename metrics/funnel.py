@@ -453,13 +453,11 @@ WHERE c.t < pp.lim""")
     taint_join = "".join(f"\nLEFT JOIN xt{i} ON xt{i}.user_key = att.user_key AND xt{i}.a = att.a" for i in taints)
     taint_expr = (" OR ".join(f"xt{i}.a IS NOT NULL" for i in taints)) if taints else "FALSE"
     t_cols = ", ".join(f"t{k}" for k in range(1, n + 1))
-    open_end, open_prm = ("", [])
-    if cir_end is not None:
-        open_end, open_prm = " AND ? > b.data_end", [cir_end]
+    is_open, open_prm = _is_open("att.dl", cir_end)
     q.add("scored", "attempt level, taint and whether its window is still open at the end of the data", f"""
 SELECT att.user_key, att.a, {', '.join('att.' + c.strip() for c in t_cols.split(','))}{', att.bd' if entry_bd else ''},
        att.lvl, CASE WHEN {taint_expr} THEN 1 ELSE 0 END AS tainted,
-       CASE WHEN att.dl > b.data_end{open_end} THEN 1 ELSE 0 END AS is_open
+       {is_open} AS is_open
 FROM att CROSS JOIN bounds b{taint_join}""", open_prm)
     q.add("levels", "per user: the furthest level any attempt reached; open if an untainted attempt AT that "
                     "level still is (an attempt stuck lower cannot make the user's next step pending)", """
@@ -566,6 +564,15 @@ def _rollup_ok(p: FunnelParams) -> bool:
 # Step times shifted by (N - level) × this many days sort attempts at a higher level first; stored
 # event times span 1970-2100 (under 48,000 days), so the shifts never overlap.
 _SHIFT_DAYS = 100_000
+_SHIFT = f"INTERVAL '{_SHIFT_DAYS} days'"
+
+
+def _is_open(dl: str, cir_end) -> tuple[str, list]:
+    """SQL (1 or 0) and its bound values: whether an attempt with deadline ``dl`` is still open at the end of the
+    data (``b.data_end``, from ``bounds``) — and, when every step must fall in the entry range, that range too."""
+    if cir_end is None:
+        return f"CASE WHEN {dl} > b.data_end THEN 1 ELSE 0 END", []
+    return f"CASE WHEN {dl} > b.data_end AND ? > b.data_end THEN 1 ELSE 0 END", [cir_end]
 
 # Users with more step events than this (steps after the first, and exclusions) take the window
 # path in ordered funnels: the lookup join compares each event with every later-step event of its
@@ -1130,6 +1137,9 @@ FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.windo
                        "deadline", f"""
 SELECT user_key, t AS t0, dl, {valid}{''.join(f', xf{j}_{i}' for j in range(1, n + 1) for i, _, _ in excl)}
 FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.window] + prm)
+        lvl = " + ".join(f"CASE WHEN v{j} IS NOT NULL THEN 1 ELSE 0 END" for j in range(1, n + 1))
+        q.add("leveled", "each attempt's level: how many steps' first events are within its deadline",
+              f"SELECT *, {lvl} AS lvl FROM valid")
 
     def before(i: int, j: int) -> str:   # v_i sorts before v_j (ties: lower step number first)
         return f"v{i} < v{j}" if i > j else f"v{i} <= v{j}"
@@ -1139,10 +1149,6 @@ FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.windo
         for j in range(1, n + 1))
     t_cols = ", ".join("CASE " + " ".join(f"WHEN k{j} = {k} THEN v{j}" for j in range(1, n + 1)) + f" END AS t{k}"
                        for k in range(1, n + 1))
-    if excl:
-        lvl = " + ".join(f"CASE WHEN v{j} IS NOT NULL THEN 1 ELSE 0 END" for j in range(1, n + 1))
-        q.add("leveled", "each attempt's level: how many steps' first events are within its deadline",
-              f"SELECT *, {lvl} AS lvl FROM valid")
     # Most attempts (e.g. page views) reach no other step within their window. They need no rank or time
     # each: one row per user stands for them (earliest time, latest deadline), as on the ordered path. It
     # is used only for users with no attempt at level 2 or more (:func:`_chain_users`), whose attempts
@@ -1183,16 +1189,13 @@ def _any_best(q: _Query, p: FunnelParams, cir_end, ranks: str, t_cols: str) -> N
     The kept times of one row per user are then ranked, rather than those of every attempt. With an
     exclusion each attempt's taint needs its own ranks."""
     n = p.n
-    shift = f"INTERVAL '{_SHIFT_DAYS} days'"
-    open_end, open_prm = ("", [])
-    if cir_end is not None:
-        open_end, open_prm = " AND ? > b.data_end", [cir_end]
-    mins = ", ".join(f"MIN(a.f{j} + ({n} - a.lvl) * {shift}) AS sf{j}" for j in range(1, n + 1))
+    is_open, open_prm = _is_open("a.dl", cir_end)
+    mins = ", ".join(f"MIN(a.f{j} + ({n} - a.lvl) * {_SHIFT}) AS sf{j}" for j in range(1, n + 1))
     q.add("any_best", "per user with an attempt reaching step 2: the furthest level, whether an attempt there is open, "
                       "and the deadline and each step's first time of the earliest attempt there (shifted by level)", f"""
 SELECT a.user_key, MAX(a.lvl) AS ulvl,
-       MAX(2 * a.lvl + CASE WHEN a.dl > b.data_end{open_end} THEN 1 ELSE 0 END) AS okey,
-       MIN(a.dl + ({n} - a.lvl) * {shift}) AS sdl, {mins}
+       MAX(2 * a.lvl + {is_open}) AS okey,
+       MIN(a.dl + ({n} - a.lvl) * {_SHIFT}) AS sdl, {mins}
 FROM leveled a CROSS JOIN bounds b
 WHERE a.lvl >= 2
 GROUP BY a.user_key""", open_prm)
@@ -1299,21 +1302,19 @@ def _chain_users(q: _Query, p: FunnelParams, cir_end) -> None:
     earliest attempt there (its times are the smallest: they only grow with t1) and whether any
     attempt there is still open at the end of the data."""
     n = p.n
-    open_end, open_prm = ("", [])
-    if cir_end is not None:
-        open_end, open_prm = " AND ? > b.data_end", [cir_end]
+    is_open, open_prm = _is_open("a.dl", cir_end)
+    one_open, _ = _is_open("o.dl", cir_end)
     # One GROUP BY: the counted attempt's time at step k is the smallest t_k among the untainted
     # attempts at the furthest level. Shifting t_k by (N - lvl) × SHIFT makes every attempt at a
     # higher level sort first (stored times span far less than SHIFT), so MIN(shifted) is that
     # time plus (N - ulvl) × SHIFT; likewise MAX(2·lvl + open) says whether an untainted attempt
     # at the furthest untainted level is open.
-    shift = f"INTERVAL '{_SHIFT_DAYS} days'"
-    keys = ", ".join(f"MIN(CASE WHEN a.tainted = 0 THEN a.t{k} + ({n} - a.lvl) * {shift} END) AS k{k}"
+    keys = ", ".join(f"MIN(CASE WHEN a.tainted = 0 THEN a.t{k} + ({n} - a.lvl) * {_SHIFT} END) AS k{k}"
                      for k in range(1, n + 1))
     comment = ("per user: the furthest level, the furthest untainted level with its open flag, and the shifted "
                "step times of the untainted attempts")
     grouped = f"""SELECT a.user_key, MAX(a.lvl) AS ulvl,
-       MAX(CASE WHEN a.tainted = 0 THEN 2 * a.lvl + CASE WHEN a.dl > b.data_end{open_end} THEN 1 ELSE 0 END END) AS okey,
+       MAX(CASE WHEN a.tainted = 0 THEN 2 * a.lvl + {is_open} END) AS okey,
        {keys}
 FROM att a CROSS JOIN bounds b
 GROUP BY a.user_key"""
@@ -1330,11 +1331,11 @@ GROUP BY a.user_key"""
         q.add("ukeys", comment + "; users with level-1 attempts only come from their one row", f"""
 SELECT * FROM ukeys_att
 UNION ALL
-SELECT o.user_key, 1 AS ulvl, 2 + CASE WHEN o.dl > b.data_end{open_end} THEN 1 ELSE 0 END AS okey,
-       o.t1 + ({n} - 1) * {shift} AS k1, {nulls}
+SELECT o.user_key, 1 AS ulvl, 2 + {one_open} AS okey,
+       o.t1 + ({n} - 1) * {_SHIFT} AS k1, {nulls}
 FROM {q.level_one} o CROSS JOIN bounds b
 WHERE NOT EXISTS (SELECT 1 FROM ukeys_att u WHERE u.user_key = o.user_key)""", open_prm)
-    times = ", ".join(f"k{k} - ({n} - ulvl) * {shift} AS t{k}" for k in range(1, n + 1))
+    times = ", ".join(f"k{k} - ({n} - ulvl) * {_SHIFT} AS t{k}" for k in range(1, n + 1))
     q.add("counted", "one row per user whose furthest level has an untainted attempt (the earliest one's "
                      "times: the smallest, as chain times only grow with t1)", f"""
 SELECT user_key, ulvl, CAST(okey % 2 AS INTEGER) AS is_open, {times}

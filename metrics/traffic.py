@@ -338,14 +338,9 @@ def _same_events(con, p: TrafficParams, compute, sessions: bool = True):
     if not sessions:
         return compute(p, None)
     names = stored_pageview_events(con)
-    out = None
-    if _stored_ok(replace(p, pageview_events=names), names):
-        q = _as_stored(con, p, names)
-        if q is not p:
-            out = compute(q, names)
-            if _as_stored(con, p, names) is p:
-                out = None
-    if out is None:
+    q = _as_stored(con, p, names) if _stored_ok(replace(p, pageview_events=names), names) else p
+    out = compute(q, names)
+    if q is not p and _as_stored(con, p, names) is p:   # a load brought one of p's other names meanwhile
         out = compute(p, names)
     return out if stored_pageview_events(con) == names else compute(p, None)
 
