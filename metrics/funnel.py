@@ -280,13 +280,16 @@ class _Query:
         self.ctes: list[tuple[str, str, str, bool]] = []
         self.params: list = []
         self.level_one: str | None = None   # a CTE of one level-1 row per user, kept out of ``att``
-        self.ukeys_ready = False            # ``ukeys_att`` is already there (folded per user by the path)
 
     def add(self, name: str, comment: str, body: str, params: Sequence = (), inline: bool = False) -> None:
         """``inline``: a cheap filter over the events that each reader should rescan with its own
         predicates pushed down, rather than one materialised copy of every row it could keep."""
         self.ctes.append((name, comment, body, inline))
         self.params += list(params)
+
+    def has(self, name: str) -> bool:
+        """Whether a CTE ``name`` was added (a path may build one a later shared step would otherwise add)."""
+        return any(cte[0] == name for cte in self.ctes)
 
     def sql(self, final: str, params: Sequence = ()) -> tuple[str, list]:
         parts = [f"-- {comment}\n{name} AS {'NOT MATERIALIZED ' if inline else ''}(\n{body.strip()}\n)"
@@ -1209,7 +1212,6 @@ GROUP BY a.user_key""", open_prm)
                        "attempt's step times in order (shifted)", f"""
 SELECT user_key, ulvl, okey, {keys}
 FROM (SELECT *, {t_cols} FROM (SELECT *, {ranks} FROM any_kept) r) s""")
-    q.ukeys_ready = True
 
 
 # Any-order funnels whose different steps can share an event are solved exactly by Hall's theorem
@@ -1324,7 +1326,7 @@ GROUP BY a.user_key"""
         # The level-1 rows (one per light user) only matter for users with no attempt in att: anyone
         # with one has a furthest level of 2 or more, which a level-1 row can neither raise nor be
         # counted at. So they are added after the GROUP BY, for those users only, rather than grouped.
-        if not q.ukeys_ready:
+        if not q.has("ukeys_att"):   # _any_best folded it per user already
             q.add("ukeys_att", comment + " (users with an attempt reaching step 2, and heavy users)", grouped,
                   open_prm)
         nulls = ", ".join(f"CAST(NULL AS TIMESTAMP) AS k{k}" for k in range(2, n + 1))
