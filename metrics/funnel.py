@@ -1305,7 +1305,7 @@ def _chain_users(q: _Query, p: FunnelParams, cir_end) -> None:
     attempt there is still open at the end of the data."""
     n = p.n
     is_open, open_prm = _is_open("a.dl", cir_end)
-    one_open, _ = _is_open("o.dl", cir_end)
+    one_open, one_prm = _is_open("o.dl", cir_end)
     # One GROUP BY: the counted attempt's time at step k is the smallest t_k among the untainted
     # attempts at the furthest level. Shifting t_k by (N - lvl) × SHIFT makes every attempt at a
     # higher level sort first (stored times span far less than SHIFT), so MIN(shifted) is that
@@ -1336,7 +1336,7 @@ UNION ALL
 SELECT o.user_key, 1 AS ulvl, 2 + {one_open} AS okey,
        o.t1 + ({n} - 1) * {_SHIFT} AS k1, {nulls}
 FROM {q.level_one} o CROSS JOIN bounds b
-WHERE NOT EXISTS (SELECT 1 FROM ukeys_att u WHERE u.user_key = o.user_key)""", open_prm)
+WHERE NOT EXISTS (SELECT 1 FROM ukeys_att u WHERE u.user_key = o.user_key)""", one_prm)
     times = ", ".join(f"k{k} - ({n} - ulvl) * {_SHIFT} AS t{k}" for k in range(1, n + 1))
     q.add("counted", "one row per user whose furthest level has an untainted attempt (the earliest one's "
                      "times: the smallest, as chain times only grow with t1)", f"""
