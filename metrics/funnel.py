@@ -1111,6 +1111,9 @@ def _any_chains(q: _Query, p: FunnelParams, start, end, cir_end) -> None:
                        "(and the first exclusion event strictly after that one)", f"SELECT *, {', '.join(leads)} FROM {source}")
         source = "leads"
     rng, prm = _entry_range(start, end)
+    spans = not excl and not leads and _any_spans(q, p)
+    if spans:
+        source = "wide"
     q.add("firsts", "every step event with the first event of each step at or after it", f"""
 SELECT user_key, t, {' OR '.join(f'm{j}' for j in range(1, n + 1))} AS is_step, {firsts}
 FROM {source}
@@ -1156,12 +1159,17 @@ FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.windo
     # each: one row per user stands for them (earliest time, latest deadline), as on the ordered path. It
     # is used only for users with no attempt at level 2 or more (:func:`_chain_users`), whose attempts
     # are all level-1 ones: so it is taken over all their step events, with no need of the window pass.
-    one, one_prm, rollup = _level_one(p, list(dict.fromkeys(p.steps)), f"({attempts})", prm)
-    q.add("any_one", "per user: every attempt as a level-1 one (earliest time, latest deadline)"
-          + (", from the per-user event rollup" if rollup else ""), one, one_prm)
+    if spans:
+        last = "t0" if p.attempt == "first" else "t_last"
+        q.add("any_one", "per user: every attempt as a level-1 one (earliest time, latest deadline), from their span",
+              f"SELECT user_key, t0 AS t1, {last} + CAST(? AS INTERVAL) AS dl FROM any_span", [p.window])
+    else:
+        one, one_prm, rollup = _level_one(p, list(dict.fromkeys(p.steps)), f"({attempts})", prm)
+        q.add("any_one", "per user: every attempt as a level-1 one (earliest time, latest deadline)"
+              + (", from the per-user event rollup" if rollup else ""), one, one_prm)
     q.level_one = "any_one"
     if not excl:
-        _any_best(q, p, cir_end, ranks, t_cols)
+        _any_best(q, p, cir_end, ranks, t_cols, spans)
         return
     q.add("ranked_v", "each kept time's rank among the attempt's kept times",
           f"SELECT *, {ranks} FROM leveled WHERE lvl >= 2")
@@ -1176,7 +1184,44 @@ SELECT user_key, dl, {', '.join(f't{k}' for k in range(1, n + 1))}, lvl,
 FROM (SELECT *, {t_cols} FROM ranked_v) r""")
 
 
-def _any_best(q: _Query, p: FunnelParams, cir_end, ranks: str, t_cols: str) -> None:
+def _any_spans(q: _Query, p: FunnelParams) -> bool:
+    """For an any-order funnel of distinct named steps over every stored event of the selected users
+    (:func:`_rollup_ok`): ``any_span``, one row per user from the per-user event rollup — how many of the
+    steps they have an event of (``ns``), their first and last step event (``t0``, ``t_last``), the earliest
+    of their steps' last events (``t_lo``) and each step's first time (``g<j>``) — and ``wide``, the step
+    events of the users the window pass still needs. Returns whether it added them.
+
+    A user with one step only never gets past step 1, and a user whose step events all lie within one window
+    of their first (``t_last <= t0 + window``) is settled by the span alone: the first attempt, at ``t0``, has
+    every step they have within its deadline, so it is the earliest at the furthest level (``ns``), and its
+    step times are each step's first time. An attempt reaches that level while every step has an event at or
+    after it, so the latest such attempt is at ``t_lo`` (with ``attempt="first"``, only ``t0`` is one): its
+    deadline says whether the level is still open. The window pass reads the other users' events alone."""
+    if not _rollup_ok(p) or any(s.event is None for s in p.steps) or len(set(p.steps)) < p.n:
+        return False
+    users, users_prm = (p.filters or Filters()).user_keys_sql("r.user_key")
+    any_step, step_prm = _any_step_sql(p.steps, "r")
+    g_cols, g_prm = [], []
+    for j, s in enumerate(p.steps, start=1):
+        sql, sp = step_sql(s, "r")
+        g_cols.append(f"MIN(CASE WHEN {sql} THEN r.first_time END) AS g{j}")
+        g_prm += sp
+    q.add("any_span", "per user, from the per-user event rollup: how many steps they have an event of, their first "
+                      "and last step event, the earliest of the steps' last events, and each step's first time", f"""
+SELECT r.user_key, COUNT(*) AS ns, MIN(r.first_time) AS t0, MAX(r.last_time) AS t_last, MIN(r.last_time) AS t_lo,
+       {', '.join(g_cols)}
+FROM user_events r
+WHERE {any_step} AND {users}
+GROUP BY r.user_key""", g_prm + step_prm + users_prm)
+    q.add("wide", "step events of the users with two steps or more whose step events span more than one window "
+                  "(every other user's level comes from their span)", """
+SELECT m.* FROM matched m
+WHERE m.user_key IN (SELECT user_key FROM any_span WHERE ns >= 2 AND t_last > t0 + CAST(? AS INTERVAL))""",
+          [p.window], inline=True)
+    return True
+
+
+def _any_best(q: _Query, p: FunnelParams, cir_end, ranks: str, t_cols: str, spans: bool = False) -> None:
     """``ukeys_att`` for :func:`_any_chains` with no exclusion: the attempts reaching step 2 folded per user
     first, and only the counted attempt's times ranked.
 
@@ -1205,8 +1250,20 @@ GROUP BY a.user_key""", open_prm)
     # every value of a user is shifted alike: compared, ranked and passed on shifted (as the other paths' GROUP BY
     # gives them to _chain_users)
     valid = ", ".join(f"CASE WHEN sf{j} <= sdl THEN sf{j} END AS v{j}" for j in range(1, n + 1))
-    q.add("any_kept", "the counted attempt's step times within its deadline (shifted)",
-          f"SELECT user_key, ulvl, okey, {valid} FROM any_best")
+    kept = f"SELECT user_key, ulvl, okey, {valid} FROM any_best"
+    kept_prm = []
+    if spans:
+        s_open, kept_prm = _is_open(f"s.{'t0' if p.attempt == 'first' else 't_lo'} + CAST(? AS INTERVAL)", cir_end)
+        kept_prm = [p.window] + kept_prm
+        g = ", ".join(f"s.g{j} + ({n} - s.ns) * {_SHIFT} AS v{j}" for j in range(1, n + 1))
+        kept += f"""
+UNION ALL
+SELECT s.user_key, s.ns AS ulvl, 2 * s.ns + {s_open} AS okey, {g}
+FROM any_span s CROSS JOIN bounds b
+WHERE s.ns >= 2 AND s.t_last <= s.t0 + CAST(? AS INTERVAL)"""
+        kept_prm.append(p.window)
+    q.add("any_kept", "the counted attempt's step times within its deadline (shifted)"
+          + ("; users within one window, from their span" if spans else ""), kept, kept_prm)
     keys = ", ".join(f"t{k} AS k{k}" for k in range(1, n + 1))
     q.add("ukeys_att", "per user with an attempt reaching step 2: the furthest level, its open flag, and the counted "
                        "attempt's step times in order (shifted)", f"""

@@ -6,6 +6,7 @@ is closed and nobody is in progress.
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -246,6 +247,43 @@ def test_any_order_with_a_window_longer_than_all_stored_time(con, journeys):
         (2, "b", 2, 1.0, 1.0, 0, 1_972_339_200.0, 1_972_339_200.0, 86_400.0 + 0.9 * (3_944_592_000 - 86_400), 0),
         (3, "c", 1, 0.5, 0.5, 0, 2_082_722_400.0, 2_082_722_400.0, 2_082_722_400.0, 1),
     ])
+
+
+def test_any_order_users_within_one_window_are_settled_by_their_span(con, journeys):
+    """Over every event, a user whose step events all lie within one window of their first is counted from the
+    per-user rollup (``any_span``), the others by the window pass: the same levels, times and open flags. Window
+    10 s, data end 12:00:30 (an attempt is open when its deadline is after it)."""
+    journeys({
+        # within one window: a@15 reaches b@22 (level 2); b@22 alone is level 1. The latest level-2 attempt
+        # is a@15, deadline :25, closed, although the user's last event (:22) has an open deadline (:32)
+        "w1": [("a", "2024-01-01 12:00:15"), ("b", "2024-01-01 12:00:22")],
+        # within one window (span 10 s, inclusive): a@12 and b@21 reach level 2, b@21 with a@22 too: that
+        # attempt's deadline :31 is open. The first attempt, a@12 (deadline :22), is closed
+        "w2": [("a", "2024-01-01 12:00:12"), ("b", "2024-01-01 12:00:21"), ("a", "2024-01-01 12:00:22")],
+        # wider than a window: the window pass. a@0 reaches b@5 (level 2, deadline :10, closed)
+        "w3": [("a", "2024-01-01 12:00:00"), ("b", "2024-01-01 12:00:05"), ("c", "2024-01-01 12:00:25")],
+        # one step only: level 1, open (deadline :38)
+        "w4": [("c", "2024-01-01 12:00:28")],
+        # within one window, every step: b@2, c@3, a@9
+        "w5": [("b", "2024-01-01 12:00:02"), ("c", "2024-01-01 12:00:03"), ("a", "2024-01-01 12:00:09")],
+    })
+    end = datetime(2024, 1, 1, 12, 0, 30)
+    best = params("a", "b", "c", order="any", window=timedelta(seconds=10), data_end=end)
+    first = replace(best, attempt="first")
+    assert "FROM any_span" in funnel_sql(best)[0] and "FROM any_span" in funnel_sql(first)[0]
+    # step 2: w1 7 s, w2 9 s, w3 5 s, w5 1 s -> median 6, mean 5.5, p90 = 7 + 0.7 × 2 = 8.4; w4 in progress.
+    # step 3: w5 6 s; best: w2 in progress (w1, w3 dropped); first: w2's first attempt is closed (3 dropped)
+    check(con, best, [
+        (1, "a", 5, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 4, 0.8, 0.8, 0, 6.0, 5.5, 8.4, 1),
+        (3, "c", 1, 0.2, 0.25, 2, 6.0, 6.0, 6.0, 1),
+    ])
+    check(con, first, [
+        (1, "a", 5, 1.0, 1.0, 0, N, N, N, 0),
+        (2, "b", 4, 0.8, 0.8, 0, 6.0, 5.5, 8.4, 1),
+        (3, "c", 1, 0.2, 0.25, 3, 6.0, 6.0, 6.0, 0),
+    ])
+    assert users(con, best, 3, "dropped") == ["w1", "w3"]
 
 
 def test_any_order_one_event_fills_one_step(con, journeys):

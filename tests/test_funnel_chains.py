@@ -64,6 +64,15 @@ def _per_user(con, p: FunnelParams) -> pd.DataFrame:
     return con.execute(sql, params).df()
 
 
+def _span_users(con, p: FunnelParams) -> tuple[int, int]:
+    """Of an any-order funnel reading ``any_span``: the users with two steps or more settled by their span (every
+    step event within one window of their first), and the users whose step events the window pass reads."""
+    sql, params = fm._core(p).sql(
+        "SELECT count(*) FILTER (WHERE t_last <= t0 + CAST(? AS INTERVAL)), "
+        "count(*) FILTER (WHERE t_last > t0 + CAST(? AS INTERVAL)) FROM any_span WHERE ns >= 2", [p.window] * 2)
+    return con.execute(sql, params).fetchone()
+
+
 def _params(spec: dict) -> FunnelParams:
     kw = dict(spec)
     kw["steps"] = tuple(Step(s) if isinstance(s, str) else s for s in kw["steps"])
@@ -130,6 +139,8 @@ DEFINITIONS = [
     # the first attempt's window, not the user's latest one, says whether a level-1 user is in progress
     dict(steps=("a", "b", "c"), order="any", attempt="first", data_end=BASE + timedelta(seconds=30),
          window=timedelta(seconds=10)),
+    # the latest attempt at the user's furthest level says whether it is open
+    dict(steps=("a", "b", "c"), order="any", data_end=BASE + timedelta(seconds=30), window=timedelta(seconds=10)),
     dict(steps=("a", "b", "c"), order="any", attempt="first", data_end=BASE + timedelta(seconds=30),
          window=timedelta(seconds=10), start=BASE + timedelta(seconds=3), end=BASE + timedelta(seconds=33)),
     dict(steps=("a", "b", "c"), order="any", data_end=BASE + timedelta(seconds=30), window=timedelta(seconds=10),
@@ -178,6 +189,8 @@ ROLLUP_CASES = [(i, spec, limit) for i, spec, limit in CASES if limit and fm._ro
 assert len({i for i, _, _ in ROLLUP_CASES}) >= 10
 assert len({i for i, spec, _ in ROLLUP_CASES if spec.get("order") == "any"}) >= 3
 assert len({i for i, spec, _ in ROLLUP_CASES if spec.get("order") == "strict"}) >= 3
+assert len({i for i, spec, _ in ROLLUP_CASES if spec.get("order") == "any" and not spec.get("exclusions")
+            and len(set(spec["steps"])) == len(spec["steps"])}) >= 5
 
 
 @pytest.mark.parametrize("spec, limit", [(s, lim) for _, s, lim in ROLLUP_CASES],
@@ -196,6 +209,12 @@ def test_rollup_counts_equal_the_scanned_ones(log_con, spec, limit, monkeypatch)
     assert ("FROM events_by_name e" in sql) == (p.order == "ordered" or (p.order == "any" and fm._any_exact(p.steps)))
     assert ("JOIN counted c ON c.user_key = e.user_key AND e.event_time = c.t1" in sql) == (
         p.breakdown is not None and p.breakdown_attribution == "entry")
+    # any order with distinct steps and no exclusion: users within one window of their first step event are
+    # settled by their span in the rollup, the others by the window pass (both kinds are here)
+    spans = p.order == "any" and not p.exclusions and len(set(p.steps)) == p.n
+    assert ("FROM any_span" in sql) == spans
+    if spans:
+        assert all(n > 0 for n in _span_users(log_con, p))
     rolled, rolled_steps = _per_user(log_con, p), fm.funnel(log_con, p)
     monkeypatch.setattr(fm, "_rollup_ok", lambda q: False)
     assert "user_events" not in fm.funnel_sql(p)[0] and "events_by_name" not in fm.funnel_sql(p)[0]
