@@ -1122,9 +1122,6 @@ WINDOW w AS (PARTITION BY user_key ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECE
     # with no exclusion every row is a step event
     where = " AND ".join((["is_step"] if excl else []) + rng) or "TRUE"
     src = f"SELECT * FROM firsts WHERE {where}"
-    # the attempts' times, without the window pass (for the per-user level-1 row below)
-    step_rows = " AND ".join([f"({' OR '.join(f'm{j}' for j in range(1, n + 1))})"] + rng)
-    attempts = _attempt_times("matched", step_rows, p.attempt == "first")
     if p.attempt == "first":
         # attempts at one time have the same frame (peers included), so the same step times: any of them is the first
         src = f"""SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY t) AS nth
@@ -1164,6 +1161,9 @@ FROM (SELECT a.*, a.t + CAST(? AS INTERVAL) AS dl FROM ({src}) a) x""", [p.windo
         q.add("any_one", "per user: every attempt as a level-1 one (earliest time, latest deadline), from their span",
               f"SELECT user_key, t0 AS t1, {last} + CAST(? AS INTERVAL) AS dl FROM any_span", [p.window])
     else:
+        # the attempts' times, without the window pass
+        step_rows = " AND ".join([f"({' OR '.join(f'm{j}' for j in range(1, n + 1))})"] + rng)
+        attempts = _attempt_times("matched", step_rows, p.attempt == "first")
         one, one_prm, rollup = _level_one(p, list(dict.fromkeys(p.steps)), f"({attempts})", prm)
         q.add("any_one", "per user: every attempt as a level-1 one (earliest time, latest deadline)"
               + (", from the per-user event rollup" if rollup else ""), one, one_prm)
@@ -1188,11 +1188,12 @@ def _any_spans(q: _Query, p: FunnelParams) -> bool:
     """For an any-order funnel of distinct named steps over every stored event of the selected users
     (:func:`_rollup_ok`): ``any_span``, one row per user from the per-user event rollup — how many of the
     steps they have an event of (``ns``), their first and last step event (``t0``, ``t_last``), the earliest
-    of their steps' last events (``t_lo``) and each step's first time (``g<j>``) — and ``wide``, the step
-    events of the users the window pass still needs. Returns whether it added them.
+    of their steps' last events (``t_lo``), whether they all lie within one window of the first (``within``:
+    ``t_last <= t0 + window``) and each step's first time (``g<j>``) — and ``wide``, the step events of the
+    users the window pass still needs. Returns whether it added them.
 
-    A user with one step only never gets past step 1, and a user whose step events all lie within one window
-    of their first (``t_last <= t0 + window``) is settled by the span alone: the first attempt, at ``t0``, has
+    A user with one step only never gets past step 1, and a user whose step events are ``within`` is settled
+    by the span alone: the first attempt, at ``t0``, has
     every step they have within its deadline, so it is the earliest at the furthest level (``ns``), and its
     step times are each step's first time. An attempt reaches that level while every step has an event at or
     after it, so the latest such attempt is at ``t_lo`` (with ``attempt="first"``, only ``t0`` is one): its
@@ -1209,15 +1210,14 @@ def _any_spans(q: _Query, p: FunnelParams) -> bool:
     q.add("any_span", "per user, from the per-user event rollup: how many steps they have an event of, their first "
                       "and last step event, the earliest of the steps' last events, and each step's first time", f"""
 SELECT r.user_key, COUNT(*) AS ns, MIN(r.first_time) AS t0, MAX(r.last_time) AS t_last, MIN(r.last_time) AS t_lo,
-       {', '.join(g_cols)}
+       MAX(r.last_time) <= MIN(r.first_time) + CAST(? AS INTERVAL) AS within, {', '.join(g_cols)}
 FROM user_events r
 WHERE {any_step} AND {users}
-GROUP BY r.user_key""", g_prm + step_prm + users_prm)
+GROUP BY r.user_key""", [p.window] + g_prm + step_prm + users_prm)
     q.add("wide", "step events of the users with two steps or more whose step events span more than one window "
                   "(every other user's level comes from their span)", """
 SELECT m.* FROM matched m
-WHERE m.user_key IN (SELECT user_key FROM any_span WHERE ns >= 2 AND t_last > t0 + CAST(? AS INTERVAL))""",
-          [p.window], inline=True)
+WHERE m.user_key IN (SELECT user_key FROM any_span WHERE ns >= 2 AND NOT within)""", inline=True)
     return True
 
 
@@ -1260,8 +1260,7 @@ GROUP BY a.user_key""", open_prm)
 UNION ALL
 SELECT s.user_key, s.ns AS ulvl, 2 * s.ns + {s_open} AS okey, {g}
 FROM any_span s CROSS JOIN bounds b
-WHERE s.ns >= 2 AND s.t_last <= s.t0 + CAST(? AS INTERVAL)"""
-        kept_prm.append(p.window)
+WHERE s.ns >= 2 AND s.within"""
     q.add("any_kept", "the counted attempt's step times within its deadline (shifted)"
           + ("; users within one window, from their span" if spans else ""), kept, kept_prm)
     keys = ", ".join(f"t{k} AS k{k}" for k in range(1, n + 1))

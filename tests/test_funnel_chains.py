@@ -69,7 +69,7 @@ def _span_users(con, p: FunnelParams) -> tuple[int, int]:
     step event within one window of their first), and the users whose step events the window pass reads."""
     sql, params = fm._core(p).sql(
         "SELECT count(*) FILTER (WHERE t_last <= t0 + CAST(? AS INTERVAL)), "
-        "count(*) FILTER (WHERE t_last > t0 + CAST(? AS INTERVAL)) FROM any_span WHERE ns >= 2", [p.window] * 2)
+        "count(*) FILTER (WHERE NOT within) FROM any_span WHERE ns >= 2", [p.window])
     return con.execute(sql, params).fetchone()
 
 
