@@ -68,8 +68,7 @@ def _span_users(con, p: FunnelParams) -> tuple[int, int]:
     """Of an any-order funnel reading ``any_span``: the users with two steps or more settled by their span (every
     step event within one window of their first), and the users whose step events the window pass reads."""
     sql, params = fm._core(p).sql(
-        "SELECT count(*) FILTER (WHERE t_last <= t0 + CAST(? AS INTERVAL)), "
-        "count(*) FILTER (WHERE NOT within) FROM any_span WHERE ns >= 2", [p.window])
+        "SELECT count(*) FILTER (WHERE within), count(*) FILTER (WHERE NOT within) FROM any_span WHERE ns >= 2")
     return con.execute(sql, params).fetchone()
 
 
