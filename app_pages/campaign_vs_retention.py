@@ -11,9 +11,10 @@ from metrics import UserInputError
 from metrics import economics as em
 from ui import format as fmt
 from ui.components import (
-    chart_block, choice, empty_state, help_text, label, metric_sql, page_header, prepared_chart, row_names, show_sql,
+    MISSING, chart_block, choice, download_and_sql, empty_state, help_text, label, metric_sql, page_header,
+    prepared_chart, row_names,
 )
-from ui.context import filters, frame_download, memo, run, tr
+from ui.context import filters, memo, run, tr
 from ui.safe import csv_bytes, md_escape
 
 LEVELS = {"campaign": ("Per campaign", "按活动"), "channel": ("Per channel", "按渠道")}
@@ -185,7 +186,7 @@ st.markdown(tr("📣 **Marketing** columns · ⚙️ **Operations** columns (eac
 # a plain frame: a pandas Styler tinting the two sides cost about 45 ms per rerun to send (Streamlit turns
 # every styled cell into text), nearly half of a warm rerun; the header marks carry the split
 shown, csv = memo(_table, (params,), data, level)
-st.dataframe(shown, width="stretch", hide_index=True, key="cvr_table_table")
+st.dataframe(shown, width="stretch", hide_index=True, placeholder=MISSING, key="cvr_table_table")
 st.caption(tr("📣 Marketing owns acquisition: spend, impressions, clicks, CTR, new users, CAC. ⚙️ Operations "
               "owns what happens next: activation (7 days), week-1 and week-4 retention, paying conversion, "
               "LTV_30, ROAS_30, payback day, value − cost score. Rates show their 95 % Wilson interval; rows "
@@ -193,8 +194,4 @@ st.caption(tr("📣 Marketing owns acquisition: spend, impressions, clicks, CTR,
               "📣 市场负责获客：花费、曝光、点击、点击率、新用户、获客成本。⚙️ 运营负责之后的一切：激活（7 天）、"
               "第 1 周和第 4 周留存、付费转化、LTV_30、ROAS_30、回本天数、价值 − 成本得分。比率附 95% Wilson "
               "区间；新用户少于 30 的行标为小样本。CSV 为原始数值。") + options)
-dl, sq = st.columns([1, 3])
-with dl:
-    frame_download(csv, f"campaign_vs_retention_{level}", key="cvr_table_csv")
-with sq:
-    show_sql(memo(_cvr_sql, (params,), params), "cvr_table")
+download_and_sql(csv, f"campaign_vs_retention_{level}", "cvr_table", memo(_cvr_sql, (params,), params))

@@ -147,13 +147,13 @@ options = tr(f"Rows: {LEVELS[level][0].lower()}; revenue horizon h = {horizon} d
              f"time zone {flt.timezone}.",
              f"行：{LEVELS[level][1]}；收入窗口 h = {horizon} 天；首次触达归因；时区 {flt.timezone}。")
 
-# KPI row ---------------------------------------------------------------------------------------------
+# KPIs: a row of three and one of two, so that no label is cut short on a laptop screen ----------------
 spend = econ["spend"].sum(min_count=1)
 users = econ["new_users"].sum()
 rev_h = econ["revenue_h"].sum(min_count=1)
 paid_users = econ.loc[econ["spend"].fillna(0) > 0, "new_users"].sum()
 coverage = run(em.spend_coverage_summary, flt)
-k = st.columns(5)
+k = st.columns(3) + st.columns(3)
 k[0].metric(_lab("spend"), fmt.money(spend), help=_help("spend"))
 k[1].metric(_lab("new_users"), fmt.number(users), help=_help("new_users"))
 k[2].metric(tr("Blended CAC (paid rows)", "综合获客成本（付费行）"),
@@ -174,7 +174,7 @@ keys = ["channel"] if level == "channel" else ["channel", "campaign"]
 table, table_csv, econ_sql = memo(_economics_table, (params,), econ, level, params)
 table_block(table, key="campaigns_table", name=f"economics_{level}", column_config=_column_config(table.columns),
             csv=table_csv,
-            caption=tr("New users, revenue and conversions use first-touch attribution (SPEC §1); CAC = spend ÷ new "
+            caption=tr("New users, revenue and conversions use first-touch attribution; CAC = spend ÷ new "
                        "users (blank with no spend or no users); ROAS_h = revenue within h days of first seen ÷ "
                        "spend; ROI_h = (revenue_h − spend) ÷ spend; period ROAS = revenue earned inside the date "
                        "range ÷ spend in the range; payback day = first day LTV reaches CAC (blank: not yet). ",

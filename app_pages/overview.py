@@ -51,6 +51,8 @@ def kpi_help(k) -> str | None:
 def formatted(k, x) -> str:
     if k.kind == "money" and k.key in ("cac", "arpu"):
         return fmt.money(x, digits=2)
+    if k.key == "k_factor":   # as the Revenue & referral page shows it: new users per user, not a multiple
+        return fmt.number(x, 3)
     return {"money": fmt.money, "number": fmt.number, "pct": fmt.pct, "ratio": fmt.ratio}[k.kind](x)
 
 
@@ -135,9 +137,11 @@ for col, owner, title in ((cols[0], "marketing", tr("Marketing", "市场")),
     with col:
         st.subheader(title)
         group = [r for r in rows if r[0].owner == owner]
-        for first in range(0, len(group), 3):
-            inner = st.columns(3)
-            for c, (k, now, before, change) in zip(inner, group[first:first + 3]):
+        # two cards a row: in half the page, three would cut labels such as "Week-4 retention" short on a
+        # laptop screen (1280-1440 px)
+        for first in range(0, len(group), 2):
+            inner = st.columns(2)
+            for c, (k, now, before, change) in zip(inner, group[first:first + 2]):
                 delta = fmt.signed_pct(change) if change is not None else None
                 c.metric(kpi_label(k), formatted(k, now), delta=delta, help=kpi_help(k), border=True,
                          delta_color="normal" if k.higher_is_better else "inverse")

@@ -135,8 +135,8 @@ if row is None or not row["pv"] and not row["sessions"]:
                 "所选范围和筛选条件下没有流量：请放宽日期范围、清除渠道和活动筛选，或在“数据”页加载事件文件。")
     st.stop()
 
-# KPI row ---------------------------------------------------------------------------------------------
-k = st.columns(6)
+# KPIs: two rows of three, so that no label is cut short on a laptop screen ---------------------------
+k = st.columns(3) + st.columns(3)
 k[0].metric(_lab("pv"), fmt.number(row["pv"]), help=_help("pv"))
 k[1].metric(_lab("uv"), fmt.number(row["uv"]), help=_help("uv"))
 k[2].metric(_lab("sessions"), fmt.number(row["sessions"]), help=_help("sessions"))

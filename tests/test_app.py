@@ -64,6 +64,9 @@ def test_page_renders(app, page, lang):
     else:
         assert sidebar == ["Channels", "Campaigns"]
         assert not CJK.search(at.title[0].value), at.title[0].value
+    # every table leaves a cell with no value blank, as the captions say (Streamlit would print "None")
+    shown = [d.proto for d in at.dataframe if d.proto.editing_mode == d.proto.EditingMode.READ_ONLY]
+    assert all(p.HasField("placeholder") and p.placeholder == "" for p in shown), page
 
 
 def _metric_values(at) -> dict[str, tuple[str, str]]:
@@ -117,7 +120,7 @@ def test_overview_numbers_equal_the_metrics(app, sample_db):
     formats = {"Spend": fmt.money, "New users": fmt.number, "CAC (paid)": lambda x: fmt.money(x, digits=2),
                "ROAS (30 days)": fmt.ratio, "Visitors (UV)": fmt.number, "Activation rate": fmt.pct,
                "Week-4 retention": fmt.pct, "Paying rate": fmt.pct, "ARPU": lambda x: fmt.money(x, digits=2),
-               "K-factor": fmt.ratio}
+               "K-factor": lambda x: fmt.number(x, 3)}
     for name, value in now.items():
         label = next(lbl for lbl in shown if lbl.startswith(name.split(" (")[0]) or lbl == name)
         assert shown[label][0] == formats[name](value), (name, shown[label], value)

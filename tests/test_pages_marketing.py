@@ -139,6 +139,9 @@ def test_campaigns_table_is_the_economics_frame(sample_db, monkeypatch):
     numbers = [c for c in econ.columns if c not in ("channel", "campaign")]
     pd.testing.assert_frame_equal(shown[numbers], econ[numbers], check_dtype=False)
     assert {m.label: m.value for m in at.metric}["Spend"] == f"¥{econ['spend'].sum():,.0f}"
+    # the rows without spend (direct, organic, referral) have no CAC: blank cells, not "None"
+    assert econ["cac"].isna().sum() >= 3
+    assert at.dataframe[0].proto.HasField("placeholder") and at.dataframe[0].proto.placeholder == ""
     # per channel, then a 7-day horizon: the table follows the options
     at.radio(key="campaigns_level_en").set_value("channel").run()
     at.select_slider(key="campaigns_horizon").set_value(7).run()

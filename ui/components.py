@@ -8,6 +8,10 @@ import streamlit as st
 from .context import filters, frame_download, lang, tr
 from .safe import md_escape, safe_figure
 
+# What a table shows in a cell with no value (a CAC without spend, a payback not reached yet): blank, as the
+# captions say. Streamlit would print "None".
+MISSING = ""
+
 OWNER_BADGE = {"marketing": ("Marketing", "市场"), "operations": ("Operations", "运营")}
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -53,6 +57,14 @@ def show_sql(sql: str | None, key: str) -> None:
             st.code(sql.strip(), language="sql")
 
 
+def download_and_sql(data, name: str, key: str, sql: str | None) -> None:
+    """The CSV download button at its own width and the SQL expander beside it, filling the rest of the row: in
+    a narrow block (half the page on a laptop screen) fixed column shares cut the button's label short."""
+    with st.container(horizontal=True, vertical_alignment="top"):
+        frame_download(data, name, key=f"{key}_csv")
+        show_sql(sql, key)
+
+
 def chart_block(fig, df: pd.DataFrame | bytes, *, caption: str, name: str, key: str, sql: str | None = None
                 ) -> None:
     """A plotly chart with its caption (definition and active options), SQL and CSV of its table (a frame, or
@@ -62,11 +74,7 @@ def chart_block(fig, df: pd.DataFrame | bytes, *, caption: str, name: str, key: 
         fig = safe_figure(fig)
     st.plotly_chart(fig, width="stretch", config=PLOTLY_CONFIG, key=f"{key}_chart")
     st.caption(caption)
-    cols = st.columns([1, 3])
-    with cols[0]:
-        frame_download(df, name, key=f"{key}_csv")
-    with cols[1]:
-        show_sql(sql, key)
+    download_and_sql(df, name, key, sql)
 
 
 def prepared_chart(fig, df: pd.DataFrame) -> tuple:
@@ -94,13 +102,9 @@ def table_block(df: pd.DataFrame, *, caption: str, name: str, key: str, sql: str
                 column_config: dict | None = None, csv: bytes | None = None) -> None:
     """A table with its caption, SQL and CSV download (``csv``: its :func:`ui.safe.csv_bytes`, made once)."""
     st.dataframe(_without_attrs(df), width="stretch", hide_index=True, column_config=column_config,
-                 key=f"{key}_table")
+                 placeholder=MISSING, key=f"{key}_table")
     st.caption(caption)
-    cols = st.columns([1, 3])
-    with cols[0]:
-        frame_download(df if csv is None else csv, name, key=f"{key}_csv")
-    with cols[1]:
-        show_sql(sql, key)
+    download_and_sql(df if csv is None else csv, name, key, sql)
 
 
 def _widget_key(key: str, language: str | None = None) -> str:
