@@ -115,9 +115,12 @@ def _ttc_chart(ttc: pd.DataFrame) -> tuple:
     measures = ("median_s", "mean_s", "p90_s")
     fig = go.Figure()
     if not bd_col:
-        for m, colour in zip(measures, ("#1f77b4", "#9ecae1", "#08519c")):
+        # the bars are drawn in hours and labelled as durations: the legend drops the labels' "(s)", which is the
+        # unit of the table's columns; the tail (p90) in grey, apart from the two blues of the centre
+        for m, colour in zip(measures, ("#1f77b4", "#9ecae1", "#8c8c8c")):
+            name = _lab(m).removesuffix(" (s)").removesuffix("（秒）")
             fig.add_trace(go.Bar(x=[f"{i}. {lab}" for i, lab in zip(ttc["step"], ttc["label"])], y=ttc[m] / 3600,
-                                 name=_lab(m), marker_color=colour, text=[_duration_text(v) for v in ttc[m]],
+                                 name=name, marker_color=colour, text=[_duration_text(v) for v in ttc[m]],
                                  textposition="outside"))
     else:
         for value, part in ttc.groupby("breakdown", sort=False):
