@@ -15,6 +15,7 @@ from ui.components import (
     prepared_chart, row_names,
 )
 from ui.context import filters, memo, run, tr
+from ui.labels import label_positions
 from ui.safe import csv_bytes, md_escape
 
 LEVELS = {"campaign": ("Per campaign", "按活动"), "channel": ("Per channel", "按渠道")}
@@ -85,14 +86,17 @@ def _quadrant(data: pd.DataFrame, level: str, x_measure: str, y_measure: str) ->
         return None, None, None, None, left_out
     x_mid, y_mid = plot[x_measure].median(), plot[y_measure].median()
     size = plot["new_users"].clip(lower=1) ** 0.5
+    diameters = 8 + 40 * size / size.max()
     y_low = f"{y_measure}_low" if f"{y_measure}_low" in plot else None
+    # each name above, below or beside its bubble, wherever it clears the names and bubbles around it
+    positions = label_positions(plot[x_measure], plot[y_measure], plot["name"], diameters)
     fig = go.Figure(go.Scatter(
-        x=plot[x_measure], y=plot[y_measure], mode="markers+text", text=plot["name"], textposition="top center",
+        x=plot[x_measure], y=plot[y_measure], mode="markers+text", text=plot["name"], textposition=positions,
         textfont={"size": 10, "color": "#444"},
         error_y=None if y_low is None else {"type": "data", "symmetric": False, "thickness": 1, "width": 0,
                                             "array": plot[f"{y_measure}_high"] - plot[y_measure],
                                             "arrayminus": plot[y_measure] - plot[y_low], "color": "#bbb"},
-        marker={"size": 8 + 40 * size / size.max(), "color": plot["roas_30"], "colorscale": "RdYlGn",
+        marker={"size": diameters, "color": plot["roas_30"], "colorscale": "RdYlGn",
                 "cmin": 0, "cmax": 2, "showscale": True,
                 "colorbar": {"title": _lab("roas_30"), "tickvals": [0, 0.5, 1, 1.5, 2],
                                                  "ticktext": ["0", "0.5", "1", "1.5", "≥ 2"]},
