@@ -15,7 +15,7 @@ from ui.components import (
     prepared_chart, row_names,
 )
 from ui.context import filters, memo, run, tr
-from ui.labels import label_positions
+from ui.labels import corner_box, label_positions
 from ui.safe import csv_bytes, md_escape
 
 LEVELS = {"campaign": ("Per campaign", "按活动"), "channel": ("Per channel", "按渠道")}
@@ -88,8 +88,13 @@ def _quadrant(data: pd.DataFrame, level: str, x_measure: str, y_measure: str) ->
     size = plot["new_users"].clip(lower=1) ** 0.5
     diameters = 8 + 40 * size / size.max()
     y_low = f"{y_measure}_low" if f"{y_measure}_low" in plot else None
-    # each name above, below or beside its bubble, wherever it clears the names and bubbles around it
-    positions = label_positions(plot[x_measure], plot[y_measure], plot["name"], diameters)
+    corners = [(0.01, 0.99, "left", "top", tr("cheap and loyal", "便宜且忠诚")),
+               (0.99, 0.99, "right", "top", tr("dear but loyal", "贵但忠诚")),
+               (0.01, 0.01, "left", "bottom", tr("cheap but churny", "便宜但易流失")),
+               (0.99, 0.01, "right", "bottom", tr("dear and churny", "贵且易流失"))]
+    # each name above, below or beside its bubble, wherever it clears the names, bubbles and corner names around it
+    positions = label_positions(plot[x_measure], plot[y_measure], plot["name"], diameters,
+                                obstacles=[corner_box(*corner) for corner in corners])
     fig = go.Figure(go.Scatter(
         x=plot[x_measure], y=plot[y_measure], mode="markers+text", text=plot["name"], textposition=positions,
         textfont={"size": 10, "color": "#444"},
@@ -107,10 +112,6 @@ def _quadrant(data: pd.DataFrame, level: str, x_measure: str, y_measure: str) ->
                       + " %{customdata[0]:,}<br>" + _lab("roas_30") + " %{customdata[1]:.2f}<extra></extra>"))
     fig.add_vline(x=x_mid, line_dash="dash", line_color="#999")
     fig.add_hline(y=y_mid, line_dash="dash", line_color="#999")
-    corners = [(0.01, 0.99, "left", "top", tr("cheap and loyal", "便宜且忠诚")),
-               (0.99, 0.99, "right", "top", tr("dear but loyal", "贵但忠诚")),
-               (0.01, 0.01, "left", "bottom", tr("cheap but churny", "便宜但易流失")),
-               (0.99, 0.01, "right", "bottom", tr("dear and churny", "贵且易流失"))]
     for x, y, xa, ya, text in corners:
         fig.add_annotation(x=x, y=y, xref="paper", yref="paper", xanchor=xa, yanchor=ya, text=f"<b>{text}</b>",
                            showarrow=False, font={"color": "#666", "size": 13},

@@ -1,10 +1,12 @@
-"""Scatter labels placed apart (ui.labels): hand-placed points in the 700 × 420 px plot the function assumes, each
+"""Scatter labels placed apart (ui.labels): hand-placed points in the 620 × 420 px plot the function assumes, each
 axis drawn inside an edge of (largest marker radius + 10) px; positions worked out below."""
 from __future__ import annotations
 
 import itertools
 
-from ui.labels import CHAR_PX, POSITIONS, _boxes, _clears_marker, _overlap, label_positions
+import pytest
+
+from ui.labels import CHAR_PX, PLOT_WIDTH_PX, POSITIONS, _boxes, _clears_marker, _overlap, corner_box, label_positions
 
 
 def test_a_lone_point_keeps_its_label_above():
@@ -50,7 +52,7 @@ def test_the_sample_quadrant_overlaps_less_than_labels_all_above():
         # in label_positions' own pixel model: pairs of labels that overlap, and labels over another bubble
         r = [s / 2 for s in sizes]
         edge = max(r) + 10
-        px = [edge + (v - min(x)) / (max(x) - min(x)) * (700 - 2 * edge) for v in x]
+        px = [edge + (v - min(x)) / (max(x) - min(x)) * (PLOT_WIDTH_PX - 2 * edge) for v in x]
         py = [edge + (v - min(y)) / (max(y) - min(y)) * (420 - 2 * edge) for v in y]
         boxes = [_boxes(px[i], py[i], r[i], CHAR_PX * len(names[i]))[positions[i]] for i in range(len(x))]
         labels = sum(_overlap(a, b) for a, b in itertools.combinations(boxes, 2))
@@ -62,3 +64,15 @@ def test_the_sample_quadrant_overlaps_less_than_labels_all_above():
     assert above[0] >= 2 and above[1] >= 2     # the crowding the page showed with every name above its bubble
     now = clashes(chosen)
     assert now[0] < above[0] and now[1] < above[1]
+
+
+def test_a_label_under_a_corner_name_moves_off_it():
+    # "dear but loyal" (13 px bold, anchored at the top right): 14 characters × 7.15 px + 6 ≈ 106 px wide and
+    # 19.5 px high, over x 508–614 and y 396–416 of the 620 × 420 plot
+    corner = corner_box(0.99, 0.99, "right", "top", "dear but loyal")
+    assert corner == pytest.approx((613.8 - 106.1, 415.8 - 19.5, 613.8, 415.8), abs=0.1)
+    # the highest, rightmost bubble (radius 15) is drawn at the plot's top right edge, centre (595, 395) with the
+    # edge of 25 px: its label above (y 412–424) runs into the corner name, below (y 366–378) is clear
+    x, y, names, sizes = [0, 10, 20], [0.0, 0.5, 1.0], ["a", "b", "xhs_kol_review"], [10, 10, 30]
+    assert label_positions(x, y, names, sizes)[2] == "top center"
+    assert label_positions(x, y, names, sizes, obstacles=[corner])[2] == "bottom center"

@@ -12,9 +12,22 @@ from collections.abc import Sequence
 import numpy as np
 
 POSITIONS = ("top center", "bottom center", "middle right", "middle left")
+PLOT_WIDTH_PX = 620.0   # the plotting area of a full-width chart on a 1280 px screen (about 750 px on 1400)
 CHAR_PX = 5.6      # mean width of a character of the 10 px label font
 LINE_PX = 12       # height of a label line
 GAP_PX = 2         # between a marker's edge and its label
+
+
+def corner_box(x_paper: float, y_paper: float, xanchor: str, yanchor: str, text: str, font_px: float = 13.0, *,
+               width_px: float = PLOT_WIDTH_PX, height_px: float = 420.0) -> tuple[float, float, float, float]:
+    """The box (left, bottom, right, top, in :func:`label_positions`' pixels) of an annotation placed at paper
+    coordinates with plotly's anchors: its text's width estimated per character (a CJK character about a full
+    em, others about 0.55 em) plus a little padding."""
+    w = sum(font_px if ord(ch) >= 0x2E80 else 0.55 * font_px for ch in text) + 6
+    h = font_px * 1.5
+    left = x_paper * width_px - (w if xanchor == "right" else w / 2 if xanchor == "center" else 0)
+    bottom = y_paper * height_px - (h if yanchor == "top" else h / 2 if yanchor == "middle" else 0)
+    return (left, bottom, left + w, bottom + h)
 
 
 def _boxes(px: float, py: float, r: float, w: float) -> dict[str, tuple[float, float, float, float]]:
@@ -46,13 +59,16 @@ def _clears_marker(box, cx: float, cy: float, r: float) -> bool:
 
 
 def label_positions(x: Sequence[float], y: Sequence[float], texts: Sequence[str], sizes: Sequence[float], *,
-                    width_px: float = 700.0, height_px: float = 420.0) -> list[str]:
+                    width_px: float = PLOT_WIDTH_PX, height_px: float = 420.0,
+                    obstacles: Sequence[tuple[float, float, float, float]] = ()) -> list[str]:
     """A plotly ``textposition`` per point: the first of :data:`POSITIONS` whose label clears the labels already
     placed and every other marker, taking the points from the top of the chart down; when none does, the one that
     covers the fewest of their pixels.
 
     ``sizes`` are the markers' diameters in pixels; ``width_px`` × ``height_px`` estimates the plotting area (the
-    chart's real width follows the page, so the estimate errs on the narrow side)."""
+    chart's real width follows the page, so the estimate errs on the narrow side). ``obstacles`` are other boxes
+    drawn on the plot (left, bottom, right, top in those pixels, from its lower left corner), such as the
+    annotations naming its corners: a label avoids them as it avoids the other labels (see :func:`corner_box`)."""
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     names = [str(t) for t in texts]          # by position, whatever the index of a Series
     n = len(xs)
@@ -70,6 +86,7 @@ def label_positions(x: Sequence[float], y: Sequence[float], texts: Sequence[str]
     px, py = scale(xs, width_px), scale(ys, height_px)
     # the labels placed so far (rows of left, bottom, right, top) and every marker's bounding square
     placed = np.empty((n, 4))
+    fixed = np.asarray(obstacles, dtype=float).reshape(-1, 4)
     squares = np.column_stack([px - radius, py - radius, px + radius, py + radius])
     out = ["top center"] * n
     for k, i in enumerate(sorted(range(n), key=lambda m: (-py[m], px[m]))):
@@ -77,9 +94,10 @@ def label_positions(x: Sequence[float], y: Sequence[float], texts: Sequence[str]
         others = np.arange(n) != i
 
         def cost(pos: str) -> float:
-            # pixels shared with the labels placed and with the other markers it does not clear (their squares)
+            # pixels shared with the labels placed, the obstacles and the other markers it does not clear (their
+            # squares)
             box = np.asarray(boxes[pos])
-            shared = _shared_areas(box, placed[:k]).sum()
+            shared = _shared_areas(box, placed[:k]).sum() + _shared_areas(box, fixed).sum()
             nx = np.clip(px, box[0], box[2])
             ny = np.clip(py, box[1], box[3])
             into = others & ((nx - px) ** 2 + (ny - py) ** 2 < radius ** 2)
