@@ -6,7 +6,9 @@ import itertools
 
 import pytest
 
-from ui.labels import CHAR_PX, PLOT_WIDTH_PX, POSITIONS, _boxes, _clears_marker, _overlap, corner_box, label_positions
+from ui.labels import (
+    PLOT_WIDTH_PX, POSITIONS, _boxes, _clears_marker, _overlap, corner_box, label_positions, text_px,
+)
 
 
 def test_a_lone_point_keeps_its_label_above():
@@ -54,7 +56,7 @@ def test_the_sample_quadrant_overlaps_less_than_labels_all_above():
         edge = max(r) + 10
         px = [edge + (v - min(x)) / (max(x) - min(x)) * (PLOT_WIDTH_PX - 2 * edge) for v in x]
         py = [edge + (v - min(y)) / (max(y) - min(y)) * (420 - 2 * edge) for v in y]
-        boxes = [_boxes(px[i], py[i], r[i], CHAR_PX * len(names[i]))[positions[i]] for i in range(len(x))]
+        boxes = [_boxes(px[i], py[i], r[i], text_px(names[i]))[positions[i]] for i in range(len(x))]
         labels = sum(_overlap(a, b) for a, b in itertools.combinations(boxes, 2))
         bubbles = sum(not _clears_marker(boxes[i], px[j], py[j], r[j])
                       for i in range(len(x)) for j in range(len(x)) if i != j)
@@ -67,12 +69,21 @@ def test_the_sample_quadrant_overlaps_less_than_labels_all_above():
 
 
 def test_a_label_under_a_corner_name_moves_off_it():
-    # "dear but loyal" (13 px bold, anchored at the top right): 14 characters × 7.15 px + 6 ≈ 106 px wide and
-    # 19.5 px high, over x 508–614 and y 396–416 of the 620 × 420 plot
+    # "dear but loyal" (13 px bold, anchored at the top right): 14 characters × 7.28 px + 6 ≈ 108 px wide and
+    # 19.5 px high, over x 506–614 and y 396–416 of the 620 × 420 plot
     corner = corner_box(0.99, 0.99, "right", "top", "dear but loyal")
-    assert corner == pytest.approx((613.8 - 106.1, 415.8 - 19.5, 613.8, 415.8), abs=0.1)
+    assert corner == pytest.approx((613.8 - 107.92, 415.8 - 19.5, 613.8, 415.8), abs=0.01)
     # the highest, rightmost bubble (radius 15) is drawn at the plot's top right edge, centre (595, 395) with the
-    # edge of 25 px: its label above (y 412–424) runs into the corner name, below (y 366–378) is clear
+    # edge of 25 px: its label above (y 412–424, 14 × 5.6 px wide around x 595) runs into the corner name, below
+    # (y 366–378) is clear
     x, y, names, sizes = [0, 10, 20], [0.0, 0.5, 1.0], ["a", "b", "xhs_kol_review"], [10, 10, 30]
     assert label_positions(x, y, names, sizes)[2] == "top center"
     assert label_positions(x, y, names, sizes, obstacles=[corner])[2] == "bottom center"
+
+
+def test_chinese_names_are_measured_a_full_em_a_character():
+    # 10 px labels: a Latin character 5.6 px, a CJK one 10 px; "双十一 sale" = 3 × 10 + 5 × 5.6 (space included)
+    assert text_px("wechat") == pytest.approx(33.6)
+    assert text_px("双十一 sale") == pytest.approx(58.0)
+    assert corner_box(0.01, 0.01, "left", "bottom", "便宜但易流失") == pytest.approx(
+        (6.2, 4.2, 6.2 + 6 * 13 + 6, 4.2 + 19.5))

@@ -2,8 +2,9 @@
 
 Plotly draws every label at one ``textposition`` and does not move labels apart, so points close together (the
 campaigns of one cheap, churny corner) print their names over each other. :func:`label_positions` picks, point by
-point, the first of above, below, right and left whose label box clears the labels already placed and the other
-points' markers, in an estimate of the plot's pixels. It works on the plotted rows (a few dozen), not on data.
+point, the first of above, below, right and left whose label box clears the labels already placed, the other
+points' markers and any other text drawn on the plot (the names of its corners), in an estimate of the plot's
+pixels. It works on the plotted rows (a few dozen, at most some thousands), not on data.
 """
 from __future__ import annotations
 
@@ -13,17 +14,22 @@ import numpy as np
 
 POSITIONS = ("top center", "bottom center", "middle right", "middle left")
 PLOT_WIDTH_PX = 620.0   # the plotting area of a full-width chart on a 1280 px screen (about 750 px on 1400)
-CHAR_PX = 5.6      # mean width of a character of the 10 px label font
+LABEL_FONT_PX = 10.0    # the labels' font size
+LATIN_EM = 0.56         # mean width of a Latin character, in ems; a CJK character is about one em
 LINE_PX = 12       # height of a label line
 GAP_PX = 2         # between a marker's edge and its label
+
+
+def text_px(text: str, font_px: float = LABEL_FONT_PX) -> float:
+    """Estimated width in pixels of ``text`` in a font of ``font_px``."""
+    return sum(font_px if ord(ch) >= 0x2E80 else LATIN_EM * font_px for ch in text)
 
 
 def corner_box(x_paper: float, y_paper: float, xanchor: str, yanchor: str, text: str, font_px: float = 13.0, *,
                width_px: float = PLOT_WIDTH_PX, height_px: float = 420.0) -> tuple[float, float, float, float]:
     """The box (left, bottom, right, top, in :func:`label_positions`' pixels) of an annotation placed at paper
-    coordinates with plotly's anchors: its text's width estimated per character (a CJK character about a full
-    em, others about 0.55 em) plus a little padding."""
-    w = sum(font_px if ord(ch) >= 0x2E80 else 0.55 * font_px for ch in text) + 6
+    coordinates with plotly's anchors: its text's width (:func:`text_px`) plus a little padding."""
+    w = text_px(text, font_px) + 6
     h = font_px * 1.5
     left = x_paper * width_px - (w if xanchor == "right" else w / 2 if xanchor == "center" else 0)
     bottom = y_paper * height_px - (h if yanchor == "top" else h / 2 if yanchor == "middle" else 0)
@@ -90,7 +96,7 @@ def label_positions(x: Sequence[float], y: Sequence[float], texts: Sequence[str]
     squares = np.column_stack([px - radius, py - radius, px + radius, py + radius])
     out = ["top center"] * n
     for k, i in enumerate(sorted(range(n), key=lambda m: (-py[m], px[m]))):
-        boxes = _boxes(px[i], py[i], radius[i], CHAR_PX * len(names[i]))
+        boxes = _boxes(px[i], py[i], radius[i], text_px(names[i]))
         others = np.arange(n) != i
 
         def cost(pos: str) -> float:
