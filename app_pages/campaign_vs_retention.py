@@ -11,13 +11,14 @@ from metrics import UserInputError
 from metrics import economics as em
 from ui import format as fmt
 from ui.components import (
-    MISSING, chart_block, choice, download_and_sql, empty_state, help_text, label, metric_sql, page_header,
+    chart_block, choice, data_table, download_and_sql, empty_state, help_text, label, metric_sql, page_header,
     prepared_chart, row_names,
 )
 from ui.context import filters, memo, run, tr
-from ui.labels import corner_box, label_positions
+from ui.labels import LABEL_FONT_PX, corner_box, label_positions
 from ui.safe import csv_bytes, md_escape
 
+CORNER_FONT_PX = 13   # the quadrant's corner names, which its labels keep clear of
 LEVELS = {"campaign": ("Per campaign", "按活动"), "channel": ("Per channel", "按渠道")}
 MARKETING = ("spend", "impressions", "clicks", "ctr", "new_users", "cac")
 OPERATIONS = ("activation_rate", "retention_w1", "retention_w4", "paying_rate", "ltv_30", "roas_30", "payback_day",
@@ -94,10 +95,10 @@ def _quadrant(data: pd.DataFrame, level: str, x_measure: str, y_measure: str) ->
                (0.99, 0.01, "right", "bottom", tr("dear and churny", "贵且易流失"))]
     # each name above, below or beside its bubble, wherever it clears the names, bubbles and corner names around it
     positions = label_positions(plot[x_measure], plot[y_measure], plot["name"], diameters,
-                                obstacles=[corner_box(*corner) for corner in corners])
+                                obstacles=[corner_box(*corner, font_px=CORNER_FONT_PX) for corner in corners])
     fig = go.Figure(go.Scatter(
         x=plot[x_measure], y=plot[y_measure], mode="markers+text", text=plot["name"], textposition=positions,
-        textfont={"size": 10, "color": "#444"},
+        textfont={"size": LABEL_FONT_PX, "color": "#444"},
         error_y=None if y_low is None else {"type": "data", "symmetric": False, "thickness": 1, "width": 0,
                                             "array": plot[f"{y_measure}_high"] - plot[y_measure],
                                             "arrayminus": plot[y_measure] - plot[y_low], "color": "#bbb"},
@@ -114,7 +115,7 @@ def _quadrant(data: pd.DataFrame, level: str, x_measure: str, y_measure: str) ->
     fig.add_hline(y=y_mid, line_dash="dash", line_color="#999")
     for x, y, xa, ya, text in corners:
         fig.add_annotation(x=x, y=y, xref="paper", yref="paper", xanchor=xa, yanchor=ya, text=f"<b>{text}</b>",
-                           showarrow=False, font={"color": "#666", "size": 13},
+                           showarrow=False, font={"color": "#666", "size": CORNER_FONT_PX},
                            bgcolor="rgba(255,255,255,0.75)")
     fig.update_layout(height=520, margin={"t": 30, "b": 10}, xaxis_title=_lab(x_measure) + " (¥)",
                       yaxis_title=_lab(y_measure), yaxis_tickformat=".0%", showlegend=False)
@@ -191,7 +192,7 @@ st.markdown(tr("📣 **Marketing** columns · ⚙️ **Operations** columns (eac
 # a plain frame: a pandas Styler tinting the two sides cost about 45 ms per rerun to send (Streamlit turns
 # every styled cell into text), nearly half of a warm rerun; the header marks carry the split
 shown, csv = memo(_table, (params,), data, level)
-st.dataframe(shown, width="stretch", hide_index=True, placeholder=MISSING, key="cvr_table_table")
+data_table(shown, key="cvr_table_table")
 st.caption(tr("📣 Marketing owns acquisition: spend, impressions, clicks, CTR, new users, CAC. ⚙️ Operations "
               "owns what happens next: activation (7 days), week-1 and week-4 retention, paying conversion, "
               "LTV_30, ROAS_30, payback day, value − cost score. Rates show their 95 % Wilson interval; rows "

@@ -9,7 +9,7 @@ from metrics import UserInputError
 from metrics import economics as em
 from ui import format as fmt
 from ui.components import (
-    PALETTE, chart_block, choice, empty_state, help_text, label, metric_sql, page_header, prepared_chart,
+    PALETTE, card_columns, chart_block, choice, empty_state, help_text, label, metric_sql, page_header, prepared_chart,
     row_names, table_block,
 )
 from ui.context import filters, lang, memo, run, tr
@@ -153,7 +153,7 @@ users = econ["new_users"].sum()
 rev_h = econ["revenue_h"].sum(min_count=1)
 paid_users = econ.loc[econ["spend"].fillna(0) > 0, "new_users"].sum()
 coverage = run(em.spend_coverage_summary, flt)
-k = st.columns(3) + st.columns(3)
+k = card_columns(5)
 k[0].metric(_lab("spend"), fmt.money(spend), help=_help("spend"))
 k[1].metric(_lab("new_users"), fmt.number(users), help=_help("new_users"))
 k[2].metric(tr("Blended CAC (paid rows)", "综合获客成本（付费行）"),

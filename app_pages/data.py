@@ -10,7 +10,7 @@ from store.errors import UserInputError
 from store.mapping import ALIASES, REQUIRED
 from store.stages import STAGES
 from ui import format as fmt
-from ui.components import MISSING, empty_state, page_header
+from ui.components import data_table, empty_state, page_header
 from ui.context import data_facts, data_version, db, db_path, frame_download, local_date, run, tr, write
 from ui.filters import TIMEZONES
 from ui.kpis import _module
@@ -74,7 +74,7 @@ def show_report(r: dict) -> None:
     (st.warning if r["rejected"] else st.success)(text)
     if r["rejected"]:
         with st.expander(tr(f"Rejected rows of {source}", f"{source} 的拒绝行")):
-            st.dataframe(r["rejected_samples"], hide_index=True, width="stretch", placeholder=MISSING)
+            data_table(r["rejected_samples"])
             frame_download(r["rejected_samples"], f"rejected_{r['source']}", key=f"data_rejected_csv_{r['load_id']}")
 
 
@@ -134,7 +134,7 @@ for i, up in enumerate(uploads or []):
         if rows is not None:
             st.caption(tr("Parsed preview (first 20 rows); a reason marks a row that would be rejected.",
                           "解析预览（前 20 行）；有 reason 的行将被拒绝。"))
-            st.dataframe(rows, hide_index=True, width="stretch", placeholder=MISSING, key=f"data_preview_{i}")
+            data_table(rows, key=f"data_preview_{i}")
         plans.append((up, path, kind, mapping))
 
 if plans and st.button(tr(f"Load {len(plans)} file(s)", f"加载 {len(plans)} 个文件"), type="primary", key="data_load"):
@@ -247,7 +247,7 @@ else:
     shown.columns = [tr("File", "文件"), tr("Kind", "类型"), tr("Rows", "行数"), tr("Users", "用户数"),
                      tr("First date", "起始日期"), tr("Last date", "结束日期"), tr("Rejected", "拒绝行"),
                      tr("Loaded at (UTC)", "加载时间 (UTC)")]
-    st.dataframe(shown, hide_index=True, width="stretch", placeholder=MISSING, key="data_health_table")
+    data_table(shown, key="data_health_table")
     st.caption(tr(f"Dates are local dates in {view_tz} (spend dates as given).",
                   f"日期为 {view_tz} 的本地日期（花费日期按文件原值）。"))
 econ = _module("economics")
@@ -261,7 +261,7 @@ if econ is not None and facts["spend"]:
                    f"**与事件中活动匹配的花费：** {fmt.money(summary['total_spend'].iloc[0])} 中的 {fmt.pct(share)}；"
                    f"{len(unmatched)} 个未匹配的花费键。"))
     if len(unmatched):
-        st.dataframe(unmatched, hide_index=True, width="stretch", placeholder=MISSING, key="data_unmatched_table")
+        data_table(unmatched, key="data_unmatched_table")
         frame_download(unmatched, "unmatched_spend_keys", key="data_unmatched_csv")
 
 # ---------------------------------------------------------------- reset

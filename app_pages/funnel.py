@@ -12,7 +12,7 @@ from metrics import UserInputError
 from metrics import funnel as fm
 from ui import format as fmt
 from ui.components import (
-    MISSING, chart_block, choice, empty_state, help_text, label, page_header, prepared_chart, sql_text, table_block,
+    chart_block, choice, data_table, empty_state, help_text, label, page_header, prepared_chart, sql_text, table_block,
 )
 from ui.context import event_names, filters, frame_download, lang, memo, run, run_listing, tr
 from ui.safe import csv_bytes, md_escape, plot_escape
@@ -318,7 +318,7 @@ if n_users and st.toggle(tr("List their user ids (preview and CSV)", "列出其�
         st.error(md_escape(str(exc)))
     else:
         frame_download(users_csv, f"funnel_step{step_no}_{status}_users", key="funnel_users_csv")
-        st.dataframe(preview, hide_index=True, placeholder=MISSING, key="funnel_users_preview",
-                     column_config={"user_id": st.column_config.TextColumn(tr("User id", "用户 ID"))})
+        data_table(preview, key="funnel_users_preview",
+                   column_config={"user_id": st.column_config.TextColumn(tr("User id", "用户 ID"))})
         st.caption(tr(f"The first {len(preview):,} of {listed:,} user ids, sorted; the CSV has them all.",
                       f"按用户 ID 排序的前 {len(preview):,} 位（共 {listed:,} 位）；CSV 包含全部。"))

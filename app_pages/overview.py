@@ -7,7 +7,7 @@ import streamlit as st
 
 from store.errors import UserInputError
 from ui import format as fmt
-from ui.components import chart_block, empty_state, page_header, prepared_chart
+from ui.components import card_columns, chart_block, empty_state, page_header, prepared_chart
 from ui.context import data_facts, filters, lang, local_date, memo, run, tr, write
 from ui.kpis import KPIS, _module, relative_change, shifted
 from ui.safe import md_escape
@@ -139,12 +139,10 @@ for col, owner, title in ((cols[0], "marketing", tr("Marketing", "市场")),
         group = [r for r in rows if r[0].owner == owner]
         # two cards a row: in half the page, three would cut labels such as "Week-4 retention" short on a
         # laptop screen (1280-1440 px)
-        for first in range(0, len(group), 2):
-            inner = st.columns(2)
-            for c, (k, now, before, change) in zip(inner, group[first:first + 2]):
-                delta = fmt.signed_pct(change) if change is not None else None
-                c.metric(kpi_label(k), formatted(k, now), delta=delta, help=kpi_help(k), border=True,
-                         delta_color="normal" if k.higher_is_better else "inverse")
+        for c, (k, now, before, change) in zip(card_columns(len(group), per_row=2), group):
+            delta = fmt.signed_pct(change) if change is not None else None
+            c.metric(kpi_label(k), formatted(k, now), delta=delta, help=kpi_help(k), border=True,
+                     delta_color="normal" if k.higher_is_better else "inverse")
 st.caption(tr("CAC (paid) = spend / new users of the channels with spend; ROAS (30 days) = revenue within 30 days "
               "of first visit from those users / that spend; rates are over users acquired in the range (first "
               "visit in the range); week-4 retention = active 28–35 days after the first event, over the weekly "

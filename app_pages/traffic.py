@@ -9,7 +9,7 @@ import store
 from metrics import UserInputError
 from metrics import traffic as tm
 from ui import format as fmt
-from ui.components import (chart_block, choice, chosen, empty_state, help_text, label, page_header, prepared_chart,
+from ui.components import (card_columns, chart_block, choice, chosen, empty_state, help_text, label, page_header, prepared_chart,
                            sql_text, table_block)
 from ui.context import filters, lang, memo, run, tr, write
 from ui.safe import csv_bytes, md_escape
@@ -136,7 +136,7 @@ if row is None or not row["pv"] and not row["sessions"]:
     st.stop()
 
 # KPIs: two rows of three, so that no label is cut short on a laptop screen ---------------------------
-k = st.columns(3) + st.columns(3)
+k = card_columns(6)
 k[0].metric(_lab("pv"), fmt.number(row["pv"]), help=_help("pv"))
 k[1].metric(_lab("uv"), fmt.number(row["uv"]), help=_help("uv"))
 k[2].metric(_lab("sessions"), fmt.number(row["sessions"]), help=_help("sessions"))

@@ -57,6 +57,20 @@ def show_sql(sql: str | None, key: str) -> None:
             st.code(sql.strip(), language="sql")
 
 
+def data_table(data: pd.DataFrame, *, key: str | None = None, column_config: dict | None = None) -> None:
+    """A read-only table at the page's width, without the index, a missing value shown as a blank cell."""
+    st.dataframe(data, width="stretch", hide_index=True, column_config=column_config, placeholder=MISSING, key=key)
+
+
+def card_columns(count: int, per_row: int = 3) -> list:
+    """``count`` columns for metric cards, in rows of ``per_row`` of equal width (the last row's spare slots left
+    empty): more cards in a row cut their labels short on a laptop screen."""
+    slots: list = []
+    while len(slots) < count:
+        slots += st.columns(per_row)
+    return slots[:count]
+
+
 def download_and_sql(data, name: str, key: str, sql: str | None) -> None:
     """The CSV download button at its own width and the SQL expander beside it, filling the rest of the row: in
     a narrow block (half the page on a laptop screen) fixed column shares cut the button's label short."""
@@ -101,8 +115,7 @@ def _without_attrs(df: pd.DataFrame) -> pd.DataFrame:
 def table_block(df: pd.DataFrame, *, caption: str, name: str, key: str, sql: str | None = None,
                 column_config: dict | None = None, csv: bytes | None = None) -> None:
     """A table with its caption, SQL and CSV download (``csv``: its :func:`ui.safe.csv_bytes`, made once)."""
-    st.dataframe(_without_attrs(df), width="stretch", hide_index=True, column_config=column_config,
-                 placeholder=MISSING, key=f"{key}_table")
+    data_table(_without_attrs(df), column_config=column_config, key=f"{key}_table")
     st.caption(caption)
     download_and_sql(df if csv is None else csv, name, key, sql)
 
