@@ -15,10 +15,12 @@ from ui.components import (
     prepared_chart, row_names,
 )
 from ui.context import filters, memo, run, tr
-from ui.labels import LABEL_FONT_PX, corner_box, label_positions
+from ui.labels import LABEL_FONT_PX, PLOT_WIDTH_PX, corner_box, label_positions, padded_range
 from ui.safe import csv_bytes, md_escape
 
 CORNER_FONT_PX = 13   # the quadrant's corner names, which its labels keep clear of
+QUADRANT_HEIGHT = 520  # the quadrant figure's height, in px
+PLOT_HEIGHT_PX = 435   # its plotting area: less the margins and the x axis' ticks and title (measured in Chromium)
 LEVELS = {"campaign": ("Per campaign", "按活动"), "channel": ("Per channel", "按渠道")}
 MARKETING = ("spend", "impressions", "clicks", "ctr", "new_users", "cac")
 OPERATIONS = ("activation_rate", "retention_w1", "retention_w4", "paying_rate", "ltv_30", "roas_30", "payback_day",
@@ -93,11 +95,20 @@ def _quadrant(data: pd.DataFrame, level: str, x_measure: str, y_measure: str) ->
                (0.99, 0.99, "right", "top", tr("dear but loyal", "贵但忠诚")),
                (0.01, 0.01, "left", "bottom", tr("cheap but churny", "便宜但易流失")),
                (0.99, 0.01, "right", "bottom", tr("dear and churny", "贵且易流失"))]
+    corner_boxes = [corner_box(*corner, font_px=CORNER_FONT_PX, height_px=PLOT_HEIGHT_PX) for corner in corners]
+    # the axes' ranges set here rather than by plotly, which widens them for the error bars and the names by
+    # amounts the names' placement cannot know: then it works in the chart's own pixels (along x, the chart's
+    # narrowest width). The y axis keeps the rows of the corner names free of bubbles.
+    x_range = padded_range(plot[x_measure], diameters, PLOT_WIDTH_PX)
+    y_ends = [plot[y_measure]] + ([plot[y_low], plot[f"{y_measure}_high"]] if y_low else [])
+    corner_rows = max(box[3] for box in corner_boxes if box[1] < PLOT_HEIGHT_PX / 2)   # the lower names' tops
+    y_range = padded_range(pd.concat(y_ends), diameters, PLOT_HEIGHT_PX, extra_px=corner_rows)
     # each name above, below or beside its bubble, wherever it clears the names, bubbles and corner names around it
-    positions = label_positions(plot[x_measure], plot[y_measure], plot["name"], diameters,
-                                obstacles=[corner_box(*corner, font_px=CORNER_FONT_PX) for corner in corners])
+    positions = label_positions(plot[x_measure], plot[y_measure], plot["name"], diameters, height_px=PLOT_HEIGHT_PX,
+                                x_range=x_range, y_range=y_range, obstacles=corner_boxes)
     fig = go.Figure(go.Scatter(
         x=plot[x_measure], y=plot[y_measure], mode="markers+text", text=plot["name"], textposition=positions,
+        cliponaxis=False,   # a name above the highest bubble may reach into the margin over the plot
         textfont={"size": LABEL_FONT_PX, "color": "#444"},
         error_y=None if y_low is None else {"type": "data", "symmetric": False, "thickness": 1, "width": 0,
                                             "array": plot[f"{y_measure}_high"] - plot[y_measure],
@@ -117,8 +128,9 @@ def _quadrant(data: pd.DataFrame, level: str, x_measure: str, y_measure: str) ->
         fig.add_annotation(x=x, y=y, xref="paper", yref="paper", xanchor=xa, yanchor=ya, text=f"<b>{text}</b>",
                            showarrow=False, font={"color": "#666", "size": CORNER_FONT_PX},
                            bgcolor="rgba(255,255,255,0.75)")
-    fig.update_layout(height=520, margin={"t": 30, "b": 10}, xaxis_title=_lab(x_measure) + " (¥)",
-                      yaxis_title=_lab(y_measure), yaxis_tickformat=".0%", showlegend=False)
+    fig.update_layout(height=QUADRANT_HEIGHT, margin={"t": 30, "b": 10}, xaxis_title=_lab(x_measure) + " (¥)",
+                      yaxis_title=_lab(y_measure), yaxis_tickformat=".0%", showlegend=False,
+                      xaxis_range=list(x_range), yaxis_range=list(y_range))
     cols = keys + ["new_users", x_measure, y_measure] + ([y_low, f"{y_measure}_high"] if y_low else []) \
         + ["roas_30", "small_sample"]
     return (*prepared_chart(fig, plot[cols]), x_mid, y_mid, left_out)

@@ -9,6 +9,7 @@ metrics on that file with the ``Filters`` the app's sidebar produced (read back 
 from __future__ import annotations
 
 import base64
+import itertools
 import time
 
 import numpy as np
@@ -23,6 +24,7 @@ from metrics import saturation as sm
 from metrics import traffic as tm
 from metrics import value_cost as vm
 from tests.conftest import ROOT, journeys_frame
+from ui.labels import PLOT_WIDTH_PX, _boxes, _overlap, text_px
 
 PAGES = ("traffic", "acquisition", "campaigns", "saturation", "campaign_vs_retention", "value_cost")
 TITLES = {"traffic": ("Traffic", "流量"), "acquisition": ("Acquisition", "拉新"),
@@ -199,6 +201,22 @@ def test_quadrant_axes_follow_the_chosen_measures(sample_db, monkeypatch):
     big = both[~both["small_sample"]]
     assert big.loc[big["retention_w4"].idxmin(), "campaign"] == "douyin_flash_sale"
     assert any("cheap but churny" in a["text"] for a in _figure(at, 0)["layout"]["annotations"])
+    # the page sets both axes' ranges: every bubble and error bar inside them, the bubbles clear of the rows of the
+    # corner names (13 px: 19.5 px high, 1 % = 4.35 px up from the bottom of the 435 px plot), and no two names
+    # overlapping in the label placement's model of the chart (620 px wide)
+    layout = _figure(at, 0)["layout"]
+    (x_lo, x_hi), (y_lo, y_hi) = layout["xaxis"]["range"], layout["yaxis"]["range"]
+    x, y = _values(trace["x"]), _values(trace["y"])
+    low, high = y - _values(trace["error_y"]["arrayminus"]), y + _values(trace["error_y"]["array"])
+    np.testing.assert_allclose(low, both["retention_w4_low"].to_numpy())
+    assert x_lo < x.min() and x.max() < x_hi and y_lo < low.min() and high.max() < y_hi
+    radius = _values(trace["marker"]["size"]) / 2
+    py = (y - y_lo) / (y_hi - y_lo) * 435
+    assert (py - radius).min() > 4.35 + 19.5 and (py + radius).max() < 435 - 4.35 - 19.5
+    px = (x - x_lo) / (x_hi - x_lo) * PLOT_WIDTH_PX
+    boxes = [_boxes(px[i], py[i], radius[i], text_px(name))[pos]
+             for i, (name, pos) in enumerate(zip(trace["text"], trace["textposition"]))]
+    assert not [(a, b) for a, b in itertools.combinations(boxes, 2) if _overlap(a, b)]
     # switching to Chinese keeps the chosen axes and names their options in Chinese
     at.radio(key="lang").set_value("zh").run()
     assert not at.exception
