@@ -108,7 +108,7 @@ def _quadrant(data: pd.DataFrame, level: str, x_measure: str, y_measure: str) ->
                                 x_range=x_range, y_range=y_range, obstacles=corner_boxes)
     fig = go.Figure(go.Scatter(
         x=plot[x_measure], y=plot[y_measure], mode="markers+text", text=plot["name"], textposition=positions,
-        cliponaxis=False,   # a name above the highest bubble may reach into the margin over the plot
+        cliponaxis=False,   # a name the placement could not keep inside the plot is drawn whole, not cut
         textfont={"size": LABEL_FONT_PX, "color": "#444"},
         error_y=None if y_low is None else {"type": "data", "symmetric": False, "thickness": 1, "width": 0,
                                             "array": plot[f"{y_measure}_high"] - plot[y_measure],
