@@ -35,22 +35,28 @@ _help = help_text
 # sends what they made. Each returns (figure, CSV bytes of its table, SQL text).
 
 def _channel_chart(by_channel: pd.DataFrame, rev_params) -> tuple:
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    # the values go into the axis labels: bar texts would collide with the diamonds
-    x = [f"{plot_escape(c)}<br>{fmt.money(a, digits=1)}<br>{fmt.pct(r)}"
+    """ARPU (bars, bottom axis) and paying rate (diamonds, top axis) per channel, one row each, highest ARPU on top.
+
+    Rows rather than columns: a channel's name and its two values ("xiaohongshu", "¥178.1 · 24.8%") are longer
+    than a column of a half-width chart is wide, and collided or turned on their side."""
+    n = len(by_channel)
+    # the values go into the row labels: bar texts would collide with the diamonds
+    y = [f"{plot_escape(c)}<br>{fmt.money(a, digits=1)} · {fmt.pct(r)}"
          for c, a, r in zip(by_channel["channel"], by_channel["arpu"], by_channel["paying_rate"])]
-    fig.add_trace(go.Bar(x=x, y=by_channel["arpu"], name=label(sg.LABELS, "arpu"), marker_color="#1f77b4"),
-                  secondary_y=False)
-    fig.add_trace(go.Scatter(x=x, y=by_channel["paying_rate"], mode="markers",
+    fig = go.Figure()
+    fig.add_trace(go.Bar(y=y, x=by_channel["arpu"], orientation="h", name=label(sg.LABELS, "arpu"),
+                         marker_color="#1f77b4", hovertemplate="%{y}<extra></extra>"))
+    fig.add_trace(go.Scatter(y=y, x=by_channel["paying_rate"], xaxis="x2", mode="markers",
                              marker={"size": 11, "color": "#ff7f0e", "symbol": "diamond"},
-                             name=label(sg.LABELS, "paying_rate")), secondary_y=True)
-    fig.update_yaxes(title_text=label(sg.LABELS, "arpu"), secondary_y=False,
-                     range=[0, 1.2 * max(float(by_channel["arpu"].max()), 1e-9)])
-    fig.update_yaxes(title_text=label(sg.LABELS, "paying_rate"), tickformat=".0%", showgrid=False,
-                     range=[0, 1.2 * max(float(by_channel["paying_rate"].max()), 1e-9)], secondary_y=True)
-    fig.update_layout(height=400, margin={"t": 30, "b": 10}, legend_orientation="h", legend_y=1.12,
-                      xaxis={"title": tr("First-touch channel", "首次触达渠道"), "tickangle": 0,
-                             "tickfont": {"size": 10}})
+                             name=label(sg.LABELS, "paying_rate"), hovertemplate="%{y}<extra></extra>"))
+    fig.update_layout(
+        height=max(400, 110 + 34 * n), margin={"t": 64, "b": 10}, legend_orientation="h",
+        legend={"y": 1.0, "yanchor": "top", "yref": "container"},   # above the top axis's ticks
+        xaxis={"title": label(sg.LABELS, "arpu"), "range": [0, 1.15 * max(float(by_channel["arpu"].max()), 1e-9)]},
+        # the top axis is named by the legend's diamond, just above it
+        xaxis2={"overlaying": "x", "side": "top", "tickformat": ".0%",
+                "showgrid": False, "range": [0, 1.15 * max(float(by_channel["paying_rate"].max()), 1e-9)]},
+        yaxis={"title": tr("First-touch channel", "首次触达渠道"), "autorange": "reversed", "tickfont": {"size": 10}})
     return *prepared_chart(fig, by_channel), _sql(sg.revenue_summary_sql(replace(rev_params, breakdown="channel")))
 
 

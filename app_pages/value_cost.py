@@ -133,7 +133,8 @@ def _waterfall(ours: pd.DataFrame) -> tuple:
         x=list(ours["dimension"] + " (" + ours["kind"] + ")") + [tr("score", "得分")],
         y=list(signed) + [None], measure=["relative"] * len(ours) + ["total"],
         increasing={"marker": {"color": "#2ca02c"}}, decreasing={"marker": {"color": "#d62728"}},
-        totals={"marker": {"color": "#1f77b4"}}, texttemplate="%{delta:.2f}"))
+        totals={"marker": {"color": "#1f77b4"}}, texttemplate="%{delta:.2f}", textposition="outside",
+        cliponaxis=False))
     fig.update_layout(height=400, margin={"t": 30, "b": 10}, yaxis_title=tr("Weighted points", "加权分"),
                       showlegend=False)
     return prepared_chart(fig, ours)

@@ -266,6 +266,10 @@ def test_value_cost_scores_and_diagnosis(sample_db, monkeypatch):
     np.testing.assert_allclose(_values(traces["Ours on the rival's dimensions"]["y"]).astype(float),
                                scores["shared_score"].astype(float))
     np.testing.assert_allclose(_values(traces["brightcart"]["y"]).astype(float), scores["rival_score"].astype(float))
+    # the waterfall's numbers stand level outside their bars, and the one over the highest step is not cut off at
+    # the plot's top (inside, a narrow bar's number was turned on its side; outside, the top one was clipped)
+    fall = _figure(at, 1)["data"][0]
+    assert fall["type"] == "waterfall" and fall["textposition"] == "outside" and fall["cliponaxis"] is False
     # survey segments without a rival
     at.radio(key="value_cost_segment_by_en").set_value("survey").run()
     at.selectbox(key="value_cost_rival_en").set_value("").run()

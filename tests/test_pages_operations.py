@@ -268,10 +268,13 @@ def test_revenue_and_referral_numbers(monkeypatch, log_db):
                             "Invites": "2", "Invited sign-ups": "1", "Invite conversion": "50.0%",
                             "K-factor": "0.200"}
     channel, cohorts, k_week, k_channel = _charts(at)
-    # ARPU by channel, highest first: direct (u5) 50; wechat (u1, u2) 80 / 2 = 40; douyin (u3, u4) 0.
-    assert channel["data"][0]["x"] == ["direct<br>¥50.0<br>100.0%", "wechat<br>¥40.0<br>50.0%",
-                                       "douyin<br>¥0.0<br>0.0%"]
-    np.testing.assert_allclose(_arr(channel["data"][0]["y"]), [50.0, 40.0, 0.0])
+    # ARPU by channel, one row each, highest first (on top): direct (u5) 50; wechat (u1, u2) 80 / 2 = 40; douyin
+    # (u3, u4) 0; the paying rate (diamonds, top axis) 1 / 1, 1 / 2, 0 / 2
+    rows = ["direct<br>¥50.0 · 100.0%", "wechat<br>¥40.0 · 50.0%", "douyin<br>¥0.0 · 0.0%"]
+    assert channel["data"][0]["y"] == rows and channel["data"][1]["y"] == rows
+    np.testing.assert_allclose(_arr(channel["data"][0]["x"]), [50.0, 40.0, 0.0])
+    np.testing.assert_allclose(_arr(channel["data"][1]["x"]), [1.0, 0.5, 0.0])
+    assert channel["data"][1]["xaxis"] == "x2" and channel["layout"]["yaxis"]["autorange"] == "reversed"
     # Revenue by acquisition week: W0 (u1, u2, u3) 80; W1 (u5) 50; W2 none; W3 (u4) 0; W4 none.
     np.testing.assert_allclose(_arr(cohorts["data"][0]["y"]), [80.0, 50.0, 0.0, 0.0, 0.0])
     # K per week, all channels = invited sign-ups / active users: W0 0/3, W1 0/1, W2 0/1, W3 1/1 (u4's sign-up
