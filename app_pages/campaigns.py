@@ -76,10 +76,13 @@ def _ltv_chart(ltv: pd.DataFrame, picked: tuple) -> tuple:
         if len(pay):
             day = pay.iloc[0]
             y = part.loc[part["day"] == day, "ltv"]
-            fig.add_trace(go.Scatter(x=[day], y=[y.iloc[0] if len(y) else cac.iloc[0]], mode="markers+text",
+            at = y.iloc[0] if len(y) else cac.iloc[0]
+            fig.add_trace(go.Scatter(x=[day], y=[at], mode="markers",
                                      marker={"color": colour, "size": 10, "symbol": "star"},
-                                     text=[tr(f"day {int(day)}", f"第 {int(day)} 天")], textposition="top center",
                                      legendgroup=seg, showlegend=False, name=tr("payback", "回本")))
+            # the day on a light box of its own above the star: the curves and CAC lines run right through it
+            fig.add_annotation(x=day, y=at, yshift=14, showarrow=False, text=tr(f"day {int(day)}", f"第 {int(day)} 天"),
+                               font={"color": colour, "size": 11}, bgcolor="rgba(255,255,255,0.85)")
     fig.update_layout(height=420, margin={"t": 30, "b": 10}, xaxis_title=tr("Days after first seen", "首次出现后天数"),
                       yaxis_title=tr("Cumulative revenue per acquired user (¥)", "每位新用户累计收入（¥）"),
                       legend={"orientation": "h", "y": -0.2})
@@ -93,7 +96,8 @@ def _roas_chart(roas: pd.DataFrame, keys: list, horizon: int) -> tuple:
         go.Bar(x=roas["segment"], y=roas["period_roas"], name=tr("Period ROAS", "期间 ROAS")),
     ])
     fig.add_hline(y=1, line_dash="dot", line_color="#888",
-                  annotation_text=tr("break-even", "盈亏平衡"), annotation_position="top left")
+                  # at the right, over the rows of least ROAS (sorted highest first), clear of the tall bars
+                  annotation_text=tr("break-even", "盈亏平衡"), annotation_position="top right")
     fig.update_layout(barmode="group", height=380, margin={"t": 30, "b": 10}, yaxis_title="ROAS",
                       legend={"orientation": "h", "y": 1.12})
     return prepared_chart(fig, roas[keys + ["spend", "revenue_h", "roas_h", "period_revenue", "period_roas"]])

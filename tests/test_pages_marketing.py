@@ -144,6 +144,16 @@ def test_campaigns_table_is_the_economics_frame(sample_db, monkeypatch):
     # the rows without spend (direct, organic, referral) have no CAC: blank cells, not "None"
     assert econ["cac"].isna().sum() >= 3
     assert at.dataframe[0].proto.HasField("placeholder") and at.dataframe[0].proto.placeholder == ""
+    # the LTV chart (the five largest spenders) names each payback day on a light box above its star, at that day
+    top5 = econ.sort_values(["spend", "new_users"], ascending=False).head(5)
+    paid_back = top5["payback_day"].dropna().astype(int)
+    assert len(paid_back) >= 2
+    boxes = {(a["text"], a["x"]) for a in _figure(at, 0)["layout"]["annotations"]}
+    assert boxes == {(f"day {d}", d) for d in paid_back}
+    assert all(a["bgcolor"] and a["yshift"] > 0 for a in _figure(at, 0)["layout"]["annotations"])
+    # the break-even line's name sits at the right, over the rows of least ROAS
+    (even,) = [a for a in _figure(at, 1)["layout"]["annotations"] if a["text"] == "break-even"]
+    assert even["x"] == 1 and even["xanchor"] == "right"
     # per channel, then a 7-day horizon: the table follows the options
     at.radio(key="campaigns_level_en").set_value("channel").run()
     at.select_slider(key="campaigns_horizon").set_value(7).run()
