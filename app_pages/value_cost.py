@@ -125,12 +125,25 @@ def _scorecard_table(scores: pd.DataFrame) -> tuple:
     return shown, csv_bytes(shown)
 
 
+KINDS = {"value": ("value", "价值"), "cost": ("cost", "成本")}
+SOURCES = {"survey": ("survey", "调研"), "behaviour": ("behaviour", "行为")}
+
+
+def _dimension_names(dimensions: pd.Series, kinds: pd.Series) -> list[str]:
+    """Each dimension named with its kind in the chosen language: "trust (cost)", "trust（成本）"."""
+    names = []
+    for d, k in zip(dimensions, kinds):
+        kind = tr(*KINDS.get(k, (k, k)))
+        names.append(tr(f"{d} ({kind})", f"{d}（{kind}）"))
+    return names
+
+
 def _waterfall(ours: pd.DataFrame) -> tuple:
     """(figure, CSV) of one segment's weighted value and cost dimensions summing to its score."""
     ours = ours.sort_values(["kind", "weighted"], ascending=[False, False])
     signed = ours["weighted"].abs().where(ours["kind"] == "value", -ours["weighted"].abs())
     fig = go.Figure(go.Waterfall(
-        x=list(ours["dimension"] + " (" + ours["kind"] + ")") + [tr("score", "得分")],
+        x=_dimension_names(ours["dimension"], ours["kind"]) + [tr("score", "得分")],
         y=list(signed) + [None], measure=["relative"] * len(ours) + ["total"],
         increasing={"marker": {"color": "#2ca02c"}}, decreasing={"marker": {"color": "#d62728"}},
         totals={"marker": {"color": "#1f77b4"}}, texttemplate="%{delta:.2f}", textposition="outside",
@@ -145,7 +158,7 @@ def _against_rival(both: pd.DataFrame, rival: str) -> tuple:
     fig = go.Figure()
     for prod, colour in (("ours", "#1f77b4"), (rival, "#ff7f0e")):
         part = both[both["product"] == prod]
-        fig.add_trace(go.Bar(x=part["dimension"] + " (" + part["kind"] + ")", y=part["score"],
+        fig.add_trace(go.Bar(x=_dimension_names(part["dimension"], part["kind"]), y=part["score"],
                              name=tr("ours", "我们") if prod == "ours" else prod, marker_color=colour))
     fig.update_layout(barmode="group", height=400, margin={"t": 30, "b": 10}, yaxis_range=[0, 10],
                       yaxis_title=tr("Mean score (0–10)", "平均分（0–10）"), legend={"orientation": "h", "y": 1.12})
@@ -185,7 +198,10 @@ if scores.empty:
 
 given = (model, segment_by, rival, flt)   # what the scores and dimension scores were computed from
 sources_sql = memo(_sources_sql, given, model, segment_by, flt)
-weights = md_escape("; ".join(f"{d.name} ({d.kind}, {d.source}, w={d.weight:g})" for d in model.dimensions))
+weights = md_escape(tr("; ", "；").join(
+    tr(f"{d.name} ({d.kind}, {d.source}, w={d.weight:g})",
+       f"{d.name}（{KINDS.get(d.kind, (d.kind,) * 2)[1]}，{SOURCES.get(d.source, (d.source,) * 2)[1]}，w={d.weight:g}）")
+    for d in model.dimensions))
 options = tr(f"Segments: {SEGMENTS[segment_by][0].lower()}; rival: {md_escape(rival) or 'none'}; "
              f"dimensions: {weights}.",
              f"细分：{SEGMENTS[segment_by][1]}；竞品：{md_escape(rival) or '无'}；维度：{weights}。")

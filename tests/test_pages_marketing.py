@@ -280,6 +280,14 @@ def test_value_cost_scores_and_diagnosis(sample_db, monkeypatch):
     # the plot's top (inside, a narrow bar's number was turned on its side; outside, the top one was clipped)
     fall = _figure(at, 1)["data"][0]
     assert fall["type"] == "waterfall" and fall["textposition"] == "outside" and fall["cliponaxis"] is False
+    # each bar names its dimension and kind; in Chinese the kind too (价值 / 成本), as the diagnosis does
+    kinds = {d.name: d.kind for d in model.dimensions}
+    names = [x.rsplit(" (", 1)[0] for x in fall["x"][:-1]]
+    assert fall["x"] == [f"{n} ({kinds[n]})" for n in names] + ["score"] and sorted(names) == sorted(kinds)
+    at.radio(key="lang").set_value("zh").run()
+    zh_kind = {"value": "价值", "cost": "成本"}
+    assert _figure(at, 1)["data"][0]["x"] == [f"{n}（{zh_kind[kinds[n]]}）" for n in names] + ["得分"]
+    at.radio(key="lang").set_value("en").run()
     # survey segments without a rival
     at.radio(key="value_cost_segment_by_en").set_value("survey").run()
     at.selectbox(key="value_cost_rival_en").set_value("").run()
