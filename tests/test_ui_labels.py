@@ -119,6 +119,8 @@ def test_padded_range_of_one_value_and_of_blanks():
     assert padded_range([0.0], [10], 420) == (-1.0, 1.0)
     assert padded_range([float("nan"), 0.0, 1.0], [10, 10, 10], 420) == pytest.approx((-15 / 390, 1 + 15 / 390))
     assert padded_range([], [], 420) == (0.0, 1.0)
+    # a marker without a size is left out of the edge (the largest radius, 5, and 10 px: 15 px)
+    assert padded_range([0.0, 1.0], [10, float("nan")], 420) == pytest.approx((-15 / 390, 1 + 15 / 390))
 
 
 def test_points_without_both_coordinates_keep_top_center_and_are_not_in_the_way():
@@ -163,3 +165,11 @@ def test_text_over_text_weighs_more_than_text_over_a_bubble(monkeypatch):
     assert label_positions(*args, **kw)[0] == "bottom center"
     monkeypatch.setattr(labels, "TEXT_WEIGHT", 1.0)     # text over text counted as text over a bubble: 22.8 < 42.5
     assert label_positions(*args, **kw)[0] == "top center"
+
+
+def test_a_marker_without_a_size_is_placed_as_a_point():
+    # B's size unknown: its label is set off by nothing (_offset of NaN is 0) and its marker counts nowhere, as a
+    # marker of size 0 — not NaN boxes that would spoil every other label's cost
+    x, y, names = [1, 1, 2], [0.5, 0.52, 0.9], ["aaaa", "bbbb", "c"]
+    unknown = label_positions(x, y, names, [20, float("nan"), 10])
+    assert unknown == label_positions(x, y, names, [20, 0, 10]) == ["middle right", "top center", "top center"]

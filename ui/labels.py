@@ -88,7 +88,9 @@ def _clears_marker(box, cx: float, cy: float, r: float) -> bool:
 def _edge_px(sizes: Sequence[float]) -> float:
     """Room left between each axis end and the nearest marker's centre: the largest radius and 10 px more, as
     plotly's autorange leaves for the largest marker."""
-    return float(np.max(np.asarray(sizes, dtype=float))) / 2 + 10.0 if len(sizes) else 10.0
+    d = np.asarray(sizes, dtype=float)
+    d = d[np.isfinite(d)]
+    return float(d.max()) / 2 + 10.0 if d.size else 10.0
 
 
 def padded_range(values: Sequence[float], sizes: Sequence[float], length_px: float,
