@@ -50,8 +50,8 @@ def _channel_chart(by_channel: pd.DataFrame, rev_params) -> tuple:
                              marker={"size": 11, "color": "#ff7f0e", "symbol": "diamond"},
                              name=label(sg.LABELS, "paying_rate"), hovertemplate="%{y}<extra></extra>"))
     fig.update_layout(
-        height=max(400, 110 + 34 * n), margin={"t": 64, "b": 10}, legend_orientation="h",
-        legend={"y": 1.0, "yanchor": "top", "yref": "container"},   # above the top axis's ticks
+        height=max(400, 110 + 34 * n), margin={"t": 64, "b": 10},
+        legend={"orientation": "h", "y": 1.0, "yanchor": "top", "yref": "container"},   # above the top axis's ticks
         xaxis={"title": label(sg.LABELS, "arpu"), "range": [0, 1.15 * max(float(by_channel["arpu"].max()), 1e-9)]},
         # the top axis is named by the legend's diamond, just above it
         xaxis2={"overlaying": "x", "side": "top", "tickformat": ".0%",
