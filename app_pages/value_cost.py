@@ -129,13 +129,14 @@ KINDS = {"value": ("value", "价值"), "cost": ("cost", "成本")}
 SOURCES = {"survey": ("survey", "调研"), "behaviour": ("behaviour", "行为")}
 
 
+def _word(words: dict, code: str) -> str:
+    """A kind or source code (``KINDS``, ``SOURCES``) in the chosen language; an unknown one as it is."""
+    return tr(*words.get(code, (code, code)))
+
+
 def _dimension_names(dimensions: pd.Series, kinds: pd.Series) -> list[str]:
     """Each dimension named with its kind in the chosen language: "trust (cost)", "trust（成本）"."""
-    names = []
-    for d, k in zip(dimensions, kinds):
-        kind = tr(*KINDS.get(k, (k, k)))
-        names.append(tr(f"{d} ({kind})", f"{d}（{kind}）"))
-    return names
+    return [tr(f"{d} ({_word(KINDS, k)})", f"{d}（{_word(KINDS, k)}）") for d, k in zip(dimensions, kinds)]
 
 
 def _waterfall(ours: pd.DataFrame) -> tuple:
@@ -199,8 +200,8 @@ if scores.empty:
 given = (model, segment_by, rival, flt)   # what the scores and dimension scores were computed from
 sources_sql = memo(_sources_sql, given, model, segment_by, flt)
 weights = md_escape(tr("; ", "；").join(
-    tr(f"{d.name} ({d.kind}, {d.source}, w={d.weight:g})",
-       f"{d.name}（{KINDS.get(d.kind, (d.kind,) * 2)[1]}，{SOURCES.get(d.source, (d.source,) * 2)[1]}，w={d.weight:g}）")
+    tr(f"{d.name} ({_word(KINDS, d.kind)}, {_word(SOURCES, d.source)}, w={d.weight:g})",
+       f"{d.name}（{_word(KINDS, d.kind)}，{_word(SOURCES, d.source)}，w={d.weight:g}）")
     for d in model.dimensions))
 options = tr(f"Segments: {SEGMENTS[segment_by][0].lower()}; rival: {md_escape(rival) or 'none'}; "
              f"dimensions: {weights}.",

@@ -24,7 +24,8 @@ from metrics import saturation as sm
 from metrics import traffic as tm
 from metrics import value_cost as vm
 from tests.conftest import ROOT, journeys_frame
-from ui.labels import PLOT_WIDTH_PX, _boxes, _overlap, text_px
+from tests.test_ui_labels import _overlap
+from ui.labels import PLOT_WIDTH_PX, _boxes, text_px
 
 PAGES = ("traffic", "acquisition", "campaigns", "saturation", "campaign_vs_retention", "value_cost")
 TITLES = {"traffic": ("Traffic", "流量"), "acquisition": ("Acquisition", "拉新"),

@@ -85,7 +85,7 @@ def chart_block(fig, df: pd.DataFrame | bytes, *, caption: str, name: str, key: 
     its :func:`ui.safe.csv_bytes`). Names from the data are drawn as text (:func:`ui.safe.safe_figure`), never
     as plotly markup; a figure from :func:`prepared_chart` is escaped already."""
     if not getattr(fig, "_opsfunnel_safe", False):
-        fig = safe_figure(fig)
+        fig = _drawable(fig)
     st.plotly_chart(fig, width="stretch", config=PLOTLY_CONFIG, key=f"{key}_chart")
     st.caption(caption)
     download_and_sql(df, name, key, sql)
@@ -97,11 +97,17 @@ def prepared_chart(fig, df: pd.DataFrame) -> tuple:
     CSV again."""
     from .safe import csv_bytes
 
-    fig.for_each_xaxis(_own_ticks)
-    fig.for_each_yaxis(_own_ticks)
-    fig = safe_figure(fig)
+    fig = _drawable(fig)
     fig._opsfunnel_safe = True
     return fig, csv_bytes(df)
+
+
+def _drawable(fig):
+    """``fig`` as every chart is drawn: names from the data escaped (:func:`ui.safe.safe_figure`), and an axis
+    drawn over another given ticks of its own (:func:`_own_ticks`)."""
+    fig.for_each_xaxis(_own_ticks)
+    fig.for_each_yaxis(_own_ticks)
+    return safe_figure(fig)
 
 
 def _own_ticks(axis) -> None:

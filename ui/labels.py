@@ -67,22 +67,12 @@ def _boxes(px: float, py: float, r: float, w: float) -> dict[str, tuple[float, f
     }
 
 
-def _overlap(a, b) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
 def _shared_matrix(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
     """The area each row of ``boxes`` shares with each row of ``others`` (rows of left, bottom, right, top)."""
     b, o = boxes[:, None, :], others[None, :, :]
     w = np.minimum(b[..., 2], o[..., 2]) - np.maximum(b[..., 0], o[..., 0])
     h = np.minimum(b[..., 3], o[..., 3]) - np.maximum(b[..., 1], o[..., 1])
     return np.clip(w, 0, None) * np.clip(h, 0, None)
-
-
-def _clears_marker(box, cx: float, cy: float, r: float) -> bool:
-    """Whether the box keeps clear of the circle at (cx, cy) of radius r."""
-    nx, ny = min(max(cx, box[0]), box[2]), min(max(cy, box[1]), box[3])
-    return (nx - cx) ** 2 + (ny - cy) ** 2 >= r * r
 
 
 def _edge_px(sizes: Sequence[float]) -> float:
