@@ -234,3 +234,34 @@ def test_later_load_times_both_trees_on_fresh_copies(report, tmp_path):
     assert r["peak_mb"]["base"] == [] and len(r["peak_mb"]["head"]) == 1
     assert r["added"]["head"] == [2_000] and r["ratio"] is None and r["base_median"] is None
     assert "failed" in done.stdout and f"{empty} failed 1 of 1 runs: " in done.stdout
+
+
+def test_the_ingest_floor_reads_every_row_three_ways(tmp_path, monkeypatch):
+    """``bench/ingest_floor.py`` times the bare read, the typed read and the typed read with ids over the same
+    rows: the typed read parses the time and the amount (found by the load's own header mapping), the ids are one
+    MD5 per row, and a variant that loses rows voids the report."""
+    import duckdb
+
+    from bench import ingest_floor
+
+    csv = tmp_path / "log.csv"
+    synth.write_csv(5_000, csv, seed=5)
+    sql = ingest_floor.statements(csv)
+    con = duckdb.connect()
+    con.execute(sql["typed+ids"])
+    types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE t)").fetchall())
+    assert types["timestamp"] == "TIMESTAMP WITH TIME ZONE" and types["amount"] == "DOUBLE"
+    assert types["distinct_id"] == types["event_id"] == "VARCHAR"
+    ids, distinct, width = con.execute("SELECT count(*), count(DISTINCT event_id), min(length(event_id)) FROM t").fetchone()
+    assert (ids, distinct, width) == (5_000, 5_000, 32)
+
+    report = ingest_floor.run(csv, tmp_path / "work", runs=1)
+    assert report["rows"] == 5_000 and list(report["variants"]) == ["bare", "typed", "typed+ids"]
+    assert report["variants"]["bare"]["rate_ratio"] == 1.0
+    assert all(v["median_s"] > 0 and v["peak_mb"] > 0 for v in report["variants"].values())
+    assert "typed+ids" in ingest_floor.table(report)
+
+    short = dict(sql, typed=sql["typed"] + " LIMIT 4999")
+    monkeypatch.setattr(ingest_floor, "statements", lambda _csv: short)
+    with pytest.raises(RuntimeError, match="different rows"):
+        ingest_floor.run(csv, tmp_path / "work", runs=1)
