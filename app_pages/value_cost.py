@@ -24,6 +24,8 @@ ZH_PHRASES = (("no dimension trails the rival; ", "没有维度落后于竞品�
               ("beats ", "胜过 "), ("loses to ", "不敌 "), ("ties with ", "持平 "), ("no ratings of ", "无评分："),
               (" vs rival ", " 对比竞品 "), (" cost ", " 成本 "), (" value ", " 价值 "), (", ", "，"))
 EDITABLE = ("name", "kind", "weight", "source", "metric", "transform")
+# The dimensions' kinds and sources (vm.KINDS, vm.SOURCES) in Chinese.
+ZH_CODES = {"value": "价值", "cost": "成本", "survey": "调研", "behaviour": "行为"}
 
 
 @st.cache_data(ttl=3600, max_entries=16, show_spinner=False)
@@ -69,11 +71,11 @@ def _model_editor(model) -> object:
         dims, key="value_cost_model", hide_index=True, width="stretch", num_rows="dynamic",
         column_config={
             "name": st.column_config.TextColumn(tr("Dimension", "维度"), required=True),
-            "kind": st.column_config.SelectboxColumn(tr("Kind", "类型"), options=["value", "cost"], required=True),
+            "kind": st.column_config.SelectboxColumn(tr("Kind", "类型"), options=list(vm.KINDS), required=True),
             "weight": st.column_config.NumberColumn(tr("Weight", "权重"), min_value=0.0, step=0.5, required=True,
                                                     help=tr("Normalised within each kind; 0 leaves the dimension out.",
                                                             "在同一类型内归一化；设为 0 即不计入该维度。")),
-            "source": st.column_config.SelectboxColumn(tr("Source", "来源"), options=["survey", "behaviour"],
+            "source": st.column_config.SelectboxColumn(tr("Source", "来源"), options=list(vm.SOURCES),
                                                        required=True),
             "metric": st.column_config.SelectboxColumn(tr("Behaviour metric", "行为指标"), options=list(vm.METRICS),
                                                        help=tr("For behaviour dimensions: the proxy metric.",
@@ -125,18 +127,15 @@ def _scorecard_table(scores: pd.DataFrame) -> tuple:
     return shown, csv_bytes(shown)
 
 
-KINDS = {"value": ("value", "价值"), "cost": ("cost", "成本")}
-SOURCES = {"survey": ("survey", "调研"), "behaviour": ("behaviour", "行为")}
-
-
-def _word(words: dict, code: str) -> str:
-    """A kind or source code (``KINDS``, ``SOURCES``) in the chosen language; an unknown one as it is."""
-    return tr(*words.get(code, (code, code)))
+def _code_word(code: str) -> str:
+    """A dimension's kind or source code (``vm.KINDS``, ``vm.SOURCES``) in the chosen language; an unknown one as
+    it is."""
+    return tr(code, ZH_CODES.get(code, code))
 
 
 def _dimension_names(dimensions: pd.Series, kinds: pd.Series) -> list[str]:
     """Each dimension named with its kind in the chosen language: "trust (cost)", "trust（成本）"."""
-    return [tr(f"{d} ({_word(KINDS, k)})", f"{d}（{_word(KINDS, k)}）") for d, k in zip(dimensions, kinds)]
+    return [tr(f"{d} ({_code_word(k)})", f"{d}（{_code_word(k)}）") for d, k in zip(dimensions, kinds)]
 
 
 def _waterfall(ours: pd.DataFrame) -> tuple:
@@ -200,8 +199,8 @@ if scores.empty:
 given = (model, segment_by, rival, flt)   # what the scores and dimension scores were computed from
 sources_sql = memo(_sources_sql, given, model, segment_by, flt)
 weights = md_escape(tr("; ", "；").join(
-    tr(f"{d.name} ({_word(KINDS, d.kind)}, {_word(SOURCES, d.source)}, w={d.weight:g})",
-       f"{d.name}（{_word(KINDS, d.kind)}，{_word(SOURCES, d.source)}，w={d.weight:g}）")
+    tr(f"{d.name} ({_code_word(d.kind)}, {_code_word(d.source)}, w={d.weight:g})",
+       f"{d.name}（{_code_word(d.kind)}，{_code_word(d.source)}，w={d.weight:g}）")
     for d in model.dimensions))
 options = tr(f"Segments: {SEGMENTS[segment_by][0].lower()}; rival: {md_escape(rival) or 'none'}; "
              f"dimensions: {weights}.",

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from bench.measure import run_child  # noqa: E402
 from bench.run import ensure_log  # noqa: E402
 from store.mapping import detect_mapping  # noqa: E402
+from store.sqlutil import quote_ident  # noqa: E402
 
 PY = sys.executable
 VARIANTS = ("bare", "typed", "typed+ids")
@@ -60,7 +61,8 @@ def statements(csv: Path) -> dict[str, str]:
     path = _quote(str(csv))
     typed = (f"read_csv({path}, header = true, columns = {columns}, auto_detect = false, ignore_errors = true, "
              f"store_rejects = true)")
-    joined = ", ".join(f'CAST("{h}" AS VARCHAR)' if t != "VARCHAR" else f'"{h}"' for h, t in types.items())
+    joined = ", ".join(f"CAST({quote_ident(h)} AS VARCHAR)" if t != "VARCHAR" else quote_ident(h)
+                       for h, t in types.items())
     return {
         "bare": f"CREATE TABLE t AS SELECT * FROM read_csv({path})",
         "typed": f"CREATE TABLE t AS SELECT * FROM {typed}",

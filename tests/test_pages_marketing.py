@@ -288,6 +288,11 @@ def test_value_cost_scores_and_diagnosis(sample_db, monkeypatch):
     at.radio(key="lang").set_value("zh").run()
     zh_kind = {"value": "价值", "cost": "成本"}
     assert _figure(at, 1)["data"][0]["x"] == [f"{n}（{zh_kind[kinds[n]]}）" for n in names] + ["得分"]
+    # the captions list the model's dimensions with their kind and source in Chinese too
+    zh_source = {"survey": "调研", "behaviour": "行为"}
+    listed = "；".join(f"{d.name}（{zh_kind[d.kind]}，{zh_source[d.source]}，w={d.weight:g}）" for d in model.dimensions)
+    assert {d.source for d in model.dimensions} == set(zh_source)        # (both sources are in the sample's model)
+    assert any(f"维度：{listed}。" in c.value for c in at.caption)
     at.radio(key="lang").set_value("en").run()
     # survey segments without a rival
     at.radio(key="value_cost_segment_by_en").set_value("survey").run()
